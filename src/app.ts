@@ -1,0 +1,64 @@
+import path from 'node:path';
+import pino, { Logger } from 'pino';
+import { createAuditLog } from './audit/audit-log';
+import { Config } from './config/config-schema';
+import { createCredentialService } from './credentials/credential-service';
+import { createRotationService } from './credentials/rotation-service';
+import { createDeviceService } from './devices/device-service';
+import { createGrantService } from './grants/grant-service';
+import { createDeviceIdentity } from './identity/device-identity';
+import { createLocalIdentity } from './identity/local/local-identity';
+import { createPolicyService } from './policies/policy-service';
+import { Db, ensurePrivateDir, migrate, openSqlite } from './store/database';
+import { createTransactor } from './store/transactor';
+import { Clock, systemClock } from './time/clock';
+import { parseDurationSeconds } from './time/duration';
+import { vaultBackends } from './vault/vault-registry';
+
+export interface Infra {
+  db: Db;
+  close: () => Promise<void>;
+  clock: Clock;
+  logger: Logger;
+}
+
+// pino redaction is the second guard; the Secret type is the first.
+export const redactPaths = ['req.headers.authorization', 'password', '*.password', 'token', '*.token', 'secret', '*.secret', 'body.password'];
+
+export function createLogger(config: Config, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = { level: config.log.level, redact: { paths: redactPaths, censor: '[redacted]' } };
+  if (destination) return pino(options, destination);
+  if (config.log.pretty) return pino({ ...options, transport: { target: 'pino-pretty' } });
+  return pino(options);
+}
+
+export async function openInfra(config: Config, overrides: Partial<Pick<Infra, 'clock' | 'logger'>> = {}): Promise<Infra> {
+  ensurePrivateDir(config.dataDir);
+  const { db } = openSqlite(config.store.url ?? path.join(config.dataDir, 'jitbroker.db'));
+  await migrate(db);
+  return { db, close: () => db.destroy(), clock: overrides.clock ?? systemClock, logger: overrides.logger ?? createLogger(config) };
+}
+
+const seconds = (d: string) => parseDurationSeconds(d) as number;
+
+/** The composition root: reads like the data-flow diagram of ARCHITECTURE.md. */
+export async function createServices(config: Config, infra: Infra) {
+  const { db, clock } = infra;
+  const transactor = createTransactor(db, { maxBatch: config.store.maxBatch });
+  const audit = createAuditLog({ db, clock });
+  const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock, config: config.vault });
+  const credentials = createCredentialService({ db, transactor, vault, audit, clock, passwordPolicy: config.password, maxAgeSeconds: seconds(config.rotation.maxAge) });
+  const rotations = createRotationService({ db, transactor, credentials, audit, clock });
+  const policies = createPolicyService({ db, transactor, audit, clock });
+  const devices = createDeviceService({ db, transactor, audit, credentials, rotations, clock });
+  const grants = createGrantService({ db, transactor, audit, policies, credentials, rotations, clock, postUseDelaySeconds: seconds(config.rotation.postUseDelay) });
+  const { provider: identity, issueToken } = await createLocalIdentity({ dataDir: config.dataDir, ...config.identity.local, clockSkewSeconds: config.identity.clockSkewSeconds });
+  const deviceIdentity = createDeviceIdentity({ db, transactor, clock, audience: config.agent.audience, maxLifetimeSeconds: config.agent.maxTokenLifetimeSeconds, clockSkewSeconds: config.identity.clockSkewSeconds });
+  const ready = async () => {
+    await db.selectFrom('audit_events').select('seq').limit(1).execute();
+    await vault.check();
+  };
+  return { db, transactor, audit, vault, credentials, rotations, policies, devices, grants, identity, issueToken, deviceIdentity, ready };
+}
+
+export type Services = Awaited<ReturnType<typeof createServices>>;

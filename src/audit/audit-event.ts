@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+export interface AuditActor {
+  kind: 'user' | 'device' | 'system' | 'anonymous';
+  subject: string;
+  name?: string;
+  tenant?: string;
+}
+
+/** Where a request came from; on every event of that request. */
+export interface RequestContext {
+  requestId: string;
+  clientAddress?: string;
+  userAgent?: string;
+}
+
+export interface AuditInput {
+  actor: AuditActor;
+  action: string;
+  outcome: AuditOutcome;
+  deviceId?: string;
+  target?: string;
+  reason?: string;
+  details?: Record<string, string | number | boolean | null>;
+  context?: RequestContext;
+}
+
+/** The event as hashed: everything but its own hash. */
+export interface AuditEvent extends AuditInput {
+  seq: number;
+  at: string;
+  prevHash: string;
+}
+
+export const genesisHash = '0'.repeat(64);
+
+/** Sorted keys, no whitespace, undefined dropped: one byte string per event, whatever built it. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}

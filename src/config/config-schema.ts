@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { durationForm, parseDurationSeconds } from '../time/duration';
+
+const duration = z
+  .string()
+  .refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
+
+const port = z.number({ invalid_type_error: 'not a number; accepted: an integer from 1 to 65535' }).int().min(1).max(65535);
+
+export const configSchema = z
+  .object({
+    http: z
+      .object({
+        host: z.string().min(1).describe('an IP address or host name to listen on'),
+        port,
+        allowInsecure: z.boolean(),
+        tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+      })
+      .strict(),
+    dataDir: z.string().min(1),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), pretty: z.boolean() })
+      .strict(),
+    store: z
+      .object({
+        driver: z.enum(['sqlite']),
+        url: z.string().min(1).optional(),
+        // Appends waiting together share one durable commit; this bounds one batch.
+        maxBatch: z.number().int().min(1).max(10000),
+      })
+      .strict(),
+    vault: z.object({ backend: z.enum(['local']) }).strict(),
+    identity: z
+      .object({
+        mode: z.enum(['local']),
+        clockSkewSeconds: z.number().int().min(0).max(300),
+        local: z.object({ issuer: z.string().min(1), audience: z.string().min(1), tokenTtl: duration }).strict(),
+      })
+      .strict(),
+    rotation: z
+      .object({ maxAge: duration, postUseDelay: duration, ackTimeout: duration, history: z.number().int().min(1).max(100) })
+      .strict(),
+    password: z
+      .object({
+        length: z.number().int().min(12).max(128),
+        classes: z.array(z.enum(['upper', 'lower', 'digit', 'symbol'])).min(1),
+        excludeLookAlikes: z.boolean(),
+      })
+      .strict(),
+    agent: z.object({ audience: z.string().min(1), maxTokenLifetimeSeconds: z.number().int().min(10).max(300) }).strict(),
+    shutdownGraceSeconds: z.number().int().min(0).max(600),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;

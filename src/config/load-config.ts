@@ -1,0 +1,165 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { Config, configSchema } from './config-schema';
+
+export class ConfigError extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(`invalid configuration:\n${lines.join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type LeafKind = 'string' | 'number' | 'boolean' | 'array';
+type Tree = { [key: string]: unknown };
+
+const defaultConfigFile = path.join(__dirname, '..', '..', 'config', 'default.json');
+
+function unwrap(t: z.ZodTypeAny): z.ZodTypeAny {
+  if (t instanceof z.ZodOptional || t instanceof z.ZodDefault || t instanceof z.ZodNullable) return unwrap(t._def.innerType);
+  if (t instanceof z.ZodEffects) return unwrap(t._def.schema);
+  return t;
+}
+
+/** Every leaf key of the schema with its kind, so each has an environment variable. */
+function leaves(t: z.ZodTypeAny, prefix: string[] = []): Array<{ path: string[]; kind: LeafKind }> {
+  const inner = unwrap(t);
+  if (inner instanceof z.ZodObject) {
+    return Object.entries(inner.shape as Record<string, z.ZodTypeAny>).flatMap(([k, v]) => leaves(v, [...prefix, k]));
+  }
+  const kind: LeafKind =
+    inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodBoolean ? 'boolean' : inner instanceof z.ZodArray ? 'array' : 'string';
+  return [{ path: prefix, kind }];
+}
+
+/** `rotation.maxAge` → `JITBROKER_ROTATION_MAX_AGE`. */
+export function envName(keyPath: readonly string[]): string {
+  return 'JITBROKER_' + keyPath.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+const shortcuts: Record<string, string[]> = {
+  JITBROKER_PORT: ['http', 'port'],
+  JITBROKER_HOST: ['http', 'host'],
+  LOG_LEVEL: ['log', 'level'],
+};
+
+function coerce(raw: string, kind: LeafKind): unknown {
+  switch (kind) {
+    case 'number':
+      return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    case 'boolean':
+      return raw === 'true' ? true : raw === 'false' ? false : raw;
+    case 'array':
+      return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    default:
+      return raw;
+  }
+}
+
+function setPath(tree: Tree, keyPath: readonly string[], value: unknown): void {
+  let node = tree;
+  keyPath.slice(0, -1).forEach((k) => {
+    if (typeof node[k] !== 'object' || node[k] === null) node[k] = {};
+    node = node[k] as Tree;
+  });
+  node[keyPath[keyPath.length - 1] as string] = value;
+}
+
+function merge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? merge(b as Tree, v as Tree) : v;
+  }
+  return out;
+}
+
+function readJson(file: string, what: string): Tree {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`${what} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable JSON file`]);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    return parsed as Tree;
+  } catch {
+    throw new ConfigError([`${what} ${file}: is not a JSON object; accepted: a JSON object of config keys`]);
+  }
+}
+
+function schemaAt(keyPath: readonly (string | number)[]): z.ZodTypeAny | undefined {
+  let t: z.ZodTypeAny | undefined = configSchema;
+  for (const k of keyPath) {
+    const inner: z.ZodTypeAny | undefined = t ? unwrap(t) : undefined;
+    if (inner instanceof z.ZodObject) t = (inner.shape as Record<string, z.ZodTypeAny>)[String(k)];
+    else if (inner instanceof z.ZodArray) t = inner.element as z.ZodTypeAny;
+    else return undefined;
+  }
+  return t;
+}
+
+/** The accepted form of a key, read off its schema so it never drifts from validation. */
+function acceptedForm(keyPath: readonly (string | number)[]): string | undefined {
+  const t = schemaAt(keyPath);
+  if (!t) return undefined;
+  const inner = unwrap(t);
+  if (t.description) return t.description;
+  if (inner instanceof z.ZodEnum) return `one of ${(inner.options as string[]).join(' | ')}`;
+  if (inner instanceof z.ZodBoolean) return 'true or false';
+  if (inner instanceof z.ZodNumber) return `${inner.isInt ? 'an integer' : 'a number'} from ${inner.minValue ?? '-∞'} to ${inner.maxValue ?? '∞'}`;
+  if (inner instanceof z.ZodArray) return 'a list (comma-separated in an environment variable)';
+  if (inner instanceof z.ZodString) return 'a non-empty string';
+  if (inner instanceof z.ZodObject) return 'an object';
+  return undefined;
+}
+
+function describeValue(tree: Tree, keyPath: readonly (string | number)[]): string {
+  let v: unknown = tree;
+  for (const k of keyPath) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return v === undefined ? '(missing)' : JSON.stringify(v);
+}
+
+/**
+ * Loads the embedded defaults, then the `--config` file, then `JITBROKER_*` variables, and
+ * validates the result. A bad value throws a ConfigError with one line per bad key.
+ */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = opts.env ?? process.env;
+  let tree = readJson(defaultConfigFile, 'default config');
+  if (opts.file) tree = merge(tree, readJson(opts.file, 'config file'));
+  const sources = new Map<string, string>();
+  for (const { path: keyPath, kind } of leaves(configSchema)) {
+    const name = envName(keyPath);
+    const raw = env[name];
+    if (raw !== undefined) {
+      setPath(tree, keyPath, coerce(raw, kind));
+      sources.set(keyPath.join('.'), name);
+    }
+  }
+  for (const [name, keyPath] of Object.entries(shortcuts)) {
+    const raw = env[name];
+    const kind = leaves(configSchema).find((l) => l.path.join('.') === keyPath.join('.'))?.kind ?? 'string';
+    if (raw !== undefined) {
+      setPath(tree, keyPath, coerce(raw, kind));
+      sources.set(keyPath.join('.'), name);
+    }
+  }
+  if (env.JITBROKER_DATA_DIR !== undefined) setPath(tree, ['dataDir'], env.JITBROKER_DATA_DIR);
+
+  const result = configSchema.safeParse(tree);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const key = issue.path.join('.') || '(root)';
+    const from = sources.get(key);
+    const shown = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : describeValue(tree, issue.path);
+    const what = issue.code === 'unrecognized_keys' ? `unknown key(s) ${shown}; accepted: only the keys in config/default.json and the README` : `${shown}: ${issue.message}`;
+    const form = acceptedForm(issue.path);
+    const hint = form && !what.includes('accepted:') ? `; accepted: ${form}` : '';
+    return `config ${key}${from ? ` (from ${from})` : ''}: ${what}${hint}`;
+  });
+  throw new ConfigError(lines);
+}

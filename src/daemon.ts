@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { AddressInfo } from 'node:net';
+import { Config } from './config/config-schema';
+import { Infra, createServices, openInfra } from './app';
+import { createHttpApp } from './http/http-app';
+import { createScheduler, scheduleJobs } from './scheduler/jobs';
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (net.isIPv4(host)) return host.startsWith('127.');
+  if (net.isIPv6(host)) return host === '::1';
+  return false;
+}
+
+/** Refusals that must stop the daemon before it listens. */
+export function checkStartup(config: Config): string[] {
+  const problems: string[] = [];
+  const loopback = isLoopback(config.http.host);
+  if (config.identity.mode === 'local' && !loopback) {
+    problems.push(`identity.mode 'local' is for one host: it is refused on the non-loopback address ${config.http.host}; use identity.mode 'oidc' or http.host 127.0.0.1`);
+  }
+  if (!loopback && !config.http.tls && !config.http.allowInsecure) {
+    problems.push(`http.host ${config.http.host} is not loopback and http.tls is not set; configure http.tls.cert/key or set http.allowInsecure`);
+  }
+  return problems;
+}
+
+export interface RunningDaemon {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the daemon: store, services, HTTP and the scheduled jobs; `stop()` drains and closes. */
+export async function startDaemon(config: Config, infraOverrides: Partial<Pick<Infra, 'clock' | 'logger'>> = {}): Promise<RunningDaemon> {
+  const refusals = checkStartup(config);
+  if (refusals.length > 0) throw new Error(refusals.join('\n'));
+  const infra = await openInfra(config, infraOverrides);
+  const { logger } = infra;
+  const services = await createServices(config, infra);
+  if (config.identity.mode === 'local') {
+    logger.warn('identity.mode is local: tokens are signed by this daemon\'s own key (development and single-host use only)');
+  }
+  const app = createHttpApp({ ...services, logger, ready: services.ready });
+  const server = config.http.tls
+    ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key) }, app)
+    : http.createServer(app);
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => resolve());
+  });
+  const scheduler = scheduleJobs(createScheduler(logger), services);
+  const address = server.address() as AddressInfo;
+  const url = `${config.http.tls ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  logger.info({ url, dataDir: config.dataDir, vault: config.vault.backend, identity: config.identity.mode }, 'jitbroker listening');
+
+  let stopping: Promise<void> | undefined;
+  async function stop(): Promise<void> {
+    stopping ??= (async () => {
+      scheduler.stop();
+      // Stop taking connections, let requests in flight finish, then close idle keep-alive sockets.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+      await closed;
+      clearTimeout(grace);
+      await services.transactor.drain();
+      await infra.close();
+      logger.info('jitbroker stopped');
+    })();
+    return stopping;
+  }
+  return { url, stop };
+}

@@ -1,0 +1,27 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { handle, userOf } from '../http/handle';
+import { agentKey, deviceId, groupName, pageQuery, parse, shortText } from '../http/validation';
+import { DeviceService } from './device-service';
+
+export const enrolDeviceBody = z
+  .object({
+    id: deviceId,
+    displayName: shortText(200).optional(),
+    groups: z.array(groupName).min(1, 'at least one group').max(50),
+    account: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'an account name is 1–64 of A–Z a–z 0–9 . _ -').optional(),
+    agentKey,
+  })
+  .strict();
+const deviceParams = z.object({ id: deviceId }).strict();
+const listQuery = z.object({ group: groupName.optional(), status: z.enum(['active', 'retired']).optional(), ...pageQuery }).strict();
+
+export function deviceRoutes(devices: DeviceService): Router {
+  const r = Router();
+  r.post('/', handle(async (req) => ({ status: 201, body: await devices.enrolDevice(userOf(req), parse(enrolDeviceBody, req.body, 'body'), req.context) })));
+  r.get('/', handle(async (req) => ({ status: 200, body: await devices.listDevices(userOf(req), parse(listQuery, req.query, 'query')) })));
+  r.get('/:id', handle(async (req) => ({ status: 200, body: await devices.getDevice(userOf(req), parse(deviceParams, req.params, 'params').id) })));
+  r.post('/:id/rotate', handle(async (req) => ({ status: 202, body: await devices.rotateDevice(userOf(req), parse(deviceParams, req.params, 'params').id, req.context) })));
+  r.delete('/:id', handle(async (req) => ({ status: 200, body: await devices.retireDevice(userOf(req), parse(deviceParams, req.params, 'params').id, req.context) })));
+  return r;
+}

@@ -1,0 +1,126 @@
+import { JWK } from 'jose';
+import { RequestContext } from '../audit/audit-event';
+import { AuditLog } from '../audit/audit-log';
+import { CredentialService } from '../credentials/credential-service';
+import { RotationService } from '../credentials/rotation-service';
+import { UserPrincipal, requireRole } from '../identity/principal';
+import { DomainError } from '../problems/problem';
+import { Db } from '../store/database';
+import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Transactor } from '../store/transactor';
+import { Clock } from '../time/clock';
+import { CredentialSummary, Device } from './device';
+import { deviceRepository as devices } from './device-repository';
+import { actorOf } from '../audit/actor';
+
+export interface EnrolDevice {
+  id: string;
+  displayName?: string;
+  groups: string[];
+  account?: string;
+  agentKey: JWK;
+}
+
+export type DeviceView = Omit<Device, 'agentKey'> & { agentKey: JWK; credential: CredentialSummary };
+
+/** Enrolment, listing and retirement of managed devices (admin). */
+export function createDeviceService(deps: {
+  db: Db;
+  transactor: Transactor;
+  audit: Pick<AuditLog, 'append'>;
+  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'summary'>;
+  rotations: Pick<RotationService, 'enqueue'>;
+  clock: Clock;
+}) {
+  const { db, transactor, audit, credentials, rotations, clock } = deps;
+
+  async function view(d: Device): Promise<DeviceView> {
+    return { ...d, credential: await credentials.summary(d.id) };
+  }
+
+  /** Enrols a device and records its initial password as pending, audited in the same transaction. */
+  async function enrolDevice(p: UserPrincipal, input: EnrolDevice, ctx: RequestContext): Promise<DeviceView> {
+    requireRole(p, 'admin');
+    if (await devices.findById(db, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
+    const prepared = await credentials.preparePassword(input.id, 'initial');
+    const now = clock.now().toISOString();
+    await transactor.run(async (tx) => {
+      if (await devices.findById(tx, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
+      await devices.insert(tx, {
+        id: input.id,
+        display_name: input.displayName ?? input.id,
+        groups: JSON.stringify([...new Set(input.groups)]),
+        account: input.account ?? 'localadmin',
+        agent_key: JSON.stringify(input.agentKey),
+        status: 'active',
+        created_at: now,
+        retired_at: null,
+        last_rotated_at: null,
+        next_due: null,
+      });
+      await credentials.recordPending(tx, prepared);
+      await audit.append(tx, {
+        actor: actorOf(p),
+        action: 'device.enrolled',
+        outcome: 'success',
+        deviceId: input.id,
+        target: `version:${prepared.version}`,
+        details: { groups: input.groups.join(','), account: input.account ?? 'localadmin' },
+        context: ctx,
+      });
+    });
+    return getDevice(p, input.id);
+  }
+
+  async function getDevice(p: UserPrincipal, id: string): Promise<DeviceView> {
+    requireRole(p, 'admin', 'auditor', 'approver');
+    const d = await devices.findById(db, id);
+    if (!d) throw new DomainError('not-found', `No device '${id}'.`);
+    return view(d);
+  }
+
+  async function listDevices(p: UserPrincipal, f: { group?: string; status?: string; cursor?: string; limit: number }): Promise<Page<DeviceView>> {
+    requireRole(p, 'admin', 'auditor', 'approver');
+    const after = decodeCursor(f.cursor, 1);
+    const rows = await devices.list(db, { group: f.group, status: f.status, afterId: after?.[0] as string | undefined, limit: f.limit + 1 });
+    const page = rows.slice(0, f.limit);
+    const last = page[page.length - 1];
+    return { items: await Promise.all(page.map(view)), nextCursor: rows.length > f.limit && last ? encodeCursor([last.id]) : null };
+  }
+
+  /** Forces a rotation: queues (or merges into) the device's open job, due now. */
+  async function rotateDevice(p: UserPrincipal, id: string, ctx: RequestContext): Promise<{ jobId: string }> {
+    requireRole(p, 'admin');
+    return transactor.run(async (tx) => {
+      const d = await devices.findById(tx, id);
+      if (!d) throw new DomainError('not-found', `No device '${id}'.`);
+      if (d.status !== 'active') throw new DomainError('conflict', `Device '${id}' is retired.`);
+      const jobId = await rotations.enqueue(tx, id, 'manual', clock.now());
+      await audit.append(tx, { actor: actorOf(p), action: 'device.rotation-requested', outcome: 'success', deviceId: id, target: `job:${jobId}`, context: ctx });
+      return { jobId };
+    });
+  }
+
+  /** Retires a device: no new grants; open grants end; its passwords stay in the vault for recovery. */
+  async function retireDevice(p: UserPrincipal, id: string, ctx: RequestContext): Promise<DeviceView> {
+    requireRole(p, 'admin');
+    await transactor.run(async (tx) => {
+      const d = await devices.findById(tx, id);
+      if (!d) throw new DomainError('not-found', `No device '${id}'.`);
+      const at = clock.now().toISOString();
+      if (!(await devices.retire(tx, id, at))) throw new DomainError('conflict', `Device '${id}' is already retired.`);
+      const ended = await tx
+        .updateTable('grants')
+        .set({ state: 'revoked', ended_by: p.subject, ended_at: at, end_reason: 'device retired' })
+        .where('device_id', '=', id)
+        .where('state', 'in', ['pending', 'active'])
+        .executeTakeFirst();
+      await audit.append(tx, { actor: actorOf(p), action: 'device.retired', outcome: 'success', deviceId: id, details: { grantsEnded: Number(ended.numUpdatedRows) }, context: ctx });
+    });
+    return getDevice(p, id);
+  }
+
+  return { enrolDevice, getDevice, listDevices, rotateDevice, retireDevice };
+}
+
+export type DeviceService = ReturnType<typeof createDeviceService>;

@@ -1,0 +1,227 @@
+import crypto from 'node:crypto';
+import { AuditInput, RequestContext } from '../audit/audit-event';
+import { actorOf } from '../audit/actor';
+import { AuditLog } from '../audit/audit-log';
+import { CredentialService } from '../credentials/credential-service';
+import { RotationService } from '../credentials/rotation-service';
+import { Secret } from '../credentials/secret';
+import { deviceRepository as devices } from '../devices/device-repository';
+import { UserPrincipal, hasRole, requireRole } from '../identity/principal';
+import { decide } from '../policies/policy';
+import { PolicyService } from '../policies/policy-service';
+import { DomainError } from '../problems/problem';
+import { Db } from '../store/database';
+import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Transactor, Tx } from '../store/transactor';
+import { Clock } from '../time/clock';
+import { parseDurationSeconds } from '../time/duration';
+import { Grant, assertCanMove, isLive } from './grant';
+import { grantRepository as grants } from './grant-repository';
+
+export interface GrantRequest {
+  deviceId: string;
+  reason: string;
+  ticket?: string;
+  duration: string;
+}
+
+export interface Reveal {
+  deviceId: string;
+  account: string;
+  password: Secret;
+  version: number;
+  expiresAt: string;
+}
+
+/** A refusal whose audit event is already committed; the HTTP layer must not audit it again. */
+export class AuditedRefusal extends DomainError {
+  readonly audited = true;
+}
+
+/** The grant state machine: request, approve, deny, revoke, expire, and the audited reveal. */
+export function createGrantService(deps: {
+  db: Db;
+  transactor: Transactor;
+  audit: Pick<AuditLog, 'append'>;
+  policies: Pick<PolicyService, 'enabledPolicies'>;
+  credentials: Pick<CredentialService, 'readCurrent'>;
+  rotations: Pick<RotationService, 'enqueue'>;
+  clock: Clock;
+  postUseDelaySeconds: number;
+}) {
+  const { db, transactor, audit, policies, credentials, rotations, clock } = deps;
+
+  /** Commits the refusal's audit event on its own, then throws: a refusal is never unaudited. */
+  async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError): Promise<never> {
+    await transactor.run((tx) => audit.append(tx, { ...event, outcome: 'denied', reason: error.message }));
+    throw new AuditedRefusal(error.code, error.message);
+  }
+
+  /** Queues the post-use rotation once no other live grant on the device still uses the password. */
+  async function afterUse(tx: Tx, deviceId: string, endedGrantId: string, at: Date): Promise<void> {
+    const others = await tx.selectFrom('grants').select(['id', 'state', 'expires_at']).where('device_id', '=', deviceId).where('state', '=', 'active').where('id', '!=', endedGrantId).execute();
+    if (others.some((o) => isLive({ state: o.state, expiresAt: o.expires_at }, at))) return;
+    await rotations.enqueue(tx, deviceId, 'post-use', new Date(at.getTime() + deps.postUseDelaySeconds * 1000));
+  }
+
+  async function expireInTx(tx: Tx, g: Grant, ctx?: RequestContext): Promise<void> {
+    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', ended_at: g.expiresAt, end_reason: 'expired' }))) return;
+    await audit.append(tx, { actor: { kind: 'system', subject: 'grants' }, action: 'grant.expired', outcome: 'success', deviceId: g.deviceId, target: `grant:${g.id}`, context: ctx });
+    await afterUse(tx, g.deviceId, g.id, clock.now());
+  }
+
+  /** Asks for elevation; the policy decision and the new grant are audited in the grant's own transaction. */
+  async function requestGrant(p: UserPrincipal, req: GrantRequest, ctx: RequestContext): Promise<Grant> {
+    requireRole(p, 'requester');
+    const durationSeconds = parseDurationSeconds(req.duration);
+    if (durationSeconds === undefined) throw new DomainError('invalid-request', `'${req.duration}' is not a positive ISO 8601 duration.`);
+    const id = crypto.randomUUID();
+    const event = { actor: actorOf(p), action: 'grant.requested', deviceId: req.deviceId, target: `grant:${id}`, context: ctx } as const;
+    const outcome = await transactor.run(async (tx) => {
+      const device = await devices.findById(tx, req.deviceId);
+      if (!device) throw new DomainError('not-found', `No device '${req.deviceId}'.`);
+      if (device.status !== 'active') throw new DomainError('conflict', `Device '${req.deviceId}' is retired.`);
+      const now = clock.now();
+      // A grant past its expiry no longer counts as open, even if the expiry job has not run yet.
+      for (const open of await grants.openFor(tx, p.subject, req.deviceId)) {
+        if (open.state === 'active' && !isLive(open, now)) await expireInTx(tx, open, ctx);
+        else throw new DomainError('conflict', `You already hold ${open.state} grant ${open.id} on device '${req.deviceId}'.`);
+      }
+      const decision = decide(await policies.enabledPolicies(tx), p, { deviceGroups: device.groups, durationSeconds, ticket: req.ticket });
+      if (!decision.allow) return { denied: decision.reason };
+      const active = !decision.requireApproval;
+      const at = now.toISOString();
+      await grants.insert(tx, {
+        id,
+        requester: p.subject,
+        requester_name: p.name ?? null,
+        device_id: req.deviceId,
+        reason: req.reason,
+        ticket: req.ticket ?? null,
+        duration: req.duration,
+        state: active ? 'active' : 'pending',
+        policy_id: decision.policy.id,
+        created_at: at,
+        activated_at: active ? at : null,
+        expires_at: active ? new Date(now.getTime() + durationSeconds * 1000).toISOString() : null,
+        decided_by: null,
+        decided_at: null,
+        decision_comment: null,
+        ended_by: null,
+        ended_at: null,
+        end_reason: null,
+      });
+      const details = { policy: decision.policy.name, duration: req.duration, ticket: req.ticket ?? null, requireApproval: decision.requireApproval };
+      await audit.append(tx, { ...event, outcome: 'success', reason: req.reason, details });
+      if (active) await audit.append(tx, { ...event, action: 'grant.activated', outcome: 'success' });
+      return { denied: undefined };
+    });
+    if (outcome.denied !== undefined) return refuse({ ...event, details: { duration: req.duration } }, new DomainError('policy-denied', outcome.denied));
+    return (await grants.findById(db, id)) as Grant;
+  }
+
+  async function decideInTx(p: UserPrincipal, id: string, ctx: RequestContext, to: 'active' | 'denied', note: string | undefined): Promise<Grant> {
+    requireRole(p, 'approver');
+    await transactor.run(async (tx) => {
+      const g = await grants.findById(tx, id);
+      if (!g) throw new DomainError('not-found', `No grant '${id}'.`);
+      if (g.requester === p.subject) throw new DomainError('forbidden', 'A grant must be decided by another person than its requester.');
+      assertCanMove(g, to);
+      const now = clock.now();
+      const at = now.toISOString();
+      const target = { actor: actorOf(p), deviceId: g.deviceId, target: `grant:${g.id}`, context: ctx };
+      if (to === 'denied') {
+        if (!(await grants.updateIfState(tx, id, 'pending', { state: 'denied', decided_by: p.subject, decided_at: at, decision_comment: note ?? null }))) throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
+        await audit.append(tx, { ...target, action: 'grant.denied', outcome: 'success', reason: note });
+        return;
+      }
+      const device = await devices.findById(tx, g.deviceId);
+      if (device?.status !== 'active') throw new DomainError('conflict', `Device '${g.deviceId}' is retired.`);
+      // The clock starts at activation, not at the request: the requester gets the whole duration.
+      const expiresAt = new Date(now.getTime() + (parseDurationSeconds(g.duration) ?? 0) * 1000).toISOString();
+      if (!(await grants.updateIfState(tx, id, 'pending', { state: 'active', activated_at: at, expires_at: expiresAt, decided_by: p.subject, decided_at: at, decision_comment: note ?? null }))) {
+        throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
+      }
+      await audit.append(tx, { ...target, action: 'grant.approved', outcome: 'success', reason: note });
+      await audit.append(tx, { ...target, action: 'grant.activated', outcome: 'success', details: { expiresAt } });
+    });
+    return (await grants.findById(db, id)) as Grant;
+  }
+
+  /** An approver (not the requester) activates a pending grant; its clock starts now. */
+  const approveGrant = (p: UserPrincipal, id: string, comment: string | undefined, ctx: RequestContext) => decideInTx(p, id, ctx, 'active', comment);
+  /** An approver (not the requester) refuses a pending grant. */
+  const denyGrant = (p: UserPrincipal, id: string, reason: string, ctx: RequestContext) => decideInTx(p, id, ctx, 'denied', reason);
+
+  /** The requester or an admin ends a grant; a post-use rotation is queued. */
+  async function revokeGrant(p: UserPrincipal, id: string, reason: string | undefined, ctx: RequestContext): Promise<Grant> {
+    await transactor.run(async (tx) => {
+      const g = await grants.findById(tx, id);
+      if (!g) throw new DomainError('not-found', `No grant '${id}'.`);
+      if (g.requester !== p.subject && !hasRole(p, 'admin')) throw new DomainError('forbidden', "Only the grant's requester or an admin may revoke it.");
+      assertCanMove(g, 'revoked');
+      const now = clock.now();
+      if (!(await grants.updateIfState(tx, id, g.state, { state: 'revoked', ended_by: p.subject, ended_at: now.toISOString(), end_reason: reason ?? null }))) {
+        throw new DomainError('conflict', `Grant ${id} changed while it was being revoked; read it again.`);
+      }
+      await audit.append(tx, { actor: actorOf(p), action: 'grant.revoked', outcome: 'success', deviceId: g.deviceId, target: `grant:${id}`, reason, context: ctx });
+      if (g.state === 'active') await afterUse(tx, g.deviceId, g.id, now);
+    });
+    return (await grants.findById(db, id)) as Grant;
+  }
+
+  /** The password, only to the grant's requester inside a live grant, and only after the reveal is audited. */
+  async function revealPassword(p: UserPrincipal, id: string, ctx: RequestContext): Promise<Reveal> {
+    requireRole(p, 'requester');
+    const g = await grants.findById(db, id);
+    if (!g) throw new DomainError('not-found', `No grant '${id}'.`);
+    const event = { actor: actorOf(p), action: 'grant.password-revealed', deviceId: g.deviceId, target: `grant:${id}`, context: ctx } as const;
+    if (g.requester !== p.subject) return refuse(event, new DomainError('forbidden', "Only the grant's requester may read its password."));
+    if (!isLive(g, clock.now())) {
+      const why = g.state === 'active' ? 'has expired' : `is ${g.state}`;
+      return refuse(event, new DomainError('conflict', `Grant ${id} ${why}; no password is revealed.`));
+    }
+    const device = await devices.findById(db, g.deviceId);
+    const { version, secret } = await credentials.readCurrent(g.deviceId);
+    await transactor.run(async (tx) => {
+      // Re-read inside the transaction: a revoke or expiry that committed first wins.
+      const fresh = await grants.findById(tx, id);
+      if (!fresh || !isLive(fresh, clock.now())) throw new DomainError('conflict', `Grant ${id} ended; no password is revealed.`);
+      await audit.append(tx, { ...event, outcome: 'success', details: { version: version.version } });
+    });
+    return { deviceId: g.deviceId, account: device?.account ?? 'localadmin', password: secret, version: version.version, expiresAt: g.expiresAt as string };
+  }
+
+  /** Ends every active grant past its expiry (the job); reveal never depends on it having run. */
+  async function expireDueGrants(): Promise<number> {
+    const due = await grants.dueForExpiry(db, clock.now().toISOString(), 500);
+    for (const g of due) await transactor.run((tx) => expireInTx(tx, g));
+    return due.length;
+  }
+
+  function canSeeAll(p: UserPrincipal): boolean {
+    return hasRole(p, 'approver') || hasRole(p, 'admin') || hasRole(p, 'auditor');
+  }
+
+  async function getGrant(p: UserPrincipal, id: string): Promise<Grant> {
+    requireRole(p, 'requester', 'approver', 'admin', 'auditor');
+    const g = await grants.findById(db, id);
+    if (!g || (!canSeeAll(p) && g.requester !== p.subject)) throw new DomainError('not-found', `No grant '${id}' that you may see.`);
+    return g;
+  }
+
+  async function listGrants(p: UserPrincipal, f: { state?: string; deviceId?: string; requester?: string; cursor?: string; limit: number }): Promise<Page<Grant>> {
+    requireRole(p, 'requester', 'approver', 'admin', 'auditor');
+    // A requester sees only their own grants, whatever filter they send.
+    const requester = canSeeAll(p) ? f.requester : p.subject;
+    const after = decodeCursor(f.cursor, 2) as [string, string] | undefined;
+    const rows = await grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit: f.limit + 1 });
+    const page = rows.slice(0, f.limit);
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  }
+
+  return { requestGrant, approveGrant, denyGrant, revokeGrant, revealPassword, expireDueGrants, getGrant, listGrants };
+}
+
+export type GrantService = ReturnType<typeof createGrantService>;

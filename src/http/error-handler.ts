@@ -1,0 +1,65 @@
+import { NextFunction, Request, Response } from 'express';
+import { Logger } from 'pino';
+import { AuditActor } from '../audit/audit-event';
+import { AuditLog } from '../audit/audit-log';
+import { DomainError, ProblemCode, toProblem } from '../problems/problem';
+import { Transactor } from '../store/transactor';
+
+const bodyParserCodes: Record<string, { code: ProblemCode; detail: string }> = {
+  'entity.too.large': { code: 'payload-too-large', detail: 'The request body is larger than 64 KiB.' },
+  'entity.parse.failed': { code: 'invalid-request', detail: 'The request body is not valid JSON.' },
+  'encoding.unsupported': { code: 'unsupported-media-type', detail: 'The request body encoding is not supported.' },
+  'charset.unsupported': { code: 'unsupported-media-type', detail: 'The request body must be UTF-8 JSON.' },
+};
+
+const authorisationFailures: ReadonlySet<ProblemCode> = new Set(['unauthenticated', 'forbidden', 'policy-denied']);
+
+function actorOfRequest(req: Request): AuditActor {
+  if (req.user) return { kind: 'user', subject: req.user.subject, ...(req.user.name ? { name: req.user.name } : {}), ...(req.user.tenant ? { tenant: req.user.tenant } : {}) };
+  if (req.device) return { kind: 'device', subject: req.device.deviceId };
+  return { kind: 'anonymous', subject: 'anonymous' };
+}
+
+/**
+ * The one error handler: maps a DomainError's code to its problem document, audits every
+ * authorisation failure not yet audited, and answers anything unknown as `internal` with the
+ * request id only (the full error goes to the log, which redacts secrets).
+ */
+export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; transactor: Transactor; logger: Logger }) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    void (async () => {
+      const requestId = req.context?.requestId;
+      let problem: ReturnType<typeof toProblem>;
+      const parserType = (err as { type?: unknown } | undefined)?.type;
+      if (err instanceof DomainError) {
+        problem = toProblem(err.code, err.message, requestId, err.errors);
+        if (authorisationFailures.has(err.code) && !(err as { audited?: boolean }).audited) {
+          try {
+            await deps.transactor.run((tx) =>
+              deps.audit.append(tx, {
+                actor: actorOfRequest(req),
+                action: 'authorization.failed',
+                outcome: 'denied',
+                target: `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`.slice(0, 200),
+                reason: err.message,
+                context: req.context,
+              }),
+            );
+          } catch (auditError) {
+            deps.logger.error({ err: auditError, requestId }, 'audit append failed for an authorisation failure');
+            problem = toProblem('unavailable', 'The audit log is unavailable; the request was refused.', requestId);
+          }
+        }
+        if (problem.status >= 500) deps.logger.error({ err: (err as { cause?: unknown }).cause ?? err, requestId }, err.message);
+      } else if (typeof parserType === 'string' && bodyParserCodes[parserType]) {
+        const { code, detail } = bodyParserCodes[parserType];
+        problem = toProblem(code, detail, requestId);
+      } else {
+        deps.logger.error({ err, requestId }, 'unhandled error');
+        problem = toProblem('internal', 'Something went wrong on our side; quote the request id to the operators.', requestId);
+      }
+      if (res.headersSent) return;
+      res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
+    })();
+  };
+}

@@ -1,0 +1,52 @@
+import crypto from 'node:crypto';
+import { NextFunction, Request, RequestHandler, Response } from 'express';
+import { RequestContext } from '../audit/audit-event';
+import { DevicePrincipal, UserPrincipal } from '../identity/principal';
+import { DomainError } from '../problems/problem';
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  /** Set on every response that carries a password. */
+  noStore?: boolean;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    context: RequestContext;
+    user?: UserPrincipal;
+    device?: DevicePrincipal;
+  }
+}
+
+const validRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Echoes a sane X-Request-Id or makes one; records who is calling from where. */
+export function requestContext(req: Request, res: Response, next: NextFunction): void {
+  const offered = req.get('x-request-id');
+  const requestId = offered && validRequestId.test(offered) ? offered : crypto.randomUUID();
+  req.context = { requestId, clientAddress: req.socket.remoteAddress, userAgent: req.get('user-agent')?.slice(0, 256) };
+  res.setHeader('X-Request-Id', requestId);
+  next();
+}
+
+/** Runs a route body; anything thrown goes to the one error handler. No try in routes. */
+export function handle(fn: (req: Request) => Promise<Reply>): RequestHandler {
+  return (req, res, next) => {
+    fn(req).then((reply) => {
+      if (reply.noStore) res.setHeader('Cache-Control', 'no-store');
+      if (reply.body === undefined) res.status(reply.status).end();
+      else res.status(reply.status).json(reply.body);
+    }, next);
+  };
+}
+
+export function userOf(req: Request): UserPrincipal {
+  if (!req.user) throw new DomainError('unauthenticated', 'A bearer token is required.');
+  return req.user;
+}
+
+export function deviceOf(req: Request): DevicePrincipal {
+  if (!req.device) throw new DomainError('unauthenticated', 'A device token is required.');
+  return req.device;
+}

@@ -1,0 +1,70 @@
+import express, { NextFunction, Request, Response } from 'express';
+import { pinoHttp } from 'pino-http';
+import { Logger } from 'pino';
+import { agentRoutes } from '../credentials/agent-routes';
+import { auditRoutes } from '../audit/audit-routes';
+import { deviceRoutes } from '../devices/device-routes';
+import { grantRoutes } from '../grants/grant-routes';
+import { policyRoutes } from '../policies/policy-routes';
+import { DomainError } from '../problems/problem';
+import { authenticateDevice, authenticateUser } from './auth';
+import { createErrorHandler } from './error-handler';
+import { requestContext } from './handle';
+import type { Services } from '../app';
+
+const bodyLimit = '64kb';
+
+/** A body must be JSON when one is sent; an empty body is fine on routes where it is optional. */
+function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+  if (['POST', 'PUT', 'PATCH'].includes(req.method) && hasBody && !req.is('application/json')) {
+    next(new DomainError('unsupported-media-type', 'Send the request body as application/json.'));
+    return;
+  }
+  next();
+}
+
+/** Express, thin: parse, authenticate, call one service method, map errors to problem documents. */
+export function createHttpApp(s: Services & { logger: Logger; ready: () => Promise<void> }): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext);
+  app.use(
+    pinoHttp({
+      logger: s.logger,
+      genReqId: (req) => (req as Request).context.requestId,
+      customProps: (req) => ({ principal: (req as Request).user?.subject ?? (req as Request).device?.deviceId }),
+      serializers: {
+        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
+  app.use(requireJsonBody);
+  app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (req, res, next) => {
+    s.ready().then(
+      () => res.json({ status: 'ready' }),
+      (e: unknown) => {
+        s.logger.warn({ err: e }, 'not ready');
+        next(new DomainError('unavailable', 'The store or the vault is not usable.'));
+      },
+    );
+  });
+
+  app.use('/v1/agent', authenticateDevice(s.deviceIdentity), agentRoutes({ credentials: s.credentials, db: s.db }));
+  const user = authenticateUser(s.identity);
+  app.use('/v1/devices', user, deviceRoutes(s.devices));
+  app.use('/v1/policies', user, policyRoutes(s.policies));
+  app.use('/v1/grants', user, grantRoutes(s.grants));
+  app.use('/v1/audit', user, auditRoutes(s.audit));
+
+  app.use((req, _res, next) => next(new DomainError('not-found', `No route ${req.method} ${req.path}.`)));
+  app.use(createErrorHandler({ audit: s.audit, transactor: s.transactor, logger: s.logger }));
+  return app;
+}

@@ -1,0 +1,53 @@
+import crypto from 'node:crypto';
+import { z } from 'zod';
+import { DomainError } from '../problems/problem';
+import { durationForm, parseDurationSeconds } from '../time/duration';
+
+/** Parses input with a schema or throws `invalid-request` listing each bad field. */
+export function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, where: 'body' | 'query' | 'params'): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data as z.infer<S>;
+  const errors = r.error.issues.map((i) => ({
+    path: [where, ...i.path].join('.'),
+    message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+  }));
+  throw new DomainError('invalid-request', `The ${where} is not valid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+}
+
+export const deviceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a device id is 1–128 of A–Z a–z 0–9 . _ -, starting with a letter or digit');
+export const groupName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a group name is 1–64 of A–Z a–z 0–9 . _ -');
+export const subjectName = z.string().min(1).max(256);
+export const uuid = z.string().uuid('not an id this server issued');
+export const duration = z.string().max(40).refine((v) => parseDurationSeconds(v) !== undefined, `must be ${durationForm}`);
+export const shortText = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
+
+export const pageQuery = {
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(512).optional(),
+};
+
+/** A public EC P-256 JWK: the device agent's verification key, never a private one. */
+export const agentKey = z
+  .object({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url P-256 coordinate'),
+    y: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url P-256 coordinate'),
+    kid: z.string().max(128).optional(),
+    alg: z.literal('ES256').optional(),
+    use: z.literal('sig').optional(),
+    d: z.undefined({ invalid_type_error: 'agentKey must be a public key: it may not carry a private part (d)' }).optional(),
+  })
+  .strict()
+  .refine(
+    (k) => {
+      try {
+        crypto.createPublicKey({ key: { kty: k.kty, crv: k.crv, x: k.x, y: k.y }, format: 'jwk' });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'agentKey is not a point on P-256' },
+  )
+  .transform(({ d: _d, ...k }) => k);

@@ -1,0 +1,46 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { handle, userOf } from '../http/handle';
+import { duration, groupName, pageQuery, parse, shortText, subjectName, uuid } from '../http/validation';
+import { roles } from '../identity/principal';
+import { PolicyService } from './policy-service';
+
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const policyBody = z
+  .object({
+    name: shortText(100),
+    principals: z
+      .object({ groups: z.array(groupName).max(100).optional(), roles: z.array(z.enum(roles)).max(4).optional(), subjects: z.array(subjectName).max(100).optional() })
+      .strict()
+      .refine((p) => (p.groups?.length ?? 0) + (p.roles?.length ?? 0) + (p.subjects?.length ?? 0) > 0, 'designate at least one group, role or subject'),
+    deviceGroups: z.array(groupName).min(1, 'at least one device group').max(100),
+    maxDuration: duration,
+    requireTicket: z.boolean().default(false),
+    ticketPattern: z.string().min(1).max(200).refine(compiles, 'must compile as a regular expression').optional(),
+    requireApproval: z.boolean().default(false),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+const policyParams = z.object({ id: uuid }).strict();
+const listQuery = z.object(pageQuery).strict();
+
+export function policyRoutes(policies: PolicyService): Router {
+  const r = Router();
+  r.post('/', handle(async (req) => ({ status: 201, body: await policies.createPolicy(userOf(req), parse(policyBody, req.body, 'body'), req.context) })));
+  r.get('/', handle(async (req) => ({ status: 200, body: await policies.listPolicies(userOf(req), parse(listQuery, req.query, 'query')) })));
+  r.get('/:id', handle(async (req) => ({ status: 200, body: await policies.getPolicy(userOf(req), parse(policyParams, req.params, 'params').id) })));
+  r.put('/:id', handle(async (req) => ({ status: 200, body: await policies.replacePolicy(userOf(req), parse(policyParams, req.params, 'params').id, parse(policyBody, req.body, 'body'), req.context) })));
+  r.delete('/:id', handle(async (req) => {
+    await policies.deletePolicy(userOf(req), parse(policyParams, req.params, 'params').id, req.context);
+    return { status: 204 };
+  }));
+  return r;
+}

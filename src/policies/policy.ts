@@ -1,0 +1,77 @@
+import { UserPrincipal } from '../identity/principal';
+import { PolicyTable } from '../store/schema';
+import { parseDurationSeconds } from '../time/duration';
+
+export interface Policy {
+  id: string;
+  name: string;
+  principals: { groups?: string[]; roles?: string[]; subjects?: string[] };
+  deviceGroups: string[];
+  maxDuration: string;
+  requireTicket: boolean;
+  ticketPattern?: string;
+  requireApproval: boolean;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function policyFromRow(r: PolicyTable): Policy {
+  return {
+    id: r.id,
+    name: r.name,
+    principals: JSON.parse(r.principals) as Policy['principals'],
+    deviceGroups: JSON.parse(r.device_groups) as string[],
+    maxDuration: r.max_duration,
+    requireTicket: r.require_ticket === 1,
+    ...(r.ticket_pattern !== null ? { ticketPattern: r.ticket_pattern } : {}),
+    requireApproval: r.require_approval === 1,
+    enabled: r.enabled === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface ElevationRequest {
+  deviceGroups: readonly string[];
+  durationSeconds: number;
+  ticket?: string;
+}
+
+export type Decision =
+  | { allow: true; policy: Policy; requireApproval: boolean }
+  | { allow: false; reason: string };
+
+function designates(policy: Policy, p: UserPrincipal): boolean {
+  const { groups = [], roles = [], subjects = [] } = policy.principals;
+  return groups.some((g) => p.groups.includes(g)) || roles.some((r) => (p.roles as readonly string[]).includes(r)) || subjects.includes(p.subject);
+}
+
+/** Why one policy that designates the principal for the device still refuses this request, or undefined. */
+function refusal(policy: Policy, req: ElevationRequest): string | undefined {
+  const max = parseDurationSeconds(policy.maxDuration) ?? 0;
+  if (req.durationSeconds > max) return `policy '${policy.name}' allows at most ${policy.maxDuration}`;
+  if (policy.requireTicket && !req.ticket) return `policy '${policy.name}' requires a ticket`;
+  if (policy.ticketPattern && req.ticket !== undefined && !new RegExp(policy.ticketPattern).test(req.ticket)) {
+    return `policy '${policy.name}' requires a ticket matching ${policy.ticketPattern}`;
+  }
+  return undefined;
+}
+
+/**
+ * Pure decision. Designations add up, like eligible assignments in PIM: the request is allowed
+ * when any enabled policy designating the principal for one of the device's groups accepts it;
+ * among those, one that needs no second person is used.
+ */
+export function decide(policies: readonly Policy[], p: UserPrincipal, req: ElevationRequest): Decision {
+  const relevant = policies.filter((pol) => pol.enabled && designates(pol, p) && pol.deviceGroups.some((g) => req.deviceGroups.includes(g)));
+  if (relevant.length === 0) {
+    return { allow: false, reason: `No policy designates you for device group${req.deviceGroups.length === 1 ? '' : 's'} ${req.deviceGroups.map((g) => `'${g}'`).join(', ') || '(none)'}.` };
+  }
+  const accepting = relevant.filter((pol) => refusal(pol, req) === undefined);
+  if (accepting.length === 0) {
+    return { allow: false, reason: `The request does not meet any policy that designates you: ${relevant.map((pol) => refusal(pol, req)).join('; ')}.` };
+  }
+  const chosen = accepting.find((pol) => !pol.requireApproval) ?? (accepting[0] as Policy);
+  return { allow: true, policy: chosen, requireApproval: chosen.requireApproval };
+}

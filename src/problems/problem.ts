@@ -1,0 +1,52 @@
+/** The one table of problem codes (RFC 9457). The HTTP status lives here, never at a throw site. */
+export const problems = {
+  'invalid-request': { status: 400, title: 'The request is not valid' },
+  unauthenticated: { status: 401, title: 'Authentication is required' },
+  forbidden: { status: 403, title: 'Your role does not allow this' },
+  'policy-denied': { status: 403, title: 'Policy does not allow this elevation' },
+  'not-found': { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'The resource is not in a state that allows this' },
+  'no-current-password': { status: 409, title: 'The device has no acknowledged password yet' },
+  'payload-too-large': { status: 413, title: 'The request body is too large' },
+  'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
+  'severity-not-accepted': { status: 422, title: 'This severity is not accepted here' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
+  internal: { status: 500, title: 'Internal error' },
+  unavailable: { status: 503, title: 'A dependency is unavailable' },
+} as const;
+
+export type ProblemCode = keyof typeof problems;
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** A failure the caller can act on; its code decides the status and the problem type. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: ProblemCode,
+    detail: string,
+    readonly errors?: readonly FieldError[],
+  ) {
+    super(detail);
+    this.name = 'DomainError';
+  }
+}
+
+export const problemTypeBase = 'https://jitbroker.dev/problems/';
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  code: ProblemCode;
+  detail: string;
+  requestId?: string;
+  errors?: readonly FieldError[];
+}
+
+export function toProblem(code: ProblemCode, detail: string, requestId?: string, errors?: readonly FieldError[]): ProblemDocument {
+  const { status, title } = problems[code];
+  return { type: problemTypeBase + code, title, status, code, detail, ...(requestId ? { requestId } : {}), ...(errors ? { errors } : {}) };
+}

@@ -1,0 +1,114 @@
+import { Generated } from 'kysely';
+
+// Times are RFC 3339 UTC strings: they sort as text and read the same on SQLite and PostgreSQL.
+export interface DeviceTable {
+  id: string;
+  display_name: string;
+  groups: string; // JSON array
+  account: string;
+  agent_key: string; // JSON public JWK
+  status: 'active' | 'retired';
+  created_at: string;
+  retired_at: string | null;
+  last_rotated_at: string | null;
+  next_due: string | null;
+}
+
+export interface PolicyTable {
+  id: string;
+  name: string;
+  principals: string; // JSON {groups?, roles?, subjects?}
+  device_groups: string; // JSON array
+  max_duration: string;
+  require_ticket: number;
+  ticket_pattern: string | null;
+  require_approval: number;
+  enabled: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface GrantTable {
+  id: string;
+  requester: string;
+  requester_name: string | null;
+  device_id: string;
+  reason: string;
+  ticket: string | null;
+  duration: string;
+  state: 'pending' | 'active' | 'denied' | 'expired' | 'revoked';
+  policy_id: string;
+  created_at: string;
+  activated_at: string | null;
+  expires_at: string | null;
+  decided_by: string | null;
+  decided_at: string | null;
+  decision_comment: string | null;
+  ended_by: string | null;
+  ended_at: string | null;
+  end_reason: string | null;
+}
+
+export interface CredentialVersionTable {
+  device_id: string;
+  version: number;
+  state: 'pending' | 'current' | 'superseded' | 'failed';
+  reason: 'initial' | 'scheduled' | 'post-use' | 'manual';
+  vault_ref: string;
+  created_at: string;
+  fetched_at: string | null;
+  acknowledged_at: string | null;
+  superseded_at: string | null;
+  error: string | null;
+}
+
+export interface RotationJobTable {
+  id: string;
+  device_id: string;
+  reason: 'initial' | 'scheduled' | 'post-use' | 'manual';
+  due_at: string;
+  attempts: number;
+  last_error: string | null;
+  state: 'open' | 'done' | 'failed';
+  created_at: string;
+}
+
+export interface VaultSecretTable {
+  name: string;
+  version: number;
+  iv: Buffer;
+  tag: Buffer;
+  ciphertext: Buffer;
+  created_at: string;
+}
+
+export interface AgentTokenTable {
+  jti: string;
+  device_id: string;
+  expires_at: string;
+}
+
+export interface AuditEventTable {
+  seq: Generated<number>;
+  at: string;
+  actor: string;
+  action: string;
+  outcome: 'success' | 'denied' | 'failure';
+  device_id: string | null;
+  target: string | null;
+  request_id: string | null;
+  canonical: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface Database {
+  devices: DeviceTable;
+  policies: PolicyTable;
+  grants: GrantTable;
+  credential_versions: CredentialVersionTable;
+  rotation_jobs: RotationJobTable;
+  vault_secrets: VaultSecretTable;
+  agent_tokens: AgentTokenTable;
+  audit_events: AuditEventTable;
+}

@@ -1,0 +1,93 @@
+import { Transaction, sql } from 'kysely';
+import { DomainError } from '../problems/problem';
+import { Db } from './database';
+import { Database } from './schema';
+
+export type Tx = Transaction<Database>;
+export type Work<T> = (tx: Tx) => Promise<T>;
+
+interface Waiting {
+  work: Work<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface Transactor {
+  /** Runs `work` atomically; resolves only after its changes are durably committed. */
+  run<T>(work: Work<T>): Promise<T>;
+  /** Waits for every queued unit to finish. */
+  drain(): Promise<void>;
+}
+
+/**
+ * Group commit. Each caller's unit of work (a state change and its audit event) runs inside a
+ * savepoint of one shared transaction; units that arrive while a commit is in progress wait
+ * and share the next one. A unit that throws rolls back to its savepoint alone. Each caller's
+ * promise settles only after the commit that holds its unit: audit before response still holds,
+ * and one fsync serves a whole batch instead of one per request.
+ */
+export function createTransactor(db: Db, opts: { maxBatch: number }): Transactor {
+  const queue: Waiting[] = [];
+  let running: Promise<void> | undefined;
+
+  async function commitBatch(batch: Waiting[]): Promise<void> {
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      await db.transaction().execute(async (tx) => {
+        for (const item of batch) {
+          await sql`SAVEPOINT unit`.execute(tx);
+          try {
+            const value = await item.work(tx);
+            await sql`RELEASE SAVEPOINT unit`.execute(tx);
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx);
+            await sql`RELEASE SAVEPOINT unit`.execute(tx);
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed: nothing of this batch is durable, so every caller fails closed.
+      const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
+      (failure as { cause?: unknown }).cause = error;
+      batch.forEach((item) => item.reject(failure));
+      return;
+    }
+    batch.forEach((item, i) => {
+      const o = outcomes[i];
+      if (o?.ok) item.resolve(o.value);
+      else item.reject(o ? toDomain(o.error) : new DomainError('internal', 'lost unit of work'));
+    });
+  }
+
+  async function loop(): Promise<void> {
+    // Let every request that is ready in this turn of the event loop join the batch.
+    await new Promise<void>((r) => setImmediate(r));
+    while (queue.length > 0) {
+      await commitBatch(queue.splice(0, opts.maxBatch));
+    }
+    running = undefined;
+  }
+
+  return {
+    run<T>(work: Work<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ work: work as Work<unknown>, resolve: resolve as (v: unknown) => void, reject });
+        running ??= loop();
+      });
+    },
+    async drain() {
+      while (running) await running;
+    },
+  };
+}
+
+/** A database error inside a unit (a refused write, a raising trigger) fails closed as 503; others pass through. */
+function toDomain(error: unknown): unknown {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (!(typeof code === 'string' && code.startsWith('SQLITE_'))) return error;
+  const failure = new DomainError('unavailable', 'The store refused the change; nothing was done.');
+  (failure as { cause?: unknown }).cause = error;
+  return failure;
+}

@@ -1,0 +1,56 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { Secret } from '../../credentials/secret';
+import { readOrCreateKeyFile } from '../../keys/key-file';
+import { Db } from '../../store/database';
+import { Clock } from '../../time/clock';
+import { SecretAddress, VaultBackend } from '../vault-backend';
+
+const keyFileName = 'vault-master.key';
+
+function additionalData(a: SecretAddress): Buffer {
+  // Binding device and version means a ciphertext copied to another row fails to decrypt.
+  return Buffer.from(`jitbroker-local-vault:v1:${a.deviceId}:${a.version}`, 'utf8');
+}
+
+/**
+ * The embedded vault: AES-256-GCM in the daemon's own store, a fresh 96-bit IV per secret, the
+ * master key in a 0600 file generated on first start.
+ */
+export function createLocalVault(deps: { db: Db; dataDir: string; clock: Clock }): VaultBackend {
+  const key = Buffer.from(
+    readOrCreateKeyFile(path.join(deps.dataDir, keyFileName), () => crypto.randomBytes(32).toString('base64') + '\n').trim(),
+    'base64',
+  );
+  if (key.length !== 32) throw new Error(`${keyFileName} does not hold a 256-bit key`);
+
+  return {
+    async put(address, secret) {
+      const iv = crypto.randomBytes(12);
+      const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
+      cipher.setAAD(additionalData(address));
+      const ciphertext = Buffer.concat([cipher.update(secret.expose(), 'utf8'), cipher.final()]);
+      await deps.db
+        .insertInto('vault_secrets')
+        .values({ name: address.deviceId, version: address.version, iv, tag: cipher.getAuthTag(), ciphertext, created_at: deps.clock.now().toISOString() })
+        .execute();
+      return `local:${address.version}`;
+    },
+    async get(address) {
+      const row = await deps.db
+        .selectFrom('vault_secrets')
+        .select(['iv', 'tag', 'ciphertext'])
+        .where('name', '=', address.deviceId)
+        .where('version', '=', address.version)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const decipher = crypto.createDecipheriv('aes-256-gcm', key, row.iv);
+      decipher.setAAD(additionalData(address));
+      decipher.setAuthTag(row.tag);
+      return new Secret(Buffer.concat([decipher.update(row.ciphertext), decipher.final()]).toString('utf8'));
+    },
+    async check() {
+      await deps.db.selectFrom('vault_secrets').select('version').limit(1).execute();
+    },
+  };
+}
