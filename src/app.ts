@@ -46,13 +46,13 @@ export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
   const transactor = createTransactor(db, { maxBatch: config.store.maxBatch });
   const audit = createAuditLog({ db, clock });
-  const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock, config: config.vault });
+  const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock });
   const credentials = createCredentialService({ db, transactor, vault, audit, clock, passwordPolicy: config.password, maxAgeSeconds: seconds(config.rotation.maxAge) });
   const rotations = createRotationService({ db, transactor, credentials, audit, clock });
   const policies = createPolicyService({ db, transactor, audit, clock });
   const devices = createDeviceService({ db, transactor, audit, credentials, rotations, clock });
   const grants = createGrantService({ db, transactor, audit, policies, credentials, rotations, clock, postUseDelaySeconds: seconds(config.rotation.postUseDelay) });
-  const { provider: identity, issueToken } = await createLocalIdentity({ dataDir: config.dataDir, ...config.identity.local, clockSkewSeconds: config.identity.clockSkewSeconds });
+  const { provider: identity, issueToken } = await createLocalIdentity({ dataDir: config.dataDir, ...config.identity.local, clockSkewSeconds: config.identity.clockSkewSeconds, clock });
   const deviceIdentity = createDeviceIdentity({ db, transactor, clock, audience: config.agent.audience, maxLifetimeSeconds: config.agent.maxTokenLifetimeSeconds, clockSkewSeconds: config.identity.clockSkewSeconds });
   const ready = async () => {
     await db.selectFrom('audit_events').select('seq').limit(1).execute();

@@ -15,9 +15,24 @@ export function isLoopback(host: string): boolean {
   return false;
 }
 
+/** Settings the daemon refuses to start with, one line each. */
+export class StartupRefused extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+    this.name = 'StartupRefused';
+  }
+}
+
 /** Refusals that must stop the daemon before it listens. */
 export function checkStartup(config: Config): string[] {
   const problems: string[] = [];
+  for (const [key, file] of Object.entries(config.http.tls ?? {})) {
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      problems.push(`http.tls.${key} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable PEM file`);
+    }
+  }
   const loopback = isLoopback(config.http.host);
   if (config.identity.mode === 'local' && !loopback) {
     problems.push(`identity.mode 'local' is for one host: it is refused on the non-loopback address ${config.http.host}; use identity.mode 'oidc' or http.host 127.0.0.1`);
@@ -36,10 +51,17 @@ export interface RunningDaemon {
 /** Starts the daemon: store, services, HTTP and the scheduled jobs; `stop()` drains and closes. */
 export async function startDaemon(config: Config, infraOverrides: Partial<Pick<Infra, 'clock' | 'logger'>> = {}): Promise<RunningDaemon> {
   const refusals = checkStartup(config);
-  if (refusals.length > 0) throw new Error(refusals.join('\n'));
+  if (refusals.length > 0) throw new StartupRefused(refusals);
   const infra = await openInfra(config, infraOverrides);
   const { logger } = infra;
   const services = await createServices(config, infra);
+  // A store and a vault that cannot be used stop the daemon here, not at the first reveal.
+  try {
+    await services.ready();
+  } catch (e) {
+    await infra.close();
+    throw new StartupRefused([`not ready: ${e instanceof Error ? e.message : String(e)}`]);
+  }
   if (config.identity.mode === 'local') {
     logger.warn('identity.mode is local: tokens are signed by this daemon\'s own key (development and single-host use only)');
   }

@@ -76,8 +76,11 @@ export function createAuditLog(deps: { db: Db; clock: Clock }) {
     return { items: page, nextSeq: rows.length > q.limit ? (page[page.length - 1]?.seq ?? null) : null };
   }
 
-  /** Walks the chain from the first event; names the first sequence number that does not hold. */
-  async function verify(): Promise<VerifyResult> {
+  /**
+   * Walks the chain from the first event; names the first sequence number that does not hold.
+   * With an anchor (a head an auditor noted earlier), a log cut short or rolled back below it fails too.
+   */
+  async function verify(anchor?: { seq: number; hash: string }): Promise<VerifyResult> {
     let prev = genesisHash;
     let expectedSeq = 1;
     let events = 0;
@@ -103,10 +106,12 @@ export function createAuditLog(deps: { db: Db; clock: Clock }) {
         (e.target ?? null) === row.target &&
         (e.context?.requestId ?? null) === row.request_id;
       if (!columnsMatch) return bad(row.seq, 'indexed columns differ from the hashed content');
+      if (anchor && row.seq === anchor.seq && row.hash !== anchor.hash) return bad(row.seq, 'event differs from the anchor');
       prev = row.hash;
       expectedSeq += 1;
       events += 1;
     }
+    if (anchor && events < anchor.seq) return bad(events + 1, `the log ends at ${events}, before the anchor's event ${anchor.seq}: truncated or rolled back`);
     return { ok: true, events, headHash: prev };
   }
 

@@ -20,19 +20,29 @@ const eventsQuery = z
   })
   .strict();
 
+const verifyQuery = z
+  .object({
+    anchor: z
+      .string()
+      .regex(/^[1-9][0-9]{0,15}:[0-9a-f]{64}$/, 'seq:hash of an event you noted earlier, e.g. 42:9f86d0…')
+      .transform((v) => ({ seq: Number(v.split(':')[0]), hash: v.split(':')[1] as string }))
+      .optional(),
+  })
+  .strict();
+
 export function auditRoutes(audit: AuditLog): Router {
   const r = Router();
   r.get('/events', handle(async (req) => {
     requireRole(userOf(req), 'auditor');
     const q = parse(eventsQuery, req.query, 'query');
-    const after = decodeCursor(q.cursor, 1);
-    const page = await audit.query({ ...q, afterSeq: after ? Number(after[0]) : undefined });
+    const after = decodeCursor(q.cursor, ['number']);
+    const page = await audit.query({ ...q, afterSeq: after?.[0] });
     return { status: 200, body: { items: page.items, nextCursor: page.nextSeq === null ? null : encodeCursor([page.nextSeq]) } };
   }));
   r.get('/verify', handle(async (req) => {
     requireRole(userOf(req), 'auditor');
-    parse(z.object({}).strict(), req.query, 'query');
-    return { status: 200, body: await audit.verify() };
+    const { anchor } = parse(verifyQuery, req.query, 'query');
+    return { status: 200, body: await audit.verify(anchor) };
   }));
   return r;
 }

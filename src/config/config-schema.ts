@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationForm, parseDurationSeconds } from '../time/duration';
+import { vaultBackendNames } from '../vault/vault-registry';
 
 const duration = z
   .string()
@@ -29,7 +30,7 @@ export const configSchema = z
         maxBatch: z.number().int().min(1).max(10000),
       })
       .strict(),
-    vault: z.object({ backend: z.enum(['local']) }).strict(),
+    vault: z.object({ backend: z.enum(vaultBackendNames) }).strict(),
     identity: z
       .object({
         mode: z.enum(['local']),

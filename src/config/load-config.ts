@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import { z } from 'zod';
 import { Config, configSchema } from './config-schema';
 
@@ -75,19 +76,21 @@ function merge(base: Tree, over: Tree): Tree {
   return out;
 }
 
-function readJson(file: string, what: string): Tree {
+/** A config file: YAML when it is named .yaml/.yml, JSON otherwise; the top level must be an object. */
+function readConfigFile(file: string, what: string): Tree {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError([`${what} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable JSON file`]);
+    throw new ConfigError([`${what} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable JSON or YAML file`]);
   }
+  const yaml = /\.ya?ml$/i.test(file);
   try {
-    const parsed: unknown = JSON.parse(text);
+    const parsed: unknown = yaml ? YAML.parse(text) : JSON.parse(text);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
     return parsed as Tree;
   } catch {
-    throw new ConfigError([`${what} ${file}: is not a JSON object; accepted: a JSON object of config keys`]);
+    throw new ConfigError([`${what} ${file}: is not a ${yaml ? 'YAML mapping' : 'JSON object'}; accepted: an object of config keys (see config/default.json)`]);
   }
 }
 
@@ -129,8 +132,8 @@ function describeValue(tree: Tree, keyPath: readonly (string | number)[]): strin
  */
 export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
   const env = opts.env ?? process.env;
-  let tree = readJson(defaultConfigFile, 'default config');
-  if (opts.file) tree = merge(tree, readJson(opts.file, 'config file'));
+  let tree = readConfigFile(defaultConfigFile, 'default config');
+  if (opts.file) tree = merge(tree, readConfigFile(opts.file, 'config file'));
   const sources = new Map<string, string>();
   for (const { path: keyPath, kind } of leaves(configSchema)) {
     const name = envName(keyPath);

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { handle, userOf } from '../http/handle';
-import { agentKey, deviceId, groupName, pageQuery, parse, shortText } from '../http/validation';
+import { agentKey, deviceId, emptyBody, groupName, pageQuery, parse, shortText } from '../http/validation';
 import { DeviceService } from './device-service';
 
 export const enrolDeviceBody = z
@@ -21,7 +21,15 @@ export function deviceRoutes(devices: DeviceService): Router {
   r.post('/', handle(async (req) => ({ status: 201, body: await devices.enrolDevice(userOf(req), parse(enrolDeviceBody, req.body, 'body'), req.context) })));
   r.get('/', handle(async (req) => ({ status: 200, body: await devices.listDevices(userOf(req), parse(listQuery, req.query, 'query')) })));
   r.get('/:id', handle(async (req) => ({ status: 200, body: await devices.getDevice(userOf(req), parse(deviceParams, req.params, 'params').id) })));
-  r.post('/:id/rotate', handle(async (req) => ({ status: 202, body: await devices.rotateDevice(userOf(req), parse(deviceParams, req.params, 'params').id, req.context) })));
-  r.delete('/:id', handle(async (req) => ({ status: 200, body: await devices.retireDevice(userOf(req), parse(deviceParams, req.params, 'params').id, req.context) })));
+  r.post('/:id/rotate', handle(async (req) => {
+    const { id } = parse(deviceParams, req.params, 'params');
+    parse(emptyBody, req.body, 'body');
+    return { status: 202, body: await devices.rotateDevice(userOf(req), id, req.context) };
+  }));
+  r.delete('/:id', handle(async (req) => {
+    const { id } = parse(deviceParams, req.params, 'params');
+    parse(emptyBody, req.body, 'body');
+    return { status: 200, body: await devices.retireDevice(userOf(req), id, req.context) };
+  }));
   return r;
 }

@@ -81,8 +81,8 @@ export function createDeviceService(deps: {
 
   async function listDevices(p: UserPrincipal, f: { group?: string; status?: string; cursor?: string; limit: number }): Promise<Page<DeviceView>> {
     requireRole(p, 'admin', 'auditor', 'approver');
-    const after = decodeCursor(f.cursor, 1);
-    const rows = await devices.list(db, { group: f.group, status: f.status, afterId: after?.[0] as string | undefined, limit: f.limit + 1 });
+    const after = decodeCursor(f.cursor, ['string']);
+    const rows = await devices.list(db, { group: f.group, status: f.status, afterId: after?.[0], limit: f.limit + 1 });
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
     return { items: await Promise.all(page.map(view)), nextCursor: rows.length > f.limit && last ? encodeCursor([last.id]) : null };

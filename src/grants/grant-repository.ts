@@ -21,7 +21,7 @@ export const grantRepository = {
     const rows = await q.selectFrom('grants').selectAll().where('requester', '=', requester).where('device_id', '=', deviceId).where('state', 'in', ['pending', 'active']).execute();
     return rows.map(grantFromRow);
   },
-  async list(q: Q, f: { state?: string; deviceId?: string; requester?: string; after?: [string, string]; limit: number }): Promise<Grant[]> {
+  async list(q: Q, f: { state?: string; deviceId?: string; requester?: string; after?: readonly [string, string]; limit: number }): Promise<Grant[]> {
     let sel = q.selectFrom('grants').selectAll();
     if (f.state) sel = sel.where('state', '=', f.state as GrantState);
     if (f.deviceId) sel = sel.where('device_id', '=', f.deviceId);

@@ -214,7 +214,7 @@ export function createGrantService(deps: {
     requireRole(p, 'requester', 'approver', 'admin', 'auditor');
     // A requester sees only their own grants, whatever filter they send.
     const requester = canSeeAll(p) ? f.requester : p.subject;
-    const after = decodeCursor(f.cursor, 2) as [string, string] | undefined;
+    const after = decodeCursor(f.cursor, ['string', 'string']);
     const rows = await grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit: f.limit + 1 });
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];

@@ -34,7 +34,7 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
     pinoHttp({
       logger: s.logger,
       genReqId: (req) => (req as Request).context.requestId,
-      customProps: (req) => ({ principal: (req as Request).user?.subject ?? (req as Request).device?.deviceId }),
+      customProps: (req) => ({ requestId: (req as Request).context.requestId, principal: (req as Request).user?.subject ?? (req as Request).device?.deviceId }),
       serializers: {
         req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),

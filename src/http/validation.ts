@@ -21,6 +21,9 @@ export const uuid = z.string().uuid('not an id this server issued');
 export const duration = z.string().max(40).refine((v) => parseDurationSeconds(v) !== undefined, `must be ${durationForm}`);
 export const shortText = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
 
+/** Routes that take no body still refuse one with fields in it (an empty object is fine). */
+export const emptyBody = z.object({}).strict();
+
 export const pageQuery = {
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(512).optional(),

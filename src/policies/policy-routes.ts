@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { handle, userOf } from '../http/handle';
-import { duration, groupName, pageQuery, parse, shortText, subjectName, uuid } from '../http/validation';
+import { duration, emptyBody, groupName, pageQuery, parse, shortText, subjectName, uuid } from '../http/validation';
 import { roles } from '../identity/principal';
 import { PolicyService } from './policy-service';
 
@@ -39,7 +39,9 @@ export function policyRoutes(policies: PolicyService): Router {
   r.get('/:id', handle(async (req) => ({ status: 200, body: await policies.getPolicy(userOf(req), parse(policyParams, req.params, 'params').id) })));
   r.put('/:id', handle(async (req) => ({ status: 200, body: await policies.replacePolicy(userOf(req), parse(policyParams, req.params, 'params').id, parse(policyBody, req.body, 'body'), req.context) })));
   r.delete('/:id', handle(async (req) => {
-    await policies.deletePolicy(userOf(req), parse(policyParams, req.params, 'params').id, req.context);
+    const { id } = parse(policyParams, req.params, 'params');
+    parse(emptyBody, req.body, 'body');
+    await policies.deletePolicy(userOf(req), id, req.context);
     return { status: 204 };
   }));
   return r;

@@ -83,9 +83,9 @@ export function createPolicyService(deps: { db: Db; transactor: Transactor; audi
 
   async function listPolicies(p: UserPrincipal, f: { cursor?: string; limit: number }): Promise<Page<Policy>> {
     requireRole(p, 'admin', 'auditor');
-    const after = decodeCursor(f.cursor, 1);
+    const after = decodeCursor(f.cursor, ['string']);
     let q = db.selectFrom('policies').selectAll();
-    if (after) q = q.where('name', '>', String(after[0]));
+    if (after) q = q.where('name', '>', after[0]);
     const rows = (await q.orderBy('name').limit(f.limit + 1).execute()).map(policyFromRow);
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];

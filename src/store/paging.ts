@@ -5,11 +5,16 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined, arity: number): Array<string | number> | undefined {
+type KeyKind = 'string' | 'number';
+type KeyOf<K extends readonly KeyKind[]> = { [I in keyof K]: K[I] extends 'number' ? number : string };
+
+/** The key a cursor holds, checked against the kinds of the key this list pages by; a forged cursor is a 400. */
+export function decodeCursor<const K extends readonly KeyKind[]>(cursor: string | undefined, kinds: K): KeyOf<K> | undefined {
   if (cursor === undefined) return undefined;
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(key) && key.length === arity && key.every((k) => typeof k === 'string' || typeof k === 'number')) return key;
+    const fits = (k: unknown, kind: KeyKind) => (kind === 'number' ? Number.isSafeInteger(k) && (k as number) >= 0 : typeof k === 'string');
+    if (Array.isArray(key) && key.length === kinds.length && key.every((k, i) => fits(k, kinds[i] as KeyKind))) return key as KeyOf<K>;
   } catch {
     // fall through to the problem below
   }

@@ -13,3 +13,11 @@ export function parseDurationSeconds(text: string): number | undefined {
 }
 
 export const durationForm = "an ISO 8601 duration greater than zero, e.g. 'PT1H', 'PT30M', 'P1DT2H'";
+
+/** A command-line lifetime: `90s`, `30m`, `1h`, `2d`, or an ISO 8601 duration. */
+export function parseShortDurationSeconds(text: string): number | undefined {
+  const m = /^(\d+)([smhd])$/.exec(text);
+  if (!m) return parseDurationSeconds(text);
+  const n = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  return n > 0 ? n : undefined;
+}

@@ -5,6 +5,7 @@ import { readOrCreateKeyFile } from '../../keys/key-file';
 import { DomainError } from '../../problems/problem';
 import { IdentityProvider } from '../identity-provider';
 import { Role, UserPrincipal, roles } from '../principal';
+import { Clock } from '../../time/clock';
 
 export const localAlgorithm = 'ES256';
 const keyFileName = 'identity-key.json';
@@ -14,6 +15,7 @@ export interface LocalIdentityOptions {
   issuer: string;
   audience: string;
   clockSkewSeconds: number;
+  clock: Clock;
 }
 
 async function loadKeys(dataDir: string): Promise<{ privateKey: KeyLike; publicKey: KeyLike; kid: string }> {
@@ -81,11 +83,12 @@ export async function createLocalIdentity(opts: LocalIdentityOptions) {
           audience: opts.audience,
           clockTolerance: opts.clockSkewSeconds,
           requiredClaims: ['exp', 'sub'],
+          currentDate: opts.clock.now(),
         }));
       } catch (e) {
         throw new DomainError('unauthenticated', `Bearer token rejected: ${reasonOf(e)}.`);
       }
-      checkIssuedAt(payload.iat, Math.floor(Date.now() / 1000), opts.clockSkewSeconds);
+      checkIssuedAt(payload.iat, Math.floor(opts.clock.now().getTime() / 1000), opts.clockSkewSeconds);
       const principal: UserPrincipal = {
         kind: 'user',
         subject: payload.sub as string,
@@ -100,14 +103,15 @@ export async function createLocalIdentity(opts: LocalIdentityOptions) {
 
   /** Signs a token for `jitbroker token`. */
   async function issueToken(claims: { sub: string; roles: string[]; groups: string[]; name?: string; ttlSeconds: number }): Promise<string> {
+    const iat = Math.floor(opts.clock.now().getTime() / 1000);
     return new SignJWT({ roles: claims.roles, groups: claims.groups, ...(claims.name ? { name: claims.name } : {}) })
       .setProtectedHeader({ alg: localAlgorithm, kid: keys.kid, typ: 'JWT' })
       .setSubject(claims.sub)
       .setIssuer(opts.issuer)
       .setAudience(opts.audience)
-      .setIssuedAt()
+      .setIssuedAt(iat)
       .setJti(crypto.randomUUID())
-      .setExpirationTime(`${claims.ttlSeconds}s`)
+      .setExpirationTime(iat + claims.ttlSeconds)
       .sign(keys.privateKey);
   }
 

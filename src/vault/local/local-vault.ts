@@ -8,6 +8,10 @@ import { SecretAddress, VaultBackend } from '../vault-backend';
 
 const keyFileName = 'vault-master.key';
 
+// Device ids start with a letter or digit, so this name never collides with a device's secrets.
+const canary: SecretAddress = { deviceId: '__canary__', version: 0 };
+const canaryText = 'jitbroker local vault canary';
+
 function additionalData(a: SecretAddress): Buffer {
   // Binding device and version means a ciphertext copied to another row fails to decrypt.
   return Buffer.from(`jitbroker-local-vault:v1:${a.deviceId}:${a.version}`, 'utf8');
@@ -24,7 +28,7 @@ export function createLocalVault(deps: { db: Db; dataDir: string; clock: Clock }
   );
   if (key.length !== 32) throw new Error(`${keyFileName} does not hold a 256-bit key`);
 
-  return {
+  const vault: VaultBackend = {
     async put(address, secret) {
       const iv = crypto.randomBytes(12);
       const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
@@ -49,8 +53,20 @@ export function createLocalVault(deps: { db: Db; dataDir: string; clock: Clock }
       decipher.setAuthTag(row.tag);
       return new Secret(Buffer.concat([decipher.update(row.ciphertext), decipher.final()]).toString('utf8'));
     },
+    /** The store is readable and the master key is the one that encrypted it (a canary written on first use). */
     async check() {
-      await deps.db.selectFrom('vault_secrets').select('version').limit(1).execute();
+      let found: Secret | undefined;
+      try {
+        found = await vault.get(canary, '');
+      } catch {
+        throw new Error(`the vault master key ${keyFileName} does not decrypt this store's secrets (wrong or replaced key file)`);
+      }
+      if (found === undefined) {
+        await vault.put(canary, new Secret(canaryText));
+        return;
+      }
+      if (found.expose() !== canaryText) throw new Error('the vault canary does not match');
     },
   };
+  return vault;
 }

@@ -1,0 +1,249 @@
+import fs from 'node:fs';
+import { Command } from 'commander';
+import { ClientOptions, call } from './client';
+import { print } from './output';
+
+interface Flags {
+  url: string;
+  token?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const enc = encodeURIComponent;
+
+/** Adds the options every API client command takes. */
+function client(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .option('--url <url>', 'the daemon (default $JITBROKER_URL or http://127.0.0.1:7800)')
+    .option('--token <jwt>', 'bearer token (default $JITBROKER_TOKEN)')
+    .option('--json', 'print the JSON answer instead of a table')
+    .option('-q, --quiet', 'print only the essential value (an id, a password)');
+}
+
+function connection(f: Flags): ClientOptions {
+  return { url: f.url ?? process.env.JITBROKER_URL ?? 'http://127.0.0.1:7800', token: f.token ?? process.env.JITBROKER_TOKEN };
+}
+
+/** The query string of the options that are set. */
+function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+function show(value: unknown, f: Flags, columns: readonly string[], essential?: (v: Record<string, unknown>) => unknown): void {
+  if (f.quiet && essential && value && typeof value === 'object') console.log(String(essential(value as Record<string, unknown>)));
+  else print(value, f.json ?? false, columns);
+}
+
+/** A device's credential summary side by side with its other columns, for tables. */
+function flattenDevice(d: Record<string, unknown>): Record<string, unknown> {
+  const { credential, agentKey: _k, ...rest } = d as { credential?: Record<string, unknown>; agentKey?: unknown };
+  return { ...rest, ...(credential ?? {}) };
+}
+
+function flattenDevices(v: unknown): unknown {
+  const page = v as { items: Record<string, unknown>[]; nextCursor: string | null };
+  return { ...page, items: page.items.map(flattenDevice) };
+}
+
+function readAgentKey(value: string): unknown {
+  const text = value.trim().startsWith('{') ? value : fs.readFileSync(value, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error('--agent-key must be a public JWK as JSON or a file holding one (see jitbroker agent keygen)');
+  }
+}
+
+const pageOptions = (c: Command) => c.option('--limit <n>', 'page size (1-500)').option('--cursor <cursor>', 'the nextCursor of the previous page');
+
+export function deviceCommand(): Command {
+  const cmd = new Command('device').description('enrol, list, rotate and retire managed devices (admin)');
+  const columns = ['id', 'status', 'groups', 'account', 'currentVersion', 'pendingVersion', 'lastRotatedAt', 'nextRotationDue'];
+  cmd.addCommand(
+    client('add', 'enrol a device; its initial password waits for the agent')
+      .argument('<id>', 'device id or hostname')
+      .requiredOption('--groups <groups>', 'comma-separated device groups')
+      .requiredOption('--agent-key <jwk>', 'the public JWK printed by jitbroker agent keygen, or a file holding it')
+      .option('--display-name <name>')
+      .option('--account <name>', 'the managed local admin account (default localadmin)')
+      .action(async (id: string, o: Flags & { groups: string; agentKey: string; displayName?: string; account?: string }) => {
+        const body = { id, groups: list(o.groups), agentKey: readAgentKey(o.agentKey), ...(o.displayName ? { displayName: o.displayName } : {}), ...(o.account ? { account: o.account } : {}) };
+        show(flattenDevice((await call(connection(o), 'POST', '/v1/devices', body)) as Record<string, unknown>), o, columns, (d) => d.id);
+      }),
+  );
+  cmd.addCommand(
+    pageOptions(client('list', 'list devices').option('--group <group>').option('--status <status>', 'active or retired')).action(
+      async (o: Flags & { group?: string; status?: string; limit?: string; cursor?: string }) => {
+        const page = await call(connection(o), 'GET', `/v1/devices${query({ group: o.group, status: o.status, limit: o.limit, cursor: o.cursor })}`);
+        show(o.json ? page : flattenDevices(page), o, columns);
+      },
+    ),
+  );
+  cmd.addCommand(
+    client('show', 'one device and its credential state (never a password)')
+      .argument('<id>')
+      .action(async (id: string, o: Flags) => {
+        const d = await call(connection(o), 'GET', `/v1/devices/${enc(id)}`);
+        show(o.json ? d : flattenDevice(d as Record<string, unknown>), o, columns, (v) => v.id);
+      }),
+  );
+  cmd.addCommand(
+    client('rotate', 'force a password rotation')
+      .argument('<id>')
+      .action(async (id: string, o: Flags) => show(await call(connection(o), 'POST', `/v1/devices/${enc(id)}/rotate`), o, ['jobId'], (v) => v.jobId)),
+  );
+  cmd.addCommand(
+    client('retire', 'retire a device: no new grants, open grants end, passwords kept for recovery')
+      .argument('<id>')
+      .action(async (id: string, o: Flags) => {
+        const d = await call(connection(o), 'DELETE', `/v1/devices/${enc(id)}`);
+        show(o.json ? d : flattenDevice(d as Record<string, unknown>), o, columns, (v) => v.id);
+      }),
+  );
+  return cmd;
+}
+
+export function policyCommand(): Command {
+  const cmd = new Command('policy').description('designate who may elevate on which device groups (admin)');
+  const columns = ['id', 'name', 'enabled', 'principals', 'deviceGroups', 'maxDuration', 'requireTicket', 'ticketPattern', 'requireApproval'];
+  cmd.addCommand(
+    client('add', 'create a policy')
+      .requiredOption('--name <name>')
+      .requiredOption('--device-groups <groups>', 'comma-separated device groups it covers')
+      .requiredOption('--max-duration <iso>', 'longest grant, e.g. PT4H')
+      .option('--groups <groups>', 'designated principal groups')
+      .option('--roles <roles>', 'designated roles')
+      .option('--subjects <subjects>', 'designated subjects')
+      .option('--require-ticket', 'a ticket is required')
+      .option('--ticket-pattern <regex>', 'tickets must match this regular expression')
+      .option('--require-approval', 'a second person (approver) must approve')
+      .option('--disabled', 'create it disabled')
+      .action(
+        async (o: Flags & { name: string; deviceGroups: string; maxDuration: string; groups?: string; roles?: string; subjects?: string; requireTicket?: boolean; ticketPattern?: string; requireApproval?: boolean; disabled?: boolean }) => {
+          const principals = {
+            ...(o.groups ? { groups: list(o.groups) } : {}),
+            ...(o.roles ? { roles: list(o.roles) } : {}),
+            ...(o.subjects ? { subjects: list(o.subjects) } : {}),
+          };
+          const body = {
+            name: o.name,
+            principals,
+            deviceGroups: list(o.deviceGroups),
+            maxDuration: o.maxDuration,
+            requireTicket: o.requireTicket ?? false,
+            ...(o.ticketPattern ? { ticketPattern: o.ticketPattern } : {}),
+            requireApproval: o.requireApproval ?? false,
+            enabled: !o.disabled,
+          };
+          show(await call(connection(o), 'POST', '/v1/policies', body), o, columns, (p) => p.id);
+        },
+      ),
+  );
+  cmd.addCommand(
+    pageOptions(client('list', 'list policies')).action(async (o: Flags & { limit?: string; cursor?: string }) =>
+      show(await call(connection(o), 'GET', `/v1/policies${query({ limit: o.limit, cursor: o.cursor })}`), o, columns),
+    ),
+  );
+  cmd.addCommand(client('show', 'one policy').argument('<id>').action(async (id: string, o: Flags) => show(await call(connection(o), 'GET', `/v1/policies/${enc(id)}`), o, columns, (p) => p.id)));
+  cmd.addCommand(
+    client('remove', 'delete a policy')
+      .argument('<id>')
+      .action(async (id: string, o: Flags) => {
+        await call(connection(o), 'DELETE', `/v1/policies/${enc(id)}`);
+        if (!o.quiet) console.log(o.json ? JSON.stringify({ deleted: id }) : `policy ${id} removed`);
+      }),
+  );
+  return cmd;
+}
+
+export function grantCommand(): Command {
+  const cmd = new Command('grant').description('request, decide and end elevations; read the password while a grant lasts');
+  const columns = ['id', 'state', 'deviceId', 'requester', 'duration', 'expiresAt', 'ticket', 'reason'];
+  cmd.addCommand(
+    client('request', 'ask for temporary local admin access to a device (requester)')
+      .requiredOption('--device <id>')
+      .requiredOption('--reason <text>')
+      .requiredOption('--duration <iso>', 'e.g. PT1H')
+      .option('--ticket <ticket>')
+      .action(async (o: Flags & { device: string; reason: string; duration: string; ticket?: string }) => {
+        const body = { deviceId: o.device, reason: o.reason, duration: o.duration, ...(o.ticket ? { ticket: o.ticket } : {}) };
+        show(await call(connection(o), 'POST', '/v1/grants', body), o, columns, (g) => g.id);
+      }),
+  );
+  cmd.addCommand(
+    pageOptions(client('list', 'list grants (your own, or all for approvers, admins and auditors)').option('--state <state>').option('--device <id>').option('--requester <subject>')).action(
+      async (o: Flags & { state?: string; device?: string; requester?: string; limit?: string; cursor?: string }) =>
+        show(await call(connection(o), 'GET', `/v1/grants${query({ state: o.state, deviceId: o.device, requester: o.requester, limit: o.limit, cursor: o.cursor })}`), o, columns),
+    ),
+  );
+  cmd.addCommand(client('show', 'one grant (never a password)').argument('<id>').action(async (id: string, o: Flags) => show(await call(connection(o), 'GET', `/v1/grants/${enc(id)}`), o, columns, (g) => g.state)));
+  cmd.addCommand(
+    client('approve', 'approve a pending grant (approver, not its requester)')
+      .argument('<id>')
+      .option('--comment <text>')
+      .action(async (id: string, o: Flags & { comment?: string }) =>
+        show(await call(connection(o), 'POST', `/v1/grants/${enc(id)}/approve`, o.comment ? { comment: o.comment } : {}), o, columns, (g) => g.state),
+      ),
+  );
+  cmd.addCommand(
+    client('deny', 'deny a pending grant (approver)')
+      .argument('<id>')
+      .requiredOption('--reason <text>')
+      .action(async (id: string, o: Flags & { reason: string }) => show(await call(connection(o), 'POST', `/v1/grants/${enc(id)}/deny`, { reason: o.reason }), o, columns, (g) => g.state)),
+  );
+  cmd.addCommand(
+    client('revoke', 'end a grant early (its requester or an admin); the password is rotated after use')
+      .argument('<id>')
+      .option('--reason <text>')
+      .action(async (id: string, o: Flags & { reason?: string }) =>
+        show(await call(connection(o), 'POST', `/v1/grants/${enc(id)}/revoke`, o.reason ? { reason: o.reason } : {}), o, columns, (g) => g.state),
+      ),
+  );
+  cmd.addCommand(
+    client('password', "read the device's local admin password while your grant is active (audited)")
+      .argument('<id>')
+      .action(async (id: string, o: Flags) => show(await call(connection(o), 'GET', `/v1/grants/${enc(id)}/password`), o, [], (r) => r.password)),
+  );
+  return cmd;
+}
+
+export function auditCommand(): Command {
+  const cmd = new Command('audit').description('query and verify the hash-chained audit log (auditor)');
+  cmd.addCommand(
+    pageOptions(
+      client('query', 'audit events, oldest first')
+        .option('--actor <subject>')
+        .option('--device <id>')
+        .option('--action <action>', 'e.g. grant.password-revealed')
+        .option('--outcome <outcome>', 'success, denied or failure')
+        .option('--request-id <id>')
+        .option('--from <time>', 'RFC 3339, inclusive')
+        .option('--to <time>', 'RFC 3339, exclusive'),
+    ).action(async (o: Flags & { actor?: string; device?: string; action?: string; outcome?: string; requestId?: string; from?: string; to?: string; limit?: string; cursor?: string }) => {
+      const page = (await call(
+        connection(o),
+        'GET',
+        `/v1/audit/events${query({ actor: o.actor, deviceId: o.device, action: o.action, outcome: o.outcome, requestId: o.requestId, from: o.from, to: o.to, limit: o.limit, cursor: o.cursor })}`,
+      )) as { items: Array<Record<string, unknown>>; nextCursor: string | null };
+      if (o.json) return print(page, true, []);
+      const rows = page.items.map((e) => ({ ...e, actor: (e.actor as { subject?: string } | undefined)?.subject }));
+      print({ ...page, items: rows }, false, ['seq', 'at', 'actor', 'action', 'outcome', 'deviceId', 'target', 'reason']);
+    }),
+  );
+  cmd.addCommand(
+    client('verify', 'walk the hash chain; exit 3 when it is broken')
+      .option('--anchor <seq:hash>', 'a head you noted earlier: also detects a truncated or rolled-back log')
+      .action(async (o: Flags & { anchor?: string }) => {
+        const r = (await call(connection(o), 'GET', `/v1/audit/verify${query({ anchor: o.anchor })}`)) as { ok: boolean };
+        show(r, o, [], (v) => (v.ok ? 'ok' : 'broken'));
+        if (!r.ok) process.exitCode = 3;
+      }),
+  );
+  return cmd;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { agentCommand } from './agent-command';
+import { auditCommand, deviceCommand, grantCommand, policyCommand } from './client-commands';
+import { CliError } from './cli-error';
+import { serveCommand, tokenCommand } from './serve-command';
+
+/** The `jitbroker` program: the daemon, local tokens, the API's clients and the device agent. */
+export function buildProgram(): Command {
+  const program = new Command('jitbroker')
+    .description('Just-in-time elevation credential broker')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError();
+  program.addCommand(serveCommand());
+  program.addCommand(tokenCommand());
+  program.addCommand(deviceCommand());
+  program.addCommand(policyCommand());
+  program.addCommand(grantCommand());
+  program.addCommand(auditCommand());
+  program.addCommand(agentCommand());
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((e: unknown) => {
+      console.error(`jitbroker: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(e instanceof CliError ? e.exitCode : 1);
+    });
+}

@@ -1,0 +1,196 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import express, { NextFunction, Request, Response } from 'express';
+import { JWK, KeyLike, SignJWT, exportJWK, generateKeyPair } from 'jose';
+import pino from 'pino';
+import request from 'supertest';
+import { sql } from 'kysely';
+import { Services, createServices, openInfra, redactPaths } from '../../src/app';
+import { Config } from '../../src/config/config-schema';
+import { loadConfig } from '../../src/config/load-config';
+import { createHttpApp } from '../../src/http/http-app';
+import { Role } from '../../src/identity/principal';
+import { ManualClock, createManualClock } from '../../src/time/clock';
+
+export interface DeviceKeyPair {
+  privateKey: KeyLike;
+  publicJwk: JWK;
+}
+
+export interface TestApp extends Services {
+  config: Config;
+  dataDir: string;
+  clock: ManualClock;
+  logLines: string[];
+  /** supertest bound to the app: every response it gets is recorded for the leak check. */
+  api: ReturnType<typeof request>;
+  token(sub: string, roles: Role[], groups?: string[], extra?: { ttlSeconds?: number; name?: string }): Promise<string>;
+  deviceKey(): Promise<DeviceKeyPair>;
+  agentToken(deviceId: string, key: DeviceKeyPair, claims?: Partial<Record<'iss' | 'sub' | 'aud' | 'jti', string>> & { iat?: number; exp?: number }): Promise<string>;
+  /** Enrols a device through the API as `admin` and returns its agent key. */
+  enrolDevice(id: string, groups: string[], opts?: { account?: string }): Promise<DeviceKeyPair>;
+  /** Plays the device agent once: fetches the pending password and acknowledges it as set. */
+  ackPending(deviceId: string, key: DeviceKeyPair): Promise<{ version: number; password: string }>;
+  /** Counts of every table and the audit head, to show a refused request changed nothing. */
+  snapshot(): Promise<Record<string, number | string>>;
+  /** Every password the vault holds, plus every one a response carried. */
+  knownPasswords(): Promise<string[]>;
+  /** Throws when any log line, non-password response or the database file holds a known password. */
+  assertNoSecretLeaked(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const passwordRoutes = [/^GET \/v1\/grants\/[^/]+\/password$/, /^GET \/v1\/agent\/credential$/];
+
+interface Recorded {
+  route: string;
+  status: number;
+  text: string;
+}
+
+/** Records every response body and header set the app sends. */
+function recorder(into: Recorded[]) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const chunks: Buffer[] = [];
+    const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...a: unknown[]) => Response;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (chunk) chunks.push(Buffer.from(chunk as string));
+      return write(chunk, ...rest);
+    }) as Response['write'];
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk as string));
+      into.push({ route: `${req.method} ${req.originalUrl.split('?')[0]}`, status: res.statusCode, text: JSON.stringify(res.getHeaders()) + Buffer.concat(chunks).toString('utf8') });
+      return end(chunk, ...rest);
+    }) as Response['end'];
+    next();
+  };
+}
+
+export const admin = { sub: 'admin-1', roles: ['admin'] as Role[] };
+
+/** The real service graph on a temp-dir SQLite, the local vault, a manual clock and a captured log. */
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-test-'));
+  const config = loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, JITBROKER_LOG_LEVEL: 'debug', ...env } });
+  const clock = createManualClock(new Date());
+  const logLines: string[] = [];
+  const logger = pino({ level: 'debug', redact: { paths: redactPaths, censor: '[redacted]' } }, { write: (s: string) => void logLines.push(s) });
+  const infra = await openInfra(config, { clock, logger });
+  const services = await createServices(config, infra);
+  const recorded: Recorded[] = [];
+  const outer = express();
+  outer.use(recorder(recorded));
+  outer.use(createHttpApp({ ...services, logger, ready: services.ready }));
+  const api = request(outer);
+  const revealed = new Set<string>();
+
+  const token: TestApp['token'] = (sub, roles, groups = [], extra = {}) =>
+    services.issueToken({ sub, roles, groups, name: extra.name, ttlSeconds: extra.ttlSeconds ?? 3600 });
+
+  async function deviceKey(): Promise<DeviceKeyPair> {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    return { privateKey: pair.privateKey, publicJwk: await exportJWK(pair.publicKey) };
+  }
+
+  const agentToken: TestApp['agentToken'] = async (deviceId, key, claims = {}) => {
+    const iat = claims.iat ?? Math.floor(clock.now().getTime() / 1000);
+    return new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+      .setIssuer(claims.iss ?? deviceId)
+      .setSubject(claims.sub ?? deviceId)
+      .setAudience(claims.aud ?? config.agent.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(claims.exp ?? iat + 60)
+      .setJti(claims.jti ?? crypto.randomUUID())
+      .sign(key.privateKey);
+  };
+
+  async function enrolDevice(id: string, groups: string[], opts: { account?: string } = {}): Promise<DeviceKeyPair> {
+    const key = await deviceKey();
+    const res = await api
+      .post('/v1/devices')
+      .set('authorization', `Bearer ${await token(admin.sub, admin.roles)}`)
+      .send({ id, groups, agentKey: key.publicJwk, ...opts });
+    if (res.status !== 201) throw new Error(`enrol ${id}: ${res.status} ${res.text}`);
+    return key;
+  }
+
+  async function ackPending(deviceId: string, key: DeviceKeyPair): Promise<{ version: number; password: string }> {
+    const fetched = await api.get('/v1/agent/credential').set('authorization', `Bearer ${await agentToken(deviceId, key)}`);
+    if (fetched.status !== 200) throw new Error(`agent fetch ${deviceId}: ${fetched.status} ${fetched.text}`);
+    const { version, password } = fetched.body as { version: number; password: string };
+    const ack = await api.post(`/v1/agent/credential/${version}/ack`).set('authorization', `Bearer ${await agentToken(deviceId, key)}`).send({ result: 'set' });
+    if (ack.status !== 204) throw new Error(`agent ack ${deviceId}: ${ack.status} ${ack.text}`);
+    return { version, password };
+  }
+
+  async function snapshot(): Promise<Record<string, number | string>> {
+    const out: Record<string, number | string> = {};
+    for (const table of ['devices', 'policies', 'grants', 'credential_versions', 'rotation_jobs', 'vault_secrets', 'audit_events'] as const) {
+      const r = await sql<{ n: number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(services.db);
+      out[table] = Number(r.rows[0]?.n ?? 0);
+    }
+    const states = await sql<{ s: string }>`SELECT group_concat(id || ':' || state, ',') AS s FROM grants`.execute(services.db);
+    out.grantStates = states.rows[0]?.s ?? '';
+    return out;
+  }
+
+  async function knownPasswords(): Promise<string[]> {
+    const versions = await services.db.selectFrom('credential_versions').select(['device_id', 'version', 'vault_ref']).execute();
+    const fromVault = await Promise.all(versions.map((v) => services.vault.get({ deviceId: v.device_id, version: v.version }, v.vault_ref)));
+    for (const r of recorded) {
+      if (r.status === 200 && passwordRoutes.some((p) => p.test(r.route))) {
+        const m = /"password":"((?:[^"\\]|\\.)*)"/.exec(r.text);
+        if (m) revealed.add(JSON.parse(`"${m[1]}"`) as string);
+      }
+    }
+    return [...new Set([...fromVault.flatMap((s) => (s ? [s.expose()] : [])), ...revealed])];
+  }
+
+  async function assertNoSecretLeaked(): Promise<void> {
+    const passwords = await knownPasswords();
+    if (passwords.length === 0) return;
+    const dbFiles = ['', '-wal'].map((s) => path.join(dataDir, 'jitbroker.db' + s)).filter((f) => fs.existsSync(f));
+    const places: Array<[string, string]> = [
+      ...logLines.map((l, i): [string, string] => [`log line ${i}`, l]),
+      ...recorded.filter((r) => !(r.status === 200 && passwordRoutes.some((p) => p.test(r.route)))).map((r): [string, string] => [`response to ${r.route} (${r.status})`, r.text]),
+      ...dbFiles.map((f): [string, string] => [f, fs.readFileSync(f).toString('latin1')]),
+    ];
+    for (const [where, text] of places) {
+      for (const pw of passwords) {
+        if (text.includes(pw) || text.includes(JSON.stringify(pw).slice(1, -1))) throw new Error(`a password leaked into ${where}`);
+      }
+    }
+  }
+
+  return {
+    ...services,
+    config,
+    dataDir,
+    clock,
+    logLines,
+    api,
+    token,
+    deviceKey,
+    agentToken,
+    enrolDevice,
+    ackPending,
+    snapshot,
+    knownPasswords,
+    assertNoSecretLeaked,
+    async close() {
+      try {
+        await assertNoSecretLeaked();
+      } finally {
+        await services.transactor.drain();
+        await services.db.destroy();
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+export const bearer = (t: string) => ['authorization', `Bearer ${t}`] as const;
