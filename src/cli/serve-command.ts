@@ -46,8 +46,9 @@ export function serveCommand(): Command {
           },
         );
       };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      // A repeated signal while draining changes nothing: the grace period still bounds the stop.
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
     });
 }
 

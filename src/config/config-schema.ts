@@ -6,7 +6,8 @@ const duration = z
   .string()
   .refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
 
-const port = z.number({ invalid_type_error: 'not a number; accepted: an integer from 1 to 65535' }).int().min(1).max(65535);
+// 0 asks the system for any free port (the listening log line names the one chosen).
+const port = z.number({ invalid_type_error: 'not a number; accepted: an integer from 0 to 65535' }).int().min(0).max(65535);
 
 export const configSchema = z
   .object({

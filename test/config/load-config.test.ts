@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, envName, loadConfig } from '../../src/config/load-config';
+
+function errorsOf(f: () => unknown): string[] {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ConfigError) return [...e.lines];
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration: defaults, a file, JITBROKER_* variables, validated with one line per bad key', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-config-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs on the embedded defaults', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 7800, allowInsecure: false });
+    expect(c.dataDir).toBe('./data');
+    expect(c.store.driver).toBe('sqlite');
+    expect(c.vault.backend).toBe('local');
+    expect(c.identity.mode).toBe('local');
+    expect(c.rotation).toEqual({ maxAge: 'PT4H', postUseDelay: 'PT5M', ackTimeout: 'PT15M', history: 5 });
+    expect(c.password.length).toBe(20);
+  });
+
+  it('names every key`s environment variable in upper snake case', () => {
+    expect(envName(['rotation', 'maxAge'])).toBe('JITBROKER_ROTATION_MAX_AGE');
+    expect(envName(['store', 'driver'])).toBe('JITBROKER_STORE_DRIVER');
+    expect(envName(['dataDir'])).toBe('JITBROKER_DATA_DIR');
+  });
+
+  it('overlays a JSON file, then a YAML file, then the environment (with the port and host shortcuts)', () => {
+    const json = path.join(dir, 'c.json');
+    fs.writeFileSync(json, JSON.stringify({ rotation: { maxAge: 'PT2H' }, password: { length: 32 } }));
+    const yaml = path.join(dir, 'c.yaml');
+    fs.writeFileSync(yaml, 'rotation:\n  maxAge: PT3H\nlog:\n  level: warn\n');
+    expect(loadConfig({ file: json, env: {} }).rotation.maxAge).toBe('PT2H');
+    expect(loadConfig({ file: json, env: {} }).password.length).toBe(32);
+    expect(loadConfig({ file: yaml, env: {} }).log.level).toBe('warn');
+    const c = loadConfig({ file: json, env: { JITBROKER_ROTATION_MAX_AGE: 'PT1H', JITBROKER_PORT: '9000', JITBROKER_HOST: '::1', JITBROKER_PASSWORD_CLASSES: 'upper, digit' } });
+    expect(c.rotation.maxAge).toBe('PT1H');
+    expect(c.http).toMatchObject({ port: 9000, host: '::1' });
+    expect(c.password.classes).toEqual(['upper', 'digit']);
+  });
+
+  it('reports each bad value on its own line with the key, the source, the problem and the accepted form', () => {
+    const lines = errorsOf(() =>
+      loadConfig({ env: { JITBROKER_PORT: 'eighty', JITBROKER_ROTATION_MAX_AGE: 'P1M', JITBROKER_LOG_LEVEL: 'loud', JITBROKER_HTTP_ALLOW_INSECURE: 'yes', JITBROKER_STORE_DRIVER: 'mysql' } }),
+    );
+    expect(lines).toHaveLength(5);
+    expect(lines.find((l) => l.startsWith('config http.port'))).toMatch(/\(from JITBROKER_PORT\): "eighty".*accepted: an integer from 0 to 65535/);
+    expect(lines.find((l) => l.startsWith('config rotation.maxAge'))).toMatch(/"P1M".*accepted: an ISO 8601 duration/);
+    expect(lines.find((l) => l.startsWith('config log.level'))).toMatch(/accepted: one of fatal \| error \| warn \| info \| debug \| trace \| silent/);
+    expect(lines.find((l) => l.startsWith('config http.allowInsecure'))).toMatch(/accepted: true or false/);
+    expect(lines.find((l) => l.startsWith('config store.driver'))).toMatch(/"mysql".*accepted: one of sqlite/);
+  });
+
+  it('refuses unknown keys, unreadable files and files that are not objects', () => {
+    const f = path.join(dir, 'unknown.json');
+    fs.writeFileSync(f, JSON.stringify({ rotation: { maxAge: 'PT1H', maxage: 'PT2H' } }));
+    expect(errorsOf(() => loadConfig({ file: f, env: {} }))[0]).toMatch(/^config rotation: unknown key\(s\) maxage/);
+    expect(errorsOf(() => loadConfig({ file: path.join(dir, 'missing.json'), env: {} }))[0]).toMatch(/cannot be read \(ENOENT\)/);
+    const arr = path.join(dir, 'array.json');
+    fs.writeFileSync(arr, '[1,2]');
+    expect(errorsOf(() => loadConfig({ file: arr, env: {} }))[0]).toMatch(/is not a JSON object/);
+  });
+
+  it('refuses out-of-range numbers and a password policy too weak to use', () => {
+    const lines = errorsOf(() => loadConfig({ env: { JITBROKER_PASSWORD_LENGTH: '8', JITBROKER_ROTATION_HISTORY: '0', JITBROKER_PASSWORD_CLASSES: 'emoji' } }));
+    expect(lines.map((l) => l.split(':')[0])).toEqual(expect.arrayContaining(['config password.length (from JITBROKER_PASSWORD_LENGTH)', 'config rotation.history (from JITBROKER_ROTATION_HISTORY)']));
+    expect(lines.join('\n')).toMatch(/password.classes.0/);
+  });
+});

@@ -1,0 +1,73 @@
+import { problems } from '../../src/problems/problem';
+import { TestApp, createTestApp } from '../support/test-app';
+
+describe('service routes, request ids and problem documents', () => {
+  let h: TestApp;
+  beforeAll(async () => {
+    h = await createTestApp();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('/healthz and /readyz answer without auth', async () => {
+    expect((await h.api.get('/healthz')).body).toEqual({ status: 'ok' });
+    expect((await h.api.get('/readyz')).body).toEqual({ status: 'ready' });
+  });
+
+  it('/readyz answers 503 when the vault cannot decrypt its canary', async () => {
+    await h.vault.check();
+    const row = await h.db.selectFrom('vault_secrets').selectAll().where('name', '=', '__canary__').executeTakeFirstOrThrow();
+    await h.db.updateTable('vault_secrets').set({ tag: Buffer.alloc(16) }).where('name', '=', '__canary__').execute();
+    const res = await h.api.get('/readyz');
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('unavailable');
+    expect(res.text).not.toMatch(/canary|key file|decrypt/);
+    await h.db.updateTable('vault_secrets').set({ tag: row.tag }).where('name', '=', '__canary__').execute();
+    expect((await h.api.get('/readyz')).status).toBe(200);
+  });
+
+  it('echoes a sane X-Request-Id and replaces an unsafe one', async () => {
+    expect((await h.api.get('/healthz').set('x-request-id', 'ticket-42.a:b')).headers['x-request-id']).toBe('ticket-42.a:b');
+    const replaced = (await h.api.get('/healthz').set('x-request-id', 'x'.repeat(200))).headers['x-request-id'];
+    expect(replaced).toMatch(/^[0-9a-f-]{36}$/);
+    const evil = (await h.api.get('/healthz').set('x-request-id', 'a\tb')).headers['x-request-id'];
+    expect(evil).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('puts the request id on the problem, the audit event and the log line of that request', async () => {
+    const res = await h.api.get('/v1/devices').set('x-request-id', 'req-trace-1');
+    expect(res.status).toBe(401);
+    expect(res.body.requestId).toBe('req-trace-1');
+    const events = await h.audit.query({ requestId: 'req-trace-1', limit: 5 });
+    expect(events.items.map((e) => e.action)).toEqual(['authorization.failed']);
+    expect(h.logLines.some((l) => l.includes('"requestId":"req-trace-1"') && l.includes('"statusCode":401'))).toBe(true);
+  });
+
+  it('never logs the authorization header', async () => {
+    const token = await h.token('admin-1', ['admin']);
+    await h.api.get('/v1/devices').set('authorization', `Bearer ${token}`);
+    expect(h.logLines.join('\n')).not.toContain(token.split('.')[2]);
+  });
+
+  it('every problem code has a status, a title and a documented type', () => {
+    for (const [code, p] of Object.entries(problems)) {
+      expect(p.status).toBeGreaterThanOrEqual(400);
+      expect(p.title.length).toBeGreaterThan(5);
+      expect(code).toMatch(/^[a-z-]+$/);
+    }
+  });
+});
+
+describe('the leak check itself', () => {
+  it('fails when a password reaches a log line', async () => {
+    const h = await createTestApp();
+    const key = await h.enrolDevice('laptop-1', ['g']);
+    const { password } = await h.ackPending('laptop-1', key);
+    await h.assertNoSecretLeaked();
+    h.logLines.push(JSON.stringify({ msg: `oops ${password}` }));
+    await expect(h.assertNoSecretLeaked()).rejects.toThrow(/leaked into log line/);
+    h.logLines.pop();
+    await h.close();
+  });
+});
