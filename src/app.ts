@@ -8,6 +8,7 @@ import { createDeviceService } from './devices/device-service';
 import { createGrantService } from './grants/grant-service';
 import { createDeviceIdentity } from './identity/device-identity';
 import { createLocalIdentity } from './identity/local/local-identity';
+import { withVerifiedTokenCache } from './identity/verified-token-cache';
 import { createPolicyService } from './policies/policy-service';
 import { Db, ensurePrivateDir, migrate, openSqlite } from './store/database';
 import { createTransactor } from './store/transactor';
@@ -52,8 +53,22 @@ export async function createServices(config: Config, infra: Infra) {
   const policies = createPolicyService({ db, transactor, audit, clock });
   const devices = createDeviceService({ db, transactor, audit, credentials, rotations, clock });
   const grants = createGrantService({ db, transactor, audit, policies, credentials, rotations, clock, postUseDelaySeconds: seconds(config.rotation.postUseDelay) });
-  const { provider: identity, issueToken } = await createLocalIdentity({ dataDir: config.dataDir, ...config.identity.local, clockSkewSeconds: config.identity.clockSkewSeconds, clock });
-  const deviceIdentity = createDeviceIdentity({ db, transactor, clock, audience: config.agent.audience, maxLifetimeSeconds: config.agent.maxTokenLifetimeSeconds, clockSkewSeconds: config.identity.clockSkewSeconds });
+  const local = await createLocalIdentity({ dataDir: config.dataDir, ...config.identity.local, clockSkewSeconds: config.identity.clockSkewSeconds, clock });
+  const identity = withVerifiedTokenCache(local.provider, {
+    clock,
+    maxEntries: config.identity.verifyCache.maxEntries,
+    maxAgeSeconds: seconds(config.identity.verifyCache.maxAge),
+    clockSkewSeconds: config.identity.clockSkewSeconds,
+  });
+  const { issueToken } = local;
+  const deviceIdentity = createDeviceIdentity({
+    db,
+    transactor,
+    clock,
+    audience: config.agent.audience,
+    maxLifetimeSeconds: config.agent.maxTokenLifetimeSeconds,
+    clockSkewSeconds: config.identity.clockSkewSeconds,
+  });
   const ready = async () => {
     await db.selectFrom('audit_events').select('seq').limit(1).execute();
     await vault.check();

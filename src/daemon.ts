@@ -63,12 +63,10 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     throw new StartupRefused([`not ready: ${e instanceof Error ? e.message : String(e)}`]);
   }
   if (config.identity.mode === 'local') {
-    logger.warn('identity.mode is local: tokens are signed by this daemon\'s own key (development and single-host use only)');
+    logger.warn("identity.mode is local: tokens are signed by this daemon's own key (development and single-host use only)");
   }
   const app = createHttpApp({ ...services, logger, ready: services.ready });
-  const server = config.http.tls
-    ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key) }, app)
-    : http.createServer(app);
+  const server = config.http.tls ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key) }, app) : http.createServer(app);
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,5 +1,8 @@
 import { Db } from '../store/database';
-import { Tx } from '../store/transactor';
+import { Insertable } from 'kysely';
+import { prepareQuery } from '../store/prepared-query';
+import { AuditEventTable } from '../store/schema';
+import { Tx, transactionScratch } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { AuditEvent, AuditInput, canonicalJson, genesisHash, sha256Hex } from './audit-event';
 
@@ -27,6 +30,8 @@ export interface VerifyResult {
   problem?: string;
 }
 
+const headKey = 'audit.head';
+
 function actorKey(e: AuditInput): string {
   return e.actor.kind === 'user' ? e.actor.subject : `${e.actor.kind}:${e.actor.subject}`;
 }
@@ -34,29 +39,49 @@ function actorKey(e: AuditInput): string {
 /** The hash-chained, append-only audit log. */
 export function createAuditLog(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
+  // Every request appends: both statements are prepared once.
+  const readHead = prepareQuery(db, (d) => d.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1));
+  const insertEvent = prepareQuery(db, (d, p: Insertable<AuditEventTable>) =>
+    d.insertInto('audit_events').values({
+      seq: p.seq,
+      at: p.at,
+      actor: p.actor,
+      action: p.action,
+      outcome: p.outcome,
+      device_id: p.device_id,
+      target: p.target,
+      request_id: p.request_id,
+      canonical: p.canonical,
+      prev_hash: p.prev_hash,
+      hash: p.hash,
+    }),
+  );
 
-  /** Appends one event inside the caller's transaction, chained to the head it reads there. */
+  /**
+   * Appends one event inside the caller's transaction, chained to the head it reads there. The
+   * head is read once per transaction and then carried forward: appends are serialised by the
+   * transaction, so no other writer can move it in between.
+   */
   async function append(tx: Tx, input: AuditInput): Promise<StoredAuditEvent> {
-    const head = await tx.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const scratch = transactionScratch(tx);
+    const head = (scratch.get(headKey) as { seq: number; hash: string } | undefined) ?? (await readHead(tx, {}))[0];
     const event: AuditEvent = { ...input, seq: (head?.seq ?? 0) + 1, at: clock.now().toISOString(), prevHash: head?.hash ?? genesisHash };
     const canonical = canonicalJson(event);
     const hash = sha256Hex(canonical);
-    await tx
-      .insertInto('audit_events')
-      .values({
-        seq: event.seq,
-        at: event.at,
-        actor: actorKey(input),
-        action: input.action,
-        outcome: input.outcome,
-        device_id: input.deviceId ?? null,
-        target: input.target ?? null,
-        request_id: input.context?.requestId ?? null,
-        canonical,
-        prev_hash: event.prevHash,
-        hash,
-      })
-      .execute();
+    await insertEvent(tx, {
+      seq: event.seq,
+      at: event.at,
+      actor: actorKey(input),
+      action: input.action,
+      outcome: input.outcome,
+      device_id: input.deviceId ?? null,
+      target: input.target ?? null,
+      request_id: input.context?.requestId ?? null,
+      canonical,
+      prev_hash: event.prevHash,
+      hash,
+    });
+    scratch.set(headKey, { seq: event.seq, hash });
     return { ...event, hash };
   }
 
@@ -71,7 +96,10 @@ export function createAuditLog(deps: { db: Db; clock: Clock }) {
     if (q.from) sel = sel.where('at', '>=', q.from);
     if (q.to) sel = sel.where('at', '<', q.to);
     if (q.afterSeq !== undefined) sel = sel.where('seq', '>', q.afterSeq);
-    const rows = await sel.orderBy('seq', 'asc').limit(q.limit + 1).execute();
+    const rows = await sel
+      .orderBy('seq', 'asc')
+      .limit(q.limit + 1)
+      .execute();
     const page = rows.slice(0, q.limit).map((r) => ({ ...(JSON.parse(r.canonical) as AuditEvent), hash: r.hash }));
     return { items: page, nextSeq: rows.length > q.limit ? (page[page.length - 1]?.seq ?? null) : null };
   }

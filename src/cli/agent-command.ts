@@ -31,29 +31,43 @@ export function agentCommand(): Command {
       .option('--max-backoff <lifetime>', 'longest wait after repeated failures', '10m')
       .option('--state <file>', 'where the agent records the version it set (default <key>.state)')
       .option('--once', 'poll once and exit (0 when done or idle, 1 on failure)')
-      .action(async (o: { deviceId: string; key: string; setter: string; url?: string; file?: string; account?: string; audience: string; interval: string; maxBackoff: string; state?: string; once?: boolean }) => {
-        if (!(setterNames as string[]).includes(o.setter)) throw new CliError(`--setter ${o.setter}: accepted: ${setterNames.join(' | ')}`, 2);
-        const interval = parseShortDurationSeconds(o.interval);
-        const maxBackoff = parseShortDurationSeconds(o.maxBackoff);
-        if (interval === undefined || maxBackoff === undefined) throw new CliError('--interval and --max-backoff take a lifetime such as 30s, 5m or PT1M', 2);
-        const logger = pino({ redact: { paths: redactPaths, censor: '[redacted]' } }, pino.destination(2));
-        const agent = createDeviceAgent({
-          url: o.url ?? process.env.JITBROKER_URL ?? 'http://127.0.0.1:7800',
-          deviceId: o.deviceId,
-          key: await loadDeviceKey(o.key),
-          setter: passwordSetters[o.setter as SetterName]({ file: o.file }),
-          stateFile: o.state ?? `${o.key}.state`,
-          audience: o.audience,
-          account: o.account,
-          logger,
-        });
-        if (o.once) {
-          const outcome = await agent.pollOnce();
-          if (outcome === 'failed') process.exitCode = 1;
-          return;
-        }
-        await runForever(agent.pollOnce, interval * 1000, maxBackoff * 1000, logger);
-      }),
+      .action(
+        async (o: {
+          deviceId: string;
+          key: string;
+          setter: string;
+          url?: string;
+          file?: string;
+          account?: string;
+          audience: string;
+          interval: string;
+          maxBackoff: string;
+          state?: string;
+          once?: boolean;
+        }) => {
+          if (!(setterNames as string[]).includes(o.setter)) throw new CliError(`--setter ${o.setter}: accepted: ${setterNames.join(' | ')}`, 2);
+          const interval = parseShortDurationSeconds(o.interval);
+          const maxBackoff = parseShortDurationSeconds(o.maxBackoff);
+          if (interval === undefined || maxBackoff === undefined) throw new CliError('--interval and --max-backoff take a lifetime such as 30s, 5m or PT1M', 2);
+          const logger = pino({ redact: { paths: redactPaths, censor: '[redacted]' } }, pino.destination(2));
+          const agent = createDeviceAgent({
+            url: o.url ?? process.env.JITBROKER_URL ?? 'http://127.0.0.1:7800',
+            deviceId: o.deviceId,
+            key: await loadDeviceKey(o.key),
+            setter: passwordSetters[o.setter as SetterName]({ file: o.file }),
+            stateFile: o.state ?? `${o.key}.state`,
+            audience: o.audience,
+            account: o.account,
+            logger,
+          });
+          if (o.once) {
+            const outcome = await agent.pollOnce();
+            if (outcome === 'failed') process.exitCode = 1;
+            return;
+          }
+          await runForever(agent.pollOnce, interval * 1000, maxBackoff * 1000, logger);
+        },
+      ),
   );
   return cmd;
 }

@@ -10,7 +10,11 @@ interface Flags {
   quiet?: boolean;
 }
 
-const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 const enc = encodeURIComponent;
 
 /** Adds the options every API client command takes. */
@@ -73,7 +77,13 @@ export function deviceCommand(): Command {
       .option('--display-name <name>')
       .option('--account <name>', 'the managed local admin account (default localadmin)')
       .action(async (id: string, o: Flags & { groups: string; agentKey: string; displayName?: string; account?: string }) => {
-        const body = { id, groups: list(o.groups), agentKey: readAgentKey(o.agentKey), ...(o.displayName ? { displayName: o.displayName } : {}), ...(o.account ? { account: o.account } : {}) };
+        const body = {
+          id,
+          groups: list(o.groups),
+          agentKey: readAgentKey(o.agentKey),
+          ...(o.displayName ? { displayName: o.displayName } : {}),
+          ...(o.account ? { account: o.account } : {}),
+        };
         show(flattenDevice((await call(connection(o), 'POST', '/v1/devices', body)) as Record<string, unknown>), o, columns, (d) => d.id);
       }),
   );
@@ -125,7 +135,20 @@ export function policyCommand(): Command {
       .option('--require-approval', 'a second person (approver) must approve')
       .option('--disabled', 'create it disabled')
       .action(
-        async (o: Flags & { name: string; deviceGroups: string; maxDuration: string; groups?: string; roles?: string; subjects?: string; requireTicket?: boolean; ticketPattern?: string; requireApproval?: boolean; disabled?: boolean }) => {
+        async (
+          o: Flags & {
+            name: string;
+            deviceGroups: string;
+            maxDuration: string;
+            groups?: string;
+            roles?: string;
+            subjects?: string;
+            requireTicket?: boolean;
+            ticketPattern?: string;
+            requireApproval?: boolean;
+            disabled?: boolean;
+          },
+        ) => {
           const principals = {
             ...(o.groups ? { groups: list(o.groups) } : {}),
             ...(o.roles ? { roles: list(o.roles) } : {}),
@@ -150,7 +173,11 @@ export function policyCommand(): Command {
       show(await call(connection(o), 'GET', `/v1/policies${query({ limit: o.limit, cursor: o.cursor })}`), o, columns),
     ),
   );
-  cmd.addCommand(client('show', 'one policy').argument('<id>').action(async (id: string, o: Flags) => show(await call(connection(o), 'GET', `/v1/policies/${enc(id)}`), o, columns, (p) => p.id)));
+  cmd.addCommand(
+    client('show', 'one policy')
+      .argument('<id>')
+      .action(async (id: string, o: Flags) => show(await call(connection(o), 'GET', `/v1/policies/${enc(id)}`), o, columns, (p) => p.id)),
+  );
   cmd.addCommand(
     client('remove', 'delete a policy')
       .argument('<id>')
@@ -177,12 +204,17 @@ export function grantCommand(): Command {
       }),
   );
   cmd.addCommand(
-    pageOptions(client('list', 'list grants (your own, or all for approvers, admins and auditors)').option('--state <state>').option('--device <id>').option('--requester <subject>')).action(
-      async (o: Flags & { state?: string; device?: string; requester?: string; limit?: string; cursor?: string }) =>
-        show(await call(connection(o), 'GET', `/v1/grants${query({ state: o.state, deviceId: o.device, requester: o.requester, limit: o.limit, cursor: o.cursor })}`), o, columns),
+    pageOptions(
+      client('list', 'list grants (your own, or all for approvers, admins and auditors)').option('--state <state>').option('--device <id>').option('--requester <subject>'),
+    ).action(async (o: Flags & { state?: string; device?: string; requester?: string; limit?: string; cursor?: string }) =>
+      show(await call(connection(o), 'GET', `/v1/grants${query({ state: o.state, deviceId: o.device, requester: o.requester, limit: o.limit, cursor: o.cursor })}`), o, columns),
     ),
   );
-  cmd.addCommand(client('show', 'one grant (never a password)').argument('<id>').action(async (id: string, o: Flags) => show(await call(connection(o), 'GET', `/v1/grants/${enc(id)}`), o, columns, (g) => g.state)));
+  cmd.addCommand(
+    client('show', 'one grant (never a password)')
+      .argument('<id>')
+      .action(async (id: string, o: Flags) => show(await call(connection(o), 'GET', `/v1/grants/${enc(id)}`), o, columns, (g) => g.state)),
+  );
   cmd.addCommand(
     client('approve', 'approve a pending grant (approver, not its requester)')
       .argument('<id>')
@@ -195,7 +227,9 @@ export function grantCommand(): Command {
     client('deny', 'deny a pending grant (approver)')
       .argument('<id>')
       .requiredOption('--reason <text>')
-      .action(async (id: string, o: Flags & { reason: string }) => show(await call(connection(o), 'POST', `/v1/grants/${enc(id)}/deny`, { reason: o.reason }), o, columns, (g) => g.state)),
+      .action(async (id: string, o: Flags & { reason: string }) =>
+        show(await call(connection(o), 'POST', `/v1/grants/${enc(id)}/deny`, { reason: o.reason }), o, columns, (g) => g.state),
+      ),
   );
   cmd.addCommand(
     client('revoke', 'end a grant early (its requester or an admin); the password is rotated after use')
@@ -225,16 +259,20 @@ export function auditCommand(): Command {
         .option('--request-id <id>')
         .option('--from <time>', 'RFC 3339, inclusive')
         .option('--to <time>', 'RFC 3339, exclusive'),
-    ).action(async (o: Flags & { actor?: string; device?: string; action?: string; outcome?: string; requestId?: string; from?: string; to?: string; limit?: string; cursor?: string }) => {
-      const page = (await call(
-        connection(o),
-        'GET',
-        `/v1/audit/events${query({ actor: o.actor, deviceId: o.device, action: o.action, outcome: o.outcome, requestId: o.requestId, from: o.from, to: o.to, limit: o.limit, cursor: o.cursor })}`,
-      )) as { items: Array<Record<string, unknown>>; nextCursor: string | null };
-      if (o.json) return print(page, true, []);
-      const rows = page.items.map((e) => ({ ...e, actor: (e.actor as { subject?: string } | undefined)?.subject }));
-      print({ ...page, items: rows }, false, ['seq', 'at', 'actor', 'action', 'outcome', 'deviceId', 'target', 'reason']);
-    }),
+    ).action(
+      async (
+        o: Flags & { actor?: string; device?: string; action?: string; outcome?: string; requestId?: string; from?: string; to?: string; limit?: string; cursor?: string },
+      ) => {
+        const page = (await call(
+          connection(o),
+          'GET',
+          `/v1/audit/events${query({ actor: o.actor, deviceId: o.device, action: o.action, outcome: o.outcome, requestId: o.requestId, from: o.from, to: o.to, limit: o.limit, cursor: o.cursor })}`,
+        )) as { items: Array<Record<string, unknown>>; nextCursor: string | null };
+        if (o.json) return print(page, true, []);
+        const rows = page.items.map((e) => ({ ...e, actor: (e.actor as { subject?: string } | undefined)?.subject }));
+        print({ ...page, items: rows }, false, ['seq', 'at', 'actor', 'action', 'outcome', 'deviceId', 'target', 'reason']);
+      },
+    ),
   );
   cmd.addCommand(
     client('verify', 'walk the hash chain; exit 3 when it is broken')

@@ -9,7 +9,11 @@ import { systemClock } from '../time/clock';
 import { parseDurationSeconds, parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
 
-const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 
 /** Loads and validates the configuration; a bad value is exit code 2 with one line per bad key. */
 export function configOrExit(file: string | undefined): Config {
@@ -71,7 +75,12 @@ export function tokenCommand(): Command {
       const ttlSeconds = opts.ttl !== undefined ? parseShortDurationSeconds(opts.ttl) : parseDurationSeconds(config.identity.local.tokenTtl);
       if (ttlSeconds === undefined) throw new CliError(`--ttl ${opts.ttl}: not a lifetime; accepted: 90s, 30m, 1h, 2d or an ISO 8601 duration`);
       ensurePrivateDir(config.dataDir);
-      const { issueToken } = await createLocalIdentity({ dataDir: config.dataDir, ...config.identity.local, clockSkewSeconds: config.identity.clockSkewSeconds, clock: systemClock });
+      const { issueToken } = await createLocalIdentity({
+        dataDir: config.dataDir,
+        ...config.identity.local,
+        clockSkewSeconds: config.identity.clockSkewSeconds,
+        clock: systemClock,
+      });
       const token = await issueToken({ sub: opts.sub, roles: wanted as Role[], groups: list(opts.groups), name: opts.name, ttlSeconds });
       process.stdout.write(token + '\n');
     });

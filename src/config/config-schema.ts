@@ -2,9 +2,7 @@ import { z } from 'zod';
 import { durationForm, parseDurationSeconds } from '../time/duration';
 import { vaultBackendNames } from '../vault/vault-registry';
 
-const duration = z
-  .string()
-  .refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
+const duration = z.string().refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
 
 // 0 asks the system for any free port (the listening log line names the one chosen).
 const port = z.number({ invalid_type_error: 'not a number; accepted: an integer from 0 to 65535' }).int().min(0).max(65535);
@@ -16,13 +14,14 @@ export const configSchema = z
         host: z.string().min(1).describe('an IP address or host name to listen on'),
         port,
         allowInsecure: z.boolean(),
-        tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+        tls: z
+          .object({ cert: z.string().min(1), key: z.string().min(1) })
+          .strict()
+          .optional(),
       })
       .strict(),
     dataDir: z.string().min(1),
-    log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), pretty: z.boolean() })
-      .strict(),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), pretty: z.boolean() }).strict(),
     store: z
       .object({
         driver: z.enum(['sqlite']),
@@ -36,12 +35,12 @@ export const configSchema = z
       .object({
         mode: z.enum(['local']),
         clockSkewSeconds: z.number().int().min(0).max(300),
+        // Verified tokens are remembered (by hash) for at most maxAge; 0 entries turns it off.
+        verifyCache: z.object({ maxEntries: z.number().int().min(0).max(1_000_000), maxAge: duration }).strict(),
         local: z.object({ issuer: z.string().min(1), audience: z.string().min(1), tokenTtl: duration }).strict(),
       })
       .strict(),
-    rotation: z
-      .object({ maxAge: duration, postUseDelay: duration, ackTimeout: duration, history: z.number().int().min(1).max(100) })
-      .strict(),
+    rotation: z.object({ maxAge: duration, postUseDelay: duration, ackTimeout: duration, history: z.number().int().min(1).max(100) }).strict(),
     password: z
       .object({
         length: z.number().int().min(12).max(128),

@@ -1,29 +1,40 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { deviceRepository } from '../devices/device-repository';
 import { deviceOf, handle } from '../http/handle';
 import { parse, shortText } from '../http/validation';
-import { Db } from '../store/database';
 import { CredentialService } from './credential-service';
 
-const ackParams = z.object({ version: z.coerce.number().int().min(1).max(2 ** 31) }).strict();
+const ackParams = z
+  .object({
+    version: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31),
+  })
+  .strict();
 const ackBody = z.object({ result: z.enum(['set', 'failed']), error: shortText(1000).optional() }).strict();
 
-export function agentRoutes(deps: { credentials: CredentialService; db: Db }): Router {
+export function agentRoutes(deps: { credentials: CredentialService }): Router {
   const r = Router();
-  r.get('/credential', handle(async (req) => {
-    const { deviceId } = deviceOf(req);
-    const device = await deviceRepository.findById(deps.db, deviceId);
-    const pending = await deps.credentials.fetchPending(deviceId, device?.account ?? 'localadmin', req.context);
-    if (!pending) return { status: 204 };
-    // The agent's copy of a new password: audited as fetched before it leaves, never cached.
-    return { status: 200, noStore: true, body: { version: pending.version, account: pending.account, password: pending.password.expose() } };
-  }));
-  r.post('/credential/:version/ack', handle(async (req) => {
-    const { version } = parse(ackParams, req.params, 'params');
-    const body = parse(ackBody, req.body, 'body');
-    await deps.credentials.acknowledge(deviceOf(req).deviceId, version, body.result, body.error, req.context);
-    return { status: 204 };
-  }));
+  r.get(
+    '/credential',
+    handle(async (req) => {
+      const { deviceId } = deviceOf(req);
+      const pending = await deps.credentials.fetchPending(deviceId, req.context);
+      if (!pending) return { status: 204 };
+      // The agent's copy of a new password: audited as fetched before it leaves, never cached.
+      return { status: 200, noStore: true, body: { version: pending.version, account: pending.account, password: pending.password.expose() } };
+    }),
+  );
+  r.post(
+    '/credential/:version/ack',
+    handle(async (req) => {
+      const { version } = parse(ackParams, req.params, 'params');
+      const body = parse(ackBody, req.body, 'body');
+      await deps.credentials.acknowledge(deviceOf(req).deviceId, version, body.result, body.error, req.context);
+      return { status: 204 };
+    }),
+  );
   return r;
 }

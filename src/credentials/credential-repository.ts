@@ -12,7 +12,11 @@ export const credentialRepository = {
     return q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('version', '=', version).executeTakeFirst();
   },
   async nextVersion(q: Q, deviceId: string): Promise<number> {
-    const r = await q.selectFrom('credential_versions').select((eb) => eb.fn.max('version').as('v')).where('device_id', '=', deviceId).executeTakeFirst();
+    const r = await q
+      .selectFrom('credential_versions')
+      .select((eb) => eb.fn.max('version').as('v'))
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
     return Number(r?.v ?? 0) + 1;
   },
   async insert(q: Q, row: CredentialVersion): Promise<void> {

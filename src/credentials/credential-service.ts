@@ -1,6 +1,6 @@
 import { AuditActor, RequestContext } from '../audit/audit-event';
 import { AuditLog } from '../audit/audit-log';
-import { deviceRepository } from '../devices/device-repository';
+import { createDeviceRepository } from '../devices/device-repository';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
 import { CredentialVersionTable } from '../store/schema';
@@ -31,6 +31,7 @@ export function createCredentialService(deps: {
   maxAgeSeconds: number;
 }) {
   const { db, transactor, vault, audit, clock } = deps;
+  const deviceRepository = createDeviceRepository(db);
 
   /**
    * Generates a password and writes it to the vault. Nothing points at it until `recordPending`
@@ -77,6 +78,7 @@ export function createCredentialService(deps: {
     };
   }
 
+  /** A version's password from the vault; an unreadable vault is `unavailable` (no audit: the caller audits). */
   async function readSecret(v: CredentialVersion): Promise<Secret> {
     let secret: Secret | undefined;
     try {
@@ -88,17 +90,11 @@ export function createCredentialService(deps: {
     return secret;
   }
 
-  /** The device's current version and its password, read from the vault (no audit: the caller audits). */
-  async function readCurrent(deviceId: string): Promise<{ version: CredentialVersion; secret: Secret }> {
-    const current = await versions.inState(db, deviceId, 'current');
-    if (!current) throw new DomainError('no-current-password', `Device '${deviceId}' has no acknowledged password yet; its agent has not set one.`);
-    return { version: current, secret: await readSecret(current) };
-  }
-
   /** The pending password the agent must set, audited before it leaves; undefined when none is pending. */
-  async function fetchPending(deviceId: string, account: string, ctx: RequestContext): Promise<{ version: number; account: string; password: Secret } | undefined> {
+  async function fetchPending(deviceId: string, ctx: RequestContext): Promise<{ version: number; account: string; password: Secret } | undefined> {
     const pending = await versions.inState(db, deviceId, 'pending');
     if (!pending) return undefined;
+    const account = (await deviceRepository.findById(db, deviceId))?.account ?? 'localadmin';
     const secret = await readSecret(pending);
     const actor: AuditActor = { kind: 'device', subject: deviceId };
     const stillPending = await transactor.run(async (tx) => {
@@ -121,7 +117,15 @@ export function createCredentialService(deps: {
       const at = clock.now();
       if (result === 'failed') {
         await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'failed', error: (error ?? 'no detail').slice(0, 500) });
-        await audit.append(tx, { actor, action: 'credential.acknowledged', outcome: 'failure', deviceId, target: `version:${version}`, reason: (error ?? 'no detail').slice(0, 500), context: ctx });
+        await audit.append(tx, {
+          actor,
+          action: 'credential.acknowledged',
+          outcome: 'failure',
+          deviceId,
+          target: `version:${version}`,
+          reason: (error ?? 'no detail').slice(0, 500),
+          context: ctx,
+        });
         return;
       }
       const old = await versions.inState(tx, deviceId, 'current');
@@ -141,7 +145,7 @@ export function createCredentialService(deps: {
     });
   }
 
-  return { preparePassword, recordPending, summary, readCurrent, fetchPending, acknowledge };
+  return { preparePassword, recordPending, summary, readSecret, fetchPending, acknowledge };
 }
 
 export type CredentialService = ReturnType<typeof createCredentialService>;

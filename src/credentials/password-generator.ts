@@ -20,9 +20,7 @@ export interface PasswordPolicy {
 
 /** A crypto-random password with at least one character of every class, in uniformly random order. */
 export function generatePassword(policy: PasswordPolicy): Secret {
-  const sets = [...new Set(policy.classes)].map((c) =>
-    alphabets[c].split('').filter((ch) => !(policy.excludeLookAlikes && lookAlikes.has(ch))),
-  );
+  const sets = [...new Set(policy.classes)].map((c) => alphabets[c].split('').filter((ch) => !(policy.excludeLookAlikes && lookAlikes.has(ch))));
   if (sets.length === 0 || policy.length < sets.length) throw new Error('password policy needs at least one class and a length of at least one per class');
   const all = sets.flat();
   const pick = (set: readonly string[]) => set[randomInt(set.length)] as string;

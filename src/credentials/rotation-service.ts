@@ -44,7 +44,12 @@ export function createRotationService(deps: {
         const prepared = pending ? undefined : await credentials.preparePassword(job.device_id, job.reason);
         await transactor.run(async (tx) => {
           if (prepared) await credentials.recordPending(tx, prepared);
-          await tx.updateTable('rotation_jobs').set({ state: 'done', attempts: job.attempts + 1 }).where('id', '=', job.id).where('state', '=', 'open').execute();
+          await tx
+            .updateTable('rotation_jobs')
+            .set({ state: 'done', attempts: job.attempts + 1 })
+            .where('id', '=', job.id)
+            .where('state', '=', 'open')
+            .execute();
           await audit.append(tx, {
             actor: { kind: 'system', subject: 'rotation' },
             action: 'credential.rotation-started',
@@ -56,7 +61,11 @@ export function createRotationService(deps: {
         });
       } catch (e) {
         // Stays open and is retried on the next run (backoff arrives with the rotation issue).
-        await db.updateTable('rotation_jobs').set({ attempts: job.attempts + 1, last_error: String((e as Error).message).slice(0, 500) }).where('id', '=', job.id).execute();
+        await db
+          .updateTable('rotation_jobs')
+          .set({ attempts: job.attempts + 1, last_error: String((e as Error).message).slice(0, 500) })
+          .where('id', '=', job.id)
+          .execute();
       }
     }
     return due.length;

@@ -1,34 +1,42 @@
 import { Kysely, sql } from 'kysely';
+import { prepareQuery } from '../store/prepared-query';
 import { Database, DeviceTable } from '../store/schema';
 import { Device, deviceFromRow } from './device';
 
 type Q = Kysely<Database>;
 
-export const deviceRepository = {
-  async findById(q: Q, id: string): Promise<Device | undefined> {
-    const r = await q.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
-    return r ? deviceFromRow(r) : undefined;
-  },
-  async insert(q: Q, row: DeviceTable): Promise<void> {
-    await q.insertInto('devices').values(row).execute();
-  },
-  async list(q: Q, f: { status?: string; group?: string; afterId?: string; limit: number }): Promise<Device[]> {
-    let sel = q.selectFrom('devices').selectAll();
-    // Group names are [A-Za-z0-9._-] (validated), so the quoted JSON string matches exactly once
-    // LIKE's own wildcard '_' is escaped; this reads the same on SQLite and PostgreSQL.
-    if (f.group) sel = sel.where(sql<boolean>`${sql.ref('groups')} LIKE ${'%' + JSON.stringify(f.group).replace(/_/g, '\\_') + '%'} ESCAPE '\\'`);
-    if (f.status) sel = sel.where('status', '=', f.status as Device['status']);
-    if (f.afterId !== undefined) sel = sel.where('id', '>', f.afterId);
-    return (await sel.orderBy('id').limit(f.limit).execute()).map(deviceFromRow);
-  },
-  async retire(q: Q, id: string, at: string): Promise<boolean> {
-    const r = await q.updateTable('devices').set({ status: 'retired', retired_at: at }).where('id', '=', id).where('status', '=', 'active').executeTakeFirst();
-    return r.numUpdatedRows > 0n;
-  },
-  async markRotated(q: Q, id: string, at: string, nextDue: string): Promise<void> {
-    await q.updateTable('devices').set({ last_rotated_at: at, next_due: nextDue }).where('id', '=', id).execute();
-  },
-  async rotationTimes(q: Q, id: string) {
-    return q.selectFrom('devices').select(['last_rotated_at', 'next_due']).where('id', '=', id).executeTakeFirst();
-  },
-};
+/** The devices table; `q` is `db` or a transaction of it. */
+export function createDeviceRepository(db: Q) {
+  // Every agent request looks its device up: prepared once.
+  const byId = prepareQuery(db, (d, p: { id: string }) => d.selectFrom('devices').selectAll().where('id', '=', p.id));
+  return {
+    async findById(q: Q, id: string): Promise<Device | undefined> {
+      const [r] = await byId(q, { id });
+      return r ? deviceFromRow(r) : undefined;
+    },
+    async insert(q: Q, row: DeviceTable): Promise<void> {
+      await q.insertInto('devices').values(row).execute();
+    },
+    async list(q: Q, f: { status?: string; group?: string; afterId?: string; limit: number }): Promise<Device[]> {
+      let sel = q.selectFrom('devices').selectAll();
+      // Group names are [A-Za-z0-9._-] (validated), so the quoted JSON string matches exactly once
+      // LIKE's own wildcard '_' is escaped; this reads the same on SQLite and PostgreSQL.
+      if (f.group) sel = sel.where(sql<boolean>`${sql.ref('groups')} LIKE ${'%' + JSON.stringify(f.group).replace(/_/g, '\\_') + '%'} ESCAPE '\\'`);
+      if (f.status) sel = sel.where('status', '=', f.status as Device['status']);
+      if (f.afterId !== undefined) sel = sel.where('id', '>', f.afterId);
+      return (await sel.orderBy('id').limit(f.limit).execute()).map(deviceFromRow);
+    },
+    async retire(q: Q, id: string, at: string): Promise<boolean> {
+      const r = await q.updateTable('devices').set({ status: 'retired', retired_at: at }).where('id', '=', id).where('status', '=', 'active').executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
+    async markRotated(q: Q, id: string, at: string, nextDue: string): Promise<void> {
+      await q.updateTable('devices').set({ last_rotated_at: at, next_due: nextDue }).where('id', '=', id).execute();
+    },
+    async rotationTimes(q: Q, id: string) {
+      return q.selectFrom('devices').select(['last_rotated_at', 'next_due']).where('id', '=', id).executeTakeFirst();
+    },
+  };
+}
+
+export type DeviceRepository = ReturnType<typeof createDeviceRepository>;

@@ -9,7 +9,10 @@ export const enrolDeviceBody = z
     id: deviceId,
     displayName: shortText(200).optional(),
     groups: z.array(groupName).min(1, 'at least one group').max(50),
-    account: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'an account name is 1–64 of A–Z a–z 0–9 . _ -').optional(),
+    account: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'an account name is 1–64 of A–Z a–z 0–9 . _ -')
+      .optional(),
     agentKey,
   })
   .strict();
@@ -18,18 +21,33 @@ const listQuery = z.object({ group: groupName.optional(), status: z.enum(['activ
 
 export function deviceRoutes(devices: DeviceService): Router {
   const r = Router();
-  r.post('/', handle(async (req) => ({ status: 201, body: await devices.enrolDevice(userOf(req), parse(enrolDeviceBody, req.body, 'body'), req.context) })));
-  r.get('/', handle(async (req) => ({ status: 200, body: await devices.listDevices(userOf(req), parse(listQuery, req.query, 'query')) })));
-  r.get('/:id', handle(async (req) => ({ status: 200, body: await devices.getDevice(userOf(req), parse(deviceParams, req.params, 'params').id) })));
-  r.post('/:id/rotate', handle(async (req) => {
-    const { id } = parse(deviceParams, req.params, 'params');
-    parse(emptyBody, req.body, 'body');
-    return { status: 202, body: await devices.rotateDevice(userOf(req), id, req.context) };
-  }));
-  r.delete('/:id', handle(async (req) => {
-    const { id } = parse(deviceParams, req.params, 'params');
-    parse(emptyBody, req.body, 'body');
-    return { status: 200, body: await devices.retireDevice(userOf(req), id, req.context) };
-  }));
+  r.post(
+    '/',
+    handle(async (req) => ({ status: 201, body: await devices.enrolDevice(userOf(req), parse(enrolDeviceBody, req.body, 'body'), req.context) })),
+  );
+  r.get(
+    '/',
+    handle(async (req) => ({ status: 200, body: await devices.listDevices(userOf(req), parse(listQuery, req.query, 'query')) })),
+  );
+  r.get(
+    '/:id',
+    handle(async (req) => ({ status: 200, body: await devices.getDevice(userOf(req), parse(deviceParams, req.params, 'params').id) })),
+  );
+  r.post(
+    '/:id/rotate',
+    handle(async (req) => {
+      const { id } = parse(deviceParams, req.params, 'params');
+      parse(emptyBody, req.body, 'body');
+      return { status: 202, body: await devices.rotateDevice(userOf(req), id, req.context) };
+    }),
+  );
+  r.delete(
+    '/:id',
+    handle(async (req) => {
+      const { id } = parse(deviceParams, req.params, 'params');
+      parse(emptyBody, req.body, 'body');
+      return { status: 200, body: await devices.retireDevice(userOf(req), id, req.context) };
+    }),
+  );
   return r;
 }

@@ -10,7 +10,7 @@ import { Page, decodeCursor, encodeCursor } from '../store/paging';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { CredentialSummary, Device } from './device';
-import { deviceRepository as devices } from './device-repository';
+import { createDeviceRepository } from './device-repository';
 import { actorOf } from '../audit/actor';
 
 export interface EnrolDevice {
@@ -33,6 +33,7 @@ export function createDeviceService(deps: {
   clock: Clock;
 }) {
   const { db, transactor, audit, credentials, rotations, clock } = deps;
+  const devices = createDeviceRepository(db);
 
   async function view(d: Device): Promise<DeviceView> {
     return { ...d, credential: await credentials.summary(d.id) };
@@ -115,7 +116,14 @@ export function createDeviceService(deps: {
         .where('device_id', '=', id)
         .where('state', 'in', ['pending', 'active'])
         .executeTakeFirst();
-      await audit.append(tx, { actor: actorOf(p), action: 'device.retired', outcome: 'success', deviceId: id, details: { grantsEnded: Number(ended.numUpdatedRows) }, context: ctx });
+      await audit.append(tx, {
+        actor: actorOf(p),
+        action: 'device.retired',
+        outcome: 'success',
+        deviceId: id,
+        details: { grantsEnded: Number(ended.numUpdatedRows) },
+        context: ctx,
+      });
     });
     return getDevice(p, id);
   }

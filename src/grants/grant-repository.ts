@@ -1,39 +1,105 @@
 import { Kysely } from 'kysely';
-import { Database, GrantTable } from '../store/schema';
+import { prepareQuery } from '../store/prepared-query';
+import { CredentialVersionTable, Database, GrantTable } from '../store/schema';
 import { Grant, GrantState, grantFromRow } from './grant';
 
 type Q = Kysely<Database>;
 
-export const grantRepository = {
-  async findById(q: Q, id: string): Promise<Grant | undefined> {
-    const r = await q.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst();
-    return r ? grantFromRow(r) : undefined;
-  },
-  async insert(q: Q, row: GrantTable): Promise<void> {
-    await q.insertInto('grants').values(row).execute();
-  },
-  /** Changes a grant only from the state it was read in; false when another request moved it first. */
-  async updateIfState(q: Q, id: string, expected: GrantState, set: Partial<GrantTable>): Promise<boolean> {
-    const r = await q.updateTable('grants').set(set).where('id', '=', id).where('state', '=', expected).executeTakeFirst();
-    return r.numUpdatedRows > 0n;
-  },
-  async openFor(q: Q, requester: string, deviceId: string): Promise<Grant[]> {
-    const rows = await q.selectFrom('grants').selectAll().where('requester', '=', requester).where('device_id', '=', deviceId).where('state', 'in', ['pending', 'active']).execute();
-    return rows.map(grantFromRow);
-  },
-  async list(q: Q, f: { state?: string; deviceId?: string; requester?: string; after?: readonly [string, string]; limit: number }): Promise<Grant[]> {
-    let sel = q.selectFrom('grants').selectAll();
-    if (f.state) sel = sel.where('state', '=', f.state as GrantState);
-    if (f.deviceId) sel = sel.where('device_id', '=', f.deviceId);
-    if (f.requester) sel = sel.where('requester', '=', f.requester);
-    if (f.after) {
-      const [at, id] = f.after;
-      sel = sel.where((eb) => eb.or([eb('created_at', '>', at), eb.and([eb('created_at', '=', at), eb('id', '>', id)])]));
-    }
-    return (await sel.orderBy('created_at').orderBy('id').limit(f.limit).execute()).map(grantFromRow);
-  },
-  async dueForExpiry(q: Q, now: string, limit: number): Promise<Grant[]> {
-    const rows = await q.selectFrom('grants').selectAll().where('state', '=', 'active').where('expires_at', '<=', now).limit(limit).execute();
-    return rows.map(grantFromRow);
-  },
-};
+/** The grants table. Queries on every reveal are prepared once against `db`; `q` is `db` or a transaction of it. */
+export function createGrantRepository(db: Q) {
+  const byId = prepareQuery(db, (d, p: { id: string }) => d.selectFrom('grants').selectAll().where('id', '=', p.id));
+  const forReveal = prepareQuery(db, (d, p: { id: string }) =>
+    d
+      .selectFrom('grants')
+      .leftJoin('devices', 'devices.id', 'grants.device_id')
+      .leftJoin('credential_versions as cv', (j) => j.onRef('cv.device_id', '=', 'grants.device_id').on('cv.state', 'in', ['current', 'pending']))
+      .selectAll('grants')
+      .select([
+        'devices.account',
+        'cv.version as cv_version',
+        'cv.state as cv_state',
+        'cv.reason as cv_reason',
+        'cv.vault_ref as cv_vault_ref',
+        'cv.created_at as cv_created_at',
+        'cv.fetched_at as cv_fetched_at',
+        'cv.acknowledged_at as cv_acknowledged_at',
+        'cv.superseded_at as cv_superseded_at',
+        'cv.error as cv_error',
+      ])
+      .where('grants.id', '=', p.id),
+  );
+  const liveness = prepareQuery(db, (d, p: { id: string }) => d.selectFrom('grants').select(['state', 'expires_at as expiresAt']).where('id', '=', p.id));
+  return {
+    /** Just what decides whether a grant is live, for the re-check inside a reveal's transaction. */
+    async findLiveness(q: Q, id: string): Promise<Pick<Grant, 'state' | 'expiresAt'> | undefined> {
+      return (await liveness(q, { id }))[0];
+    },
+    async findById(q: Q, id: string): Promise<Grant | undefined> {
+      const [r] = await byId(q, { id });
+      return r ? grantFromRow(r) : undefined;
+    },
+    async insert(q: Q, row: GrantTable): Promise<void> {
+      await q.insertInto('grants').values(row).execute();
+    },
+    /**
+     * The grant with what a reveal needs in the same read: the device's account and its current
+     * and pending credential versions (never a secret; those are in the vault).
+     */
+    async findForReveal(q: Q, id: string): Promise<{ grant: Grant; account: string | null; versions: CredentialVersionTable[] } | undefined> {
+      const rows = await forReveal(q, { id });
+      const first = rows[0];
+      if (!first) return undefined;
+      const versions = rows.flatMap((r): CredentialVersionTable[] =>
+        r.cv_version === null || r.cv_state === null || r.cv_reason === null || r.cv_vault_ref === null || r.cv_created_at === null
+          ? []
+          : [
+              {
+                device_id: r.device_id,
+                version: r.cv_version,
+                state: r.cv_state,
+                reason: r.cv_reason,
+                vault_ref: r.cv_vault_ref,
+                created_at: r.cv_created_at,
+                fetched_at: r.cv_fetched_at,
+                acknowledged_at: r.cv_acknowledged_at,
+                superseded_at: r.cv_superseded_at,
+                error: r.cv_error,
+              },
+            ],
+      );
+      return { grant: grantFromRow(first), account: first.account, versions };
+    },
+    /** Changes a grant only from the state it was read in; false when another request moved it first. */
+    async updateIfState(q: Q, id: string, expected: GrantState, set: Partial<GrantTable>): Promise<boolean> {
+      const r = await q.updateTable('grants').set(set).where('id', '=', id).where('state', '=', expected).executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
+    async openFor(q: Q, requester: string, deviceId: string): Promise<Grant[]> {
+      const rows = await q
+        .selectFrom('grants')
+        .selectAll()
+        .where('requester', '=', requester)
+        .where('device_id', '=', deviceId)
+        .where('state', 'in', ['pending', 'active'])
+        .execute();
+      return rows.map(grantFromRow);
+    },
+    async list(q: Q, f: { state?: string; deviceId?: string; requester?: string; after?: readonly [string, string]; limit: number }): Promise<Grant[]> {
+      let sel = q.selectFrom('grants').selectAll();
+      if (f.state) sel = sel.where('state', '=', f.state as GrantState);
+      if (f.deviceId) sel = sel.where('device_id', '=', f.deviceId);
+      if (f.requester) sel = sel.where('requester', '=', f.requester);
+      if (f.after) {
+        const [at, id] = f.after;
+        sel = sel.where((eb) => eb.or([eb('created_at', '>', at), eb.and([eb('created_at', '=', at), eb('id', '>', id)])]));
+      }
+      return (await sel.orderBy('created_at').orderBy('id').limit(f.limit).execute()).map(grantFromRow);
+    },
+    async dueForExpiry(q: Q, now: string, limit: number): Promise<Grant[]> {
+      const rows = await q.selectFrom('grants').selectAll().where('state', '=', 'active').where('expires_at', '<=', now).limit(limit).execute();
+      return rows.map(grantFromRow);
+    },
+  };
+}
+
+export type GrantRepository = ReturnType<typeof createGrantRepository>;

@@ -15,16 +15,37 @@ const listQuery = z.object({ state: z.enum(grantStates).optional(), deviceId: de
 export function grantRoutes(grants: GrantService): Router {
   const r = Router();
   const id = (params: unknown) => parse(grantParams, params, 'params').id;
-  r.post('/', handle(async (req) => ({ status: 201, body: await grants.requestGrant(userOf(req), parse(requestGrantBody, req.body, 'body'), req.context) })));
-  r.get('/', handle(async (req) => ({ status: 200, body: await grants.listGrants(userOf(req), parse(listQuery, req.query, 'query')) })));
-  r.get('/:id', handle(async (req) => ({ status: 200, body: await grants.getGrant(userOf(req), id(req.params)) })));
-  r.post('/:id/approve', handle(async (req) => ({ status: 200, body: await grants.approveGrant(userOf(req), id(req.params), parse(approveBody, req.body, 'body').comment, req.context) })));
-  r.post('/:id/deny', handle(async (req) => ({ status: 200, body: await grants.denyGrant(userOf(req), id(req.params), parse(denyBody, req.body, 'body').reason, req.context) })));
-  r.post('/:id/revoke', handle(async (req) => ({ status: 200, body: await grants.revokeGrant(userOf(req), id(req.params), parse(revokeBody, req.body, 'body').reason, req.context) })));
-  r.get('/:id/password', handle(async (req) => {
-    const reveal = await grants.revealPassword(userOf(req), id(req.params), req.context);
-    // The one place a user's password leaves the broker: audited already, never cached.
-    return { status: 200, noStore: true, body: { ...reveal, password: reveal.password.expose() } };
-  }));
+  r.post(
+    '/',
+    handle(async (req) => ({ status: 201, body: await grants.requestGrant(userOf(req), parse(requestGrantBody, req.body, 'body'), req.context) })),
+  );
+  r.get(
+    '/',
+    handle(async (req) => ({ status: 200, body: await grants.listGrants(userOf(req), parse(listQuery, req.query, 'query')) })),
+  );
+  r.get(
+    '/:id',
+    handle(async (req) => ({ status: 200, body: await grants.getGrant(userOf(req), id(req.params)) })),
+  );
+  r.post(
+    '/:id/approve',
+    handle(async (req) => ({ status: 200, body: await grants.approveGrant(userOf(req), id(req.params), parse(approveBody, req.body, 'body').comment, req.context) })),
+  );
+  r.post(
+    '/:id/deny',
+    handle(async (req) => ({ status: 200, body: await grants.denyGrant(userOf(req), id(req.params), parse(denyBody, req.body, 'body').reason, req.context) })),
+  );
+  r.post(
+    '/:id/revoke',
+    handle(async (req) => ({ status: 200, body: await grants.revokeGrant(userOf(req), id(req.params), parse(revokeBody, req.body, 'body').reason, req.context) })),
+  );
+  r.get(
+    '/:id/password',
+    handle(async (req) => {
+      const reveal = await grants.revealPassword(userOf(req), id(req.params), req.context);
+      // The one place a user's password leaves the broker: audited already, never cached.
+      return { status: 200, noStore: true, body: { ...reveal, password: reveal.password.expose() } };
+    }),
+  );
   return r;
 }

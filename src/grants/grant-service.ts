@@ -5,7 +5,7 @@ import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
 import { Secret } from '../credentials/secret';
-import { deviceRepository as devices } from '../devices/device-repository';
+import { createDeviceRepository } from '../devices/device-repository';
 import { UserPrincipal, hasRole, requireRole } from '../identity/principal';
 import { decide } from '../policies/policy';
 import { PolicyService } from '../policies/policy-service';
@@ -16,7 +16,7 @@ import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { parseDurationSeconds } from '../time/duration';
 import { Grant, assertCanMove, isLive } from './grant';
-import { grantRepository as grants } from './grant-repository';
+import { createGrantRepository } from './grant-repository';
 
 export interface GrantRequest {
   deviceId: string;
@@ -44,12 +44,14 @@ export function createGrantService(deps: {
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
   policies: Pick<PolicyService, 'enabledPolicies'>;
-  credentials: Pick<CredentialService, 'readCurrent'>;
+  credentials: Pick<CredentialService, 'readSecret'>;
   rotations: Pick<RotationService, 'enqueue'>;
   clock: Clock;
   postUseDelaySeconds: number;
 }) {
   const { db, transactor, audit, policies, credentials, rotations, clock } = deps;
+  const grants = createGrantRepository(db);
+  const devices = createDeviceRepository(db);
 
   /** Commits the refusal's audit event on its own, then throws: a refusal is never unaudited. */
   async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError): Promise<never> {
@@ -59,14 +61,27 @@ export function createGrantService(deps: {
 
   /** Queues the post-use rotation once no other live grant on the device still uses the password. */
   async function afterUse(tx: Tx, deviceId: string, endedGrantId: string, at: Date): Promise<void> {
-    const others = await tx.selectFrom('grants').select(['id', 'state', 'expires_at']).where('device_id', '=', deviceId).where('state', '=', 'active').where('id', '!=', endedGrantId).execute();
+    const others = await tx
+      .selectFrom('grants')
+      .select(['id', 'state', 'expires_at'])
+      .where('device_id', '=', deviceId)
+      .where('state', '=', 'active')
+      .where('id', '!=', endedGrantId)
+      .execute();
     if (others.some((o) => isLive({ state: o.state, expiresAt: o.expires_at }, at))) return;
     await rotations.enqueue(tx, deviceId, 'post-use', new Date(at.getTime() + deps.postUseDelaySeconds * 1000));
   }
 
   async function expireInTx(tx: Tx, g: Grant, ctx?: RequestContext): Promise<void> {
     if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', ended_at: g.expiresAt, end_reason: 'expired' }))) return;
-    await audit.append(tx, { actor: { kind: 'system', subject: 'grants' }, action: 'grant.expired', outcome: 'success', deviceId: g.deviceId, target: `grant:${g.id}`, context: ctx });
+    await audit.append(tx, {
+      actor: { kind: 'system', subject: 'grants' },
+      action: 'grant.expired',
+      outcome: 'success',
+      deviceId: g.deviceId,
+      target: `grant:${g.id}`,
+      context: ctx,
+    });
     await afterUse(tx, g.deviceId, g.id, clock.now());
   }
 
@@ -131,7 +146,8 @@ export function createGrantService(deps: {
       const at = now.toISOString();
       const target = { actor: actorOf(p), deviceId: g.deviceId, target: `grant:${g.id}`, context: ctx };
       if (to === 'denied') {
-        if (!(await grants.updateIfState(tx, id, 'pending', { state: 'denied', decided_by: p.subject, decided_at: at, decision_comment: note ?? null }))) throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
+        if (!(await grants.updateIfState(tx, id, 'pending', { state: 'denied', decided_by: p.subject, decided_at: at, decision_comment: note ?? null })))
+          throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
         await audit.append(tx, { ...target, action: 'grant.denied', outcome: 'success', reason: note });
         return;
       }
@@ -139,7 +155,16 @@ export function createGrantService(deps: {
       if (device?.status !== 'active') throw new DomainError('conflict', `Device '${g.deviceId}' is retired.`);
       // The clock starts at activation, not at the request: the requester gets the whole duration.
       const expiresAt = new Date(now.getTime() + (parseDurationSeconds(g.duration) ?? 0) * 1000).toISOString();
-      if (!(await grants.updateIfState(tx, id, 'pending', { state: 'active', activated_at: at, expires_at: expiresAt, decided_by: p.subject, decided_at: at, decision_comment: note ?? null }))) {
+      if (
+        !(await grants.updateIfState(tx, id, 'pending', {
+          state: 'active',
+          activated_at: at,
+          expires_at: expiresAt,
+          decided_by: p.subject,
+          decided_at: at,
+          decision_comment: note ?? null,
+        }))
+      ) {
         throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
       }
       await audit.append(tx, { ...target, action: 'grant.approved', outcome: 'success', reason: note });
@@ -173,23 +198,30 @@ export function createGrantService(deps: {
   /** The password, only to the grant's requester inside a live grant, and only after the reveal is audited. */
   async function revealPassword(p: UserPrincipal, id: string, ctx: RequestContext): Promise<Reveal> {
     requireRole(p, 'requester');
-    const g = await grants.findById(db, id);
-    if (!g) throw new DomainError('not-found', `No grant '${id}'.`);
+    const found = await grants.findForReveal(db, id);
+    if (!found) throw new DomainError('not-found', `No grant '${id}'.`);
+    const { grant: g, account, versions } = found;
     const event = { actor: actorOf(p), action: 'grant.password-revealed', deviceId: g.deviceId, target: `grant:${id}`, context: ctx } as const;
     if (g.requester !== p.subject) return refuse(event, new DomainError('forbidden', "Only the grant's requester may read its password."));
     if (!isLive(g, clock.now())) {
       const why = g.state === 'active' ? 'has expired' : `is ${g.state}`;
       return refuse(event, new DomainError('conflict', `Grant ${id} ${why}; no password is revealed.`));
     }
-    const device = await devices.findById(db, g.deviceId);
-    const { version, secret } = await credentials.readCurrent(g.deviceId);
-    await transactor.run(async (tx) => {
-      // Re-read inside the transaction: a revoke or expiry that committed first wins.
-      const fresh = await grants.findById(tx, id);
-      if (!fresh || !isLive(fresh, clock.now())) throw new DomainError('conflict', `Grant ${id} ended; no password is revealed.`);
-      await audit.append(tx, { ...event, outcome: 'success', details: { version: version.version } });
-    });
-    return { deviceId: g.deviceId, account: device?.account ?? 'localadmin', password: secret, version: version.version, expiresAt: g.expiresAt as string };
+    const current = versions.find((v) => v.state === 'current');
+    if (!current) throw new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`);
+    // Read before the audit event is written, so an unreadable vault leaves no record of a reveal that did not happen.
+    const secret = await credentials.readSecret(current);
+    await transactor.run(
+      async (tx) => {
+        // Re-read inside the transaction: a revoke or expiry that committed first wins.
+        const fresh = await grants.findLiveness(tx, id);
+        if (!fresh || !isLive(fresh, clock.now())) throw new DomainError('conflict', `Grant ${id} ended; no password is revealed.`);
+        await audit.append(tx, { ...event, outcome: 'success', details: { version: current.version } });
+      },
+      // The audit event is this unit's only write, and its last statement.
+      { singleWrite: true },
+    );
+    return { deviceId: g.deviceId, account: account ?? 'localadmin', password: secret, version: current.version, expiresAt: g.expiresAt as string };
   }
 
   /** Ends every active grant past its expiry (the job); reveal never depends on it having run. */

@@ -18,8 +18,8 @@ export function authenticateUser(identity: IdentityProvider) {
   return (req: Request, _res: Response, next: NextFunction): void => {
     Promise.resolve()
       .then(() => identity.verify(tokenOf(req)))
-      .then((p) => {
-        req.user = p;
+      .then(({ principal }) => {
+        req.user = principal;
         next();
       }, next);
   };

@@ -1,5 +1,4 @@
 import express, { NextFunction, Request, Response } from 'express';
-import { pinoHttp } from 'pino-http';
 import { Logger } from 'pino';
 import { agentRoutes } from '../credentials/agent-routes';
 import { auditRoutes } from '../audit/audit-routes';
@@ -10,6 +9,7 @@ import { DomainError } from '../problems/problem';
 import { authenticateDevice, authenticateUser } from './auth';
 import { createErrorHandler } from './error-handler';
 import { requestContext } from './handle';
+import { requestLog } from './request-log';
 import type { Services } from '../app';
 
 const bodyLimit = '64kb';
@@ -30,17 +30,7 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext);
-  app.use(
-    pinoHttp({
-      logger: s.logger,
-      genReqId: (req) => (req as Request).context.requestId,
-      customProps: (req) => ({ requestId: (req as Request).context.requestId, principal: (req as Request).user?.subject ?? (req as Request).device?.deviceId }),
-      serializers: {
-        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
+  app.use(requestLog(s.logger));
   app.use(requireJsonBody);
   app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
 
@@ -57,7 +47,7 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
     );
   });
 
-  app.use('/v1/agent', authenticateDevice(s.deviceIdentity), agentRoutes({ credentials: s.credentials, db: s.db }));
+  app.use('/v1/agent', authenticateDevice(s.deviceIdentity), agentRoutes({ credentials: s.credentials }));
   const user = authenticateUser(s.identity);
   app.use('/v1/devices', user, deviceRoutes(s.devices));
   app.use('/v1/policies', user, policyRoutes(s.policies));

@@ -18,7 +18,10 @@ export const deviceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, '
 export const groupName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a group name is 1–64 of A–Z a–z 0–9 . _ -');
 export const subjectName = z.string().min(1).max(256);
 export const uuid = z.string().uuid('not an id this server issued');
-export const duration = z.string().max(40).refine((v) => parseDurationSeconds(v) !== undefined, `must be ${durationForm}`);
+export const duration = z
+  .string()
+  .max(40)
+  .refine((v) => parseDurationSeconds(v) !== undefined, `must be ${durationForm}`);
 export const shortText = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
 
 /** Routes that take no body still refuse one with fields in it (an empty object is fine). */

@@ -1,5 +1,5 @@
 import { JWK, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import { deviceRepository } from '../devices/device-repository';
+import { createDeviceRepository } from '../devices/device-repository';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
 import { Transactor } from '../store/transactor';
@@ -15,6 +15,7 @@ const deviceAlgorithm = 'ES256';
  * seen before (kept until the token would have expired, so a replay is refused).
  */
 export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clock: Clock; audience: string; maxLifetimeSeconds: number; clockSkewSeconds: number }) {
+  const devices = createDeviceRepository(deps.db);
   const fail = (why: string): never => {
     throw new DomainError('unauthenticated', `Device token rejected: ${why}.`);
   };
@@ -29,7 +30,7 @@ export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clo
       fail('the token is malformed');
     }
     if (typeof deviceId !== 'string' || deviceId === '') return fail('the token names no device in iss');
-    const device = await deviceRepository.findById(deps.db, deviceId);
+    const device = await devices.findById(deps.db, deviceId);
     if (!device || device.status !== 'active') return fail('no active device with that id');
     let payload;
     try {
@@ -53,7 +54,10 @@ export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clo
     const fresh = await deps.transactor.run(async (tx) => {
       const seen = await tx.selectFrom('agent_tokens').select('jti').where('jti', '=', jti).executeTakeFirst();
       if (seen) return false;
-      await tx.insertInto('agent_tokens').values({ jti, device_id: deviceId, expires_at: new Date((payload.exp as number) * 1000).toISOString() }).execute();
+      await tx
+        .insertInto('agent_tokens')
+        .values({ jti, device_id: deviceId, expires_at: new Date((payload.exp as number) * 1000).toISOString() })
+        .execute();
       return true;
     });
     if (!fresh) fail('this token was already used (replayed jti)');

@@ -34,15 +34,33 @@ const listQuery = z.object(pageQuery).strict();
 
 export function policyRoutes(policies: PolicyService): Router {
   const r = Router();
-  r.post('/', handle(async (req) => ({ status: 201, body: await policies.createPolicy(userOf(req), parse(policyBody, req.body, 'body'), req.context) })));
-  r.get('/', handle(async (req) => ({ status: 200, body: await policies.listPolicies(userOf(req), parse(listQuery, req.query, 'query')) })));
-  r.get('/:id', handle(async (req) => ({ status: 200, body: await policies.getPolicy(userOf(req), parse(policyParams, req.params, 'params').id) })));
-  r.put('/:id', handle(async (req) => ({ status: 200, body: await policies.replacePolicy(userOf(req), parse(policyParams, req.params, 'params').id, parse(policyBody, req.body, 'body'), req.context) })));
-  r.delete('/:id', handle(async (req) => {
-    const { id } = parse(policyParams, req.params, 'params');
-    parse(emptyBody, req.body, 'body');
-    await policies.deletePolicy(userOf(req), id, req.context);
-    return { status: 204 };
-  }));
+  r.post(
+    '/',
+    handle(async (req) => ({ status: 201, body: await policies.createPolicy(userOf(req), parse(policyBody, req.body, 'body'), req.context) })),
+  );
+  r.get(
+    '/',
+    handle(async (req) => ({ status: 200, body: await policies.listPolicies(userOf(req), parse(listQuery, req.query, 'query')) })),
+  );
+  r.get(
+    '/:id',
+    handle(async (req) => ({ status: 200, body: await policies.getPolicy(userOf(req), parse(policyParams, req.params, 'params').id) })),
+  );
+  r.put(
+    '/:id',
+    handle(async (req) => ({
+      status: 200,
+      body: await policies.replacePolicy(userOf(req), parse(policyParams, req.params, 'params').id, parse(policyBody, req.body, 'body'), req.context),
+    })),
+  );
+  r.delete(
+    '/:id',
+    handle(async (req) => {
+      const { id } = parse(policyParams, req.params, 'params');
+      parse(emptyBody, req.body, 'body');
+      await policies.deletePolicy(userOf(req), id, req.context);
+      return { status: 204 };
+    }),
+  );
   return r;
 }

@@ -39,7 +39,14 @@ export function createPolicyService(deps: { db: Db; transactor: Transactor; audi
     return (await q.executeTakeFirst()) !== undefined;
   }
 
-  const details = (input: PolicyInput) => ({ name: input.name, deviceGroups: input.deviceGroups.join(','), maxDuration: input.maxDuration, requireApproval: input.requireApproval, requireTicket: input.requireTicket, enabled: input.enabled });
+  const details = (input: PolicyInput) => ({
+    name: input.name,
+    deviceGroups: input.deviceGroups.join(','),
+    maxDuration: input.maxDuration,
+    requireApproval: input.requireApproval,
+    requireTicket: input.requireTicket,
+    enabled: input.enabled,
+  });
 
   async function createPolicy(p: UserPrincipal, input: PolicyInput, ctx: RequestContext): Promise<Policy> {
     requireRole(p, 'admin');
@@ -47,7 +54,10 @@ export function createPolicyService(deps: { db: Db; transactor: Transactor; audi
     const now = clock.now().toISOString();
     await transactor.run(async (tx) => {
       if (await nameTaken(tx, input.name)) throw new DomainError('conflict', `A policy named '${input.name}' already exists.`);
-      await tx.insertInto('policies').values(toRow(id, input, now, now)).execute();
+      await tx
+        .insertInto('policies')
+        .values(toRow(id, input, now, now))
+        .execute();
       await audit.append(tx, { actor: actorOf(p), action: 'policy.created', outcome: 'success', target: `policy:${id}`, details: details(input), context: ctx });
     });
     return getPolicy(p, id);
@@ -59,7 +69,11 @@ export function createPolicyService(deps: { db: Db; transactor: Transactor; audi
       const old = await tx.selectFrom('policies').selectAll().where('id', '=', id).executeTakeFirst();
       if (!old) throw new DomainError('not-found', `No policy '${id}'.`);
       if (await nameTaken(tx, input.name, id)) throw new DomainError('conflict', `A policy named '${input.name}' already exists.`);
-      await tx.updateTable('policies').set(toRow(id, input, old.created_at, clock.now().toISOString())).where('id', '=', id).execute();
+      await tx
+        .updateTable('policies')
+        .set(toRow(id, input, old.created_at, clock.now().toISOString()))
+        .where('id', '=', id)
+        .execute();
       await audit.append(tx, { actor: actorOf(p), action: 'policy.updated', outcome: 'success', target: `policy:${id}`, details: details(input), context: ctx });
     });
     return getPolicy(p, id);
@@ -86,7 +100,12 @@ export function createPolicyService(deps: { db: Db; transactor: Transactor; audi
     const after = decodeCursor(f.cursor, ['string']);
     let q = db.selectFrom('policies').selectAll();
     if (after) q = q.where('name', '>', after[0]);
-    const rows = (await q.orderBy('name').limit(f.limit + 1).execute()).map(policyFromRow);
+    const rows = (
+      await q
+        .orderBy('name')
+        .limit(f.limit + 1)
+        .execute()
+    ).map(policyFromRow);
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
     return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.name]) : null };

@@ -38,9 +38,7 @@ export interface ElevationRequest {
   ticket?: string;
 }
 
-export type Decision =
-  | { allow: true; policy: Policy; requireApproval: boolean }
-  | { allow: false; reason: string };
+export type Decision = { allow: true; policy: Policy; requireApproval: boolean } | { allow: false; reason: string };
 
 function designates(policy: Policy, p: UserPrincipal): boolean {
   const { groups = [], roles = [], subjects = [] } = policy.principals;
@@ -66,7 +64,10 @@ function refusal(policy: Policy, req: ElevationRequest): string | undefined {
 export function decide(policies: readonly Policy[], p: UserPrincipal, req: ElevationRequest): Decision {
   const relevant = policies.filter((pol) => pol.enabled && designates(pol, p) && pol.deviceGroups.some((g) => req.deviceGroups.includes(g)));
   if (relevant.length === 0) {
-    return { allow: false, reason: `No policy designates you for device group${req.deviceGroups.length === 1 ? '' : 's'} ${req.deviceGroups.map((g) => `'${g}'`).join(', ') || '(none)'}.` };
+    return {
+      allow: false,
+      reason: `No policy designates you for device group${req.deviceGroups.length === 1 ? '' : 's'} ${req.deviceGroups.map((g) => `'${g}'`).join(', ') || '(none)'}.`,
+    };
   }
   const accepting = relevant.filter((pol) => refusal(pol, req) === undefined);
   if (accepting.length === 0) {

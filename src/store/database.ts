@@ -36,7 +36,32 @@ export function openSqlite(file: string): { db: Db; sqlite: BetterSqlite3.Databa
   for (const suffix of ['', '-wal', '-shm']) {
     if (fs.existsSync(file + suffix)) fs.chmodSync(file + suffix, 0o600);
   }
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), sqlite };
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }), sqlite };
+}
+
+/**
+ * Kysely prepares every query it runs; preparing costs more than running a small one. This keeps
+ * each prepared statement by its SQL text (queries are parameterised, so the set is small and
+ * bounded) and prepares a fresh one only while the cached one is still iterating a stream.
+ */
+function withStatementCache(sqlite: BetterSqlite3.Database, max = 500) {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    prepare(text: string): BetterSqlite3.Statement {
+      const hit = cache.get(text);
+      if (hit && !hit.busy) return hit;
+      const stmt = sqlite.prepare(text);
+      if (!hit) {
+        if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+    close(): void {
+      cache.clear();
+      sqlite.close();
+    },
+  };
 }
 
 /** Applies every numbered migration not yet applied; throws on a schema newer than this build. */

@@ -6,17 +6,38 @@ import { Database } from './schema';
 export type Tx = Transaction<Database>;
 export type Work<T> = (tx: Tx) => Promise<T>;
 
+export interface UnitOptions {
+  /**
+   * The unit writes at most once, as its last statement: a failed statement undoes itself, so
+   * the unit needs no savepoint of its own. Leave unset for anything else.
+   */
+  singleWrite?: boolean;
+}
+
 interface Waiting {
   work: Work<unknown>;
+  options: UnitOptions;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
 
 export interface Transactor {
   /** Runs `work` atomically; resolves only after its changes are durably committed. */
-  run<T>(work: Work<T>): Promise<T>;
+  run<T>(work: Work<T>, options?: UnitOptions): Promise<T>;
   /** Waits for every queued unit to finish. */
   drain(): Promise<void>;
+}
+
+const scratches = new WeakMap<Tx, Map<string, unknown>>();
+
+/**
+ * Values a unit may keep for the next units of the same transaction (the audit chain's head).
+ * The transactor puts back what a failed unit changed, as its savepoint puts back its rows.
+ */
+export function transactionScratch(tx: Tx): Map<string, unknown> {
+  let s = scratches.get(tx);
+  if (!s) scratches.set(tx, (s = new Map()));
+  return s;
 }
 
 /**
@@ -30,22 +51,31 @@ export function createTransactor(db: Db, opts: { maxBatch: number }): Transactor
   const queue: Waiting[] = [];
   let running: Promise<void> | undefined;
 
+  async function runUnit(tx: Tx, item: Waiting): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> {
+    const scratch = transactionScratch(tx);
+    const before = new Map(scratch);
+    const savepoint = !item.options.singleWrite;
+    if (savepoint) await sql`SAVEPOINT unit`.execute(tx);
+    try {
+      const value = await item.work(tx);
+      if (savepoint) await sql`RELEASE SAVEPOINT unit`.execute(tx);
+      return { ok: true, value };
+    } catch (error) {
+      if (savepoint) {
+        await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx);
+        await sql`RELEASE SAVEPOINT unit`.execute(tx);
+      }
+      scratch.clear();
+      before.forEach((v, k) => scratch.set(k, v));
+      return { ok: false, error };
+    }
+  }
+
   async function commitBatch(batch: Waiting[]): Promise<void> {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
       await db.transaction().execute(async (tx) => {
-        for (const item of batch) {
-          await sql`SAVEPOINT unit`.execute(tx);
-          try {
-            const value = await item.work(tx);
-            await sql`RELEASE SAVEPOINT unit`.execute(tx);
-            outcomes.push({ ok: true, value });
-          } catch (error) {
-            await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx);
-            await sql`RELEASE SAVEPOINT unit`.execute(tx);
-            outcomes.push({ ok: false, error });
-          }
-        }
+        for (const item of batch) outcomes.push(await runUnit(tx, item));
       });
     } catch (error) {
       // The commit itself failed: nothing of this batch is durable, so every caller fails closed.
@@ -71,9 +101,9 @@ export function createTransactor(db: Db, opts: { maxBatch: number }): Transactor
   }
 
   return {
-    run<T>(work: Work<T>): Promise<T> {
+    run<T>(work: Work<T>, options: UnitOptions = {}): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        queue.push({ work: work as Work<unknown>, resolve: resolve as (v: unknown) => void, reject });
+        queue.push({ work: work as Work<unknown>, options, resolve: resolve as (v: unknown) => void, reject });
         running ??= loop();
       });
     },

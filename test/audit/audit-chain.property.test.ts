@@ -48,7 +48,9 @@ function tamper(file: string, t: Tamper): void {
       case 'swap': {
         const a = row(t.a);
         const b = row(t.b);
-        const set = db.prepare('UPDATE audit_events SET at = ?, actor = ?, action = ?, outcome = ?, device_id = ?, target = ?, request_id = ?, canonical = ?, prev_hash = ?, hash = ? WHERE seq = ?');
+        const set = db.prepare(
+          'UPDATE audit_events SET at = ?, actor = ?, action = ?, outcome = ?, device_id = ?, target = ?, request_id = ?, canonical = ?, prev_hash = ?, hash = ? WHERE seq = ?',
+        );
         const cols = (r: Record<string, string | number>) => [r.at, r.actor, r.action, r.outcome, r.device_id, r.target, r.request_id, r.canonical, r.prev_hash, r.hash];
         set.run(...cols(b), t.a);
         set.run(...cols(a), t.b);
@@ -81,9 +83,16 @@ describe('the hash chain detects every edit, removal and reordering', () => {
     const alice = await h.token('alice', ['requester'], ['helpdesk']);
     const key = await h.enrolDevice('laptop-1', ['fleet']);
     await h.ackPending('laptop-1', key);
-    await h.api.post('/v1/policies').set('authorization', `Bearer ${await h.token('admin-1', ['admin'])}`).send({ name: 'p', principals: { groups: ['helpdesk'] }, deviceGroups: ['fleet'], maxDuration: 'PT1H' }).expect(201);
+    await h.api
+      .post('/v1/policies')
+      .set('authorization', `Bearer ${await h.token('admin-1', ['admin'])}`)
+      .send({ name: 'p', principals: { groups: ['helpdesk'] }, deviceGroups: ['fleet'], maxDuration: 'PT1H' })
+      .expect(201);
     for (let i = 0; i < 12; i++) {
-      const g = await h.api.post('/v1/grants').set('authorization', `Bearer ${alice}`).send({ deviceId: 'laptop-1', reason: `case ${i}`, duration: 'PT1H' });
+      const g = await h.api
+        .post('/v1/grants')
+        .set('authorization', `Bearer ${alice}`)
+        .send({ deviceId: 'laptop-1', reason: `case ${i}`, duration: 'PT1H' });
       await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`);
       await h.api.post(`/v1/grants/${g.body.id}/revoke`).set('authorization', `Bearer ${alice}`).send({});
     }
@@ -113,10 +122,17 @@ describe('the hash chain detects every edit, removal and reordering', () => {
     const seq = fc.integer({ min: 1, max: 40 });
     const tampering: fc.Arbitrary<Tamper> = fc.oneof(
       seq.map((s) => ({ kind: 'edit-canonical' as const, seq: s })),
-      fc.record({ kind: fc.constant('edit-column' as const), seq, column: fc.constantFrom('actor' as const, 'action' as const, 'outcome' as const, 'device_id' as const, 'at' as const) }),
+      fc.record({
+        kind: fc.constant('edit-column' as const),
+        seq,
+        column: fc.constantFrom('actor' as const, 'action' as const, 'outcome' as const, 'device_id' as const, 'at' as const),
+      }),
       seq.map((s) => ({ kind: 'edit-and-rehash' as const, seq: s })),
       seq.map((s) => ({ kind: 'delete' as const, seq: s })),
-      fc.tuple(seq, seq).filter(([a, b]) => a !== b).map(([a, b]) => ({ kind: 'swap' as const, a: Math.min(a, b), b: Math.max(a, b) })),
+      fc
+        .tuple(seq, seq)
+        .filter(([a, b]) => a !== b)
+        .map(([a, b]) => ({ kind: 'swap' as const, a: Math.min(a, b), b: Math.max(a, b) })),
     );
     let n = 0;
     await fc.assert(

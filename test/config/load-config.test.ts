@@ -50,7 +50,9 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
 
   it('reports each bad value on its own line with the key, the source, the problem and the accepted form', () => {
     const lines = errorsOf(() =>
-      loadConfig({ env: { JITBROKER_PORT: 'eighty', JITBROKER_ROTATION_MAX_AGE: 'P1M', JITBROKER_LOG_LEVEL: 'loud', JITBROKER_HTTP_ALLOW_INSECURE: 'yes', JITBROKER_STORE_DRIVER: 'mysql' } }),
+      loadConfig({
+        env: { JITBROKER_PORT: 'eighty', JITBROKER_ROTATION_MAX_AGE: 'P1M', JITBROKER_LOG_LEVEL: 'loud', JITBROKER_HTTP_ALLOW_INSECURE: 'yes', JITBROKER_STORE_DRIVER: 'mysql' },
+      }),
     );
     expect(lines).toHaveLength(5);
     expect(lines.find((l) => l.startsWith('config http.port'))).toMatch(/\(from JITBROKER_PORT\): "eighty".*accepted: an integer from 0 to 65535/);
@@ -72,7 +74,9 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
 
   it('refuses out-of-range numbers and a password policy too weak to use', () => {
     const lines = errorsOf(() => loadConfig({ env: { JITBROKER_PASSWORD_LENGTH: '8', JITBROKER_ROTATION_HISTORY: '0', JITBROKER_PASSWORD_CLASSES: 'emoji' } }));
-    expect(lines.map((l) => l.split(':')[0])).toEqual(expect.arrayContaining(['config password.length (from JITBROKER_PASSWORD_LENGTH)', 'config rotation.history (from JITBROKER_ROTATION_HISTORY)']));
+    expect(lines.map((l) => l.split(':')[0])).toEqual(
+      expect.arrayContaining(['config password.length (from JITBROKER_PASSWORD_LENGTH)', 'config rotation.history (from JITBROKER_ROTATION_HISTORY)']),
+    );
     expect(lines.join('\n')).toMatch(/password.classes.0/);
   });
 });

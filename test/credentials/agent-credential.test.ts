@@ -19,7 +19,11 @@ describe('two-phase credentials through the device agent routes', () => {
 
   it('enrolment leaves a pending version 1 and no current one; reveal answers no-current-password', async () => {
     expect((await device()).credential).toEqual({ currentVersion: null, pendingVersion: 1, lastRotatedAt: null, nextRotationDue: null });
-    await h.api.post('/v1/policies').set('authorization', `Bearer ${adminToken}`).send({ name: 'p', principals: { groups: ['hd'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT1H' }).expect(201);
+    await h.api
+      .post('/v1/policies')
+      .set('authorization', `Bearer ${adminToken}`)
+      .send({ name: 'p', principals: { groups: ['hd'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT1H' })
+      .expect(201);
     const alice = await h.token('alice', ['requester'], ['hd']);
     const g = await h.api.post('/v1/grants').set('authorization', `Bearer ${alice}`).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
     const res = await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`);
@@ -32,14 +36,24 @@ describe('two-phase credentials through the device agent routes', () => {
     expect(fetched.status).toBe(200);
     expect(fetched.headers['cache-control']).toBe('no-store');
     expect(fetched.body).toEqual({ version: 1, account: 'localadmin', password: expect.stringMatching(/^.{20}$/) });
-    const ack = await h.api.post('/v1/agent/credential/1/ack').set(await agent()).send({ result: 'set' });
+    const ack = await h.api
+      .post('/v1/agent/credential/1/ack')
+      .set(await agent())
+      .send({ result: 'set' });
     expect(ack.status).toBe(204);
     const d = await device();
     expect(d.credential).toMatchObject({ currentVersion: 1, pendingVersion: null, lastRotatedAt: h.clock.now().toISOString() });
     expect(d.credential.nextRotationDue).toBe(new Date(h.clock.now().getTime() + 4 * 3600 * 1000).toISOString());
     expect((await h.api.get('/v1/agent/credential').set(await agent())).status).toBe(204);
     // the agent restarted before it saw our answer: acknowledging again changes nothing
-    expect((await h.api.post('/v1/agent/credential/1/ack').set(await agent()).send({ result: 'set' })).status).toBe(204);
+    expect(
+      (
+        await h.api
+          .post('/v1/agent/credential/1/ack')
+          .set(await agent())
+          .send({ result: 'set' })
+      ).status,
+    ).toBe(204);
     const actions = (await h.audit.query({ deviceId: 'laptop-7', limit: 20 })).items.map((e) => `${e.action}/${e.actor.kind}`);
     expect(actions).toEqual(['device.enrolled/user', 'credential.fetched/device', 'credential.acknowledged/device']);
   });
@@ -62,8 +76,14 @@ describe('two-phase credentials through the device agent routes', () => {
   });
 
   it('a failed set is recorded as failed with the agent error, audited as a failure, and nothing becomes current', async () => {
-    await h.api.get('/v1/agent/credential').set(await agent()).expect(200);
-    const res = await h.api.post('/v1/agent/credential/1/ack').set(await agent()).send({ result: 'failed', error: 'Set-LocalUser: access denied' });
+    await h.api
+      .get('/v1/agent/credential')
+      .set(await agent())
+      .expect(200);
+    const res = await h.api
+      .post('/v1/agent/credential/1/ack')
+      .set(await agent())
+      .send({ result: 'failed', error: 'Set-LocalUser: access denied' });
     expect(res.status).toBe(204);
     const row = await h.db.selectFrom('credential_versions').selectAll().where('version', '=', 1).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ state: 'failed', error: 'Set-LocalUser: access denied' });
@@ -77,15 +97,41 @@ describe('two-phase credentials through the device agent routes', () => {
       ['an expired token', (k) => h.agentToken('laptop-7', k, { iat: nowS() - 400, exp: nowS() - 200 })],
       ['a token living longer than 300 s', (k) => h.agentToken('laptop-7', k, { exp: nowS() + 301 })],
       ['a token issued in the future', (k) => h.agentToken('laptop-7', k, { iat: nowS() + 200, exp: nowS() + 260 })],
-      ['a token naming another device', async (k) => {
-        await h.enrolDevice('laptop-8', ['finance-laptops']);
-        return h.agentToken('laptop-8', k);
-      }],
+      [
+        'a token naming another device',
+        async (k) => {
+          await h.enrolDevice('laptop-8', ['finance-laptops']);
+          return h.agentToken('laptop-8', k);
+        },
+      ],
       ['a token whose sub is not its iss', (k) => h.agentToken('laptop-7', k, { sub: 'laptop-8' })],
       ['a token for another audience', (k) => h.agentToken('laptop-7', k, { aud: 'jitbroker' })],
       ['a token signed by another key', async () => h.agentToken('laptop-7', { privateKey: (await generateKeyPair('ES256')).privateKey, publicJwk: { kty: 'EC' } })],
-      ['an HS256 token', async () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('laptop-7').setSubject('laptop-7').setAudience('jitbroker-agent').setIssuedAt().setExpirationTime('1m').setJti(crypto.randomUUID()).sign(crypto.randomBytes(32))],
-      ['a token without jti', async (k) => new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer('laptop-7').setSubject('laptop-7').setAudience('jitbroker-agent').setIssuedAt(nowS()).setExpirationTime(nowS() + 60).sign(k.privateKey)],
+      [
+        'an HS256 token',
+        async () =>
+          new SignJWT({})
+            .setProtectedHeader({ alg: 'HS256' })
+            .setIssuer('laptop-7')
+            .setSubject('laptop-7')
+            .setAudience('jitbroker-agent')
+            .setIssuedAt()
+            .setExpirationTime('1m')
+            .setJti(crypto.randomUUID())
+            .sign(crypto.randomBytes(32)),
+      ],
+      [
+        'a token without jti',
+        async (k) =>
+          new SignJWT({})
+            .setProtectedHeader({ alg: 'ES256' })
+            .setIssuer('laptop-7')
+            .setSubject('laptop-7')
+            .setAudience('jitbroker-agent')
+            .setIssuedAt(nowS())
+            .setExpirationTime(nowS() + 60)
+            .sign(k.privateKey),
+      ],
     ];
     const nowS = () => Math.floor(h.clock.now().getTime() / 1000);
 

@@ -61,7 +61,12 @@ describe("the README's walkthrough, against the real daemon", () => {
     const rows = between('<!-- errors:start -->', '<!-- errors:end -->')
       .split('\n')
       .filter((l) => l.startsWith('| `'))
-      .map((l) => l.split('|').map((c) => c.trim()).slice(1, 4));
+      .map((l) =>
+        l
+          .split('|')
+          .map((c) => c.trim())
+          .slice(1, 4),
+      );
     expect(rows).toEqual(Object.entries(problems).map(([code, p]) => [`\`${code}\``, String(p.status), p.title]));
   });
 });
@@ -122,7 +127,9 @@ describe('start-up and shutdown of the real daemon', () => {
   });
 
   it('refuses local identity on a non-loopback address: exit 2 before listening', () => {
-    const r = runCli(['serve'], { env: { JITBROKER_HOST: '0.0.0.0', JITBROKER_PORT: '0', JITBROKER_HTTP_ALLOW_INSECURE: 'true', JITBROKER_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jb-bad-')) } });
+    const r = runCli(['serve'], {
+      env: { JITBROKER_HOST: '0.0.0.0', JITBROKER_PORT: '0', JITBROKER_HTTP_ALLOW_INSECURE: 'true', JITBROKER_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jb-bad-')) },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/identity.mode 'local' is for one host/);
     expect(r.stdout).not.toMatch(/listening/);

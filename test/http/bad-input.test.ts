@@ -31,7 +31,16 @@ function cases(s: Scenario, grantId: string): Case[] {
     { name: 'a form body', method, path, who, body: 'a=b', contentType: 'application/x-www-form-urlencoded', status: 415, code: 'unsupported-media-type' },
     { name: 'a body over 64 KiB', method, path, who, body: { ...valid, pad: huge }, status: 413, code: 'payload-too-large' },
     { name: 'an unknown field', method, path, who, body: { ...valid, extra: 1 }, status: 400, code: 'invalid-request' },
-    { name: 'a prototype-pollution field', method, path, who, body: `{"__proto__":{"admin":true},${JSON.stringify(valid).slice(1)}`, contentType: 'application/json', status: 400, code: 'invalid-request' },
+    {
+      name: 'a prototype-pollution field',
+      method,
+      path,
+      who,
+      body: `{"__proto__":{"admin":true},${JSON.stringify(valid).slice(1)}`,
+      contentType: 'application/json',
+      status: 400,
+      code: 'invalid-request',
+    },
   ];
   const token = (method: Case['method'], path: string, extra: Partial<Case> = {}): Case[] => [
     { name: 'no token', method, path, authorization: null, status: 401, code: 'unauthenticated', ...extra },
@@ -52,9 +61,33 @@ function cases(s: Scenario, grantId: string): Case[] {
     { name: 'no groups', method: 'post', path: '/v1/devices', who: 'admin', body: { ...d, groups: [] }, status: 400, code: 'invalid-request' },
     { name: 'a bad device id', method: 'post', path: '/v1/devices', who: 'admin', body: { ...d, id: '../etc/passwd' }, status: 400, code: 'invalid-request' },
     { name: 'a huge device id', method: 'post', path: '/v1/devices', who: 'admin', body: { ...d, id: big }, status: 400, code: 'invalid-request' },
-    { name: 'a private agent key', method: 'post', path: '/v1/devices', who: 'admin', body: { ...d, agentKey: { ...s.key.publicJwk, d: 'AAAA' } }, status: 400, code: 'invalid-request' },
-    { name: 'an RSA agent key', method: 'post', path: '/v1/devices', who: 'admin', body: { ...d, agentKey: { kty: 'RSA', n: 'AQAB', e: 'AQAB' } }, status: 400, code: 'invalid-request' },
-    { name: 'an agent key off the curve', method: 'post', path: '/v1/devices', who: 'admin', body: { ...d, agentKey: { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43), y: 'B'.repeat(43) } }, status: 400, code: 'invalid-request' },
+    {
+      name: 'a private agent key',
+      method: 'post',
+      path: '/v1/devices',
+      who: 'admin',
+      body: { ...d, agentKey: { ...s.key.publicJwk, d: 'AAAA' } },
+      status: 400,
+      code: 'invalid-request',
+    },
+    {
+      name: 'an RSA agent key',
+      method: 'post',
+      path: '/v1/devices',
+      who: 'admin',
+      body: { ...d, agentKey: { kty: 'RSA', n: 'AQAB', e: 'AQAB' } },
+      status: 400,
+      code: 'invalid-request',
+    },
+    {
+      name: 'an agent key off the curve',
+      method: 'post',
+      path: '/v1/devices',
+      who: 'admin',
+      body: { ...d, agentKey: { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43), y: 'B'.repeat(43) } },
+      status: 400,
+      code: 'invalid-request',
+    },
     { name: 'an already enrolled id', method: 'post', path: '/v1/devices', who: 'admin', body: { ...d, id: 'laptop-7' }, status: 409, code: 'conflict' },
     { name: 'enrol as a requester', method: 'post', path: '/v1/devices', who: 'alice', body: d, status: 403, code: 'forbidden' },
     { name: 'limit 0', method: 'get', path: '/v1/devices?limit=0', who: 'admin', status: 400, code: 'invalid-request' },
@@ -72,20 +105,52 @@ function cases(s: Scenario, grantId: string): Case[] {
     ...token('get', '/v1/devices/laptop-7'),
     // policies
     ...body('/v1/policies', 'post', 'admin', validPolicy),
-    { name: 'an uncompilable ticketPattern', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, ticketPattern: '([a-z' }, status: 400, code: 'invalid-request' },
+    {
+      name: 'an uncompilable ticketPattern',
+      method: 'post',
+      path: '/v1/policies',
+      who: 'admin',
+      body: { ...validPolicy, ticketPattern: '([a-z' },
+      status: 400,
+      code: 'invalid-request',
+    },
     { name: 'maxDuration P', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: 'P' }, status: 400, code: 'invalid-request' },
     { name: 'maxDuration PT', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: 'PT' }, status: 400, code: 'invalid-request' },
     { name: 'maxDuration PT0S', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: 'PT0S' }, status: 400, code: 'invalid-request' },
     { name: 'maxDuration -PT1H', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: '-PT1H' }, status: 400, code: 'invalid-request' },
     { name: 'maxDuration in months', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: 'P1M' }, status: 400, code: 'invalid-request' },
     { name: 'nobody designated', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, principals: {} }, status: 400, code: 'invalid-request' },
-    { name: 'an unknown role designated', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, principals: { roles: ['root'] } }, status: 400, code: 'invalid-request' },
-    { name: 'requireApproval as a string', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, requireApproval: 'yes' }, status: 400, code: 'invalid-request' },
+    {
+      name: 'an unknown role designated',
+      method: 'post',
+      path: '/v1/policies',
+      who: 'admin',
+      body: { ...validPolicy, principals: { roles: ['root'] } },
+      status: 400,
+      code: 'invalid-request',
+    },
+    {
+      name: 'requireApproval as a string',
+      method: 'post',
+      path: '/v1/policies',
+      who: 'admin',
+      body: { ...validPolicy, requireApproval: 'yes' },
+      status: 400,
+      code: 'invalid-request',
+    },
     { name: 'a duplicate policy name', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, name: 'helpdesk-finance' }, status: 409, code: 'conflict' },
     { name: 'a huge name', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, name: big }, status: 400, code: 'invalid-request' },
     { name: 'a policy id that is not a uuid', method: 'get', path: '/v1/policies/123', who: 'admin', status: 400, code: 'invalid-request' },
     { name: 'an unknown policy', method: 'get', path: '/v1/policies/00000000-0000-4000-8000-000000000000', who: 'admin', status: 404, code: 'not-found' },
-    { name: 'replace an unknown policy', method: 'put', path: '/v1/policies/00000000-0000-4000-8000-000000000000', who: 'admin', body: validPolicy, status: 404, code: 'not-found' },
+    {
+      name: 'replace an unknown policy',
+      method: 'put',
+      path: '/v1/policies/00000000-0000-4000-8000-000000000000',
+      who: 'admin',
+      body: validPolicy,
+      status: 404,
+      code: 'not-found',
+    },
     { name: 'replace with a partial body', method: 'put', path: `/v1/policies/${s.policyId}`, who: 'admin', body: { name: 'x' }, status: 400, code: 'invalid-request' },
     { name: 'delete as a requester', method: 'delete', path: `/v1/policies/${s.policyId}`, who: 'alice', status: 403, code: 'forbidden' },
     ...token('post', '/v1/policies', { body: validPolicy }),
@@ -103,23 +168,64 @@ function cases(s: Scenario, grantId: string): Case[] {
     { name: 'a state filter that is no state', method: 'get', path: '/v1/grants?state=happy', who: 'alice', status: 400, code: 'invalid-request' },
     { name: 'a grant id that is not a uuid', method: 'get', path: '/v1/grants/1%27%20OR%201=1', who: 'alice', status: 400, code: 'invalid-request' },
     { name: 'an unknown grant', method: 'get', path: '/v1/grants/00000000-0000-4000-8000-000000000000', who: 'alice', status: 404, code: 'not-found' },
-    { name: 'approve with an array body', method: 'post', path: `/v1/grants/${grantId}/approve`, who: 'approver', body: '[]', contentType: 'application/json', status: 400, code: 'invalid-request' },
+    {
+      name: 'approve with an array body',
+      method: 'post',
+      path: `/v1/grants/${grantId}/approve`,
+      who: 'approver',
+      body: '[]',
+      contentType: 'application/json',
+      status: 400,
+      code: 'invalid-request',
+    },
     { name: 'approve with an unknown field', method: 'post', path: `/v1/grants/${grantId}/approve`, who: 'approver', body: { force: true }, status: 400, code: 'invalid-request' },
     { name: 'approve an active grant', method: 'post', path: `/v1/grants/${grantId}/approve`, who: 'approver', body: {}, status: 409, code: 'conflict' },
     { name: 'deny without a reason', method: 'post', path: `/v1/grants/${grantId}/deny`, who: 'approver', body: {}, status: 400, code: 'invalid-request' },
-    { name: 'revoke with a number body', method: 'post', path: `/v1/grants/${grantId}/revoke`, who: 'alice', body: '42', contentType: 'application/json', status: 400, code: 'invalid-request' },
+    {
+      name: 'revoke with a number body',
+      method: 'post',
+      path: `/v1/grants/${grantId}/revoke`,
+      who: 'alice',
+      body: '42',
+      contentType: 'application/json',
+      status: 400,
+      code: 'invalid-request',
+    },
     { name: 'revoke with a numeric reason', method: 'post', path: `/v1/grants/${grantId}/revoke`, who: 'alice', body: { reason: 7 }, status: 400, code: 'invalid-request' },
-    { name: 'reveal with a query token', method: 'get', path: `/v1/grants/${grantId}/password?access_token=${s.tokens.alice}`, authorization: null, status: 401, code: 'unauthenticated' },
+    {
+      name: 'reveal with a query token',
+      method: 'get',
+      path: `/v1/grants/${grantId}/password?access_token=${s.tokens.alice}`,
+      authorization: null,
+      status: 401,
+      code: 'unauthenticated',
+    },
     { name: 'reveal an unknown grant', method: 'get', path: '/v1/grants/00000000-0000-4000-8000-000000000000/password', who: 'alice', status: 404, code: 'not-found' },
     ...token('get', `/v1/grants/${grantId}/password`),
     // agent
     { name: 'agent fetch with a user token', method: 'get', path: '/v1/agent/credential', who: 'admin', status: 401, code: 'unauthenticated' },
     ...token('get', '/v1/agent/credential'),
-    { name: 'ack a version that is not a number', method: 'post', path: '/v1/agent/credential/abc/ack', who: 'device', body: { result: 'set' }, status: 400, code: 'invalid-request' },
+    {
+      name: 'ack a version that is not a number',
+      method: 'post',
+      path: '/v1/agent/credential/abc/ack',
+      who: 'device',
+      body: { result: 'set' },
+      status: 400,
+      code: 'invalid-request',
+    },
     { name: 'ack a version that does not exist', method: 'post', path: '/v1/agent/credential/99/ack', who: 'device', body: { result: 'set' }, status: 404, code: 'not-found' },
     { name: 'ack with an unknown result', method: 'post', path: '/v1/agent/credential/1/ack', who: 'device', body: { result: 'maybe' }, status: 400, code: 'invalid-request' },
     { name: 'ack the current version as failed', method: 'post', path: '/v1/agent/credential/1/ack', who: 'device', body: { result: 'failed' }, status: 409, code: 'conflict' },
-    { name: 'ack with a huge error', method: 'post', path: '/v1/agent/credential/1/ack', who: 'device', body: { result: 'failed', error: big }, status: 400, code: 'invalid-request' },
+    {
+      name: 'ack with a huge error',
+      method: 'post',
+      path: '/v1/agent/credential/1/ack',
+      who: 'device',
+      body: { result: 'failed', error: big },
+      status: 400,
+      code: 'invalid-request',
+    },
     ...body('/v1/agent/credential/1/ack', 'post', 'device', { result: 'set' }),
     // audit
     { name: 'events as a requester', method: 'get', path: '/v1/audit/events', who: 'alice', status: 403, code: 'forbidden' },
@@ -168,7 +274,8 @@ describe('bad input gets a clear problem document and changes nothing', () => {
       const before = await s.h.snapshot();
       const headBefore = (await s.h.audit.head()).seq;
       let req = s.h.api[c.method](c.path);
-      const auth = c.authorization !== undefined ? c.authorization : c.who === 'device' ? `Bearer ${await s.h.agentToken('laptop-7', s.key)}` : c.who ? `Bearer ${s.tokens[c.who]}` : null;
+      const auth =
+        c.authorization !== undefined ? c.authorization : c.who === 'device' ? `Bearer ${await s.h.agentToken('laptop-7', s.key)}` : c.who ? `Bearer ${s.tokens[c.who]}` : null;
       if (auth !== null) req = req.set('authorization', auth);
       if (typeof c.body === 'string') req = req.set('content-type', c.contentType ?? 'application/json').send(c.body);
       else if (c.body !== undefined) req = req.send(c.body as object);
@@ -179,7 +286,8 @@ describe('bad input gets a clear problem document and changes nothing', () => {
       if (res.status !== c.status) problems.push(`status ${res.status} (${res.text.slice(0, 200)})`);
       if (!/^application\/problem\+json/.test(String(res.headers['content-type']))) problems.push(`content-type ${res.headers['content-type']}`);
       const b = res.body as Record<string, unknown>;
-      if (b.code !== c.code || b.status !== res.status || typeof b.detail !== 'string' || b.type !== `https://jitbroker.dev/problems/${c.code}` || typeof b.title !== 'string') problems.push(`body ${res.text.slice(0, 200)}`);
+      if (b.code !== c.code || b.status !== res.status || typeof b.detail !== 'string' || b.type !== `https://jitbroker.dev/problems/${c.code}` || typeof b.title !== 'string')
+        problems.push(`body ${res.text.slice(0, 200)}`);
       if (b.requestId !== res.headers['x-request-id']) problems.push('requestId missing');
       if (/\n\s+at |stack|node_modules|SqliteError|\.ts:\d/.test(res.text)) problems.push('a trace or internal detail in the body');
       if (c.code === 'invalid-request' && res.status === 400 && !/JSON/.test(String(b.detail)) && !Array.isArray(b.errors)) problems.push('no errors[] for a validation failure');

@@ -18,7 +18,11 @@ describe('service routes, request ids and problem documents', () => {
   it('/readyz answers 503 when the vault cannot decrypt its canary', async () => {
     await h.vault.check();
     const row = await h.db.selectFrom('vault_secrets').selectAll().where('name', '=', '__canary__').executeTakeFirstOrThrow();
-    await h.db.updateTable('vault_secrets').set({ tag: Buffer.alloc(16) }).where('name', '=', '__canary__').execute();
+    await h.db
+      .updateTable('vault_secrets')
+      .set({ tag: Buffer.alloc(16) })
+      .where('name', '=', '__canary__')
+      .execute();
     const res = await h.api.get('/readyz');
     expect(res.status).toBe(503);
     expect(res.body.code).toBe('unavailable');
@@ -41,7 +45,7 @@ describe('service routes, request ids and problem documents', () => {
     expect(res.body.requestId).toBe('req-trace-1');
     const events = await h.audit.query({ requestId: 'req-trace-1', limit: 5 });
     expect(events.items.map((e) => e.action)).toEqual(['authorization.failed']);
-    expect(h.logLines.some((l) => l.includes('"requestId":"req-trace-1"') && l.includes('"statusCode":401'))).toBe(true);
+    expect(h.logLines.some((l) => l.includes('"requestId":"req-trace-1"') && l.includes('"status":401'))).toBe(true);
   });
 
   it('never logs the authorization header', async () => {

@@ -113,3 +113,19 @@ describe('local identity is for one host', () => {
     }
   });
 });
+
+describe('a cached token still expires', () => {
+  it('is refused once exp plus skew has passed, though it verified before', async () => {
+    const h = await createTestApp();
+    try {
+      const t = await h.token('admin-1', ['admin'], [], { ttlSeconds: 120 });
+      expect((await h.api.get('/v1/policies').set('authorization', `Bearer ${t}`)).status).toBe(200);
+      h.clock.advance(170 * 1000);
+      expect((await h.api.get('/v1/policies').set('authorization', `Bearer ${t}`)).status).toBe(200);
+      h.clock.advance(20 * 1000);
+      expect((await h.api.get('/v1/policies').set('authorization', `Bearer ${t}`)).status).toBe(401);
+    } finally {
+      await h.close();
+    }
+  });
+});

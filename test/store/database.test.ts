@@ -29,7 +29,10 @@ describe('the SQLite store is durable and private', () => {
     const { db } = openSqlite(path.join(dir, 'audit.db'));
     try {
       await migrate(db);
-      await db.insertInto('audit_events').values({ seq: 1, at: 'x', actor: 'a', action: 'b', outcome: 'success', device_id: null, target: null, request_id: null, canonical: '{}', prev_hash: '0', hash: '1' }).execute();
+      await db
+        .insertInto('audit_events')
+        .values({ seq: 1, at: 'x', actor: 'a', action: 'b', outcome: 'success', device_id: null, target: null, request_id: null, canonical: '{}', prev_hash: '0', hash: '1' })
+        .execute();
       await expect(db.updateTable('audit_events').set({ actor: 'mallory' }).execute()).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
       await expect(db.deleteFrom('audit_events').execute()).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
       const n = await sql<{ n: number }>`SELECT count(*) AS n FROM audit_events WHERE actor = 'a'`.execute(db);
@@ -55,8 +58,33 @@ describe('the SQLite store is durable and private', () => {
     const { db } = openSqlite(path.join(dir, 'unique.db'));
     try {
       await migrate(db);
-      await db.insertInto('devices').values({ id: 'd', display_name: 'd', groups: '[]', account: 'a', agent_key: '{}', status: 'active', created_at: 'x', retired_at: null, last_rotated_at: null, next_due: null }).execute();
-      const version = (v: number, state: 'pending' | 'current') => ({ device_id: 'd', version: v, state, reason: 'initial' as const, vault_ref: 'r', created_at: 'x', fetched_at: null, acknowledged_at: null, superseded_at: null, error: null });
+      await db
+        .insertInto('devices')
+        .values({
+          id: 'd',
+          display_name: 'd',
+          groups: '[]',
+          account: 'a',
+          agent_key: '{}',
+          status: 'active',
+          created_at: 'x',
+          retired_at: null,
+          last_rotated_at: null,
+          next_due: null,
+        })
+        .execute();
+      const version = (v: number, state: 'pending' | 'current') => ({
+        device_id: 'd',
+        version: v,
+        state,
+        reason: 'initial' as const,
+        vault_ref: 'r',
+        created_at: 'x',
+        fetched_at: null,
+        acknowledged_at: null,
+        superseded_at: null,
+        error: null,
+      });
       await db.insertInto('credential_versions').values(version(1, 'current')).execute();
       await expect(db.insertInto('credential_versions').values(version(2, 'current')).execute()).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
       await db.insertInto('credential_versions').values(version(3, 'pending')).execute();

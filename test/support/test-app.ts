@@ -62,7 +62,11 @@ function recorder(into: Recorded[]) {
     }) as Response['write'];
     res.end = ((chunk?: unknown, ...rest: unknown[]) => {
       if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk as string));
-      into.push({ route: `${req.method} ${req.originalUrl.split('?')[0]}`, status: res.statusCode, text: JSON.stringify(res.getHeaders()) + Buffer.concat(chunks).toString('utf8') });
+      into.push({
+        route: `${req.method} ${req.originalUrl.split('?')[0]}`,
+        status: res.statusCode,
+        text: JSON.stringify(res.getHeaders()) + Buffer.concat(chunks).toString('utf8'),
+      });
       return end(chunk, ...rest);
     }) as Response['end'];
     next();
@@ -87,8 +91,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const api = request(outer);
   const revealed = new Set<string>();
 
-  const token: TestApp['token'] = (sub, roles, groups = [], extra = {}) =>
-    services.issueToken({ sub, roles, groups, name: extra.name, ttlSeconds: extra.ttlSeconds ?? 3600 });
+  const token: TestApp['token'] = (sub, roles, groups = [], extra = {}) => services.issueToken({ sub, roles, groups, name: extra.name, ttlSeconds: extra.ttlSeconds ?? 3600 });
 
   async function deviceKey(): Promise<DeviceKeyPair> {
     const pair = await generateKeyPair('ES256', { extractable: true });
@@ -122,7 +125,10 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     const fetched = await api.get('/v1/agent/credential').set('authorization', `Bearer ${await agentToken(deviceId, key)}`);
     if (fetched.status !== 200) throw new Error(`agent fetch ${deviceId}: ${fetched.status} ${fetched.text}`);
     const { version, password } = fetched.body as { version: number; password: string };
-    const ack = await api.post(`/v1/agent/credential/${version}/ack`).set('authorization', `Bearer ${await agentToken(deviceId, key)}`).send({ result: 'set' });
+    const ack = await api
+      .post(`/v1/agent/credential/${version}/ack`)
+      .set('authorization', `Bearer ${await agentToken(deviceId, key)}`)
+      .send({ result: 'set' });
     if (ack.status !== 204) throw new Error(`agent ack ${deviceId}: ${ack.status} ${ack.text}`);
     return { version, password };
   }

@@ -11,7 +11,15 @@ async function openLocal(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-
   const { db } = openSqlite(path.join(dir, 'jitbroker.db'));
   await migrate(db);
   const vault = createLocalVault({ db, dataDir: dir, clock: systemClock });
-  return { dir, db, vault, close: async () => { await db.destroy(); fs.rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    dir,
+    db,
+    vault,
+    close: async () => {
+      await db.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 vaultContract('the local vault', openLocal);
@@ -52,8 +60,14 @@ describe('the local vault encrypts at rest', () => {
     try {
       await v.vault.put({ deviceId: 'a', version: 1 }, new Secret('secret-of-a'));
       const row = await v.db.selectFrom('vault_secrets').selectAll().where('name', '=', 'a').executeTakeFirstOrThrow();
-      await v.db.insertInto('vault_secrets').values({ ...row, name: 'b' }).execute();
-      await v.db.insertInto('vault_secrets').values({ ...row, version: 2 }).execute();
+      await v.db
+        .insertInto('vault_secrets')
+        .values({ ...row, name: 'b' })
+        .execute();
+      await v.db
+        .insertInto('vault_secrets')
+        .values({ ...row, version: 2 })
+        .execute();
       await expect(v.vault.get({ deviceId: 'b', version: 1 }, 'local:1')).rejects.toMatchObject({ message: expect.stringMatching(/unable to authenticate/) });
       await expect(v.vault.get({ deviceId: 'a', version: 2 }, 'local:2')).rejects.toMatchObject({ message: expect.stringMatching(/unable to authenticate/) });
     } finally {

@@ -97,7 +97,7 @@ export async function createLocalIdentity(opts: LocalIdentityOptions) {
         roles: stringList(payload.roles).filter((r): r is Role => (roles as readonly string[]).includes(r)),
         groups: stringList(payload.groups),
       };
-      return principal;
+      return { principal, expiresAt: payload.exp as number };
     },
   };
 

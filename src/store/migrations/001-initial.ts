@@ -79,20 +79,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('credential_versions_pk', ['device_id', 'version'])
     .execute();
   // At most one current and one pending version per device, kept by the database.
-  await db.schema
-    .createIndex('credential_versions_one_current')
-    .on('credential_versions')
-    .column('device_id')
-    .unique()
-    .where(sql.ref('state'), '=', 'current')
-    .execute();
-  await db.schema
-    .createIndex('credential_versions_one_pending')
-    .on('credential_versions')
-    .column('device_id')
-    .unique()
-    .where(sql.ref('state'), '=', 'pending')
-    .execute();
+  await db.schema.createIndex('credential_versions_one_current').on('credential_versions').column('device_id').unique().where(sql.ref('state'), '=', 'current').execute();
+  await db.schema.createIndex('credential_versions_one_pending').on('credential_versions').column('device_id').unique().where(sql.ref('state'), '=', 'pending').execute();
 
   await db.schema
     .createTable('rotation_jobs')

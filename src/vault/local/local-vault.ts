@@ -3,6 +3,8 @@ import path from 'node:path';
 import { Secret } from '../../credentials/secret';
 import { readOrCreateKeyFile } from '../../keys/key-file';
 import { Db } from '../../store/database';
+import { prepareQuery } from '../../store/prepared-query';
+import { VaultSecretTable } from '../../store/schema';
 import { Clock } from '../../time/clock';
 import { SecretAddress, VaultBackend } from '../vault-backend';
 
@@ -22,31 +24,26 @@ function additionalData(a: SecretAddress): Buffer {
  * master key in a 0600 file generated on first start.
  */
 export function createLocalVault(deps: { db: Db; dataDir: string; clock: Clock }): VaultBackend {
-  const key = Buffer.from(
-    readOrCreateKeyFile(path.join(deps.dataDir, keyFileName), () => crypto.randomBytes(32).toString('base64') + '\n').trim(),
-    'base64',
-  );
+  const key = Buffer.from(readOrCreateKeyFile(path.join(deps.dataDir, keyFileName), () => crypto.randomBytes(32).toString('base64') + '\n').trim(), 'base64');
   if (key.length !== 32) throw new Error(`${keyFileName} does not hold a 256-bit key`);
 
+  const insertSecret = prepareQuery(deps.db, (d, p: VaultSecretTable) =>
+    d.insertInto('vault_secrets').values({ name: p.name, version: p.version, iv: p.iv, tag: p.tag, ciphertext: p.ciphertext, created_at: p.created_at }),
+  );
+  const selectSecret = prepareQuery(deps.db, (d, p: { name: string; version: number }) =>
+    d.selectFrom('vault_secrets').select(['iv', 'tag', 'ciphertext']).where('name', '=', p.name).where('version', '=', p.version),
+  );
   const vault: VaultBackend = {
     async put(address, secret) {
       const iv = crypto.randomBytes(12);
       const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
       cipher.setAAD(additionalData(address));
       const ciphertext = Buffer.concat([cipher.update(secret.expose(), 'utf8'), cipher.final()]);
-      await deps.db
-        .insertInto('vault_secrets')
-        .values({ name: address.deviceId, version: address.version, iv, tag: cipher.getAuthTag(), ciphertext, created_at: deps.clock.now().toISOString() })
-        .execute();
+      await insertSecret(deps.db, { name: address.deviceId, version: address.version, iv, tag: cipher.getAuthTag(), ciphertext, created_at: deps.clock.now().toISOString() });
       return `local:${address.version}`;
     },
     async get(address) {
-      const row = await deps.db
-        .selectFrom('vault_secrets')
-        .select(['iv', 'tag', 'ciphertext'])
-        .where('name', '=', address.deviceId)
-        .where('version', '=', address.version)
-        .executeTakeFirst();
+      const [row] = await selectSecret(deps.db, { name: address.deviceId, version: address.version });
       if (!row) return undefined;
       const decipher = crypto.createDecipheriv('aes-256-gcm', key, row.iv);
       decipher.setAAD(additionalData(address));

@@ -1,0 +1,151 @@
+/**
+ * npm run bench:reveal — reveal throughput and latency of the real daemon (logging on, as
+ * shipped) against a minimal baseline, alternating A B A B A B in one run.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { machine } from './machine';
+
+const root = path.resolve(__dirname, '..', '..');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+
+interface Target {
+  name: string;
+  url: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+function waitFor(proc: ChildProcess, pattern: RegExp, stream: 'stdout' | 'stderr' = 'stdout'): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${seen}`)), 30000);
+    proc[stream]?.on('data', (b: Buffer) => {
+      seen += b.toString();
+      const m = pattern.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`exited ${code}: ${seen}`)));
+  });
+}
+
+function stopper(proc: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+    });
+}
+
+async function api(url: string, token: string, method: string, route: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(url + route, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (res.status >= 400) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`jitbroker ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+/** The real daemon with an enrolled, acknowledged device and an active grant. */
+async function startDaemon(dir: string): Promise<Target> {
+  const env = { ...process.env, JITBROKER_DATA_DIR: path.join(dir, 'data'), JITBROKER_PORT: '0' };
+  const log = fs.openSync(path.join(dir, 'daemon.log'), 'w');
+  const proc = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', log] });
+  const m = await waitFor(proc, /"url":"(http[^"]+)"/);
+  // As shipped, the daemon logs every request; keep that cost in the measurement.
+  proc.stdout?.pipe(fs.createWriteStream(path.join(dir, 'daemon.log'), { flags: 'a' }));
+  const url = m[1] as string;
+  const admin = await runCli(['token', '--sub', 'bench-admin', '--roles', 'admin'], env);
+  const alice = await runCli(['token', '--sub', 'alice', '--roles', 'requester', '--groups', 'helpdesk', '--ttl', '2h'], env);
+  const keyFile = path.join(dir, 'laptop-1.key');
+  const jwk = await runCli(['agent', 'keygen', '--key', keyFile], env);
+  await api(url, admin, 'POST', '/v1/devices', { id: 'laptop-1', groups: ['fleet'], agentKey: JSON.parse(jwk) });
+  await api(url, admin, 'POST', '/v1/policies', { name: 'bench', principals: { groups: ['helpdesk'] }, deviceGroups: ['fleet'], maxDuration: 'PT4H' });
+  await runCli(['agent', 'run', '--url', url, '--device-id', 'laptop-1', '--key', keyFile, '--setter', 'file', '--file', path.join(dir, 'device.pw'), '--once'], env);
+  const grant = await api(url, alice, 'POST', '/v1/grants', { deviceId: 'laptop-1', reason: 'bench', duration: 'PT2H' });
+  return { name: 'jitbroker reveal', url: `${url}/v1/grants/${grant.id as string}/password`, token: alice, stop: stopper(proc) };
+}
+
+async function startBaseline(dir: string): Promise<Target> {
+  const proc = spawn(process.execPath, [path.join(__dirname, 'baseline-server.js'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const m = await waitFor(proc, /listening (\d+) (\S+)\n/);
+  return { name: 'baseline', url: `http://127.0.0.1:${m[1]}/reveal/1`, token: m[2] as string, stop: stopper(proc) };
+}
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+}
+
+async function drive(t: Target): Promise<Figures> {
+  const r = await autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+async function main(): Promise<void> {
+  console.log(`machine: ${machine()}`);
+  console.log(`load: autocannon, ${connections} connections, ${seconds} s per run, ${rounds} rounds of A (jitbroker) then B (baseline)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-bench-'));
+  fs.mkdirSync(path.join(dir, 'a'));
+  fs.mkdirSync(path.join(dir, 'b'));
+  const a = await startDaemon(path.join(dir, 'a'));
+  const b = await startBaseline(path.join(dir, 'b'));
+  const results: Record<string, Figures[]> = { [a.name]: [], [b.name]: [] };
+  try {
+    await drive(a); // warm-up, not counted
+    await drive(b);
+    for (let i = 0; i < rounds; i++) {
+      for (const t of [a, b]) {
+        const f = await drive(t);
+        results[t.name]?.push(f);
+        console.log(`round ${i + 1} ${t.name.padEnd(16)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50} ms  p99 ${f.p99} ms${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`);
+      }
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+  const sum = (name: string) => {
+    const fs_ = results[name] as Figures[];
+    return { rps: mean(fs_.map((f) => f.rps)), p50: mean(fs_.map((f) => f.p50)), p99: mean(fs_.map((f) => f.p99)), bad: fs_.reduce((n, f) => n + f.non2xx, 0) };
+  };
+  const A = sum(a.name);
+  const B = sum(b.name);
+  console.log('');
+  console.log(`${a.name}: ${A.rps.toFixed(0)} req/s, p50 ${A.p50.toFixed(1)} ms, p99 ${A.p99.toFixed(1)} ms, non-2xx ${A.bad}`);
+  console.log(`${b.name}: ${B.rps.toFixed(0)} req/s, p50 ${B.p50.toFixed(1)} ms, p99 ${B.p99.toFixed(1)} ms, non-2xx ${B.bad}`);
+  console.log(`ratio (jitbroker / baseline): req/s ${(A.rps / B.rps).toFixed(2)}×, p99 ${(A.p99 / B.p99).toFixed(2)}× (target: req/s ≥ 1.0×, p99 ≤ 1.0×)`);
+  const log = fs.readFileSync(path.join(dir, 'a', 'daemon.log'), 'utf8');
+  console.log(`daemon log: ${log.split('\n').length - 1} lines; audit: every reveal is an event in ${path.join(dir, 'a', 'data')}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
