@@ -3,7 +3,7 @@ import pino, { Logger } from 'pino';
 import { createAuditLog } from './audit/audit-log';
 import { Config } from './config/config-schema';
 import { createCredentialService } from './credentials/credential-service';
-import { createRotationService } from './credentials/rotation-service';
+import { RotationSettings, createRotationService } from './credentials/rotation-service';
 import { createDeviceService } from './devices/device-service';
 import { createGrantService } from './grants/grant-service';
 import { createDeviceIdentity } from './identity/device-identity';
@@ -42,17 +42,42 @@ export async function openInfra(config: Config, overrides: Partial<Pick<Infra, '
 
 const seconds = (d: string) => parseDurationSeconds(d) as number;
 
+function rotationSettings(config: Config): RotationSettings {
+  const r = config.rotation;
+  return {
+    maxAgeSeconds: seconds(r.maxAge),
+    jitter: r.jitter,
+    ackTimeoutSeconds: seconds(r.ackTimeout),
+    history: r.history,
+    concurrency: r.concurrency,
+    retryBaseSeconds: seconds(r.retry.base),
+    retryMaxSeconds: seconds(r.retry.max),
+    flagAfter: r.retry.flagAfter,
+    leaseSeconds: 300,
+  };
+}
+
 /** The composition root: reads like the data-flow diagram of ARCHITECTURE.md. */
 export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
   const transactor = createTransactor(db, { maxBatch: config.store.maxBatch });
   const audit = createAuditLog({ db, clock });
   const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock });
-  const credentials = createCredentialService({ db, transactor, vault, audit, clock, passwordPolicy: config.password, maxAgeSeconds: seconds(config.rotation.maxAge) });
-  const rotations = createRotationService({ db, transactor, credentials, audit, clock });
+  const credentials = createCredentialService({ db, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
+  const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger: infra.logger, settings: rotationSettings(config) });
   const policies = createPolicyService({ db, transactor, audit, clock });
   const devices = createDeviceService({ db, transactor, audit, credentials, rotations, clock });
-  const grants = createGrantService({ db, transactor, audit, policies, credentials, rotations, clock, postUseDelaySeconds: seconds(config.rotation.postUseDelay) });
+  const grants = createGrantService({
+    db,
+    transactor,
+    audit,
+    policies,
+    credentials,
+    rotations,
+    clock,
+    postUseDelaySeconds: seconds(config.rotation.postUseDelay),
+    ackTimeoutSeconds: seconds(config.rotation.ackTimeout),
+  });
   const local = await createLocalIdentity({ dataDir: config.dataDir, ...config.identity.local, clockSkewSeconds: config.identity.clockSkewSeconds, clock });
   const identity = withVerifiedTokenCache(local.provider, {
     clock,

@@ -7,6 +7,19 @@ const duration = z.string().refine((v) => parseDurationSeconds(v) !== undefined,
 // 0 asks the system for any free port (the listening log line names the one chosen).
 const port = z.number({ invalid_type_error: 'not a number; accepted: an integer from 0 to 65535' }).int().min(0).max(65535);
 
+const passwordPolicy = z
+  .object({
+    kind: z.enum(['random', 'passphrase']),
+    length: z.number().int().min(12).max(128),
+    classes: z.array(z.enum(['upper', 'lower', 'digit', 'symbol'])).min(1),
+    excludeLookAlikes: z.boolean(),
+    words: z.number().int().min(4).max(16),
+    separator: z.string().max(3),
+    capitalize: z.boolean(),
+    digit: z.boolean(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     http: z
@@ -40,14 +53,21 @@ export const configSchema = z
         local: z.object({ issuer: z.string().min(1), audience: z.string().min(1), tokenTtl: duration }).strict(),
       })
       .strict(),
-    rotation: z.object({ maxAge: duration, postUseDelay: duration, ackTimeout: duration, history: z.number().int().min(1).max(100) }).strict(),
-    password: z
+    rotation: z
       .object({
-        length: z.number().int().min(12).max(128),
-        classes: z.array(z.enum(['upper', 'lower', 'digit', 'symbol'])).min(1),
-        excludeLookAlikes: z.boolean(),
+        maxAge: duration,
+        postUseDelay: duration,
+        ackTimeout: duration,
+        history: z.number().int().min(1).max(100),
+        // Each next due time is pulled earlier by up to this fraction of maxAge, so a fleet enrolled together spreads out.
+        jitter: z.number().min(0).max(0.5),
+        concurrency: z.number().int().min(1).max(256),
+        workerSeconds: z.number().int().min(1).max(60),
+        retry: z.object({ base: duration, max: duration, flagAfter: z.number().int().min(1).max(100) }).strict(),
       })
       .strict(),
+    password: passwordPolicy,
+    passwordByGroup: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), passwordPolicy.partial().strict()),
     agent: z.object({ audience: z.string().min(1), maxTokenLifetimeSeconds: z.number().int().min(10).max(300) }).strict(),
     shutdownGraceSeconds: z.number().int().min(0).max(600),
   })

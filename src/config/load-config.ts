@@ -11,7 +11,7 @@ export class ConfigError extends Error {
   }
 }
 
-type LeafKind = 'string' | 'number' | 'boolean' | 'array';
+type LeafKind = 'string' | 'number' | 'boolean' | 'array' | 'json';
 type Tree = { [key: string]: unknown };
 
 const defaultConfigFile = path.join(__dirname, '..', '..', 'config', 'default.json');
@@ -28,7 +28,8 @@ function leaves(t: z.ZodTypeAny, prefix: string[] = []): Array<{ path: string[];
   if (inner instanceof z.ZodObject) {
     return Object.entries(inner.shape as Record<string, z.ZodTypeAny>).flatMap(([k, v]) => leaves(v, [...prefix, k]));
   }
-  const kind: LeafKind = inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodBoolean ? 'boolean' : inner instanceof z.ZodArray ? 'array' : 'string';
+  const kind: LeafKind =
+    inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodBoolean ? 'boolean' : inner instanceof z.ZodArray ? 'array' : inner instanceof z.ZodRecord ? 'json' : 'string';
   return [{ path: prefix, kind }];
 }
 
@@ -116,6 +117,7 @@ function acceptedForm(keyPath: readonly (string | number)[]): string | undefined
   if (inner instanceof z.ZodBoolean) return 'true or false';
   if (inner instanceof z.ZodNumber) return `${inner.isInt ? 'an integer' : 'a number'} from ${inner.minValue ?? '-∞'} to ${inner.maxValue ?? '∞'}`;
   if (inner instanceof z.ZodArray) return 'a list (comma-separated in an environment variable)';
+  if (inner instanceof z.ZodRecord) return 'an object (JSON in an environment variable)';
   if (inner instanceof z.ZodString) return 'a non-empty string';
   if (inner instanceof z.ZodObject) return 'an object';
   return undefined;

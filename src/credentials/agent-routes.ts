@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { deviceOf, handle } from '../http/handle';
 import { parse, shortText } from '../http/validation';
-import { CredentialService } from './credential-service';
+import { RotationService } from './rotation-service';
 
 const ackParams = z
   .object({
@@ -15,13 +15,13 @@ const ackParams = z
   .strict();
 const ackBody = z.object({ result: z.enum(['set', 'failed']), error: shortText(1000).optional() }).strict();
 
-export function agentRoutes(deps: { credentials: CredentialService }): Router {
+export function agentRoutes(deps: { rotations: Pick<RotationService, 'fetchPending' | 'acknowledge'> }): Router {
   const r = Router();
   r.get(
     '/credential',
     handle(async (req) => {
       const { deviceId } = deviceOf(req);
-      const pending = await deps.credentials.fetchPending(deviceId, req.context);
+      const pending = await deps.rotations.fetchPending(deviceId, req.context);
       if (!pending) return { status: 204 };
       // The agent's copy of a new password: audited as fetched before it leaves, never cached.
       return { status: 200, noStore: true, body: { version: pending.version, account: pending.account, password: pending.password.expose() } };
@@ -32,7 +32,7 @@ export function agentRoutes(deps: { credentials: CredentialService }): Router {
     handle(async (req) => {
       const { version } = parse(ackParams, req.params, 'params');
       const body = parse(ackBody, req.body, 'body');
-      await deps.credentials.acknowledge(deviceOf(req).deviceId, version, body.result, body.error, req.context);
+      await deps.rotations.acknowledge(deviceOf(req).deviceId, version, body.result, body.error, req.context);
       return { status: 204 };
     }),
   );

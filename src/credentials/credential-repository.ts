@@ -1,30 +1,57 @@
 import { Kysely } from 'kysely';
+import { prepareQuery } from '../store/prepared-query';
 import { CredentialVersionTable, Database } from '../store/schema';
 
 type Q = Kysely<Database>;
 export type CredentialVersion = CredentialVersionTable;
 
-export const credentialRepository = {
-  async inState(q: Q, deviceId: string, state: CredentialVersion['state']): Promise<CredentialVersion | undefined> {
-    return q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('state', '=', state).orderBy('version', 'desc').limit(1).executeTakeFirst();
-  },
-  async find(q: Q, deviceId: string, version: number): Promise<CredentialVersion | undefined> {
-    return q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('version', '=', version).executeTakeFirst();
-  },
-  async nextVersion(q: Q, deviceId: string): Promise<number> {
-    const r = await q
-      .selectFrom('credential_versions')
-      .select((eb) => eb.fn.max('version').as('v'))
-      .where('device_id', '=', deviceId)
-      .executeTakeFirst();
-    return Number(r?.v ?? 0) + 1;
-  },
-  async insert(q: Q, row: CredentialVersion): Promise<void> {
-    await q.insertInto('credential_versions').values(row).execute();
-  },
-  /** Moves a version from the state it was read in; false when something else moved it first. */
-  async moveIfState(q: Q, deviceId: string, version: number, from: CredentialVersion['state'], set: Partial<CredentialVersion>): Promise<boolean> {
-    const r = await q.updateTable('credential_versions').set(set).where('device_id', '=', deviceId).where('version', '=', version).where('state', '=', from).executeTakeFirst();
-    return r.numUpdatedRows > 0n;
-  },
-};
+/** The credential_versions table: which password versions a device has, never a password. */
+export function createCredentialRepository(db: Q) {
+  // Each agent poll asks for its pending version: prepared once.
+  const pendingOf = prepareQuery(db, (d, p: { deviceId: string }) =>
+    d.selectFrom('credential_versions').selectAll().where('device_id', '=', p.deviceId).where('state', '=', 'pending'),
+  );
+  return {
+    async pending(q: Q, deviceId: string): Promise<CredentialVersion | undefined> {
+      return (await pendingOf(q, { deviceId }))[0];
+    },
+    async inState(q: Q, deviceId: string, state: CredentialVersion['state']): Promise<CredentialVersion | undefined> {
+      return q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('state', '=', state).orderBy('version', 'desc').limit(1).executeTakeFirst();
+    },
+    async find(q: Q, deviceId: string, version: number): Promise<CredentialVersion | undefined> {
+      return q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('version', '=', version).executeTakeFirst();
+    },
+    async nextVersion(q: Q, deviceId: string): Promise<number> {
+      const r = await q
+        .selectFrom('credential_versions')
+        .select((eb) => eb.fn.max('version').as('v'))
+        .where('device_id', '=', deviceId)
+        .executeTakeFirst();
+      return Number(r?.v ?? 0) + 1;
+    },
+    async insert(q: Q, row: CredentialVersion): Promise<void> {
+      await q.insertInto('credential_versions').values(row).execute();
+    },
+    /** Moves a version from the state it was read in; false when something else moved it first. */
+    async moveIfState(q: Q, deviceId: string, version: number, from: CredentialVersion['state'], set: Partial<CredentialVersion>): Promise<boolean> {
+      const r = await q.updateTable('credential_versions').set(set).where('device_id', '=', deviceId).where('version', '=', version).where('state', '=', from).executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
+    /** Superseded and failed versions past the newest `keep` of them that still hold a vault entry: safe to remove from the vault. */
+    async beyondHistory(q: Q, deviceId: string, keep: number): Promise<CredentialVersion[]> {
+      const old = await q
+        .selectFrom('credential_versions')
+        .selectAll()
+        .where('device_id', '=', deviceId)
+        .where('state', 'in', ['superseded', 'failed'])
+        .orderBy('version', 'desc')
+        .execute();
+      return old.slice(keep).filter((v) => v.vault_pruned_at === null);
+    },
+    async markPruned(q: Q, deviceId: string, version: number, at: string): Promise<void> {
+      await q.updateTable('credential_versions').set({ vault_pruned_at: at }).where('device_id', '=', deviceId).where('version', '=', version).execute();
+    },
+  };
+}
+
+export type CredentialRepository = ReturnType<typeof createCredentialRepository>;

@@ -1,77 +1,319 @@
-import crypto from 'node:crypto';
+import { Logger } from 'pino';
+import { sql } from 'kysely';
+import { AuditActor, RequestContext } from '../audit/audit-event';
 import { AuditLog } from '../audit/audit-log';
+import { createDeviceRepository } from '../devices/device-repository';
+import { failpoint } from '../failpoints/failpoint';
+import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { RotationJobTable } from '../store/schema';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
+import { VaultBackend } from '../vault/vault-backend';
 import { CredentialService } from './credential-service';
-import { credentialRepository } from './credential-repository';
+import { RotationJob, RotationReason, createRotationJobRepository } from './rotation-job-repository';
+import { Secret } from './secret';
 
-/** The durable rotation queue: one open job per device; later requests merge into it. */
+export interface RotationSettings {
+  maxAgeSeconds: number;
+  /** Fraction of maxAge by which each next due time is pulled earlier at random. */
+  jitter: number;
+  ackTimeoutSeconds: number;
+  /** Superseded versions kept in the vault for recovery. */
+  history: number;
+  concurrency: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  /** Failures in a row after which a device is flagged. */
+  flagAfter: number;
+  /** How long a worker holds a job it took; a worker that died lets it go after this. */
+  leaseSeconds: number;
+}
+
+const system: AuditActor = { kind: 'system', subject: 'rotation' };
+
+/** What went wrong, for the job row and the audit: the message and its cause's, never a value. */
+function describe(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const cause = (e as { cause?: unknown } | undefined)?.cause;
+  return (cause instanceof Error ? `${msg} (${cause.message})` : msg).slice(0, 500);
+}
+
+/**
+ * Two-phase rotation: generate → vault → pending → the agent fetches → sets → acknowledges →
+ * current, with the previous version superseded in the same transaction. Every step is recorded
+ * before the next acts, so a crash anywhere leaves a state the worker or the agent finishes.
+ */
 export function createRotationService(deps: {
   db: Db;
   transactor: Transactor;
-  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending'>;
+  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'readSecret' | 'versions'>;
+  vault: Pick<VaultBackend, 'remove'>;
   audit: Pick<AuditLog, 'append'>;
   clock: Clock;
+  logger: Logger;
+  settings: RotationSettings;
 }) {
-  const { db, transactor, credentials, audit, clock } = deps;
+  const { db, transactor, credentials, audit, clock, settings } = deps;
+  const versions = credentials.versions;
+  const devices = createDeviceRepository(db);
+  const jobs = createRotationJobRepository();
 
-  /** Queues a rotation in the caller's transaction; returns the open job's id (new or merged into). */
-  async function enqueue(tx: Tx, deviceId: string, reason: RotationJobTable['reason'], dueAt: Date): Promise<string> {
-    const open = await tx.selectFrom('rotation_jobs').select(['id', 'due_at']).where('device_id', '=', deviceId).where('state', '=', 'open').executeTakeFirst();
-    if (open) {
-      // Merge: the earlier due time wins, so a forced rotation is never delayed by a scheduled one.
-      if (dueAt.toISOString() < open.due_at) await tx.updateTable('rotation_jobs').set({ due_at: dueAt.toISOString(), reason }).where('id', '=', open.id).execute();
-      return open.id;
-    }
-    const id = crypto.randomUUID();
-    await tx
-      .insertInto('rotation_jobs')
-      .values({ id, device_id: deviceId, reason, due_at: dueAt.toISOString(), attempts: 0, last_error: null, state: 'open', created_at: clock.now().toISOString() })
-      .execute();
-    return id;
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  /** maxAge from `at`, pulled earlier by a random share of the jitter window. */
+  function nextDue(at: Date): string {
+    return iso(at.getTime() + settings.maxAgeSeconds * 1000 * (1 - settings.jitter * Math.random()));
   }
 
-  /** Runs every due job once: a new pending password per device, unless one is already waiting for its agent. */
-  async function runDueJobs(limit = 50): Promise<number> {
-    const now = clock.now().toISOString();
-    const due = await db.selectFrom('rotation_jobs').selectAll().where('state', '=', 'open').where('due_at', '<=', now).orderBy('due_at').limit(limit).execute();
-    for (const job of due) {
-      const pending = await credentialRepository.inState(db, job.device_id, 'pending');
-      try {
-        // A pending password nobody has seen already replaces what was used: the job is satisfied.
-        const prepared = pending ? undefined : await credentials.preparePassword(job.device_id, job.reason);
-        await transactor.run(async (tx) => {
-          if (prepared) await credentials.recordPending(tx, prepared);
-          await tx
-            .updateTable('rotation_jobs')
-            .set({ state: 'done', attempts: job.attempts + 1 })
-            .where('id', '=', job.id)
-            .where('state', '=', 'open')
-            .execute();
-          await audit.append(tx, {
-            actor: { kind: 'system', subject: 'rotation' },
-            action: 'credential.rotation-started',
-            outcome: 'success',
-            deviceId: job.device_id,
-            target: prepared ? `version:${prepared.version}` : `version:${pending?.version ?? 'none'}`,
-            details: { reason: job.reason, job: job.id, merged: prepared === undefined },
-          });
-        });
-      } catch (e) {
-        // Stays open and is retried on the next run (backoff arrives with the rotation issue).
-        await db
-          .updateTable('rotation_jobs')
-          .set({ attempts: job.attempts + 1, last_error: String((e as Error).message).slice(0, 500) })
-          .where('id', '=', job.id)
-          .execute();
-      }
+  /** Exponential backoff with jitter: base·2^(n−1), capped, then a random 50–100 % of it. */
+  function backoffMs(failures: number): number {
+    const capped = Math.min(settings.retryMaxSeconds, settings.retryBaseSeconds * 2 ** Math.min(failures - 1, 30));
+    return capped * 1000 * (0.5 + Math.random() / 2);
+  }
+
+  /** Queues a rotation in the caller's transaction; a device's open job absorbs a second request, the earlier due time winning. */
+  async function enqueue(tx: Tx, deviceId: string, reason: RotationReason, dueAt: Date): Promise<string> {
+    const open = await jobs.openFor(tx, deviceId);
+    if (!open) return jobs.insert(tx, deviceId, reason, dueAt.toISOString(), clock.now().toISOString());
+    if (dueAt.toISOString() < open.due_at) await jobs.reschedule(tx, open.id, { due_at: dueAt.toISOString(), reason });
+    return open.id;
+  }
+
+  /** The scheduler's tick: queues a job for every device past its next due time (reads only the due ones). */
+  async function enqueueDueRotations(limit = 1000): Promise<number> {
+    const now = clock.now();
+    const due = await devices.dueForRotation(db, now.toISOString(), limit);
+    // Chunks keep each transaction short while a whole fleet comes due.
+    for (let i = 0; i < due.length; i += 100) {
+      const chunk = due.slice(i, i + 100);
+      await transactor.run(async (tx) => {
+        for (const d of chunk) {
+          await enqueue(tx, d.id, 'scheduled', now);
+          // In progress: not due again until the new password is acknowledged.
+          await devices.clearNextDue(tx, d.id);
+        }
+      });
     }
     return due.length;
   }
 
-  return { enqueue, runDueJobs };
+  async function liveGrantsEnd(q: Db | Tx, deviceId: string, now: string): Promise<string | undefined> {
+    const r = await q
+      .selectFrom('grants')
+      .select((eb) => eb.fn.max('expires_at').as('until'))
+      .where('device_id', '=', deviceId)
+      .where('state', '=', 'active')
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return (r?.until as string | null | undefined) ?? undefined;
+  }
+
+  async function failJob(job: RotationJob, error: unknown): Promise<void> {
+    const reason = describe(error);
+    const now = clock.now();
+    const failures = await transactor.run(async (tx) => {
+      const n = await devices.recordFailure(tx, job.device_id, reason);
+      await jobs.reschedule(tx, job.id, { attempts: job.attempts + 1, last_error: reason, due_at: iso(now.getTime() + backoffMs(n)) });
+      await audit.append(tx, {
+        actor: system,
+        action: 'credential.rotation-failed',
+        outcome: 'failure',
+        deviceId: job.device_id,
+        target: `job:${job.id}`,
+        reason,
+        details: { failures: n },
+      });
+      return n;
+    });
+    const log = failures >= settings.flagAfter ? deps.logger.error.bind(deps.logger) : deps.logger.warn.bind(deps.logger);
+    log({ deviceId: job.device_id, job: job.id, failures, reason }, failures >= settings.flagAfter ? 'rotation failing: device flagged' : 'rotation failed; will retry');
+  }
+
+  /** Runs one claimed job to its next durable state. */
+  async function runJob(job: RotationJob): Promise<void> {
+    const now = clock.now();
+    const device = await devices.findById(db, job.device_id);
+    const done = (outcome: 'merged' | 'cancelled') =>
+      transactor.run(async (tx) => {
+        await jobs.finish(tx, job.id, outcome, now.toISOString());
+        if (outcome === 'merged') {
+          await audit.append(tx, {
+            actor: system,
+            action: 'credential.rotation-merged',
+            outcome: 'success',
+            deviceId: job.device_id,
+            target: `job:${job.id}`,
+            details: { reason: job.reason },
+          });
+        }
+      });
+    if (!device || device.status !== 'active') return void (await done('cancelled'));
+    // A pending password nobody has confirmed already replaces the current one: this job is satisfied by it.
+    if (await versions.pending(db, device.id)) return void (await done('merged'));
+    if (job.reason === 'scheduled') {
+      // Not under someone who is using the password now: wait for the last live grant to end.
+      const until = await liveGrantsEnd(db, device.id, now.toISOString());
+      if (until) return void (await transactor.run((tx) => jobs.reschedule(tx, job.id, { due_at: until })));
+    }
+    try {
+      const prepared = await credentials.preparePassword(device.id, device.groups, job.reason);
+      failpoint('rotation.after-vault-write');
+      await transactor.run(async (tx) => {
+        if (await versions.pending(tx, device.id)) throw new DomainError('conflict', 'another rotation made a pending version first');
+        // Pending is durable before any device can see it; the job is done in the same commit.
+        await credentials.recordPending(tx, prepared);
+        await jobs.finish(tx, job.id, 'rotated', now.toISOString());
+        await devices.clearNextDue(tx, device.id);
+        await audit.append(tx, {
+          actor: system,
+          action: 'credential.rotation-started',
+          outcome: 'success',
+          deviceId: device.id,
+          target: `version:${prepared.version}`,
+          details: { reason: job.reason, job: job.id },
+        });
+      });
+      failpoint('rotation.after-pending');
+    } catch (e) {
+      await failJob(job, e);
+    }
+  }
+
+  /**
+   * The worker: takes due jobs and runs them, at most `concurrency` at a time. A failed job comes
+   * back after an exponential backoff with jitter; a job whose worker died comes back when its
+   * lease runs out.
+   */
+  async function runDueJobs(limit = 500): Promise<number> {
+    const now = clock.now();
+    const due = await jobs.due(db, now.toISOString(), limit);
+    let next = 0;
+    let ran = 0;
+    const lane = async () => {
+      while (next < due.length) {
+        const job = due[next++] as RotationJob;
+        const claimed = await transactor.run((tx) => jobs.claim(tx, job.id, clock.now().toISOString(), iso(clock.now().getTime() + settings.leaseSeconds * 1000)), {
+          singleWrite: true,
+        });
+        if (!claimed) continue;
+        ran += 1;
+        await runJob(job);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, lane));
+    return ran;
+  }
+
+  /** The pending password the agent must set, audited before it leaves; undefined when none is pending. */
+  async function fetchPending(deviceId: string, ctx: RequestContext): Promise<{ version: number; account: string; password: Secret } | undefined> {
+    const pending = await versions.pending(db, deviceId);
+    if (!pending) return undefined;
+    const device = await devices.findById(db, deviceId);
+    const secret = await credentials.readSecret(pending);
+    const stillPending = await transactor.run(async (tx) => {
+      // The first fetch starts the acknowledgement clock: from then on the device may hold this password.
+      const r = await tx
+        .updateTable('credential_versions')
+        .set({ fetched_at: sql<string>`coalesce(fetched_at, ${clock.now().toISOString()})` })
+        .where('device_id', '=', deviceId)
+        .where('version', '=', pending.version)
+        .where('state', '=', 'pending')
+        .executeTakeFirst();
+      if (r.numUpdatedRows === 0n) return false;
+      await audit.append(tx, {
+        actor: { kind: 'device', subject: deviceId },
+        action: 'credential.fetched',
+        outcome: 'success',
+        deviceId,
+        target: `version:${pending.version}`,
+        context: ctx,
+      });
+      return true;
+    });
+    failpoint('fetch.after-commit');
+    return stillPending ? { version: pending.version, account: device?.account ?? 'localadmin', password: secret } : undefined;
+  }
+
+  /** Removes from the vault the superseded and failed versions past `history`; a failure here waits for the next acknowledgement. */
+  async function pruneHistory(deviceId: string): Promise<void> {
+    try {
+      for (const v of await versions.beyondHistory(db, deviceId, settings.history)) {
+        await deps.vault.remove({ deviceId, version: v.version }, v.vault_ref);
+        await versions.markPruned(db, deviceId, v.version, clock.now().toISOString());
+      }
+    } catch (e) {
+      deps.logger.warn({ deviceId, reason: describe(e) }, 'could not prune old password versions; will try after the next rotation');
+    }
+  }
+
+  /**
+   * The agent's answer. `set` makes the version current and supersedes the previous one in one
+   * transaction (the old one stays in the vault: the device may still hold it if this ack was
+   * wrong). `failed` marks it failed and queues a retry after a backoff.
+   */
+  async function acknowledge(deviceId: string, version: number, result: 'set' | 'failed', error: string | undefined, ctx: RequestContext): Promise<void> {
+    const actor: AuditActor = { kind: 'device', subject: deviceId };
+    const changed = await transactor.run(async (tx) => {
+      const v = await versions.find(tx, deviceId, version);
+      if (!v) throw new DomainError('not-found', `Device '${deviceId}' has no credential version ${version}.`);
+      // A repeated acknowledgement (the agent restarted before it saw our answer) changes nothing.
+      if (result === 'set' && v.state === 'current') return false;
+      if (v.state !== 'pending') throw new DomainError('conflict', `Version ${version} is ${v.state}; only a pending version can be acknowledged.`);
+      const at = clock.now();
+      if (result === 'failed') {
+        const reason = (error ?? 'no detail').slice(0, 500);
+        await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'failed', error: reason });
+        const failures = await devices.recordFailure(tx, deviceId, `the agent could not set version ${version}: ${reason}`);
+        await enqueue(tx, deviceId, v.reason, new Date(at.getTime() + backoffMs(failures)));
+        await audit.append(tx, {
+          actor,
+          action: 'credential.acknowledged',
+          outcome: 'failure',
+          deviceId,
+          target: `version:${version}`,
+          reason,
+          details: { failures },
+          context: ctx,
+        });
+        return true;
+      }
+      const old = await versions.inState(tx, deviceId, 'current');
+      if (old) await versions.moveIfState(tx, deviceId, old.version, 'current', { state: 'superseded', superseded_at: at.toISOString() });
+      await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'current', acknowledged_at: at.toISOString() });
+      failpoint('ack.before-commit');
+      await devices.markRotated(tx, deviceId, at.toISOString(), nextDue(at));
+      await audit.append(tx, {
+        actor,
+        action: 'credential.acknowledged',
+        outcome: 'success',
+        deviceId,
+        target: `version:${version}`,
+        details: { superseded: old?.version ?? null },
+        context: ctx,
+      });
+      return true;
+    });
+    failpoint('ack.after-commit');
+    if (changed && result === 'set') await pruneHistory(deviceId);
+  }
+
+  /** What the device view shows about rotation: flagged after `flagAfter` failures in a row, the open job, an overdue acknowledgement. */
+  async function rotationStatus(deviceId: string) {
+    const now = clock.now();
+    const [state, open, pending] = await Promise.all([devices.rotationState(db, deviceId), jobs.openFor(db, deviceId), versions.pending(db, deviceId)]);
+    const failures = state?.rotation_failures ?? 0;
+    return {
+      lastRotatedAt: state?.last_rotated_at ?? null,
+      nextRotationDue: state?.next_due ?? null,
+      failing: failures >= settings.flagAfter,
+      failures,
+      lastError: state?.rotation_error ?? null,
+      queued: open ? { jobId: open.id, reason: open.reason, dueAt: open.due_at, attempts: open.attempts } : null,
+      ackOverdue: pending?.fetched_at ? now.getTime() - Date.parse(pending.fetched_at) >= settings.ackTimeoutSeconds * 1000 : false,
+    };
+  }
+
+  return { enqueue, enqueueDueRotations, runDueJobs, fetchPending, acknowledge, rotationStatus, nextDue };
 }
 
 export type RotationService = ReturnType<typeof createRotationService>;

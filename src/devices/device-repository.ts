@@ -27,14 +27,34 @@ export function createDeviceRepository(db: Q) {
       return (await sel.orderBy('id').limit(f.limit).execute()).map(deviceFromRow);
     },
     async retire(q: Q, id: string, at: string): Promise<boolean> {
-      const r = await q.updateTable('devices').set({ status: 'retired', retired_at: at }).where('id', '=', id).where('status', '=', 'active').executeTakeFirst();
+      // A retired device is never due again: next_due leaves the index the scheduler reads.
+      const r = await q.updateTable('devices').set({ status: 'retired', retired_at: at, next_due: null }).where('id', '=', id).where('status', '=', 'active').executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
+    /** A password was acknowledged: the device is healthy again and next due at `nextDue`. */
     async markRotated(q: Q, id: string, at: string, nextDue: string): Promise<void> {
-      await q.updateTable('devices').set({ last_rotated_at: at, next_due: nextDue }).where('id', '=', id).execute();
+      await q.updateTable('devices').set({ last_rotated_at: at, next_due: nextDue, rotation_failures: 0, rotation_error: null }).where('id', '=', id).execute();
     },
-    async rotationTimes(q: Q, id: string) {
-      return q.selectFrom('devices').select(['last_rotated_at', 'next_due']).where('id', '=', id).executeTakeFirst();
+    /** A rotation is under way: not due again until its password is acknowledged. */
+    async clearNextDue(q: Q, id: string): Promise<void> {
+      await q.updateTable('devices').set({ next_due: null }).where('id', '=', id).execute();
+    },
+    /** Counts one more failed rotation; returns how many in a row. */
+    async recordFailure(q: Q, id: string, error: string): Promise<number> {
+      await q
+        .updateTable('devices')
+        .set((eb) => ({ rotation_failures: eb('rotation_failures', '+', 1), rotation_error: error }))
+        .where('id', '=', id)
+        .execute();
+      const r = await q.selectFrom('devices').select('rotation_failures').where('id', '=', id).executeTakeFirst();
+      return r?.rotation_failures ?? 0;
+    },
+    /** Active devices whose password is due, oldest first: a range read of the next_due index, O(due) not O(fleet). */
+    async dueForRotation(q: Q, now: string, limit: number): Promise<Array<{ id: string }>> {
+      return q.selectFrom('devices').select('id').where('next_due', '<=', now).where('status', '=', 'active').orderBy('next_due').limit(limit).execute();
+    },
+    async rotationState(q: Q, id: string) {
+      return q.selectFrom('devices').select(['last_rotated_at', 'next_due', 'rotation_failures', 'rotation_error']).where('id', '=', id).executeTakeFirst();
     },
   };
 }

@@ -21,29 +21,32 @@ export interface EnrolDevice {
   agentKey: JWK;
 }
 
-export type DeviceView = Omit<Device, 'agentKey'> & { agentKey: JWK; credential: CredentialSummary };
+export type DeviceView = Omit<Device, 'agentKey'> & { agentKey: JWK; credential: CredentialSummary; rotation: RotationStatus };
+
+type RotationStatus = Omit<Awaited<ReturnType<RotationService['rotationStatus']>>, 'lastRotatedAt' | 'nextRotationDue'>;
 
 /** Enrolment, listing and retirement of managed devices (admin). */
 export function createDeviceService(deps: {
   db: Db;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
-  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'summary'>;
-  rotations: Pick<RotationService, 'enqueue'>;
+  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'versionSummary'>;
+  rotations: Pick<RotationService, 'enqueue' | 'rotationStatus'>;
   clock: Clock;
 }) {
   const { db, transactor, audit, credentials, rotations, clock } = deps;
   const devices = createDeviceRepository(db);
 
   async function view(d: Device): Promise<DeviceView> {
-    return { ...d, credential: await credentials.summary(d.id) };
+    const [versions, { lastRotatedAt, nextRotationDue, ...rotation }] = await Promise.all([credentials.versionSummary(d.id), rotations.rotationStatus(d.id)]);
+    return { ...d, credential: { ...versions, lastRotatedAt, nextRotationDue }, rotation };
   }
 
   /** Enrols a device and records its initial password as pending, audited in the same transaction. */
   async function enrolDevice(p: UserPrincipal, input: EnrolDevice, ctx: RequestContext): Promise<DeviceView> {
     requireRole(p, 'admin');
     if (await devices.findById(db, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
-    const prepared = await credentials.preparePassword(input.id, 'initial');
+    const prepared = await credentials.preparePassword(input.id, input.groups, 'initial');
     const now = clock.now().toISOString();
     await transactor.run(async (tx) => {
       if (await devices.findById(tx, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
@@ -58,6 +61,8 @@ export function createDeviceService(deps: {
         retired_at: null,
         last_rotated_at: null,
         next_due: null,
+        rotation_failures: 0,
+        rotation_error: null,
       });
       await credentials.recordPending(tx, prepared);
       await audit.append(tx, {

@@ -25,6 +25,7 @@ export function createGrantRepository(db: Q) {
         'cv.acknowledged_at as cv_acknowledged_at',
         'cv.superseded_at as cv_superseded_at',
         'cv.error as cv_error',
+        'cv.vault_pruned_at as cv_vault_pruned_at',
       ])
       .where('grants.id', '=', p.id),
   );
@@ -64,6 +65,7 @@ export function createGrantRepository(db: Q) {
                 acknowledged_at: r.cv_acknowledged_at,
                 superseded_at: r.cv_superseded_at,
                 error: r.cv_error,
+                vault_pruned_at: r.cv_vault_pruned_at,
               },
             ],
       );

@@ -44,7 +44,12 @@ export function grantRoutes(grants: GrantService): Router {
     handle(async (req) => {
       const reveal = await grants.revealPassword(userOf(req), id(req.params), req.context);
       // The one place a user's password leaves the broker: audited already, never cached.
-      return { status: 200, noStore: true, body: { ...reveal, password: reveal.password.expose() } };
+      const { possiblyInEffect: pending, ...shown } = reveal;
+      return {
+        status: 200,
+        noStore: true,
+        body: { ...shown, password: reveal.password.expose(), ...(pending ? { possiblyInEffect: { ...pending, password: pending.password.expose() } } : {}) },
+      };
     }),
   );
   return r;

@@ -31,6 +31,10 @@ export interface Reveal {
   password: Secret;
   version: number;
   expiresAt: string;
+  /** The password is a pending version the device fetched but never confirmed (there is no confirmed one). */
+  unconfirmed?: boolean;
+  /** A newer version the device fetched and never confirmed within rotation.ackTimeout: it may be the one in effect. */
+  possiblyInEffect?: { version: number; password: Secret; fetchedAt: string };
 }
 
 /** A refusal whose audit event is already committed; the HTTP layer must not audit it again. */
@@ -48,6 +52,7 @@ export function createGrantService(deps: {
   rotations: Pick<RotationService, 'enqueue'>;
   clock: Clock;
   postUseDelaySeconds: number;
+  ackTimeoutSeconds: number;
 }) {
   const { db, transactor, audit, policies, credentials, rotations, clock } = deps;
   const grants = createGrantRepository(db);
@@ -207,21 +212,42 @@ export function createGrantService(deps: {
       const why = g.state === 'active' ? 'has expired' : `is ${g.state}`;
       return refuse(event, new DomainError('conflict', `Grant ${id} ${why}; no password is revealed.`));
     }
+    const now = clock.now();
     const current = versions.find((v) => v.state === 'current');
-    if (!current) throw new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`);
+    // A lost acknowledgement must not leave the requester without a working password: a version the
+    // agent fetched and never confirmed within ackTimeout may be the one the device now has.
+    const pending = versions.find((v) => v.state === 'pending' && v.fetched_at !== null && now.getTime() - Date.parse(v.fetched_at) >= deps.ackTimeoutSeconds * 1000);
+    const shown = current ?? pending;
+    if (!shown) throw new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`);
+    const alsoPending = current && pending ? pending : undefined;
     // Read before the audit event is written, so an unreadable vault leaves no record of a reveal that did not happen.
-    const secret = await credentials.readSecret(current);
+    const [secret, pendingSecret] = await Promise.all([credentials.readSecret(shown), alsoPending ? credentials.readSecret(alsoPending) : undefined]);
     await transactor.run(
       async (tx) => {
         // Re-read inside the transaction: a revoke or expiry that committed first wins.
         const fresh = await grants.findLiveness(tx, id);
         if (!fresh || !isLive(fresh, clock.now())) throw new DomainError('conflict', `Grant ${id} ended; no password is revealed.`);
-        await audit.append(tx, { ...event, outcome: 'success', details: { version: current.version } });
+        await audit.append(tx, {
+          ...event,
+          outcome: 'success',
+          ...(pending
+            ? { reason: `version ${pending.version} was fetched by the device and not acknowledged within the ack timeout; it may be in effect and was revealed too` }
+            : {}),
+          details: { version: shown.version, unconfirmed: shown === pending, possiblyInEffect: alsoPending?.version ?? null },
+        });
       },
       // The audit event is this unit's only write, and its last statement.
       { singleWrite: true },
     );
-    return { deviceId: g.deviceId, account: account ?? 'localadmin', password: secret, version: current.version, expiresAt: g.expiresAt as string };
+    return {
+      deviceId: g.deviceId,
+      account: account ?? 'localadmin',
+      password: secret,
+      version: shown.version,
+      expiresAt: g.expiresAt as string,
+      ...(shown === pending ? { unconfirmed: true } : {}),
+      ...(alsoPending && pendingSecret ? { possiblyInEffect: { version: alsoPending.version, password: pendingSecret, fetchedAt: alsoPending.fetched_at as string } } : {}),
+    };
   }
 
   /** Ends every active grant past its expiry (the job); reveal never depends on it having run. */

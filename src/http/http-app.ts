@@ -47,7 +47,7 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
     );
   });
 
-  app.use('/v1/agent', authenticateDevice(s.deviceIdentity), agentRoutes({ credentials: s.credentials }));
+  app.use('/v1/agent', authenticateDevice(s.deviceIdentity), agentRoutes({ rotations: s.rotations }));
   const user = authenticateUser(s.identity);
   app.use('/v1/devices', user, deviceRoutes(s.devices));
   app.use('/v1/policies', user, policyRoutes(s.policies));

@@ -33,10 +33,17 @@ export function createScheduler(logger: Logger): Scheduler {
 /** Every timed job, by name, in one place. */
 export function scheduleJobs(
   s: Scheduler,
-  d: { grants: { expireDueGrants(): Promise<number> }; rotations: { runDueJobs(): Promise<number> }; deviceIdentity: { pruneTokenIds(): Promise<void> } },
+  d: {
+    grants: { expireDueGrants(): Promise<number> };
+    rotations: { enqueueDueRotations(): Promise<number>; runDueJobs(): Promise<number> };
+    deviceIdentity: { pruneTokenIds(): Promise<void> };
+  },
+  opts: { rotationWorkerSeconds: number },
 ): Scheduler {
   s.every('expire-grants', '*/15 * * * * *', () => d.grants.expireDueGrants());
-  s.every('run-rotation-jobs', '*/5 * * * * *', () => d.rotations.runDueJobs());
+  // Reads only the devices that are due (the next_due index): cheap however large the fleet.
+  s.every('enqueue-due-rotations', '*/30 * * * * *', () => d.rotations.enqueueDueRotations());
+  s.every('run-rotation-jobs', `*/${opts.rotationWorkerSeconds} * * * * *`, () => d.rotations.runDueJobs());
   s.every('prune-agent-token-ids', '*/10 * * * *', () => d.deviceIdentity.pruneTokenIds());
   return s;
 }

@@ -12,6 +12,8 @@ export interface DeviceTable {
   retired_at: string | null;
   last_rotated_at: string | null;
   next_due: string | null;
+  rotation_failures: number;
+  rotation_error: string | null;
 }
 
 export interface PolicyTable {
@@ -60,6 +62,7 @@ export interface CredentialVersionTable {
   acknowledged_at: string | null;
   superseded_at: string | null;
   error: string | null;
+  vault_pruned_at: string | null;
 }
 
 export interface RotationJobTable {
@@ -71,6 +74,10 @@ export interface RotationJobTable {
   last_error: string | null;
   state: 'open' | 'done' | 'failed';
   created_at: string;
+  claimed_until: string | null;
+  done_at: string | null;
+  /** How a done job ended: rotated (a new pending version), merged (one was already pending), cancelled (device retired). */
+  outcome: 'rotated' | 'merged' | 'cancelled' | null;
 }
 
 export interface VaultSecretTable {

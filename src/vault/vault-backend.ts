@@ -8,10 +8,16 @@ export interface SecretAddress {
 
 /** A small interface every vault backend meets (local, Azure Key Vault). */
 export interface VaultBackend {
-  /** Stores the password durably; returns the backend's reference, kept in the broker's tables. */
+  /**
+   * Stores the password durably; returns the backend's reference, kept in the broker's tables.
+   * Writing an address again replaces what an earlier write left there: that happens only when a
+   * rotation died between its vault write and its pending row, so nothing references the old one.
+   */
   put(address: SecretAddress, secret: Secret): Promise<string>;
   /** The password behind a reference, or undefined when the vault has none. */
   get(address: SecretAddress, ref: string): Promise<Secret | undefined>;
+  /** Removes a version no device can hold any more (past rotation.history); a vault that cannot delete disables it. */
+  remove(address: SecretAddress, ref: string): Promise<void>;
   /** Throws when the vault cannot be used (for /readyz). */
   check(): Promise<void>;
 }

@@ -24,7 +24,7 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     expect(c.store.driver).toBe('sqlite');
     expect(c.vault.backend).toBe('local');
     expect(c.identity.mode).toBe('local');
-    expect(c.rotation).toEqual({ maxAge: 'PT4H', postUseDelay: 'PT5M', ackTimeout: 'PT15M', history: 5 });
+    expect(c.rotation).toMatchObject({ maxAge: 'PT4H', postUseDelay: 'PT5M', ackTimeout: 'PT15M', history: 5, jitter: 0.2 });
     expect(c.password.length).toBe(20);
   });
 

@@ -48,7 +48,7 @@ describe('the SQLite store is durable and private', () => {
       await migrate(db);
       await migrate(db);
       const rows = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db);
-      expect(rows.rows.map((r) => r.name)).toEqual(['001-initial']);
+      expect(rows.rows.map((r) => r.name)).toEqual(['001-initial', '002-rotation']);
     } finally {
       await db.destroy();
     }
@@ -71,6 +71,8 @@ describe('the SQLite store is durable and private', () => {
           retired_at: null,
           last_rotated_at: null,
           next_due: null,
+          rotation_failures: 0,
+          rotation_error: null,
         })
         .execute();
       const version = (v: number, state: 'pending' | 'current') => ({

@@ -24,6 +24,8 @@ describe('a prepared query runs the SQL Kysely compiled once, with each call`s p
           retired_at: null,
           last_rotated_at: null,
           next_due: null,
+          rotation_failures: 0,
+          rotation_error: null,
         }),
       );
       const byStatus = prepareQuery(db, (d, p: { after: string }) =>

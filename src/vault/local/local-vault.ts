@@ -28,7 +28,10 @@ export function createLocalVault(deps: { db: Db; dataDir: string; clock: Clock }
   if (key.length !== 32) throw new Error(`${keyFileName} does not hold a 256-bit key`);
 
   const insertSecret = prepareQuery(deps.db, (d, p: VaultSecretTable) =>
-    d.insertInto('vault_secrets').values({ name: p.name, version: p.version, iv: p.iv, tag: p.tag, ciphertext: p.ciphertext, created_at: p.created_at }),
+    d
+      .insertInto('vault_secrets')
+      .values({ name: p.name, version: p.version, iv: p.iv, tag: p.tag, ciphertext: p.ciphertext, created_at: p.created_at })
+      .onConflict((oc) => oc.columns(['name', 'version']).doUpdateSet({ iv: p.iv, tag: p.tag, ciphertext: p.ciphertext, created_at: p.created_at })),
   );
   const selectSecret = prepareQuery(deps.db, (d, p: { name: string; version: number }) =>
     d.selectFrom('vault_secrets').select(['iv', 'tag', 'ciphertext']).where('name', '=', p.name).where('version', '=', p.version),
@@ -49,6 +52,9 @@ export function createLocalVault(deps: { db: Db; dataDir: string; clock: Clock }
       decipher.setAAD(additionalData(address));
       decipher.setAuthTag(row.tag);
       return new Secret(Buffer.concat([decipher.update(row.ciphertext), decipher.final()]).toString('utf8'));
+    },
+    async remove(address) {
+      await deps.db.deleteFrom('vault_secrets').where('name', '=', address.deviceId).where('version', '=', address.version).execute();
     },
     /** The store is readable and the master key is the one that encrypted it (a canary written on first use). */
     async check() {

@@ -1,0 +1,86 @@
+import crypto from 'node:crypto';
+import { Kysely } from 'kysely';
+import { Database, RotationJobTable } from '../store/schema';
+
+type Q = Kysely<Database>;
+export type RotationJob = RotationJobTable;
+export type RotationReason = RotationJobTable['reason'];
+
+/** The durable rotation queue: at most one open job per device (a unique index keeps it so). */
+export function createRotationJobRepository() {
+  return {
+    async openFor(q: Q, deviceId: string): Promise<RotationJob | undefined> {
+      return q.selectFrom('rotation_jobs').selectAll().where('device_id', '=', deviceId).where('state', '=', 'open').executeTakeFirst();
+    },
+    async insert(q: Q, deviceId: string, reason: RotationReason, dueAt: string, createdAt: string): Promise<string> {
+      const id = crypto.randomUUID();
+      await q
+        .insertInto('rotation_jobs')
+        .values({
+          id,
+          device_id: deviceId,
+          reason,
+          due_at: dueAt,
+          attempts: 0,
+          last_error: null,
+          state: 'open',
+          created_at: createdAt,
+          claimed_until: null,
+          done_at: null,
+          outcome: null,
+        })
+        .execute();
+      return id;
+    },
+    async reschedule(q: Q, id: string, set: Partial<Pick<RotationJob, 'due_at' | 'reason' | 'attempts' | 'last_error'>>): Promise<void> {
+      await q
+        .updateTable('rotation_jobs')
+        .set({ ...set, claimed_until: null })
+        .where('id', '=', id)
+        .where('state', '=', 'open')
+        .execute();
+    },
+    /** Open jobs that are due and not held by a live claim, earliest first (the (state, due_at) index). */
+    async due(q: Q, now: string, limit: number): Promise<RotationJob[]> {
+      return q
+        .selectFrom('rotation_jobs')
+        .selectAll()
+        .where('state', '=', 'open')
+        .where('due_at', '<=', now)
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+        .orderBy('due_at')
+        .limit(limit)
+        .execute();
+    },
+    /** Takes a job for `until`; false when another worker holds it. */
+    async claim(q: Q, id: string, now: string, until: string): Promise<boolean> {
+      const r = await q
+        .updateTable('rotation_jobs')
+        .set({ claimed_until: until })
+        .where('id', '=', id)
+        .where('state', '=', 'open')
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
+    async finish(q: Q, id: string, outcome: NonNullable<RotationJob['outcome']>, at: string): Promise<void> {
+      await q.updateTable('rotation_jobs').set({ state: 'done', outcome, done_at: at, claimed_until: null }).where('id', '=', id).execute();
+    },
+    async depth(q: Q, now: string): Promise<{ open: number; due: number; oldestDue: string | null }> {
+      const r = await q
+        .selectFrom('rotation_jobs')
+        .select((eb) => [eb.fn.countAll<number>().as('open'), eb.fn.min('due_at').as('oldest')])
+        .where('state', '=', 'open')
+        .executeTakeFirst();
+      const d = await q
+        .selectFrom('rotation_jobs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('state', '=', 'open')
+        .where('due_at', '<=', now)
+        .executeTakeFirst();
+      return { open: Number(r?.open ?? 0), due: Number(d?.n ?? 0), oldestDue: (r?.oldest as string | null | undefined) ?? null };
+    },
+  };
+}
+
+export type RotationJobRepository = ReturnType<typeof createRotationJobRepository>;
