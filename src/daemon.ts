@@ -65,6 +65,8 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   if (config.identity.mode === 'local') {
     logger.warn("identity.mode is local: tokens are signed by this daemon's own key (development and single-host use only)");
   }
+  // SQLite has one daemon: any claim on a rotation job is from its own previous run.
+  if (config.store.driver === 'sqlite') await services.rotations.releaseClaimsOfDeadRun();
   const app = createHttpApp({ ...services, logger, ready: services.ready });
   const server = config.http.tls ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key) }, app) : http.createServer(app);
   server.requestTimeout = 30_000;

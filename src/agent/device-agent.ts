@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { SignJWT } from 'jose';
 import { Logger } from 'pino';
 import { Secret } from '../credentials/secret';
+import { failpoint } from '../failpoints/failpoint';
 import { writeFileAtomic } from './atomic-file';
 import { DeviceKey, deviceKeyAlgorithm } from './device-key';
 import { PasswordSetter } from './password-setter';
@@ -98,6 +99,7 @@ export function createDeviceAgent(o: AgentOptions) {
     if (res.status === 204) return 'idle';
     const pending = res.json as { version: number; account: string; password: string };
     const password = new Secret(pending.password);
+    failpoint('agent.after-fetch');
     const account = o.account ?? pending.account;
     try {
       await o.setter.set(account, password);
@@ -107,9 +109,12 @@ export function createDeviceAgent(o: AgentOptions) {
       await acknowledge(pending.version, 'failed', reason);
       return 'failed';
     }
+    failpoint('agent.after-set');
     // Recorded before the acknowledgement, so a crash between the two is repaired by re-acknowledging.
     writeState({ deviceId: o.deviceId, version: pending.version, acknowledged: false });
+    failpoint('agent.after-state');
     await acknowledge(pending.version, 'set');
+    failpoint('agent.after-ack');
     writeState({ deviceId: o.deviceId, version: pending.version, acknowledged: true });
     o.logger.info({ version: pending.version, account }, 'password set and acknowledged');
     return 'set';

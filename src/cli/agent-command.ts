@@ -25,6 +25,7 @@ export function agentCommand(): Command {
       .requiredOption('--setter <setter>', `how to set the password: ${setterNames.join(' | ')}`)
       .option('--url <url>', 'the broker (default $JITBROKER_URL or http://127.0.0.1:7800)')
       .option('--file <path>', 'file setter: the simulated device password file')
+      .option('--setter-command <path>', 'windows/linux setter: the program to run instead of powershell.exe / chpasswd')
       .option('--account <name>', 'set this account instead of the one enrolled')
       .option('--audience <aud>', 'the broker agent audience (agent.audience)', 'jitbroker-agent')
       .option('--interval <lifetime>', 'time between polls: 30s, 5m, …', '30s')
@@ -38,6 +39,7 @@ export function agentCommand(): Command {
           setter: string;
           url?: string;
           file?: string;
+          setterCommand?: string;
           account?: string;
           audience: string;
           interval: string;
@@ -54,7 +56,7 @@ export function agentCommand(): Command {
             url: o.url ?? process.env.JITBROKER_URL ?? 'http://127.0.0.1:7800',
             deviceId: o.deviceId,
             key: await loadDeviceKey(o.key),
-            setter: passwordSetters[o.setter as SetterName]({ file: o.file }),
+            setter: passwordSetters[o.setter as SetterName]({ file: o.file, command: o.setterCommand }),
             stateFile: o.state ?? `${o.key}.state`,
             audience: o.audience,
             account: o.account,

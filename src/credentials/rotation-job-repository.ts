@@ -63,6 +63,11 @@ export function createRotationJobRepository() {
         .executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
+    /** Lets go of every claim (a single daemon's claims left by a run that died). */
+    async releaseAllClaims(q: Q): Promise<number> {
+      const r = await q.updateTable('rotation_jobs').set({ claimed_until: null }).where('state', '=', 'open').where('claimed_until', 'is not', null).executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    },
     async finish(q: Q, id: string, outcome: NonNullable<RotationJob['outcome']>, at: string): Promise<void> {
       await q.updateTable('rotation_jobs').set({ state: 'done', outcome, done_at: at, claimed_until: null }).where('id', '=', id).execute();
     },

@@ -313,7 +313,17 @@ export function createRotationService(deps: {
     };
   }
 
-  return { enqueue, enqueueDueRotations, runDueJobs, fetchPending, acknowledge, rotationStatus, nextDue };
+  /**
+   * At start-up of the only daemon on a store (SQLite), every claim is one its previous run left
+   * when it died: released, so that run's jobs go on now rather than when their leases run out.
+   */
+  async function releaseClaimsOfDeadRun(): Promise<number> {
+    const n = await transactor.run((tx) => jobs.releaseAllClaims(tx), { singleWrite: true });
+    if (n > 0) deps.logger.warn({ jobs: n }, 'released rotation jobs claimed by a run that did not finish them');
+    return n;
+  }
+
+  return { enqueue, enqueueDueRotations, runDueJobs, fetchPending, acknowledge, rotationStatus, nextDue, releaseClaimsOfDeadRun };
 }
 
 export type RotationService = ReturnType<typeof createRotationService>;

@@ -31,7 +31,7 @@ function tamper(file: string, t: Tamper): void {
         break;
       }
       case 'edit-column':
-        db.prepare(`UPDATE audit_events SET ${t.column} = ${t.column} || 'x' WHERE seq = ?`).run(t.seq);
+        db.prepare(`UPDATE audit_events SET ${t.column} = coalesce(${t.column}, '') || 'x' WHERE seq = ?`).run(t.seq);
         break;
       case 'edit-and-rehash': {
         // The attacker recomputes this event's own hash; only the next link can give it away.

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -26,6 +27,8 @@ export interface TestApp extends Services {
   logLines: string[];
   /** supertest bound to the app: every response it gets is recorded for the leak check. */
   api: ReturnType<typeof request>;
+  /** Serves the app on a loopback port (for clients that need a URL, such as the device agent); closed with the app. */
+  listen(): Promise<string>;
   token(sub: string, roles: Role[], groups?: string[], extra?: { ttlSeconds?: number; name?: string }): Promise<string>;
   deviceKey(): Promise<DeviceKeyPair>;
   agentToken(deviceId: string, key: DeviceKeyPair, claims?: Partial<Record<'iss' | 'sub' | 'aud' | 'jti', string>> & { iat?: number; exp?: number }): Promise<string>;
@@ -89,6 +92,13 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   outer.use(recorder(recorded));
   outer.use(createHttpApp({ ...services, logger, ready: services.ready }));
   const api = request(outer);
+  const servers: http.Server[] = [];
+  async function listen(): Promise<string> {
+    const server = http.createServer(outer);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
   const revealed = new Set<string>();
 
   const token: TestApp['token'] = (sub, roles, groups = [], extra = {}) => services.issueToken({ sub, roles, groups, name: extra.name, ttlSeconds: extra.ttlSeconds ?? 3600 });
@@ -179,6 +189,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     clock,
     logLines,
     api,
+    listen,
     token,
     deviceKey,
     agentToken,
@@ -191,6 +202,10 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       try {
         await assertNoSecretLeaked();
       } finally {
+        for (const server of servers) {
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        }
         await services.transactor.drain();
         await services.db.destroy();
         fs.rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,242 @@
+import BetterSqlite3 from 'better-sqlite3';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { UserPrincipal } from '../../src/identity/principal';
+import { DeviceKeyPair, TestApp, createTestApp } from '../support/test-app';
+
+const admin: UserPrincipal = { kind: 'user', subject: 'admin-1', roles: ['admin'], groups: [] };
+const ctx = { requestId: 'test' };
+const minutes = (n: number) => n * 60 * 1000;
+
+/** Plays every device's agent: fetch what is pending, acknowledge it as set. */
+async function ackAll(h: TestApp, ids: readonly string[]): Promise<number> {
+  let n = 0;
+  for (const id of ids) {
+    const p = await h.rotations.fetchPending(id, ctx);
+    if (!p) continue;
+    await h.rotations.acknowledge(id, p.version, 'set', undefined, ctx);
+    n += 1;
+  }
+  return n;
+}
+
+async function drain(h: TestApp): Promise<void> {
+  while ((await h.rotations.runDueJobs()) > 0);
+}
+
+const versionStates = (h: TestApp, id: string) =>
+  h.db.selectFrom('credential_versions').select(['version', 'state', 'reason']).where('device_id', '=', id).orderBy('version').execute();
+
+describe('scheduled rotation across a fleet', () => {
+  let h: TestApp;
+  const ids = Array.from({ length: 1000 }, (_, i) => `pc-${String(i).padStart(4, '0')}`);
+  beforeAll(async () => {
+    h = await createTestApp();
+    const key = await h.deviceKey();
+    for (const id of ids) await h.devices.enrolDevice(admin, { id, groups: ['fleet'], agentKey: key.publicJwk as never }, ctx);
+    expect(await ackAll(h, ids)).toBe(1000);
+  }, 120000);
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('spreads next due times over the jitter window', async () => {
+    const rows = await h.db.selectFrom('devices').select('next_due').execute();
+    const due = rows.map((r) => Date.parse(r.next_due as string) - h.clock.now().getTime());
+    expect(Math.min(...due)).toBeGreaterThanOrEqual(0.8 * 4 * 3600 * 1000);
+    expect(Math.max(...due)).toBeLessThanOrEqual(4 * 3600 * 1000);
+    expect(Math.max(...due) - Math.min(...due)).toBeGreaterThan(0.15 * 4 * 3600 * 1000);
+  });
+
+  it('finds due devices through the next_due index, not a scan of the fleet', async () => {
+    const raw = new BetterSqlite3(path.join(h.dataDir, 'jitbroker.db'), { readonly: true });
+    const plan = raw
+      .prepare(`EXPLAIN QUERY PLAN SELECT id FROM devices WHERE next_due <= ? AND status = 'active' ORDER BY next_due LIMIT 100`)
+      .all('2026-01-01')
+      .map((r) => (r as { detail: string }).detail);
+    raw.close();
+    expect(plan.join('\n')).toMatch(/USING INDEX devices_next_due \(next_due<\?\)/);
+    expect(plan.join('\n')).not.toMatch(/SCAN devices|TEMP B-TREE/);
+  });
+
+  it('rotates every device exactly once when maxAge has passed, and then none until the next', async () => {
+    expect(await h.rotations.enqueueDueRotations()).toBe(0);
+    h.clock.advance(4 * 3600 * 1000 + 1000);
+    expect(await h.rotations.enqueueDueRotations()).toBe(1000);
+    expect(await h.rotations.enqueueDueRotations()).toBe(0);
+    await drain(h);
+    expect(await ackAll(h, ids)).toBe(1000);
+    const versions = await h.db
+      .selectFrom('credential_versions')
+      .select((eb) => ['state', eb.fn.countAll<number>().as('n')])
+      .groupBy('state')
+      .execute();
+    expect(Object.fromEntries(versions.map((v) => [v.state, Number(v.n)]))).toEqual({ current: 1000, superseded: 1000 });
+    const started = await sql<{ n: number }>`SELECT count(*) AS n FROM audit_events WHERE action = 'credential.rotation-started'`.execute(h.db);
+    expect(started.rows[0]?.n).toBe(1000);
+    expect(await h.rotations.enqueueDueRotations()).toBe(0);
+  }, 120000);
+});
+
+describe('rotation of one device', () => {
+  let h: TestApp;
+  let key: DeviceKeyPair;
+  let adminToken: string;
+  beforeEach(async () => {
+    h = await createTestApp();
+    adminToken = await h.token('admin-1', ['admin', 'auditor']);
+    key = await h.enrolDevice('laptop-7', ['finance-laptops']);
+    await h.ackPending('laptop-7', key);
+    await h.api
+      .post('/v1/policies')
+      .set('authorization', `Bearer ${adminToken}`)
+      .send({ name: 'p', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H' })
+      .expect(201);
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+  const as = (t: string) => ({ authorization: `Bearer ${t}` });
+  const grant = async (sub: string, duration = 'PT1H') => {
+    const t = await h.token(sub, ['requester'], ['helpdesk']);
+    const res = await h.api.post('/v1/grants').set(as(t)).send({ deviceId: 'laptop-7', reason: 'fix', duration });
+    expect(res.status).toBe(201);
+    return { id: res.body.id as string, token: t };
+  };
+  // A fresh token each time: the tests move the clock past a token's hour.
+  const view = async () => (await h.api.get('/v1/devices/laptop-7').set(as(await h.token('admin-1', ['admin'])))).body;
+
+  it('post-use rotation waits for the last grant on the device, then comes postUseDelay after it ends', async () => {
+    const a = await grant('alice', 'PT1H');
+    await grant('bob', 'PT2H');
+    await h.api.post(`/v1/grants/${a.id}/revoke`).set(as(a.token)).send({}).expect(200);
+    expect((await view()).rotation.queued).toBeNull();
+    h.clock.advance(minutes(121));
+    expect(await h.grants.expireDueGrants()).toBe(1);
+    const queued = (await view()).rotation.queued;
+    expect(queued).toMatchObject({ reason: 'post-use', dueAt: new Date(h.clock.now().getTime() + minutes(5)).toISOString() });
+    expect(await h.rotations.runDueJobs()).toBe(0);
+    h.clock.advance(minutes(5));
+    expect(await h.rotations.runDueJobs()).toBe(1);
+    expect((await view()).credential).toMatchObject({ currentVersion: 1, pendingVersion: 2 });
+    await h.ackPending('laptop-7', key);
+    expect(await versionStates(h, 'laptop-7')).toEqual([
+      { version: 1, state: 'superseded', reason: 'initial' },
+      { version: 2, state: 'current', reason: 'post-use' },
+    ]);
+  });
+
+  it('a scheduled rotation waits until the live grant has ended; a forced one does not', async () => {
+    const live = await grant('carol', 'PT1H');
+    // the device comes due while carol holds her grant
+    await h.db.updateTable('devices').set({ next_due: h.clock.now().toISOString() }).execute();
+    expect(await h.rotations.enqueueDueRotations()).toBe(1);
+    expect(await h.rotations.runDueJobs()).toBe(1);
+    const queued = (await view()).rotation.queued;
+    const expiresAt = (await h.api.get(`/v1/grants/${live.id}`).set(as(live.token))).body.expiresAt;
+    expect(queued).toMatchObject({ reason: 'scheduled', dueAt: expiresAt });
+    expect((await view()).credential.pendingVersion).toBeNull();
+    const forced = await h.api
+      .post('/v1/devices/laptop-7/rotate')
+      .set(as(await h.token('admin-1', ['admin'])))
+      .send();
+    expect(forced.status).toBe(202);
+    expect(forced.body.jobId).toBe(queued.jobId);
+    expect(await h.rotations.runDueJobs()).toBe(1);
+    expect((await view()).credential.pendingVersion).toBe(2);
+  });
+
+  it('a vault that refuses writes: the job backs off exponentially, the device is flagged after 3 failures, and recovers', async () => {
+    await sql`CREATE TRIGGER vault_down BEFORE INSERT ON vault_secrets BEGIN SELECT RAISE(ABORT, 'disk full'); END`.execute(h.db);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    const waits: number[] = [];
+    for (let i = 1; i <= 4; i++) {
+      expect(await h.rotations.runDueJobs()).toBe(1);
+      const v = await view();
+      expect(v.rotation).toMatchObject({ failures: i, failing: i >= 3, lastError: expect.stringMatching(/vault did not store/) });
+      expect(v.rotation.queued.attempts).toBe(i);
+      const wait = Date.parse(v.rotation.queued.dueAt) - h.clock.now().getTime();
+      waits.push(wait);
+      // base 30 s · 2^(i−1), then a random 50–100 % of it
+      expect(wait).toBeGreaterThanOrEqual(0.5 * 30000 * 2 ** (i - 1));
+      expect(wait).toBeLessThanOrEqual(30000 * 2 ** (i - 1));
+      expect(await h.rotations.runDueJobs()).toBe(0);
+      h.clock.advance(wait);
+    }
+    const failed = await h.audit.query({ action: 'credential.rotation-failed', limit: 10 });
+    expect(failed.items).toHaveLength(4);
+    expect(h.logLines.some((l) => l.includes('rotation failing: device flagged'))).toBe(true);
+    await sql`DROP TRIGGER vault_down`.execute(h.db);
+    expect(await h.rotations.runDueJobs()).toBe(1);
+    await h.ackPending('laptop-7', key);
+    expect((await view()).rotation).toMatchObject({ failures: 0, failing: false, lastError: null, queued: null });
+  });
+
+  it('a set the agent reports as failed is retried after a backoff with a new version', async () => {
+    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.rotations.runDueJobs();
+    const p = await h.rotations.fetchPending('laptop-7', ctx);
+    await h.rotations.acknowledge('laptop-7', p!.version, 'failed', 'Set-LocalUser: the password does not meet the policy', ctx);
+    const v = await view();
+    expect(v.rotation).toMatchObject({ failures: 1, queued: { reason: 'manual' } });
+    expect(v.credential).toMatchObject({ currentVersion: 1, pendingVersion: null });
+    h.clock.advance(Date.parse(v.rotation.queued.dueAt) - h.clock.now().getTime());
+    expect(await h.rotations.runDueJobs()).toBe(1);
+    await h.ackPending('laptop-7', key);
+    expect((await versionStates(h, 'laptop-7')).map((r) => `${r.version}:${r.state}`)).toEqual(['1:superseded', '2:failed', '3:current']);
+  });
+
+  it('keeps the current and rotation.history (5) superseded versions in the vault and removes older ones', async () => {
+    for (let i = 0; i < 8; i++) {
+      await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+      await h.rotations.runDueJobs();
+      await h.ackPending('laptop-7', key);
+    }
+    const rows = await h.db.selectFrom('credential_versions').select(['version', 'state', 'vault_pruned_at', 'vault_ref']).orderBy('version').execute();
+    expect(rows.map((r) => r.state)).toEqual([...Array(8).fill('superseded'), 'current']);
+    const inVault = await Promise.all(rows.map(async (r) => (await h.vault.get({ deviceId: 'laptop-7', version: r.version }, r.vault_ref)) !== undefined));
+    expect(inVault).toEqual([false, false, false, true, true, true, true, true, true]);
+    expect(rows.slice(0, 3).every((r) => r.vault_pruned_at !== null)).toBe(true);
+  });
+
+  it('reveals a fetched, unacknowledged version as possibly in effect once ackTimeout has passed, and audits it', async () => {
+    const g = await grant('alice');
+    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.rotations.runDueJobs();
+    const fetched = await h.rotations.fetchPending('laptop-7', ctx);
+    const reveal = () => h.api.get(`/v1/grants/${g.id}/password`).set(as(g.token));
+    h.clock.advance(minutes(14));
+    const early = await reveal();
+    expect(early.body.version).toBe(1);
+    expect(early.body.possiblyInEffect).toBeUndefined();
+    h.clock.advance(minutes(1));
+    const late = await reveal();
+    expect(late.status).toBe(200);
+    expect(late.body).toMatchObject({ version: 1, possiblyInEffect: { version: 2, password: fetched!.password.expose() } });
+    const events = await h.audit.query({ action: 'grant.password-revealed', limit: 5 });
+    expect(events.items.at(-1)).toMatchObject({ reason: expect.stringMatching(/version 2 .* may be in effect/), details: { version: 1, possiblyInEffect: 2 } });
+    expect((await view()).rotation.ackOverdue).toBe(true);
+  });
+
+  it('with no confirmed password yet, reveals the fetched one past ackTimeout as unconfirmed', async () => {
+    const key8 = await h.enrolDevice('laptop-8', ['finance-laptops']);
+    const fetched = await h.api.get('/v1/agent/credential').set(as(await h.agentToken('laptop-8', key8)));
+    const t = await h.token('alice', ['requester'], ['helpdesk']);
+    const g = await h.api.post('/v1/grants').set(as(t)).send({ deviceId: 'laptop-8', reason: 'r', duration: 'PT1H' });
+    expect((await h.api.get(`/v1/grants/${g.body.id}/password`).set(as(t))).status).toBe(409);
+    h.clock.advance(minutes(15));
+    const t2 = await h.token('alice', ['requester'], ['helpdesk']);
+    const res = await h.api.get(`/v1/grants/${g.body.id}/password`).set(as(t2));
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ version: 1, unconfirmed: true, password: fetched.body.password });
+  });
+
+  it('a retired device`s open job is cancelled, not run', async () => {
+    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.api.delete('/v1/devices/laptop-7').set(as(adminToken)).send().expect(200);
+    expect(await h.rotations.runDueJobs()).toBe(1);
+    const job = await h.db.selectFrom('rotation_jobs').selectAll().executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ state: 'done', outcome: 'cancelled' });
+    expect((await view()).credential.pendingVersion).toBeNull();
+  });
+});
