@@ -5,6 +5,9 @@ import { Config } from './config/config-schema';
 import { createCredentialService } from './credentials/credential-service';
 import { RotationSettings, createRotationService } from './credentials/rotation-service';
 import { createDeviceService } from './devices/device-service';
+import { createDeviceRepository } from './devices/device-repository';
+import { createRotationJobRepository } from './credentials/rotation-job-repository';
+import { MetricsSources, createMetrics } from './metrics/metrics';
 import { createGrantService } from './grants/grant-service';
 import { createDeviceIdentity } from './identity/device-identity';
 import { createLocalIdentity } from './identity/local/local-identity';
@@ -57,6 +60,17 @@ function rotationSettings(config: Config): RotationSettings {
   };
 }
 
+/** The store-backed gauges: each a count over an index, never a scan of the fleet. */
+function metricsSources(db: Db, clock: Clock, settings: RotationSettings): MetricsSources {
+  const devices = createDeviceRepository(db);
+  const jobs = createRotationJobRepository();
+  return {
+    rotationQueue: () => jobs.depth(db, clock.now().toISOString()),
+    failingDevices: () => devices.countFailing(db, settings.flagAfter),
+    overdueDevices: () => devices.countOverdue(db, new Date(clock.now().getTime() - settings.maxAgeSeconds * 1000).toISOString()),
+  };
+}
+
 /** The composition root: reads like the data-flow diagram of ARCHITECTURE.md. */
 export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
@@ -64,7 +78,9 @@ export async function createServices(config: Config, infra: Infra) {
   const audit = createAuditLog({ db, clock });
   const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock });
   const credentials = createCredentialService({ db, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
-  const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger: infra.logger, settings: rotationSettings(config) });
+  const metrics = createMetrics({ now: () => clock.now() });
+  const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger: infra.logger, settings: rotationSettings(config), metrics });
+  metrics.setSources(metricsSources(db, clock, rotationSettings(config)));
   const policies = createPolicyService({ db, transactor, audit, clock });
   const devices = createDeviceService({ db, transactor, audit, credentials, rotations, clock });
   const grants = createGrantService({
@@ -98,7 +114,7 @@ export async function createServices(config: Config, infra: Infra) {
     await db.selectFrom('audit_events').select('seq').limit(1).execute();
     await vault.check();
   };
-  return { db, transactor, audit, vault, credentials, rotations, policies, devices, grants, identity, issueToken, deviceIdentity, ready };
+  return { db, transactor, audit, vault, credentials, rotations, policies, devices, grants, identity, issueToken, deviceIdentity, ready, metrics };
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;

@@ -7,6 +7,7 @@ import { failpoint } from '../failpoints/failpoint';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
 import { Transactor, Tx } from '../store/transactor';
+import { Metrics } from '../metrics/metrics';
 import { Clock } from '../time/clock';
 import { VaultBackend } from '../vault/vault-backend';
 import { CredentialService } from './credential-service';
@@ -52,6 +53,7 @@ export function createRotationService(deps: {
   clock: Clock;
   logger: Logger;
   settings: RotationSettings;
+  metrics: Pick<Metrics, 'rotation'>;
 }) {
   const { db, transactor, credentials, audit, clock, settings } = deps;
   const versions = credentials.versions;
@@ -125,6 +127,7 @@ export function createRotationService(deps: {
       });
       return n;
     });
+    deps.metrics.rotation(job.reason, 'failed');
     const log = failures >= settings.flagAfter ? deps.logger.error.bind(deps.logger) : deps.logger.warn.bind(deps.logger);
     log({ deviceId: job.device_id, job: job.id, failures, reason }, failures >= settings.flagAfter ? 'rotation failing: device flagged' : 'rotation failed; will retry');
   }
@@ -135,6 +138,7 @@ export function createRotationService(deps: {
     const device = await devices.findById(db, job.device_id);
     const done = (outcome: 'merged' | 'cancelled') =>
       transactor.run(async (tx) => {
+        deps.metrics.rotation(job.reason, outcome);
         await jobs.finish(tx, job.id, outcome, now.toISOString());
         if (outcome === 'merged') {
           await audit.append(tx, {
@@ -153,7 +157,10 @@ export function createRotationService(deps: {
     if (job.reason === 'scheduled') {
       // Not under someone who is using the password now: wait for the last live grant to end.
       const until = await liveGrantsEnd(db, device.id, now.toISOString());
-      if (until) return void (await transactor.run((tx) => jobs.reschedule(tx, job.id, { due_at: until })));
+      if (until) {
+        deps.metrics.rotation(job.reason, 'deferred');
+        return void (await transactor.run((tx) => jobs.reschedule(tx, job.id, { due_at: until })));
+      }
     }
     try {
       const prepared = await credentials.preparePassword(device.id, device.groups, job.reason);
@@ -174,6 +181,7 @@ export function createRotationService(deps: {
         });
       });
       failpoint('rotation.after-pending');
+      deps.metrics.rotation(job.reason, 'rotated');
     } catch (e) {
       await failJob(job, e);
     }
@@ -253,11 +261,12 @@ export function createRotationService(deps: {
    */
   async function acknowledge(deviceId: string, version: number, result: 'set' | 'failed', error: string | undefined, ctx: RequestContext): Promise<void> {
     const actor: AuditActor = { kind: 'device', subject: deviceId };
-    const changed = await transactor.run(async (tx) => {
+    // The reason of the version whose state changed, or undefined when a repeated ack changed nothing.
+    const changed = await transactor.run(async (tx): Promise<RotationReason | undefined> => {
       const v = await versions.find(tx, deviceId, version);
       if (!v) throw new DomainError('not-found', `Device '${deviceId}' has no credential version ${version}.`);
       // A repeated acknowledgement (the agent restarted before it saw our answer) changes nothing.
-      if (result === 'set' && v.state === 'current') return false;
+      if (result === 'set' && v.state === 'current') return undefined;
       if (v.state !== 'pending') throw new DomainError('conflict', `Version ${version} is ${v.state}; only a pending version can be acknowledged.`);
       const at = clock.now();
       if (result === 'failed') {
@@ -275,7 +284,7 @@ export function createRotationService(deps: {
           details: { failures },
           context: ctx,
         });
-        return true;
+        return v.reason;
       }
       const old = await versions.inState(tx, deviceId, 'current');
       if (old) await versions.moveIfState(tx, deviceId, old.version, 'current', { state: 'superseded', superseded_at: at.toISOString() });
@@ -291,9 +300,10 @@ export function createRotationService(deps: {
         details: { superseded: old?.version ?? null },
         context: ctx,
       });
-      return true;
+      return v.reason;
     });
     failpoint('ack.after-commit');
+    if (changed) deps.metrics.rotation(changed, result === 'set' ? 'acknowledged' : 'set-failed');
     if (changed && result === 'set') await pruneHistory(deviceId);
   }
 

@@ -53,6 +53,25 @@ export function createDeviceRepository(db: Q) {
     async dueForRotation(q: Q, now: string, limit: number): Promise<Array<{ id: string }>> {
       return q.selectFrom('devices').select('id').where('next_due', '<=', now).where('status', '=', 'active').orderBy('next_due').limit(limit).execute();
     },
+    async countFailing(q: Q, flagAfter: number): Promise<number> {
+      const r = await q
+        .selectFrom('devices')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('rotation_failures', '>=', flagAfter)
+        .where('status', '=', 'active')
+        .executeTakeFirst();
+      return Number(r?.n ?? 0);
+    },
+    /** Active devices whose password is older than the cutoff (or that never got one since before it). */
+    async countOverdue(q: Q, cutoff: string): Promise<number> {
+      const r = await q
+        .selectFrom('devices')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('status', '=', 'active')
+        .where((eb) => eb.or([eb('last_rotated_at', '<', cutoff), eb.and([eb('last_rotated_at', 'is', null), eb('created_at', '<', cutoff)])]))
+        .executeTakeFirst();
+      return Number(r?.n ?? 0);
+    },
     async rotationState(q: Q, id: string) {
       return q.selectFrom('devices').select(['last_rotated_at', 'next_due', 'rotation_failures', 'rotation_error']).where('id', '=', id).executeTakeFirst();
     },

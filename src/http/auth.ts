@@ -15,7 +15,8 @@ function tokenOf(req: Request): string {
 }
 
 export function authenticateUser(identity: IdentityProvider) {
-  return (req: Request, _res: Response, next: NextFunction): void => {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    res.locals.route ??= `${req.baseUrl}/*`;
     Promise.resolve()
       .then(() => identity.verify(tokenOf(req)))
       .then(({ principal }) => {
@@ -26,7 +27,8 @@ export function authenticateUser(identity: IdentityProvider) {
 }
 
 export function authenticateDevice(devices: Pick<DeviceIdentity, 'verify'>) {
-  return (req: Request, _res: Response, next: NextFunction): void => {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    res.locals.route ??= `${req.baseUrl}/*`;
     Promise.resolve()
       .then(() => devices.verify(tokenOf(req)))
       .then((d) => {

@@ -30,12 +30,15 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext);
-  app.use(requestLog(s.logger));
+  app.use(requestLog(s.logger, s.metrics));
   app.use(requireJsonBody);
   app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  app.get('/metrics', (_req, res, next) => {
+    s.metrics.registry.metrics().then((text) => res.set('content-type', s.metrics.registry.contentType).send(text), next);
   });
   app.get('/readyz', (req, res, next) => {
     s.ready().then(

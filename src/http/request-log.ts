@@ -1,5 +1,6 @@
 import { NextFunction, Request, Response } from 'express';
 import { Logger } from 'pino';
+import { Metrics } from '../metrics/metrics';
 
 /**
  * One log line per request when its response finishes: request id, method, route pattern (never
@@ -7,17 +8,20 @@ import { Logger } from 'pino';
  * Written on the base logger: a child logger per request (what pino-http does) costs more than
  * the rest of a cheap request.
  */
-export function requestLog(logger: Logger) {
+export function requestLog(logger: Logger, metrics: Pick<Metrics, 'httpRequest'>) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : 'info';
+      // The route pattern, never the path: ids in a label would make one series per device or grant.
+      const route = typeof res.locals.route === 'string' ? res.locals.route : req.route ? String(req.route.path) : '(unmatched)';
+      metrics.httpRequest(route, req.method, res.statusCode, ms / 1000);
       logger[level](
         {
           requestId: req.context.requestId,
           method: req.method,
-          route: req.route ? `${req.baseUrl}${String(req.route.path)}` : req.baseUrl || '(unmatched)',
+          route,
           status: res.statusCode,
           ms: Math.round(ms * 100) / 100,
           principal: req.user?.subject ?? (req.device ? `device:${req.device.deviceId}` : undefined),

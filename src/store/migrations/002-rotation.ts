@@ -14,4 +14,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('rotation_jobs').addColumn('claimed_until', 'text').execute();
   await db.schema.alterTable('rotation_jobs').addColumn('done_at', 'text').execute();
   await db.schema.alterTable('rotation_jobs').addColumn('outcome', 'text').execute();
+  // The metrics count failing and overdue devices by range reads, not fleet scans.
+  await db.schema.createIndex('devices_rotation_failures').on('devices').column('rotation_failures').execute();
+  await db.schema.createIndex('devices_last_rotated_at').on('devices').column('last_rotated_at').execute();
 }

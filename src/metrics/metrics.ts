@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Read at scrape time: figures that live in the store rather than in counters. */
+export interface MetricsSources {
+  rotationQueue(): Promise<{ open: number; due: number; oldestDue: string | null }>;
+  /** Devices flagged after rotation.retry.flagAfter failures in a row. */
+  failingDevices(): Promise<number>;
+  /** Active devices whose password is older than rotation.maxAge. */
+  overdueDevices(): Promise<number>;
+}
+
+/**
+ * The daemon's Prometheus metrics, on a registry of its own. Labels carry only bounded values
+ * (route patterns, methods, status codes, reasons, outcomes): never a device id, a subject or
+ * anything secret.
+ */
+export function createMetrics(opts: { now: () => Date }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'jitbroker_' });
+  let sources: MetricsSources | undefined;
+
+  const httpRequests = new Counter({ name: 'jitbroker_http_requests_total', help: 'HTTP requests by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] });
+  const httpDuration = new Histogram({
+    name: 'jitbroker_http_request_duration_seconds',
+    help: 'HTTP request latency by route pattern and method',
+    labelNames: ['route', 'method'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const rotations = new Counter({ name: 'jitbroker_rotations_total', help: 'Rotation steps by reason and result', labelNames: ['reason', 'result'], registers: [registry] });
+
+  const gauge = (name: string, help: string, read: (s: MetricsSources) => Promise<number>) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        if (sources) this.set(await read(sources));
+      },
+    });
+  gauge('jitbroker_rotation_queue_open_jobs', 'Open rotation jobs', async (s) => (await s.rotationQueue()).open);
+  gauge('jitbroker_rotation_queue_due_jobs', 'Open rotation jobs that are due now', async (s) => (await s.rotationQueue()).due);
+  gauge('jitbroker_rotation_queue_oldest_due_age_seconds', 'How long the oldest open job has been due (0 when none is)', async (s) => {
+    const oldest = (await s.rotationQueue()).oldestDue;
+    return oldest ? Math.max(0, (opts.now().getTime() - Date.parse(oldest)) / 1000) : 0;
+  });
+  gauge('jitbroker_devices_rotation_failing', 'Devices flagged after repeated rotation failures', (s) => s.failingDevices());
+  gauge('jitbroker_devices_rotation_overdue', 'Active devices whose password is older than rotation.maxAge', (s) => s.overdueDevices());
+
+  return {
+    registry,
+    /** Where the store-backed gauges read from; set once the services exist. */
+    setSources(s: MetricsSources) {
+      sources = s;
+    },
+    httpRequest(route: string, method: string, status: number, seconds: number) {
+      httpRequests.inc({ route, method, status: String(status) });
+      httpDuration.observe({ route, method }, seconds);
+    },
+    rotation(reason: string, result: 'rotated' | 'merged' | 'cancelled' | 'deferred' | 'failed' | 'acknowledged' | 'set-failed') {
+      rotations.inc({ reason, result });
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
