@@ -19,7 +19,12 @@ export function createMetrics(opts: { now: () => Date }) {
   collectDefaultMetrics({ register: registry, prefix: 'jitbroker_' });
   let sources: MetricsSources | undefined;
 
-  const httpRequests = new Counter({ name: 'jitbroker_http_requests_total', help: 'HTTP requests by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] });
+  const httpRequests = new Counter({
+    name: 'jitbroker_http_requests_total',
+    help: 'HTTP requests by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'],
+    registers: [registry],
+  });
   const httpDuration = new Histogram({
     name: 'jitbroker_http_request_duration_seconds',
     help: 'HTTP request latency by route pattern and method',

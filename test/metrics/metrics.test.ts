@@ -33,7 +33,14 @@ describe('/metrics', () => {
     expect(sample(res.text, 'jitbroker_http_requests_total', { route: '/v1/grants/:id/password', method: 'GET', status: '403' })).toBe(1);
     expect(sample(res.text, 'jitbroker_http_request_duration_seconds_count', { route: '/v1/grants/:id/password', method: 'GET' })).toBe(2);
     expect(sample(res.text, 'jitbroker_rotations_total', { reason: 'initial', result: 'acknowledged' })).toBe(1);
-    for (const name of ['jitbroker_rotation_queue_open_jobs', 'jitbroker_rotation_queue_due_jobs', 'jitbroker_rotation_queue_oldest_due_age_seconds', 'jitbroker_devices_rotation_failing', 'jitbroker_devices_rotation_overdue', 'jitbroker_process_resident_memory_bytes']) {
+    for (const name of [
+      'jitbroker_rotation_queue_open_jobs',
+      'jitbroker_rotation_queue_due_jobs',
+      'jitbroker_rotation_queue_oldest_due_age_seconds',
+      'jitbroker_devices_rotation_failing',
+      'jitbroker_devices_rotation_overdue',
+      'jitbroker_process_resident_memory_bytes',
+    ]) {
       expect(sample(res.text, name)).toBeDefined();
     }
   });
