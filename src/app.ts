@@ -74,11 +74,11 @@ function metricsSources(db: Db, clock: Clock, settings: RotationSettings): Metri
 /** The composition root: reads like the data-flow diagram of ARCHITECTURE.md. */
 export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
-  const transactor = createTransactor(db, { maxBatch: config.store.maxBatch });
+  const metrics = createMetrics({ now: () => clock.now() });
+  const transactor = createTransactor(db, { maxBatch: config.store.maxBatch, maxBatchMs: config.store.maxBatchMs, onCommit: metrics.commit });
   const audit = createAuditLog({ db, clock });
   const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock });
   const credentials = createCredentialService({ db, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
-  const metrics = createMetrics({ now: () => clock.now() });
   const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger: infra.logger, settings: rotationSettings(config), metrics });
   metrics.setSources(metricsSources(db, clock, rotationSettings(config)));
   const policies = createPolicyService({ db, transactor, audit, clock });

@@ -74,7 +74,7 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
   });
-  const scheduler = scheduleJobs(createScheduler(logger), services, { rotationWorkerSeconds: config.rotation.workerSeconds });
+  const scheduler = scheduleJobs(createScheduler(logger), services, { rotationWorkerSeconds: config.rotation.workerSeconds, rotationScanSeconds: config.rotation.scanSeconds });
   const address = server.address() as AddressInfo;
   const url = `${config.http.tls ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ url, dataDir: config.dataDir, vault: config.vault.backend, identity: config.identity.mode }, 'jitbroker listening');

@@ -41,6 +41,7 @@ export const configSchema = z
         url: z.string().min(1).optional(),
         // Appends waiting together share one durable commit; this bounds one batch.
         maxBatch: z.number().int().min(1).max(10000),
+        maxBatchMs: z.number().int().min(1).max(1000),
       })
       .strict(),
     vault: z.object({ backend: z.enum(vaultBackendNames) }).strict(),
@@ -63,6 +64,7 @@ export const configSchema = z
         jitter: z.number().min(0).max(0.5),
         concurrency: z.number().int().min(1).max(256),
         workerSeconds: z.number().int().min(1).max(60),
+        scanSeconds: z.number().int().min(1).max(60),
         retry: z.object({ base: duration, max: duration, flagAfter: z.number().int().min(1).max(100) }).strict(),
       })
       .strict(),

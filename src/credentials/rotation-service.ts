@@ -81,22 +81,26 @@ export function createRotationService(deps: {
     return open.id;
   }
 
-  /** The scheduler's tick: queues a job for every device past its next due time (reads only the due ones). */
-  async function enqueueDueRotations(limit = 1000): Promise<number> {
+  /** The scheduler's tick: queues a job for every device past its next due time, reading only the due ones. */
+  async function enqueueDueRotations(pageSize = 1000): Promise<number> {
     const now = clock.now();
-    const due = await devices.dueForRotation(db, now.toISOString(), limit);
-    // Chunks keep each transaction short while a whole fleet comes due.
-    for (let i = 0; i < due.length; i += 100) {
-      const chunk = due.slice(i, i + 100);
-      await transactor.run(async (tx) => {
-        for (const d of chunk) {
-          await enqueue(tx, d.id, 'scheduled', now);
-          // In progress: not due again until the new password is acknowledged.
-          await devices.clearNextDue(tx, d.id);
-        }
-      });
+    let total = 0;
+    for (;;) {
+      const due = await devices.dueForRotation(db, now.toISOString(), pageSize);
+      // Small units keep each transaction short while a whole fleet comes due.
+      for (let i = 0; i < due.length; i += 50) {
+        const chunk = due.slice(i, i + 50);
+        await transactor.run(async (tx) => {
+          for (const d of chunk) {
+            await enqueue(tx, d.id, 'scheduled', now);
+            // In progress: not due again until the new password is acknowledged (and off the index range read above).
+            await devices.clearNextDue(tx, d.id);
+          }
+        });
+      }
+      total += due.length;
+      if (due.length < pageSize) return total;
     }
-    return due.length;
   }
 
   async function liveGrantsEnd(q: Db | Tx, deviceId: string, now: string): Promise<string | undefined> {

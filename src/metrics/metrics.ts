@@ -32,6 +32,20 @@ export function createMetrics(opts: { now: () => Date }) {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const commits = new Histogram({
+    name: 'jitbroker_store_transaction_seconds',
+    help: 'Store transactions from start to durable commit (each holds a batch of audited units)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [registry],
+  });
+  const batchUnits = new Histogram({
+    name: 'jitbroker_store_transaction_units',
+    help: 'Units of work committed together',
+    buckets: [1, 2, 5, 10, 25, 50, 100, 256],
+    registers: [registry],
+  });
+  const longest = new Gauge({ name: 'jitbroker_store_transaction_longest_seconds', help: 'The longest store transaction since start', registers: [registry] });
+  let longestSeen = 0;
   const rotations = new Counter({ name: 'jitbroker_rotations_total', help: 'Rotation steps by reason and result', labelNames: ['reason', 'result'], registers: [registry] });
 
   const gauge = (name: string, help: string, read: (s: MetricsSources) => Promise<number>) =>
@@ -61,6 +75,11 @@ export function createMetrics(opts: { now: () => Date }) {
     httpRequest(route: string, method: string, status: number, seconds: number) {
       httpRequests.inc({ route, method, status: String(status) });
       httpDuration.observe({ route, method }, seconds);
+    },
+    commit(seconds: number, units: number) {
+      commits.observe(seconds);
+      batchUnits.observe(units);
+      if (seconds > longestSeen) longest.set((longestSeen = seconds));
     },
     rotation(reason: string, result: 'rotated' | 'merged' | 'cancelled' | 'deferred' | 'failed' | 'acknowledged' | 'set-failed') {
       rotations.inc({ reason, result });

@@ -38,11 +38,11 @@ export function scheduleJobs(
     rotations: { enqueueDueRotations(): Promise<number>; runDueJobs(): Promise<number> };
     deviceIdentity: { pruneTokenIds(): Promise<void> };
   },
-  opts: { rotationWorkerSeconds: number },
+  opts: { rotationWorkerSeconds: number; rotationScanSeconds: number },
 ): Scheduler {
   s.every('expire-grants', '*/15 * * * * *', () => d.grants.expireDueGrants());
   // Reads only the devices that are due (the next_due index): cheap however large the fleet.
-  s.every('enqueue-due-rotations', '*/30 * * * * *', () => d.rotations.enqueueDueRotations());
+  s.every('enqueue-due-rotations', `*/${opts.rotationScanSeconds} * * * * *`, () => d.rotations.enqueueDueRotations());
   s.every('run-rotation-jobs', `*/${opts.rotationWorkerSeconds} * * * * *`, () => d.rotations.runDueJobs());
   s.every('prune-agent-token-ids', '*/10 * * * *', () => d.deviceIdentity.pruneTokenIds());
   return s;

@@ -47,7 +47,16 @@ export function transactionScratch(tx: Tx): Map<string, unknown> {
  * promise settles only after the commit that holds its unit: audit before response still holds,
  * and one fsync serves a whole batch instead of one per request.
  */
-export function createTransactor(db: Db, opts: { maxBatch: number }): Transactor {
+export function createTransactor(
+  db: Db,
+  opts: {
+    maxBatch: number;
+    /** A batch takes no more units once it has run this long, so no transaction holds the event loop for long. */
+    maxBatchMs: number;
+    /** Told how long each transaction took, from its start to its durable commit, and how many units it held. */
+    onCommit?: (seconds: number, units: number) => void;
+  },
+): Transactor {
   const queue: Waiting[] = [];
   let running: Promise<void> | undefined;
 
@@ -71,12 +80,21 @@ export function createTransactor(db: Db, opts: { maxBatch: number }): Transactor
     }
   }
 
-  async function commitBatch(batch: Waiting[]): Promise<void> {
+  /** Takes units from the queue into one transaction until maxBatch or maxBatchMs, then commits them together. */
+  async function commitBatch(): Promise<void> {
+    const batch: Waiting[] = [];
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    const started = process.hrtime.bigint();
+    const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
     try {
       await db.transaction().execute(async (tx) => {
-        for (const item of batch) outcomes.push(await runUnit(tx, item));
+        while (queue.length > 0 && batch.length < opts.maxBatch && (batch.length === 0 || elapsedMs() < opts.maxBatchMs)) {
+          const item = queue.shift() as Waiting;
+          batch.push(item);
+          outcomes.push(await runUnit(tx, item));
+        }
       });
+      opts.onCommit?.(elapsedMs() / 1000, batch.length);
     } catch (error) {
       // The commit itself failed: nothing of this batch is durable, so every caller fails closed.
       const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
@@ -94,9 +112,7 @@ export function createTransactor(db: Db, opts: { maxBatch: number }): Transactor
   async function loop(): Promise<void> {
     // Let every request that is ready in this turn of the event loop join the batch.
     await new Promise<void>((r) => setImmediate(r));
-    while (queue.length > 0) {
-      await commitBatch(queue.splice(0, opts.maxBatch));
-    }
+    while (queue.length > 0) await commitBatch();
     running = undefined;
   }
 
