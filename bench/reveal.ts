@@ -11,6 +11,8 @@ import { machine } from './machine';
 
 const root = path.resolve(__dirname, '..', '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
+// e.g. BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon under the load.
+const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -85,7 +87,7 @@ async function startDaemon(dir: string): Promise<Target> {
   // not through a pipe this process would have to drain while it also drives the load.
   const logFile = path.join(dir, 'daemon.log');
   const log = fs.openSync(logFile, 'w');
-  const proc = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', log, log] });
+  const proc = spawn(process.execPath, [...daemonNodeArgs, cli, 'serve'], { env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   const m = await waitInFile(logFile, /"url":"(http[^"]+)"/, proc);
   const url = m[1] as string;

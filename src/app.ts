@@ -14,6 +14,7 @@ import { createLocalIdentity } from './identity/local/local-identity';
 import { withVerifiedTokenCache } from './identity/verified-token-cache';
 import { createPolicyService } from './policies/policy-service';
 import { Db, ensurePrivateDir, migrate, openSqlite } from './store/database';
+import { startWalCheckpointer } from './store/wal-checkpointer';
 import { createTransactor } from './store/transactor';
 import { Clock, systemClock } from './time/clock';
 import { parseDurationSeconds } from './time/duration';
@@ -38,9 +39,20 @@ export function createLogger(config: Config, destination?: pino.DestinationStrea
 
 export async function openInfra(config: Config, overrides: Partial<Pick<Infra, 'clock' | 'logger'>> = {}): Promise<Infra> {
   ensurePrivateDir(config.dataDir);
-  const { db } = openSqlite(config.store.url ?? path.join(config.dataDir, 'jitbroker.db'));
+  const logger = overrides.logger ?? createLogger(config);
+  const file = config.store.url ?? path.join(config.dataDir, 'jitbroker.db');
+  const { db, sqlite } = openSqlite(file);
   await migrate(db);
-  return { db, close: () => db.destroy(), clock: overrides.clock ?? systemClock, logger: overrides.logger ?? createLogger(config) };
+  const checkpointer = config.store.checkpoint === 'worker' ? startWalCheckpointer(sqlite, file, { intervalMs: 1000, logger }) : undefined;
+  return {
+    db,
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
+    clock: overrides.clock ?? systemClock,
+    logger,
+  };
 }
 
 const seconds = (d: string) => parseDurationSeconds(d) as number;
@@ -63,7 +75,7 @@ function rotationSettings(config: Config): RotationSettings {
 /** The store-backed gauges: each a count over an index, never a scan of the fleet. */
 function metricsSources(db: Db, clock: Clock, settings: RotationSettings): MetricsSources {
   const devices = createDeviceRepository(db);
-  const jobs = createRotationJobRepository();
+  const jobs = createRotationJobRepository(db);
   return {
     rotationQueue: () => jobs.depth(db, clock.now().toISOString()),
     failingDevices: () => devices.countFailing(db, settings.flagAfter),
@@ -75,9 +87,17 @@ function metricsSources(db: Db, clock: Clock, settings: RotationSettings): Metri
 export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
   const metrics = createMetrics({ now: () => clock.now() });
-  const transactor = createTransactor(db, { maxBatch: config.store.maxBatch, maxBatchMs: config.store.maxBatchMs, onCommit: metrics.commit });
+  const transactor = createTransactor(db, {
+    maxBatch: config.store.maxBatch,
+    maxBatchMs: config.store.maxBatchMs,
+    onCommit: (seconds, units) => {
+      metrics.commit(seconds, units);
+      // A transaction holds the event loop: one this long delays every request waiting behind it.
+      if (seconds > 0.025) infra.logger.warn({ ms: Math.round(seconds * 1000), units }, 'slow store transaction');
+    },
+  });
   const audit = createAuditLog({ db, clock });
-  const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock });
+  const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock, transactor });
   const credentials = createCredentialService({ db, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
   const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger: infra.logger, settings: rotationSettings(config), metrics });
   metrics.setSources(metricsSources(db, clock, rotationSettings(config)));

@@ -42,6 +42,8 @@ export const configSchema = z
         // Appends waiting together share one durable commit; this bounds one batch.
         maxBatch: z.number().int().min(1).max(10000),
         maxBatchMs: z.number().int().min(1).max(1000),
+        // Where WAL checkpoints run: inside the committing transaction (SQLite's default) or in a worker thread.
+        checkpoint: z.enum(['inline', 'worker']),
       })
       .strict(),
     vault: z.object({ backend: z.enum(vaultBackendNames) }).strict(),

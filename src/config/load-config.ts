@@ -14,7 +14,16 @@ export class ConfigError extends Error {
 type LeafKind = 'string' | 'number' | 'boolean' | 'array' | 'json';
 type Tree = { [key: string]: unknown };
 
-const defaultConfigFile = path.join(__dirname, '..', '..', 'config', 'default.json');
+/** config/default.json of the installed package: found upwards from this file (dist/, or a benchmark build). */
+function findDefaultConfig(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'config', 'default.json');
+    if (fs.existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return path.join(__dirname, '..', '..', 'config', 'default.json');
+  }
+}
+
+const defaultConfigFile = findDefaultConfig();
 
 function unwrap(t: z.ZodTypeAny): z.ZodTypeAny {
   if (t instanceof z.ZodOptional || t instanceof z.ZodDefault || t instanceof z.ZodNullable) return unwrap(t._def.innerType);

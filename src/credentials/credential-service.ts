@@ -44,6 +44,27 @@ export function createCredentialService(deps: {
     return { deviceId, version, ref, reason };
   }
 
+  /**
+   * With a vault in the broker's own store: generates the password, writes it and records it as
+   * the pending version, all in the caller's transaction. Undefined for a remote vault, where
+   * `preparePassword` writes first and `recordPending` follows.
+   */
+  const writePendingInTransaction = vault.putInTransaction
+    ? async (tx: Tx, deviceId: string, groups: readonly string[], reason: RotationReason): Promise<PreparedVersion> => {
+        const version = await versions.nextVersion(tx, deviceId);
+        const password = generatePassword(policyForDevice(groups, deps.passwords.defaults, deps.passwords.byGroup));
+        let ref: string;
+        try {
+          ref = await (vault.putInTransaction as NonNullable<VaultBackend['putInTransaction']>)(tx, { deviceId, version }, password);
+        } catch (e) {
+          throw Object.assign(new DomainError('unavailable', 'The vault did not store the new password; nothing changed.'), { cause: e });
+        }
+        const prepared = { deviceId, version, ref, reason };
+        await recordPending(tx, prepared);
+        return prepared;
+      }
+    : undefined;
+
   /** Records a prepared password as the device's pending version, in the caller's transaction. */
   async function recordPending(tx: Tx, p: PreparedVersion): Promise<void> {
     await versions.insert(tx, {
@@ -79,7 +100,7 @@ export function createCredentialService(deps: {
     return { currentVersion: current?.version ?? null, pendingVersion: pending?.version ?? null };
   }
 
-  return { preparePassword, recordPending, readSecret, versionSummary, versions };
+  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, versions };
 }
 
 export type CredentialService = ReturnType<typeof createCredentialService>;

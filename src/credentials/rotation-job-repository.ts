@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Kysely } from 'kysely';
+import { prepareQuery } from '../store/prepared-query';
 import { Database, RotationJobTable } from '../store/schema';
 
 type Q = Kysely<Database>;
@@ -7,29 +8,31 @@ export type RotationJob = RotationJobTable;
 export type RotationReason = RotationJobTable['reason'];
 
 /** The durable rotation queue: at most one open job per device (a unique index keeps it so). */
-export function createRotationJobRepository() {
+export function createRotationJobRepository(db: Q) {
+  // A fleet coming due queues thousands of jobs in a row: these are prepared once.
+  const openOf = prepareQuery(db, (d, p: { deviceId: string }) => d.selectFrom('rotation_jobs').selectAll().where('device_id', '=', p.deviceId).where('state', '=', 'open'));
+  const insertJob = prepareQuery(db, (d, p: { id: string; deviceId: string; reason: RotationReason; dueAt: string; createdAt: string }) =>
+    d.insertInto('rotation_jobs').values({
+      id: p.id,
+      device_id: p.deviceId,
+      reason: p.reason,
+      due_at: p.dueAt,
+      attempts: 0,
+      last_error: null,
+      state: 'open',
+      created_at: p.createdAt,
+      claimed_until: null,
+      done_at: null,
+      outcome: null,
+    }),
+  );
   return {
     async openFor(q: Q, deviceId: string): Promise<RotationJob | undefined> {
-      return q.selectFrom('rotation_jobs').selectAll().where('device_id', '=', deviceId).where('state', '=', 'open').executeTakeFirst();
+      return (await openOf(q, { deviceId }))[0];
     },
     async insert(q: Q, deviceId: string, reason: RotationReason, dueAt: string, createdAt: string): Promise<string> {
       const id = crypto.randomUUID();
-      await q
-        .insertInto('rotation_jobs')
-        .values({
-          id,
-          device_id: deviceId,
-          reason,
-          due_at: dueAt,
-          attempts: 0,
-          last_error: null,
-          state: 'open',
-          created_at: createdAt,
-          claimed_until: null,
-          done_at: null,
-          outcome: null,
-        })
-        .execute();
+      await insertJob(q, { id, deviceId, reason, dueAt, createdAt });
       return id;
     },
     async reschedule(q: Q, id: string, set: Partial<Pick<RotationJob, 'due_at' | 'reason' | 'attempts' | 'last_error'>>): Promise<void> {
@@ -51,6 +54,19 @@ export function createRotationJobRepository() {
         .orderBy('due_at')
         .limit(limit)
         .execute();
+    },
+    /** Takes the jobs of a page for `until` in one statement; returns the ids it got (another worker may hold some). */
+    async claimMany(q: Q, ids: readonly string[], now: string, until: string): Promise<string[]> {
+      if (ids.length === 0) return [];
+      const rows = await q
+        .updateTable('rotation_jobs')
+        .set({ claimed_until: until })
+        .where('id', 'in', [...ids])
+        .where('state', '=', 'open')
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+        .returning('id')
+        .execute();
+      return rows.map((r) => r.id);
     },
     /** Takes a job for `until`; false when another worker holds it. */
     async claim(q: Q, id: string, now: string, until: string): Promise<boolean> {

@@ -47,7 +47,7 @@ function describe(e: unknown): string {
 export function createRotationService(deps: {
   db: Db;
   transactor: Transactor;
-  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'readSecret' | 'versions'>;
+  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'readSecret' | 'versions'>;
   vault: Pick<VaultBackend, 'remove'>;
   audit: Pick<AuditLog, 'append'>;
   clock: Clock;
@@ -58,7 +58,7 @@ export function createRotationService(deps: {
   const { db, transactor, credentials, audit, clock, settings } = deps;
   const versions = credentials.versions;
   const devices = createDeviceRepository(db);
-  const jobs = createRotationJobRepository();
+  const jobs = createRotationJobRepository(db);
 
   const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -88,8 +88,8 @@ export function createRotationService(deps: {
     for (;;) {
       const due = await devices.dueForRotation(db, now.toISOString(), pageSize);
       // Small units keep each transaction short while a whole fleet comes due.
-      for (let i = 0; i < due.length; i += 50) {
-        const chunk = due.slice(i, i + 50);
+      for (let i = 0; i < due.length; i += 20) {
+        const chunk = due.slice(i, i + 20);
         await transactor.run(async (tx) => {
           for (const d of chunk) {
             await enqueue(tx, d.id, 'scheduled', now);
@@ -166,24 +166,48 @@ export function createRotationService(deps: {
         return void (await transactor.run((tx) => jobs.reschedule(tx, job.id, { due_at: until })));
       }
     }
-    try {
-      const prepared = await credentials.preparePassword(device.id, device.groups, job.reason);
-      failpoint('rotation.after-vault-write');
-      await transactor.run(async (tx) => {
-        if (await versions.pending(tx, device.id)) throw new DomainError('conflict', 'another rotation made a pending version first');
-        // Pending is durable before any device can see it; the job is done in the same commit.
-        await credentials.recordPending(tx, prepared);
-        await jobs.finish(tx, job.id, 'rotated', now.toISOString());
-        await devices.clearNextDue(tx, device.id);
-        await audit.append(tx, {
-          actor: system,
-          action: 'credential.rotation-started',
-          outcome: 'success',
-          deviceId: device.id,
-          target: `version:${prepared.version}`,
-          details: { reason: job.reason, job: job.id },
-        });
+    const started = async (tx: Tx, version: number) => {
+      // Pending is durable before any device can see it; the job is done in the same commit.
+      await jobs.finish(tx, job.id, 'rotated', now.toISOString());
+      await devices.clearNextDue(tx, device.id);
+      await audit.append(tx, {
+        actor: system,
+        action: 'credential.rotation-started',
+        outcome: 'success',
+        deviceId: device.id,
+        target: `version:${version}`,
+        details: { reason: job.reason, job: job.id },
       });
+    };
+    const noPendingYet = async (tx: Tx) => {
+      if (await versions.pending(tx, device.id)) throw new DomainError('conflict', 'another rotation made a pending version first');
+    };
+    try {
+      const inStore = credentials.writePendingInTransaction;
+      if (inStore) {
+        // The vault is in this store: the new password and its pending row commit together.
+        await transactor.run(
+          async (tx) => {
+            await noPendingYet(tx);
+            const p = await inStore(tx, device.id, device.groups, job.reason);
+            failpoint('rotation.after-vault-write');
+            await started(tx, p.version);
+          },
+          { background: true },
+        );
+      } else {
+        // A remote vault is written first; a crash before the pending row leaves a version nothing refers to.
+        const prepared = await credentials.preparePassword(device.id, device.groups, job.reason);
+        failpoint('rotation.after-vault-write');
+        await transactor.run(
+          async (tx) => {
+            await noPendingYet(tx);
+            await credentials.recordPending(tx, prepared);
+            await started(tx, prepared.version);
+          },
+          { background: true },
+        );
+      }
       failpoint('rotation.after-pending');
       deps.metrics.rotation(job.reason, 'rotated');
     } catch (e) {
@@ -192,28 +216,38 @@ export function createRotationService(deps: {
   }
 
   /**
-   * The worker: takes due jobs and runs them, at most `concurrency` at a time. A failed job comes
-   * back after an exponential backoff with jitter; a job whose worker died comes back when its
-   * lease runs out.
+   * The worker: drains the due jobs page by page, each page claimed in one statement and run at
+   * most `concurrency` at a time. A failed job comes back after an exponential backoff with
+   * jitter; a page whose worker died comes back when its lease runs out.
    */
-  async function runDueJobs(limit = 500): Promise<number> {
-    const now = clock.now();
-    const due = await jobs.due(db, now.toISOString(), limit);
-    let next = 0;
+  async function runDueJobs(pageSize = 500): Promise<number> {
     let ran = 0;
-    const lane = async () => {
-      while (next < due.length) {
-        const job = due[next++] as RotationJob;
-        const claimed = await transactor.run((tx) => jobs.claim(tx, job.id, clock.now().toISOString(), iso(clock.now().getTime() + settings.leaseSeconds * 1000)), {
-          singleWrite: true,
-        });
-        if (!claimed) continue;
-        ran += 1;
-        await runJob(job);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, lane));
-    return ran;
+    for (;;) {
+      const now = clock.now();
+      const due = await jobs.due(db, now.toISOString(), pageSize);
+      if (due.length === 0) return ran;
+      const until = iso(now.getTime() + settings.leaseSeconds * 1000);
+      const claimed = new Set(
+        await transactor.run(
+          (tx) =>
+            jobs.claimMany(
+              tx,
+              due.map((j) => j.id),
+              now.toISOString(),
+              until,
+            ),
+          { singleWrite: true },
+        ),
+      );
+      const mine = due.filter((j) => claimed.has(j.id));
+      let next = 0;
+      const lane = async () => {
+        while (next < mine.length) await runJob(mine[next++] as RotationJob);
+      };
+      await Promise.all(Array.from({ length: Math.min(settings.concurrency, mine.length) }, lane));
+      ran += mine.length;
+      if (due.length < pageSize) return ran;
+    }
   }
 
   /** The pending password the agent must set, audited before it leaves; undefined when none is pending. */

@@ -9,6 +9,7 @@ type Q = Kysely<Database>;
 export function createDeviceRepository(db: Q) {
   // Every agent request looks its device up: prepared once.
   const byId = prepareQuery(db, (d, p: { id: string }) => d.selectFrom('devices').selectAll().where('id', '=', p.id));
+  const noNextDue = prepareQuery(db, (d, p: { id: string }) => d.updateTable('devices').set({ next_due: null }).where('id', '=', p.id));
   return {
     async findById(q: Q, id: string): Promise<Device | undefined> {
       const [r] = await byId(q, { id });
@@ -37,7 +38,7 @@ export function createDeviceRepository(db: Q) {
     },
     /** A rotation is under way: not due again until its password is acknowledged. */
     async clearNextDue(q: Q, id: string): Promise<void> {
-      await q.updateTable('devices').set({ next_due: null }).where('id', '=', id).execute();
+      await noNextDue(q, { id });
     },
     /** Counts one more failed rotation; returns how many in a row. */
     async recordFailure(q: Q, id: string, error: string): Promise<number> {

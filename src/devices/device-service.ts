@@ -1,7 +1,7 @@
 import { JWK } from 'jose';
 import { RequestContext } from '../audit/audit-event';
 import { AuditLog } from '../audit/audit-log';
-import { CredentialService } from '../credentials/credential-service';
+import { CredentialService, PreparedVersion } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
 import { UserPrincipal, requireRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
@@ -30,7 +30,7 @@ export function createDeviceService(deps: {
   db: Db;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
-  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'versionSummary'>;
+  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'versionSummary'>;
   rotations: Pick<RotationService, 'enqueue' | 'rotationStatus'>;
   clock: Clock;
 }) {
@@ -46,7 +46,9 @@ export function createDeviceService(deps: {
   async function enrolDevice(p: UserPrincipal, input: EnrolDevice, ctx: RequestContext): Promise<DeviceView> {
     requireRole(p, 'admin');
     if (await devices.findById(db, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
-    const prepared = await credentials.preparePassword(input.id, input.groups, 'initial');
+    // A remote vault is written before the transaction; one in this store, inside it.
+    const inStore = credentials.writePendingInTransaction;
+    const early = inStore ? undefined : await credentials.preparePassword(input.id, input.groups, 'initial');
     const now = clock.now().toISOString();
     await transactor.run(async (tx) => {
       if (await devices.findById(tx, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
@@ -64,7 +66,8 @@ export function createDeviceService(deps: {
         rotation_failures: 0,
         rotation_error: null,
       });
-      await credentials.recordPending(tx, prepared);
+      const prepared = inStore ? await inStore(tx, input.id, input.groups, 'initial') : (early as PreparedVersion);
+      if (!inStore) await credentials.recordPending(tx, prepared);
       await audit.append(tx, {
         actor: actorOf(p),
         action: 'device.enrolled',

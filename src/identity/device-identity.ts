@@ -1,4 +1,4 @@
-import { JWK, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import { JWK, KeyLike, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { createDeviceRepository } from '../devices/device-repository';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
@@ -16,6 +16,18 @@ const deviceAlgorithm = 'ES256';
  */
 export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clock: Clock; audience: string; maxLifetimeSeconds: number; clockSkewSeconds: number }) {
   const devices = createDeviceRepository(deps.db);
+  // Importing a JWK builds a key object, which costs more than the signature check. Kept per
+  // device and keyed by the enrolled JWK's text, so a device re-enrolled with a new key misses.
+  const keys = new Map<string, { jwk: string; key: KeyLike | Uint8Array }>();
+  async function keyOf(deviceId: string, jwk: JWK): Promise<KeyLike | Uint8Array> {
+    const text = JSON.stringify(jwk);
+    const hit = keys.get(deviceId);
+    if (hit && hit.jwk === text) return hit.key;
+    const key = await importJWK(jwk, deviceAlgorithm);
+    if (keys.size >= 50000) keys.delete(keys.keys().next().value as string);
+    keys.set(deviceId, { jwk: text, key });
+    return key;
+  }
   const fail = (why: string): never => {
     throw new DomainError('unauthenticated', `Device token rejected: ${why}.`);
   };
@@ -34,7 +46,7 @@ export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clo
     if (!device || device.status !== 'active') return fail('no active device with that id');
     let payload;
     try {
-      const key = await importJWK(device.agentKey as JWK, deviceAlgorithm);
+      const key = await keyOf(deviceId, device.agentKey as JWK);
       ({ payload } = await jwtVerify(token, key, {
         algorithms: [deviceAlgorithm],
         issuer: deviceId,

@@ -28,6 +28,8 @@ export function openSqlite(file: string): { db: Db; sqlite: BetterSqlite3.Databa
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // After a burst, a WAL file that was reset is cut back to this size instead of keeping its high-water mark.
+  sqlite.pragma('journal_size_limit = 33554432');
   const mode = sqlite.pragma('journal_mode', { simple: true });
   const sync = sqlite.pragma('synchronous', { simple: true });
   if (mode !== 'wal' || sync !== 2) {

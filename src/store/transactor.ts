@@ -12,6 +12,8 @@ export interface UnitOptions {
    * the unit needs no savepoint of its own. Leave unset for anything else.
    */
   singleWrite?: boolean;
+  /** Work nobody waits on (the rotation worker): batched after every waiting request's unit. */
+  background?: boolean;
 }
 
 interface Waiting {
@@ -57,8 +59,12 @@ export function createTransactor(
     onCommit?: (seconds: number, units: number) => void;
   },
 ): Transactor {
+  // Requests' units go first; background units fill what room a batch has left.
   const queue: Waiting[] = [];
+  const later: Waiting[] = [];
   let running: Promise<void> | undefined;
+  const waiting = () => queue.length + later.length;
+  const take = () => (queue.length > 0 ? queue.shift() : later.shift()) as Waiting;
 
   async function runUnit(tx: Tx, item: Waiting): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> {
     const scratch = transactionScratch(tx);
@@ -88,8 +94,8 @@ export function createTransactor(
     const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
     try {
       await db.transaction().execute(async (tx) => {
-        while (queue.length > 0 && batch.length < opts.maxBatch && (batch.length === 0 || elapsedMs() < opts.maxBatchMs)) {
-          const item = queue.shift() as Waiting;
+        while (waiting() > 0 && batch.length < opts.maxBatch && (batch.length === 0 || elapsedMs() < opts.maxBatchMs)) {
+          const item = take();
           batch.push(item);
           outcomes.push(await runUnit(tx, item));
         }
@@ -110,16 +116,20 @@ export function createTransactor(
   }
 
   async function loop(): Promise<void> {
-    // Let every request that is ready in this turn of the event loop join the batch.
-    await new Promise<void>((r) => setImmediate(r));
-    while (queue.length > 0) await commitBatch();
+    while (waiting() > 0) {
+      // Yield to the event loop before each batch. SQLite answers synchronously, so without this a
+      // queue that keeps refilling (units whose callers queue the next) would run batch after batch
+      // on microtasks alone and starve I/O and timers. It also lets more waiting units join.
+      await new Promise<void>((r) => setImmediate(r));
+      await commitBatch();
+    }
     running = undefined;
   }
 
   return {
     run<T>(work: Work<T>, options: UnitOptions = {}): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        queue.push({ work: work as Work<unknown>, options, resolve: resolve as (v: unknown) => void, reject });
+        (options.background ? later : queue).push({ work: work as Work<unknown>, options, resolve: resolve as (v: unknown) => void, reject });
         running ??= loop();
       });
     },

@@ -1,4 +1,5 @@
 import { Secret } from '../credentials/secret';
+import { Tx } from '../store/transactor';
 
 /** Which password: a device's numbered credential version. */
 export interface SecretAddress {
@@ -14,6 +15,11 @@ export interface VaultBackend {
    * rotation died between its vault write and its pending row, so nothing references the old one.
    */
   put(address: SecretAddress, secret: Secret): Promise<string>;
+  /**
+   * A vault kept in the broker's own store writes inside the caller's transaction, so a new
+   * password and its pending row commit together (or not at all). Remote vaults leave this out.
+   */
+  putInTransaction?(tx: Tx, address: SecretAddress, secret: Secret): Promise<string>;
   /** The password behind a reference, or undefined when the vault has none. */
   get(address: SecretAddress, ref: string): Promise<Secret | undefined>;
   /** Removes a version no device can hold any more (past rotation.history); a vault that cannot delete disables it. */

@@ -7,6 +7,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { Database } from '../../src/store/schema';
 import { systemClock } from '../../src/time/clock';
 import { createLocalVault } from '../../src/vault/local/local-vault';
+import { createTransactor } from '../../src/store/transactor';
 import { DaemonProcess, cleanEnv, cliPath, runCli, startDaemonProcess } from './daemon-process';
 
 /** A data dir, a daemon that can be killed and restarted on it, and devices with real agents (file setter). */
@@ -83,7 +84,7 @@ export class CrashWorld {
     const sqlite = new BetterSqlite3(path.join(this.dataDir, 'jitbroker.db'), { fileMustExist: true });
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     try {
-      const vault = createLocalVault({ db, dataDir: this.dataDir, clock: systemClock });
+      const vault = createLocalVault({ db, dataDir: this.dataDir, clock: systemClock, transactor: createTransactor(db, { maxBatch: 1, maxBatchMs: 10 }) });
       const rows = await db.selectFrom('vault_secrets').select('version').where('name', '=', id).execute();
       const out = new Map<number, string>();
       for (const r of rows) out.set(r.version, ((await vault.get({ deviceId: id, version: r.version }, '')) as { expose(): string }).expose());

@@ -5,16 +5,19 @@ import { Secret } from '../../src/credentials/secret';
 import { migrate, openSqlite } from '../../src/store/database';
 import { systemClock } from '../../src/time/clock';
 import { createLocalVault } from '../../src/vault/local/local-vault';
+import { createTransactor } from '../../src/store/transactor';
 import { vaultContract } from './vault-contract';
 
 async function openLocal(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-vault-'))) {
   const { db } = openSqlite(path.join(dir, 'jitbroker.db'));
   await migrate(db);
-  const vault = createLocalVault({ db, dataDir: dir, clock: systemClock });
+  const transactor = createTransactor(db, { maxBatch: 64, maxBatchMs: 10 });
+  const vault = createLocalVault({ db, dataDir: dir, clock: systemClock, transactor });
   return {
     dir,
     db,
     vault,
+    transactor,
     close: async () => {
       await db.destroy();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -32,7 +35,7 @@ describe('the local vault encrypts at rest', () => {
       expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
       expect(Buffer.from(fs.readFileSync(keyFile, 'utf8').trim(), 'base64')).toHaveLength(32);
       fs.chmodSync(keyFile, 0o644);
-      expect(() => createLocalVault({ db: v.db, dataDir: v.dir, clock: systemClock })).toThrow(/chmod 600/);
+      expect(() => createLocalVault({ db: v.db, dataDir: v.dir, clock: systemClock, transactor: v.transactor })).toThrow(/chmod 600/);
     } finally {
       await v.close();
     }
@@ -80,7 +83,7 @@ describe('the local vault encrypts at rest', () => {
     try {
       await v.vault.check();
       fs.rmSync(path.join(v.dir, 'vault-master.key'));
-      const other = createLocalVault({ db: v.db, dataDir: v.dir, clock: systemClock });
+      const other = createLocalVault({ db: v.db, dataDir: v.dir, clock: systemClock, transactor: v.transactor });
       await expect(other.check()).rejects.toThrow(/does not decrypt/);
     } finally {
       await v.close();
