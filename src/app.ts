@@ -1,6 +1,10 @@
 import path from 'node:path';
 import pino, { Logger } from 'pino';
 import { createAuditLog } from './audit/audit-log';
+import { createEscalationService } from './escalations/escalation-service';
+import { createWebhookService } from './webhooks/webhook-service';
+import { createAuditCheckpoints } from './audit/audit-checkpoints';
+import { loadCheckpointSigner } from './audit/checkpoint-signer';
 import { Config } from './config/config-schema';
 import { createCredentialService } from './credentials/credential-service';
 import { RotationSettings, createRotationService } from './credentials/rotation-service';
@@ -103,10 +107,24 @@ export async function createServices(config: Config, infra: Infra) {
   metrics.setSources(metricsSources(db, clock, rotationSettings(config)));
   const policies = createPolicyService({ db, transactor, audit, clock });
   const devices = createDeviceService({ db, transactor, audit, credentials, rotations, clock });
+  const webhooks = createWebhookService({
+    db,
+    transactor,
+    clock,
+    logger: infra.logger,
+    settings: {
+      endpoints: config.webhooks.endpoints,
+      maxAttempts: config.webhooks.maxAttempts,
+      retryBaseSeconds: seconds(config.webhooks.retryBase),
+      retryMaxSeconds: seconds(config.webhooks.retryMax),
+      timeoutSeconds: config.webhooks.timeoutSeconds,
+    },
+  });
   const grants = createGrantService({
     db,
     transactor,
     audit,
+    webhooks,
     policies,
     credentials,
     rotations,
@@ -130,11 +148,42 @@ export async function createServices(config: Config, infra: Infra) {
     maxLifetimeSeconds: config.agent.maxTokenLifetimeSeconds,
     clockSkewSeconds: config.identity.clockSkewSeconds,
   });
+  const escalations = createEscalationService({ db, transactor, audit, webhooks, clock, settings: config.escalations });
+  const checkpointSigner = loadCheckpointSigner(config.dataDir);
+  const checkpoints = createAuditCheckpoints({
+    db,
+    transactor,
+    audit,
+    signer: checkpointSigner,
+    clock,
+    dataDir: config.dataDir,
+    logger: infra.logger,
+    settings: { everyEvents: config.audit.checkpoint.everyEvents, everySeconds: seconds(config.audit.checkpoint.every) },
+  });
   const ready = async () => {
     await db.selectFrom('audit_events').select('seq').limit(1).execute();
     await vault.check();
   };
-  return { db, transactor, audit, vault, credentials, rotations, policies, devices, grants, identity, issueToken, deviceIdentity, ready, metrics };
+  return {
+    db,
+    transactor,
+    audit,
+    vault,
+    credentials,
+    rotations,
+    policies,
+    devices,
+    grants,
+    identity,
+    issueToken,
+    deviceIdentity,
+    ready,
+    metrics,
+    checkpointSigner,
+    checkpoints,
+    webhooks,
+    escalations,
+  };
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;

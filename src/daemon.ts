@@ -65,6 +65,19 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   if (config.identity.mode === 'local') {
     logger.warn("identity.mode is local: tokens are signed by this daemon's own key (development and single-host use only)");
   }
+  // The database must still hold the last checkpoint signed beside it: otherwise it went back in time.
+  const rolledBack = await services.checkpoints.checkNotRolledBack();
+  if (rolledBack) {
+    if (!config.audit.acceptRollback) {
+      await infra.close();
+      throw new StartupRefused([`${rolledBack}; restore the newer database, or set audit.acceptRollback to start anyway (audited)`]);
+    }
+    logger.error({ problem: rolledBack }, 'starting on an audit log that went back in time (audit.acceptRollback)');
+    await services.transactor.run((tx) =>
+      services.audit.append(tx, { actor: { kind: 'system', subject: 'audit' }, action: 'audit.rollback-accepted', outcome: 'failure', reason: rolledBack }),
+    );
+    await services.checkpoints.checkpointNow();
+  }
   // SQLite has one daemon: any claim on a rotation job is from its own previous run.
   if (config.store.driver === 'sqlite') await services.rotations.releaseClaimsOfDeadRun();
   const app = createHttpApp({ ...services, logger, ready: services.ready });
@@ -74,7 +87,11 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
   });
-  const scheduler = scheduleJobs(createScheduler(logger), services, { rotationWorkerSeconds: config.rotation.workerSeconds, rotationScanSeconds: config.rotation.scanSeconds });
+  const scheduler = scheduleJobs(createScheduler(logger), services, {
+    rotationWorkerSeconds: config.rotation.workerSeconds,
+    rotationScanSeconds: config.rotation.scanSeconds,
+    webhookSeconds: config.webhooks.intervalSeconds,
+  });
   const address = server.address() as AddressInfo;
   const url = `${config.http.tls ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ url, dataDir: config.dataDir, vault: config.vault.backend, identity: config.identity.mode }, 'jitbroker listening');

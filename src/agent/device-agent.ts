@@ -4,7 +4,7 @@ import { SignJWT } from 'jose';
 import { Logger } from 'pino';
 import { Secret } from '../credentials/secret';
 import { failpoint } from '../failpoints/failpoint';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '../files/atomic-file';
 import { DeviceKey, deviceKeyAlgorithm } from './device-key';
 import { PasswordSetter } from './password-setter';
 

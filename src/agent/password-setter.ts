@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { Secret } from '../credentials/secret';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '../files/atomic-file';
 
 /** Sets the local administrator's password on the device. Throws with a message that never holds the password. */
 export interface PasswordSetter {

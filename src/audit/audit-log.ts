@@ -1,9 +1,10 @@
-import { Db } from '../store/database';
 import { Insertable } from 'kysely';
+import { Db } from '../store/database';
 import { prepareQuery } from '../store/prepared-query';
 import { AuditEventTable } from '../store/schema';
 import { Tx, transactionScratch } from '../store/transactor';
 import { Clock } from '../time/clock';
+import { ChainLink, VerifyResult, actorColumn, createChainVerifier } from './audit-chain';
 import { AuditEvent, AuditInput, canonicalJson, genesisHash, sha256Hex } from './audit-event';
 
 export interface AuditQuery {
@@ -22,25 +23,22 @@ export interface StoredAuditEvent extends AuditEvent {
   hash: string;
 }
 
-export interface VerifyResult {
-  ok: boolean;
-  events: number;
-  headHash: string;
-  firstBadSeq?: number;
-  problem?: string;
+export type { VerifyResult } from './audit-chain';
+
+interface Head {
+  seq: number;
+  hash: string;
+  at: string;
 }
 
 const headKey = 'audit.head';
-
-function actorKey(e: AuditInput): string {
-  return e.actor.kind === 'user' ? e.actor.subject : `${e.actor.kind}:${e.actor.subject}`;
-}
+const pageSize = 1000;
 
 /** The hash-chained, append-only audit log. */
 export function createAuditLog(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   // Every request appends: both statements are prepared once.
-  const readHead = prepareQuery(db, (d) => d.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1));
+  const readHead = prepareQuery(db, (d) => d.selectFrom('audit_events').select(['seq', 'hash', 'at']).orderBy('seq', 'desc').limit(1));
   const insertEvent = prepareQuery(db, (d, p: Insertable<AuditEventTable>) =>
     d.insertInto('audit_events').values({
       seq: p.seq,
@@ -56,22 +54,28 @@ export function createAuditLog(deps: { db: Db; clock: Clock }) {
       hash: p.hash,
     }),
   );
+  const page = prepareQuery(db, (d, p: { after: number; until: number; limit: number }) =>
+    d.selectFrom('audit_events').selectAll().where('seq', '>', p.after).where('seq', '<=', p.until).orderBy('seq').limit(p.limit),
+  );
 
   /**
    * Appends one event inside the caller's transaction, chained to the head it reads there. The
    * head is read once per transaction and then carried forward: appends are serialised by the
-   * transaction, so no other writer can move it in between.
+   * transaction, so no other writer can move it in between. Times never go backwards along the
+   * chain (a clock stepped back gives the previous event's time), so a time range is a seq range.
    */
   async function append(tx: Tx, input: AuditInput): Promise<StoredAuditEvent> {
     const scratch = transactionScratch(tx);
-    const head = (scratch.get(headKey) as { seq: number; hash: string } | undefined) ?? (await readHead(tx, {}))[0];
-    const event: AuditEvent = { ...input, seq: (head?.seq ?? 0) + 1, at: clock.now().toISOString(), prevHash: head?.hash ?? genesisHash };
+    const head = (scratch.get(headKey) as Head | undefined) ?? (await readHead(tx, {}))[0];
+    const now = clock.now().toISOString();
+    const at = head && head.at > now ? head.at : now;
+    const event: AuditEvent = { ...input, seq: (head?.seq ?? 0) + 1, at, prevHash: head?.hash ?? genesisHash };
     const canonical = canonicalJson(event);
     const hash = sha256Hex(canonical);
     await insertEvent(tx, {
       seq: event.seq,
       at: event.at,
-      actor: actorKey(input),
+      actor: actorColumn(input),
       action: input.action,
       outcome: input.outcome,
       device_id: input.deviceId ?? null,
@@ -81,74 +85,93 @@ export function createAuditLog(deps: { db: Db; clock: Clock }) {
       prev_hash: event.prevHash,
       hash,
     });
-    scratch.set(headKey, { seq: event.seq, hash });
+    scratch.set(headKey, { seq: event.seq, hash, at });
     return { ...event, hash };
   }
 
-  /** One page of events, oldest first, after the cursor's sequence number. */
+  /** The seq range of a time range: two index lookups, since times follow seq order. */
+  async function seqRange(from?: string, to?: string): Promise<{ after: number; until: number }> {
+    let after = 0;
+    let until = Number.MAX_SAFE_INTEGER;
+    if (from) {
+      const r = await db.selectFrom('audit_events').select('seq').where('at', '>=', from).orderBy('at').orderBy('seq').limit(1).executeTakeFirst();
+      after = r ? r.seq - 1 : Number.MAX_SAFE_INTEGER;
+    }
+    if (to) {
+      const r = await db.selectFrom('audit_events').select('seq').where('at', '<', to).orderBy('at', 'desc').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      until = r ? r.seq : 0;
+    }
+    return { after, until };
+  }
+
+  /** One page of events, oldest first, after the cursor's sequence number. Every filter reads an index. */
   async function query(q: AuditQuery): Promise<{ items: StoredAuditEvent[]; nextSeq: number | null }> {
-    let sel = db.selectFrom('audit_events').select(['seq', 'canonical', 'hash']);
+    const range = await seqRange(q.from, q.to);
+    const after = Math.max(range.after, q.afterSeq ?? 0);
+    let sel = db.selectFrom('audit_events').select(['seq', 'canonical', 'hash']).where('seq', '>', after);
+    if (range.until !== Number.MAX_SAFE_INTEGER) sel = sel.where('seq', '<=', range.until);
     if (q.actor) sel = sel.where('actor', '=', q.actor);
     if (q.deviceId) sel = sel.where('device_id', '=', q.deviceId);
     if (q.action) sel = sel.where('action', '=', q.action);
     if (q.outcome) sel = sel.where('outcome', '=', q.outcome as StoredAuditEvent['outcome']);
     if (q.requestId) sel = sel.where('request_id', '=', q.requestId);
-    if (q.from) sel = sel.where('at', '>=', q.from);
-    if (q.to) sel = sel.where('at', '<', q.to);
-    if (q.afterSeq !== undefined) sel = sel.where('seq', '>', q.afterSeq);
     const rows = await sel
       .orderBy('seq', 'asc')
       .limit(q.limit + 1)
       .execute();
-    const page = rows.slice(0, q.limit).map((r) => ({ ...(JSON.parse(r.canonical) as AuditEvent), hash: r.hash }));
-    return { items: page, nextSeq: rows.length > q.limit ? (page[page.length - 1]?.seq ?? null) : null };
+    const items = rows.slice(0, q.limit).map((r) => ({ ...(JSON.parse(r.canonical) as AuditEvent), hash: r.hash }));
+    return { items, nextSeq: rows.length > q.limit ? (items[items.length - 1]?.seq ?? null) : null };
+  }
+
+  /**
+   * The chain's links in order, a page at a time: each page is a short query, so a walk over a
+   * million events neither holds the database nor grows in memory, and requests run in between.
+   */
+  async function* links(opts: { from?: string; to?: string } = {}): AsyncGenerator<ChainLink> {
+    const range = await seqRange(opts.from, opts.to);
+    let after = range.after;
+    for (;;) {
+      const rows = await page(db, { after, until: range.until, limit: pageSize });
+      for (const r of rows) {
+        yield {
+          seq: r.seq,
+          canonical: r.canonical,
+          prevHash: r.prev_hash,
+          hash: r.hash,
+          columns: { at: r.at, actor: r.actor, action: r.action, outcome: r.outcome, device_id: r.device_id, target: r.target, request_id: r.request_id },
+        };
+      }
+      if (rows.length < pageSize) return;
+      after = (rows[rows.length - 1] as { seq: number }).seq;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   /**
    * Walks the chain from the first event; names the first sequence number that does not hold.
-   * With an anchor (a head an auditor noted earlier), a log cut short or rolled back below it fails too.
+   * With an anchor (a head an auditor noted earlier), a log cut short or rolled back below it
+   * fails too; with the checkpoint key, every checkpoint's signature is checked.
    */
-  async function verify(anchor?: { seq: number; hash: string }): Promise<VerifyResult> {
-    let prev = genesisHash;
-    let expectedSeq = 1;
-    let events = 0;
-    const bad = (seq: number, problem: string): VerifyResult => ({ ok: false, events, headHash: prev, firstBadSeq: seq, problem });
-    for await (const row of db.selectFrom('audit_events').selectAll().orderBy('seq', 'asc').stream(1000)) {
-      if (row.seq !== expectedSeq) return bad(expectedSeq, `event ${expectedSeq} is missing`);
-      if (sha256Hex(row.canonical) !== row.hash) return bad(row.seq, 'content does not match its hash');
-      if (row.prev_hash !== prev) return bad(row.seq, 'previous hash does not match the chain');
-      let e: AuditEvent;
-      try {
-        e = JSON.parse(row.canonical) as AuditEvent;
-      } catch {
-        return bad(row.seq, 'content is not JSON');
-      }
-      const columnsMatch =
-        e.seq === row.seq &&
-        e.prevHash === row.prev_hash &&
-        e.at === row.at &&
-        e.action === row.action &&
-        e.outcome === row.outcome &&
-        actorKey(e) === row.actor &&
-        (e.deviceId ?? null) === row.device_id &&
-        (e.target ?? null) === row.target &&
-        (e.context?.requestId ?? null) === row.request_id;
-      if (!columnsMatch) return bad(row.seq, 'indexed columns differ from the hashed content');
-      if (anchor && row.seq === anchor.seq && row.hash !== anchor.hash) return bad(row.seq, 'event differs from the anchor');
-      prev = row.hash;
-      expectedSeq += 1;
-      events += 1;
+  async function verify(opts: { anchor?: { seq: number; hash: string }; checkpointKey?: import('node:crypto').KeyObject } = {}): Promise<VerifyResult> {
+    const verifier = createChainVerifier(opts);
+    for await (const link of links()) {
+      const failed = verifier.push(link);
+      if (failed) return failed;
     }
-    if (anchor && events < anchor.seq) return bad(events + 1, `the log ends at ${events}, before the anchor's event ${anchor.seq}: truncated or rolled back`);
-    return { ok: true, events, headHash: prev };
+    return verifier.finish();
   }
 
   async function head(): Promise<{ seq: number; hash: string }> {
-    const h = await db.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-    return h ?? { seq: 0, hash: genesisHash };
+    const h = (await readHead(db, {}))[0];
+    return h ? { seq: h.seq, hash: h.hash } : { seq: 0, hash: genesisHash };
   }
 
-  return { append, query, verify, head };
+  /** The event at a seq, as stored (for checking a checkpoint against the chain). */
+  async function hashAt(seq: number): Promise<string | undefined> {
+    return (await db.selectFrom('audit_events').select('hash').where('seq', '=', seq).executeTakeFirst())?.hash;
+  }
+
+  return { append, query, links, verify, head, hashAt };
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;

@@ -4,7 +4,11 @@ import { handle, userOf } from '../http/handle';
 import { deviceId, pageQuery, parse, subjectName } from '../http/validation';
 import { requireRole } from '../identity/principal';
 import { decodeCursor, encodeCursor } from '../store/paging';
+import { Transactor } from '../store/transactor';
+import { actorOf } from './actor';
+import { exportFormats, exportLines } from './audit-export';
 import { AuditLog } from './audit-log';
+import { CheckpointSigner } from './checkpoint-signer';
 
 const rfc3339 = z
   .string()
@@ -36,7 +40,10 @@ const verifyQuery = z
   })
   .strict();
 
-export function auditRoutes(audit: AuditLog): Router {
+const exportQuery = z.object({ format: z.enum(exportFormats).default('jsonl'), from: rfc3339.optional(), to: rfc3339.optional() }).strict();
+
+export function auditRoutes(deps: { audit: AuditLog; transactor: Transactor; signer: CheckpointSigner }): Router {
+  const { audit } = deps;
   const r = Router();
   r.get(
     '/events',
@@ -53,8 +60,49 @@ export function auditRoutes(audit: AuditLog): Router {
     handle(async (req) => {
       requireRole(userOf(req), 'auditor');
       const { anchor } = parse(verifyQuery, req.query, 'query');
-      return { status: 200, body: await audit.verify(anchor) };
+      return { status: 200, body: await audit.verify({ anchor, checkpointKey: deps.signer.publicKey }) };
     }),
   );
+  r.get(
+    '/checkpoint-key',
+    handle(async (req) => {
+      requireRole(userOf(req), 'auditor');
+      parse(z.object({}).strict(), req.query, 'query');
+      return { status: 200, body: deps.signer.publicJwk };
+    }),
+  );
+  // Streamed: constant memory whatever the range. The export is audited before its first byte.
+  r.get('/export', (req, res, next) => {
+    void (async () => {
+      const p = userOf(req);
+      requireRole(p, 'auditor');
+      const q = parse(exportQuery, req.query, 'query');
+      await deps.transactor.run(
+        (tx) =>
+          audit.append(tx, {
+            actor: actorOf(p),
+            action: 'audit.exported',
+            outcome: 'success',
+            details: { format: q.format, from: q.from ?? null, to: q.to ?? null },
+            context: req.context,
+          }),
+        { singleWrite: true },
+      );
+      res.status(200);
+      res.setHeader('Content-Type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
+      res.setHeader('Content-Disposition', `attachment; filename="jitbroker-audit.${q.format}"`);
+      let aborted = false;
+      res.once('close', () => (aborted = true));
+      for await (const line of exportLines(audit.links({ from: q.from, to: q.to }), q.format)) {
+        if (aborted) return;
+        if (!res.write(line)) await new Promise((resolve) => res.once('drain', resolve));
+      }
+      res.end();
+    })().catch((e: unknown) => {
+      // Before the first byte a problem document can still be sent; after it, only cutting the stream tells the client.
+      if (res.headersSent) res.destroy(e instanceof Error ? e : undefined);
+      else next(e);
+    });
+  });
   return r;
 }

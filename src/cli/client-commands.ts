@@ -1,6 +1,12 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
-import { ClientOptions, call } from './client';
+import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { verifyExport } from '../audit/audit-export';
+import { checkpointKeyFromJwk } from '../audit/checkpoint-signer';
+import { CliError } from './cli-error';
+import { ClientOptions, call, callStream } from './client';
 import { print } from './output';
 
 interface Flags {
@@ -8,6 +14,12 @@ interface Flags {
   token?: string;
   json?: boolean;
   quiet?: boolean;
+}
+
+function parseAnchor(v: string): { seq: number; hash: string } {
+  const m = /^([1-9][0-9]{0,15}):([0-9a-f]{64})$/.exec(v);
+  if (!m) throw new CliError('--anchor takes seq:hash, e.g. 42:9f86d081…', 2);
+  return { seq: Number(m[1]), hash: m[2] as string };
 }
 
 const list = (v: string): string[] =>
@@ -275,13 +287,87 @@ export function auditCommand(): Command {
     ),
   );
   cmd.addCommand(
-    client('verify', 'walk the hash chain; exit 3 when it is broken')
+    client('verify', "walk the hash chain (the daemon's, or an export with --file, offline); exit 3 when it is broken")
+      .option('--file <export.jsonl>', 'verify a JSONL export offline: no daemon, no database')
+      .option('--key <pub.jwk>', 'the checkpoint public key (jitbroker audit key): checkpoint signatures are checked too')
       .option('--anchor <seq:hash>', 'a head you noted earlier: also detects a truncated or rolled-back log')
-      .action(async (o: Flags & { anchor?: string }) => {
-        const r = (await call(connection(o), 'GET', `/v1/audit/verify${query({ anchor: o.anchor })}`)) as { ok: boolean };
+      .action(async (o: Flags & { file?: string; key?: string; anchor?: string }) => {
+        if (!o.file) {
+          const r = (await call(connection(o), 'GET', `/v1/audit/verify${query({ anchor: o.anchor })}`)) as { ok: boolean };
+          show(r, o, [], (v) => (v.ok ? 'ok' : 'broken'));
+          if (!r.ok) process.exitCode = 3;
+          return;
+        }
+        const anchor = o.anchor ? parseAnchor(o.anchor) : undefined;
+        const checkpointKey = o.key ? checkpointKeyFromJwk(JSON.parse(fs.readFileSync(o.key, 'utf8')) as crypto.JsonWebKey) : undefined;
+        const input = o.file === '-' ? process.stdin : fs.createReadStream(o.file);
+        const r = await verifyExport(input, { checkpointKey, anchor });
         show(r, o, [], (v) => (v.ok ? 'ok' : 'broken'));
         if (!r.ok) process.exitCode = 3;
       }),
+  );
+  cmd.addCommand(
+    client('export', "stream the audit log (with each event's hashes, so the file verifies on its own)")
+      .option('--format <format>', 'jsonl or csv', 'jsonl')
+      .option('--from <time>', 'RFC 3339, inclusive')
+      .option('--to <time>', 'RFC 3339, exclusive')
+      .option('--output <file>', 'write here instead of stdout')
+      .action(async (o: Flags & { format: string; from?: string; to?: string; output?: string }) => {
+        const res = await callStream(connection(o), `/v1/audit/export${query({ format: o.format, from: o.from, to: o.to })}`);
+        const out = o.output ? fs.createWriteStream(o.output, { mode: 0o600 }) : process.stdout;
+        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out);
+      }),
+  );
+  cmd.addCommand(
+    client('key', 'print the public key that signs audit checkpoints (a JWK), for verify --key').action(async (o: Flags) =>
+      console.log(JSON.stringify(await call(connection(o), 'GET', '/v1/audit/checkpoint-key'))),
+    ),
+  );
+  return cmd;
+}
+
+export function escalationCommand(): Command {
+  const cmd = new Command('escalation').description('file and follow Sev C escalations (designated staff); admins move them along');
+  const columns = ['id', 'status', 'severity', 'category', 'routedTo', 'submitter', 'deviceId', 'summary', 'createdAt'];
+  cmd.addCommand(
+    client('file', 'file a severity C escalation; it is routed by category')
+      .requiredOption('--category <category>', 'e.g. service-policy, service-setting, hardware, software, network, account, other')
+      .requiredOption('--summary <text>')
+      .option('--severity <severity>', 'only C is accepted here; A and B go through your IT admin', 'C')
+      .option('--details <text>')
+      .option('--device <id>')
+      .option('--ticket <ticket>')
+      .action(async (o: Flags & { category: string; summary: string; severity: string; details?: string; device?: string; ticket?: string }) => {
+        const body = {
+          severity: o.severity,
+          category: o.category,
+          summary: o.summary,
+          ...(o.details ? { details: o.details } : {}),
+          ...(o.device ? { deviceId: o.device } : {}),
+          ...(o.ticket ? { ticket: o.ticket } : {}),
+        };
+        show(await call(connection(o), 'POST', '/v1/escalations', body), o, columns, (e) => e.id);
+      }),
+  );
+  cmd.addCommand(
+    pageOptions(client('list', 'your escalations (all, for an admin), newest first').option('--status <status>')).action(
+      async (o: Flags & { status?: string; limit?: string; cursor?: string }) =>
+        show(await call(connection(o), 'GET', `/v1/escalations${query({ status: o.status, limit: o.limit, cursor: o.cursor })}`), o, columns),
+    ),
+  );
+  cmd.addCommand(
+    client('show', 'one escalation')
+      .argument('<id>')
+      .action(async (id: string, o: Flags) => show(await call(connection(o), 'GET', `/v1/escalations/${enc(id)}`), o, columns, (e) => e.status)),
+  );
+  cmd.addCommand(
+    client('status', 'move an escalation along (admin): acknowledged, resolved or rejected')
+      .argument('<id>')
+      .requiredOption('--status <status>')
+      .option('--note <text>')
+      .action(async (id: string, o: Flags & { status: string; note?: string }) =>
+        show(await call(connection(o), 'PATCH', `/v1/escalations/${enc(id)}`, { status: o.status, ...(o.note ? { note: o.note } : {}) }), o, columns, (e) => e.status),
+      ),
   );
   return cmd;
 }

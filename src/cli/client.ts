@@ -41,3 +41,24 @@ export async function call(opts: ClientOptions, method: string, path: string, bo
   }
   return text ? (JSON.parse(text) as unknown) : undefined;
 }
+
+/** A call whose answer is streamed (an export): the response, once it is known to be a success. */
+export async function callStream(opts: ClientOptions, path: string): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, opts.url), { headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {} });
+  } catch (e) {
+    throw new ClientError(`cannot reach ${opts.url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
+  }
+  if (!res.ok) {
+    const text = await res.text();
+    let problem: ProblemDocument | undefined;
+    try {
+      problem = JSON.parse(text) as ProblemDocument;
+    } catch {
+      problem = undefined;
+    }
+    throw new ClientError(problem?.detail ?? `HTTP ${res.status}`, problem);
+  }
+  return res;
+}

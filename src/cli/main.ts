@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { agentCommand } from './agent-command';
-import { auditCommand, deviceCommand, grantCommand, policyCommand } from './client-commands';
+import { auditCommand, deviceCommand, escalationCommand, grantCommand, policyCommand } from './client-commands';
 import { CliError } from './cli-error';
 import { serveCommand, tokenCommand } from './serve-command';
 
@@ -17,6 +17,7 @@ export function buildProgram(): Command {
   program.addCommand(policyCommand());
   program.addCommand(grantCommand());
   program.addCommand(auditCommand());
+  program.addCommand(escalationCommand());
   program.addCommand(agentCommand());
   return program;
 }

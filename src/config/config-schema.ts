@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { durationForm, parseDurationSeconds } from '../time/duration';
 import { vaultBackendNames } from '../vault/vault-registry';
+import { roles } from '../identity/principal';
+import { webhookEvents } from '../webhooks/webhook-service';
 
 const duration = z.string().refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
 
@@ -72,6 +74,54 @@ export const configSchema = z
       .strict(),
     password: passwordPolicy,
     passwordByGroup: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), passwordPolicy.partial().strict()),
+    audit: z
+      .object({
+        // A signed checkpoint of the chain head after this many events or this long, whichever comes first.
+        checkpoint: z.object({ everyEvents: z.number().int().min(1).max(1_000_000), every: duration }).strict(),
+        // Start even though the database is behind its last signed checkpoint (after restoring a backup on purpose).
+        acceptRollback: z.boolean(),
+      })
+      .strict(),
+    escalations: z
+      .object({
+        allowedRoles: z.array(z.enum(roles)).min(1),
+        allowedGroups: z.array(z.string().min(1).max(256)),
+        categories: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a lowercase category name'), z.string().min(1)),
+        destinations: z.record(z.string().min(1), z.string().min(1).max(200)),
+      })
+      .strict()
+      .superRefine((e, ctx) => {
+        for (const [category, destination] of Object.entries(e.categories)) {
+          if (!(destination in e.destinations)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['categories', category],
+              message: `routes to '${destination}', which is not one of escalations.destinations (${Object.keys(e.destinations).join(', ')})`,
+            });
+          }
+        }
+      }),
+    webhooks: z
+      .object({
+        endpoints: z.array(
+          z
+            .object({
+              url: z
+                .string()
+                .url()
+                .refine((u) => /^https?:\/\//.test(u), 'an http(s) URL'),
+              events: z.array(z.enum(webhookEvents)).min(1),
+              secret: z.string().min(16, 'at least 16 characters').optional(),
+            })
+            .strict(),
+        ),
+        maxAttempts: z.number().int().min(1).max(100),
+        retryBase: duration,
+        retryMax: duration,
+        timeoutSeconds: z.number().int().min(1).max(60),
+        intervalSeconds: z.number().int().min(1).max(60),
+      })
+      .strict(),
     agent: z.object({ audience: z.string().min(1), maxTokenLifetimeSeconds: z.number().int().min(10).max(300) }).strict(),
     shutdownGraceSeconds: z.number().int().min(0).max(600),
   })

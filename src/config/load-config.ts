@@ -38,7 +38,17 @@ function leaves(t: z.ZodTypeAny, prefix: string[] = []): Array<{ path: string[];
     return Object.entries(inner.shape as Record<string, z.ZodTypeAny>).flatMap(([k, v]) => leaves(v, [...prefix, k]));
   }
   const kind: LeafKind =
-    inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodBoolean ? 'boolean' : inner instanceof z.ZodArray ? 'array' : inner instanceof z.ZodRecord ? 'json' : 'string';
+    inner instanceof z.ZodNumber
+      ? 'number'
+      : inner instanceof z.ZodBoolean
+        ? 'boolean'
+        : inner instanceof z.ZodArray
+          ? unwrap(inner.element as z.ZodTypeAny) instanceof z.ZodObject
+            ? 'json'
+            : 'array'
+          : inner instanceof z.ZodRecord
+            ? 'json'
+            : 'string';
   return [{ path: prefix, kind }];
 }
 

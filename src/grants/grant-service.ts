@@ -14,6 +14,7 @@ import { Db } from '../store/database';
 import { Page, decodeCursor, encodeCursor } from '../store/paging';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
+import { WebhookService } from '../webhooks/webhook-service';
 import { parseDurationSeconds } from '../time/duration';
 import { Grant, assertCanMove, isLive } from './grant';
 import { createGrantRepository } from './grant-repository';
@@ -53,6 +54,7 @@ export function createGrantService(deps: {
   clock: Clock;
   postUseDelaySeconds: number;
   ackTimeoutSeconds: number;
+  webhooks: Pick<WebhookService, 'enqueue'>;
 }) {
   const { db, transactor, audit, policies, credentials, rotations, clock } = deps;
   const grants = createGrantRepository(db);
@@ -134,6 +136,19 @@ export function createGrantService(deps: {
       const details = { policy: decision.policy.name, duration: req.duration, ticket: req.ticket ?? null, requireApproval: decision.requireApproval };
       await audit.append(tx, { ...event, outcome: 'success', reason: req.reason, details });
       if (active) await audit.append(tx, { ...event, action: 'grant.activated', outcome: 'success' });
+      // Approvers hear of it through the outbox, delivered after the commit; a dead receiver never holds this up.
+      else {
+        await deps.webhooks.enqueue(tx, 'grant.awaiting-approval', {
+          id,
+          deviceId: req.deviceId,
+          requester: p.subject,
+          requesterName: p.name ?? null,
+          reason: req.reason,
+          ticket: req.ticket ?? null,
+          duration: req.duration,
+          policy: decision.policy.name,
+        });
+      }
       return { denied: undefined };
     });
     if (outcome.denied !== undefined) return refuse({ ...event, details: { duration: req.duration } }, new DomainError('policy-denied', outcome.denied));

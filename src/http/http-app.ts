@@ -3,6 +3,7 @@ import { Logger } from 'pino';
 import { agentRoutes } from '../credentials/agent-routes';
 import { auditRoutes } from '../audit/audit-routes';
 import { deviceRoutes } from '../devices/device-routes';
+import { escalationRoutes } from '../escalations/escalation-routes';
 import { grantRoutes } from '../grants/grant-routes';
 import { policyRoutes } from '../policies/policy-routes';
 import { DomainError } from '../problems/problem';
@@ -55,7 +56,8 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   app.use('/v1/devices', user, deviceRoutes(s.devices));
   app.use('/v1/policies', user, policyRoutes(s.policies));
   app.use('/v1/grants', user, grantRoutes(s.grants));
-  app.use('/v1/audit', user, auditRoutes(s.audit));
+  app.use('/v1/escalations', user, escalationRoutes(s.escalations));
+  app.use('/v1/audit', user, auditRoutes({ audit: s.audit, transactor: s.transactor, signer: s.checkpointSigner }));
 
   app.use((req, _res, next) => next(new DomainError('not-found', `No route ${req.method} ${req.path}.`)));
   app.use(createErrorHandler({ audit: s.audit, transactor: s.transactor, logger: s.logger }));

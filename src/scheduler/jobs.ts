@@ -37,13 +37,17 @@ export function scheduleJobs(
     grants: { expireDueGrants(): Promise<number> };
     rotations: { enqueueDueRotations(): Promise<number>; runDueJobs(): Promise<number> };
     deviceIdentity: { pruneTokenIds(): Promise<void> };
+    checkpoints: { checkpointIfDue(): Promise<unknown> };
+    webhooks: { deliverDue(): Promise<number> };
   },
-  opts: { rotationWorkerSeconds: number; rotationScanSeconds: number },
+  opts: { rotationWorkerSeconds: number; rotationScanSeconds: number; webhookSeconds: number },
 ): Scheduler {
   s.every('expire-grants', '*/15 * * * * *', () => d.grants.expireDueGrants());
   // Reads only the devices that are due (the next_due index): cheap however large the fleet.
   s.every('enqueue-due-rotations', `*/${opts.rotationScanSeconds} * * * * *`, () => d.rotations.enqueueDueRotations());
   s.every('run-rotation-jobs', `*/${opts.rotationWorkerSeconds} * * * * *`, () => d.rotations.runDueJobs());
   s.every('prune-agent-token-ids', '*/10 * * * *', () => d.deviceIdentity.pruneTokenIds());
+  s.every('audit-checkpoint', '*/20 * * * * *', () => d.checkpoints.checkpointIfDue());
+  s.every('deliver-webhooks', `*/${opts.webhookSeconds} * * * * *`, () => d.webhooks.deliverDue());
   return s;
 }

@@ -4,11 +4,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migration, Migrator, SqliteDialect } from 'kysely';
 import * as m001 from './migrations/001-initial';
 import * as m002 from './migrations/002-rotation';
+import * as m003 from './migrations/003-escalations-webhooks';
 import { Database } from './schema';
 
 export type Db = Kysely<Database>;
 
-const migrations: Record<string, Migration> = { '001-initial': m001, '002-rotation': m002 };
+const migrations: Record<string, Migration> = { '001-initial': m001, '002-rotation': m002, '003-escalations-webhooks': m003 };
 
 /** Creates a directory (and parents) readable by the daemon's user only. */
 export function ensurePrivateDir(dir: string): void {

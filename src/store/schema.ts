@@ -109,6 +109,36 @@ export interface AuditEventTable {
   hash: string;
 }
 
+export interface EscalationTable {
+  id: string;
+  submitter: string;
+  submitter_name: string | null;
+  severity: string;
+  category: string;
+  summary: string;
+  details: string | null;
+  device_id: string | null;
+  ticket: string | null;
+  status: 'submitted' | 'acknowledged' | 'resolved' | 'rejected';
+  routed_to: string;
+  status_note: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhookDeliveryTable {
+  id: string;
+  event: string;
+  url: string;
+  payload: string;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
 export interface Database {
   devices: DeviceTable;
   policies: PolicyTable;
@@ -118,4 +148,6 @@ export interface Database {
   vault_secrets: VaultSecretTable;
   agent_tokens: AgentTokenTable;
   audit_events: AuditEventTable;
+  escalations: EscalationTable;
+  webhook_deliveries: WebhookDeliveryTable;
 }

@@ -66,7 +66,7 @@ async function verifyFile(file: string, anchor?: { seq: number; hash: string }) 
   const sqlite = new BetterSqlite3(file, { readonly: true });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   try {
-    return await createAuditLog({ db, clock: systemClock }).verify(anchor);
+    return await createAuditLog({ db, clock: systemClock }).verify({ anchor });
   } finally {
     await db.destroy();
   }
