@@ -60,7 +60,9 @@ export function createChainVerifier(
       expected = link.seq;
       prev = link.prevHash;
     }
-    if (link.seq !== expected) return fail(expected, `event ${expected} is missing`);
+    if (link.seq !== expected) {
+      return link.seq < expected ? fail(link.seq, `event ${link.seq} is out of order`) : fail(expected, `event ${expected} is missing`);
+    }
     if (sha256Hex(link.canonical) !== link.hash) return fail(link.seq, 'content does not match its hash');
     if (link.prevHash !== prev) return fail(link.seq, 'previous hash does not match the chain');
     let e: AuditEvent;

@@ -1,7 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { handle, userOf } from '../http/handle';
-import { deviceId, pageQuery, parse, subjectName } from '../http/validation';
+import { deviceId, emptyBody, pageQuery, parse, subjectName } from '../http/validation';
+import { DomainError } from '../problems/problem';
+import { AuditCheckpoints } from './audit-checkpoints';
 import { requireRole } from '../identity/principal';
 import { decodeCursor, encodeCursor } from '../store/paging';
 import { Transactor } from '../store/transactor';
@@ -42,7 +44,7 @@ const verifyQuery = z
 
 const exportQuery = z.object({ format: z.enum(exportFormats).default('jsonl'), from: rfc3339.optional(), to: rfc3339.optional() }).strict();
 
-export function auditRoutes(deps: { audit: AuditLog; transactor: Transactor; signer: CheckpointSigner }): Router {
+export function auditRoutes(deps: { audit: AuditLog; transactor: Transactor; signer: CheckpointSigner; checkpoints: Pick<AuditCheckpoints, 'checkpointNow' | 'latest'> }): Router {
   const { audit } = deps;
   const r = Router();
   r.get(
@@ -69,6 +71,24 @@ export function auditRoutes(deps: { audit: AuditLog; transactor: Transactor; sig
       requireRole(userOf(req), 'auditor');
       parse(z.object({}).strict(), req.query, 'query');
       return { status: 200, body: deps.signer.publicJwk };
+    }),
+  );
+  // An auditor takes a checkpoint to keep: later, verify with it as the anchor catches a log cut short or restored.
+  r.post(
+    '/checkpoints',
+    handle(async (req) => {
+      requireRole(userOf(req), 'auditor');
+      parse(emptyBody, req.body, 'body');
+      return { status: 201, body: await deps.checkpoints.checkpointNow() };
+    }),
+  );
+  r.get(
+    '/checkpoints/latest',
+    handle(async (req) => {
+      requireRole(userOf(req), 'auditor');
+      const latest = await deps.checkpoints.latest();
+      if (!latest) throw new DomainError('not-found', 'No checkpoint has been signed yet.');
+      return { status: 200, body: latest };
     }),
   );
   // Streamed: constant memory whatever the range. The export is audited before its first byte.

@@ -74,6 +74,13 @@ function coerce(raw: string, kind: LeafKind): unknown {
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s !== '');
+    case 'json':
+      // A map or list of settings (passwordByGroup, webhooks.endpoints) comes as JSON; what does not parse is left for the schema to refuse.
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        return raw;
+      }
     default:
       return raw;
   }
@@ -135,7 +142,12 @@ function acceptedForm(keyPath: readonly (string | number)[]): string | undefined
   if (inner instanceof z.ZodEnum) return `one of ${(inner.options as string[]).join(' | ')}`;
   if (inner instanceof z.ZodBoolean) return 'true or false';
   if (inner instanceof z.ZodNumber) return `${inner.isInt ? 'an integer' : 'a number'} from ${inner.minValue ?? '-∞'} to ${inner.maxValue ?? '∞'}`;
-  if (inner instanceof z.ZodArray) return 'a list (comma-separated in an environment variable)';
+  if (inner instanceof z.ZodArray) {
+    return unwrap(inner.element as z.ZodTypeAny) instanceof z.ZodObject
+      ? 'a list of objects (JSON in an environment variable)'
+      : 'a list (comma-separated in an environment variable)';
+  }
+  if (inner instanceof z.ZodRecord) return 'an object (JSON in an environment variable)';
   if (inner instanceof z.ZodRecord) return 'an object (JSON in an environment variable)';
   if (inner instanceof z.ZodString) return 'a non-empty string';
   if (inner instanceof z.ZodObject) return 'an object';
@@ -179,7 +191,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const key = issue.path.join('.') || '(root)';
-    const from = sources.get(key);
+    // A value inside a map or list that came whole from one variable is still that variable's.
+    const from = sources.get(key) ?? [...sources].find(([k]) => key.startsWith(`${k}.`))?.[1];
     const shown = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : describeValue(tree, issue.path);
     const what = issue.code === 'unrecognized_keys' ? `unknown key(s) ${shown}; accepted: only the keys in config/default.json and the README` : `${shown}: ${issue.message}`;
     const form = acceptedForm(issue.path);

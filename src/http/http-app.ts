@@ -57,7 +57,7 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   app.use('/v1/policies', user, policyRoutes(s.policies));
   app.use('/v1/grants', user, grantRoutes(s.grants));
   app.use('/v1/escalations', user, escalationRoutes(s.escalations));
-  app.use('/v1/audit', user, auditRoutes({ audit: s.audit, transactor: s.transactor, signer: s.checkpointSigner }));
+  app.use('/v1/audit', user, auditRoutes({ audit: s.audit, transactor: s.transactor, signer: s.checkpointSigner, checkpoints: s.checkpoints }));
 
   app.use((req, _res, next) => next(new DomainError('not-found', `No route ${req.method} ${req.path}.`)));
   app.use(createErrorHandler({ audit: s.audit, transactor: s.transactor, logger: s.logger }));

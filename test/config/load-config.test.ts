@@ -48,6 +48,24 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     expect(c.password.classes).toEqual(['upper', 'digit']);
   });
 
+  it('takes maps and lists of objects from the environment as JSON', () => {
+    const c = loadConfig({
+      env: {
+        JITBROKER_PASSWORD_BY_GROUP: '{"kiosks":{"kind":"passphrase","words":5}}',
+        JITBROKER_WEBHOOKS_ENDPOINTS: '[{"url":"https://hooks.example/x","events":["escalation.submitted"]}]',
+      },
+    });
+    expect(c.passwordByGroup).toEqual({ kiosks: { kind: 'passphrase', words: 5 } });
+    expect(c.webhooks.endpoints).toEqual([{ url: 'https://hooks.example/x', events: ['escalation.submitted'] }]);
+    const lines = errorsOf(() => loadConfig({ env: { JITBROKER_WEBHOOKS_ENDPOINTS: 'https://hooks.example/x' } }));
+    expect(lines[0]).toMatch(/config webhooks.endpoints .*accepted: a list of objects \(JSON in an environment variable\)/);
+  });
+
+  it('refuses an escalation category routed to a destination that does not exist', () => {
+    const lines = errorsOf(() => loadConfig({ env: { JITBROKER_ESCALATIONS_CATEGORIES: '{"hardware":"nobody"}' } }));
+    expect(lines[0]).toMatch(/config escalations.categories.hardware .*routes to 'nobody', which is not one of escalations.destinations/);
+  });
+
   it('reports each bad value on its own line with the key, the source, the problem and the accepted form', () => {
     const lines = errorsOf(() =>
       loadConfig({

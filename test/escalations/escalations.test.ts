@@ -1,0 +1,174 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { TestApp, createTestApp } from '../support/test-app';
+
+/** A real HTTP receiver on loopback: records what it is sent, answers as told. */
+async function receiver(answers: number[] = []) {
+  const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.statusCode = answers.shift() ?? 204;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/jitbroker`,
+    received,
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+describe('the escalation portal', () => {
+  let h: TestApp;
+  let hook: Awaited<ReturnType<typeof receiver>>;
+  const secret = 'a-webhook-secret-of-some-length';
+  beforeEach(async () => {
+    hook = await receiver();
+    h = await createTestApp({
+      JITBROKER_WEBHOOKS_ENDPOINTS: JSON.stringify([{ url: hook.url, events: ['escalation.submitted', 'grant.awaiting-approval'], secret }]),
+    });
+  });
+  afterEach(async () => {
+    await h.close();
+    await hook.close();
+  });
+  const as = async (sub: string, roles: Array<'requester' | 'admin' | 'auditor' | 'approver'>, groups: string[] = []) => ({
+    authorization: `Bearer ${await h.token(sub, roles, groups)}`,
+  });
+  const file = async (body: Record<string, unknown>, who = 'alice') =>
+    h.api
+      .post('/v1/escalations')
+      .set(await as(who, ['requester']))
+      .send({ severity: 'C', summary: 'Printer policy blocks the finance printers', ...body });
+
+  it.each([
+    ['service-policy', 'operations'],
+    ['service-setting', 'operations'],
+    ['hardware', 'vendor'],
+    ['software', 'support'],
+    ['network', 'support'],
+    ['account', 'support'],
+    ['other', 'support'],
+  ])('routes %s to %s', async (category, routedTo) => {
+    const res = await file({ category });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ severity: 'C', category, routedTo, status: 'submitted', submitter: 'alice' });
+    expect(res.body.routedToName.length).toBeGreaterThan(5);
+  });
+
+  it.each(['A', 'B'])('refuses severity %s with 422 severity-not-accepted, pointing to the IT admin, and stores nothing', async (severity) => {
+    const before = await h.snapshot();
+    const deliveries = await h.db.selectFrom('webhook_deliveries').selectAll().execute();
+    const res = await file({ severity, category: 'hardware' });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ code: 'severity-not-accepted', detail: expect.stringMatching(/IT admin/) });
+    expect(await h.snapshot()).toEqual(before);
+    expect(await h.db.selectFrom('escalations').selectAll().execute()).toEqual([]);
+    expect(await h.db.selectFrom('webhook_deliveries').selectAll().execute()).toEqual(deliveries);
+  });
+
+  it('refuses an unknown category, naming the routed ones', async () => {
+    const res = await file({ category: 'coffee' });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].message).toMatch(/hardware/);
+  });
+
+  it('only designated staff file: an auditor may not', async () => {
+    const res = await h.api
+      .post('/v1/escalations')
+      .set(await as('dave', ['auditor']))
+      .send({ severity: 'C', category: 'hardware', summary: 'x' });
+    expect(res.status).toBe(403);
+  });
+
+  it('moves submitted → acknowledged → resolved by an admin, each step audited; a finished one stays finished', async () => {
+    const e = (await file({ category: 'hardware', deviceId: 'laptop-7', ticket: 'INC1' })).body;
+    const admin = await as('admin-1', ['admin']);
+    expect(
+      (
+        await h.api
+          .patch(`/v1/escalations/${e.id}`)
+          .set(await as('alice', ['requester']))
+          .send({ status: 'acknowledged' })
+      ).status,
+    ).toBe(403);
+    expect((await h.api.patch(`/v1/escalations/${e.id}`).set(admin).send({ status: 'resolved' })).status).toBe(409);
+    expect((await h.api.patch(`/v1/escalations/${e.id}`).set(admin).send({ status: 'acknowledged', note: 'vendor case 7731' })).body.status).toBe('acknowledged');
+    expect((await h.api.patch(`/v1/escalations/${e.id}`).set(admin).send({ status: 'resolved' })).body.status).toBe('resolved');
+    expect((await h.api.patch(`/v1/escalations/${e.id}`).set(admin).send({ status: 'rejected' })).status).toBe(409);
+    const trail = (await h.audit.query({ deviceId: 'laptop-7', limit: 20 })).items.map((x) => `${x.action}:${JSON.stringify(x.details)}`);
+    expect(trail).toEqual([
+      expect.stringMatching(/^escalation.submitted:.*"category":"hardware".*"routedTo":"vendor"/),
+      'escalation.status-changed:{"from":"submitted","to":"acknowledged"}',
+      'escalation.status-changed:{"from":"acknowledged","to":"resolved"}',
+    ]);
+  });
+
+  it('each sees their own; an admin sees all', async () => {
+    await file({ category: 'hardware' }, 'alice');
+    await file({ category: 'network' }, 'bob');
+    const mine = (await h.api.get('/v1/escalations').set(await as('alice', ['requester']))).body.items;
+    expect(mine.map((e: { submitter: string }) => e.submitter)).toEqual(['alice']);
+    const all = (await h.api.get('/v1/escalations').set(await as('admin-1', ['admin']))).body.items;
+    expect(all).toHaveLength(2);
+    const bobs = all.find((e: { submitter: string }) => e.submitter === 'bob');
+    expect((await h.api.get(`/v1/escalations/${bobs.id}`).set(await as('alice', ['requester']))).status).toBe(404);
+  });
+
+  it('announces a routed escalation to the webhook, signed with HMAC-SHA256', async () => {
+    const e = (await file({ category: 'service-policy' })).body;
+    expect(await h.webhooks.deliverDue()).toBe(1);
+    expect(hook.received).toHaveLength(1);
+    const got = hook.received[0]!;
+    expect(got.headers['x-jitbroker-event']).toBe('escalation.submitted');
+    expect(got.headers['x-jitbroker-signature']).toBe(`sha256=${crypto.createHmac('sha256', secret).update(got.body).digest('hex')}`);
+    expect(JSON.parse(got.body)).toMatchObject({ event: 'escalation.submitted', data: { id: e.id, routedTo: 'operations', severity: 'C' } });
+    expect(await h.webhooks.deliverDue()).toBe(0);
+  });
+
+  it('a receiver that fails is retried with backoff; one that is down never holds up the request', async () => {
+    await hook.close();
+    const started = Date.now();
+    const res = await file({ category: 'hardware' });
+    expect(res.status).toBe(201);
+    expect(Date.now() - started).toBeLessThan(1000);
+    await h.webhooks.deliverDue();
+    const [d] = await h.db.selectFrom('webhook_deliveries').selectAll().execute();
+    expect(d).toMatchObject({ state: 'pending', attempts: 1, last_error: expect.any(String) });
+    expect(h.logLines.some((l) => l.includes('webhook delivery failed') && !l.includes('/hooks/jitbroker'))).toBe(true);
+    // the receiver comes back, answering 500 once, then 200
+    const back = await receiver([500, 200]);
+    await h.db.updateTable('webhook_deliveries').set({ url: back.url }).execute();
+    (h.config.webhooks.endpoints as Array<{ url: string }>)[0]!.url = back.url;
+    for (let i = 0; i < 2; i++) {
+      const due = await h.db.selectFrom('webhook_deliveries').select('next_attempt_at').executeTakeFirstOrThrow();
+      h.clock.set(new Date(due.next_attempt_at));
+      await h.webhooks.deliverDue();
+    }
+    expect(back.received).toHaveLength(2);
+    expect(await h.db.selectFrom('webhook_deliveries').select(['state', 'attempts']).executeTakeFirstOrThrow()).toEqual({ state: 'delivered', attempts: 3 });
+    await back.close();
+  });
+
+  it('announces a grant waiting for approval', async () => {
+    const key = await h.enrolDevice('laptop-7', ['finance-laptops']);
+    await h.ackPending('laptop-7', key);
+    await h.api
+      .post('/v1/policies')
+      .set(await as('admin-1', ['admin']))
+      .send({ name: 'p', principals: { groups: ['hd'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H', requireApproval: true })
+      .expect(201);
+    const g = await h.api
+      .post('/v1/grants')
+      .set(await as('alice', ['requester'], ['hd']))
+      .send({ deviceId: 'laptop-7', reason: 'driver', duration: 'PT1H' });
+    expect(g.body.state).toBe('pending');
+    await h.webhooks.deliverDue();
+    expect(JSON.parse(hook.received[0]!.body)).toMatchObject({ event: 'grant.awaiting-approval', data: { id: g.body.id, deviceId: 'laptop-7', requester: 'alice', policy: 'p' } });
+  });
+});
