@@ -53,8 +53,8 @@ export function auditRoutes(deps: { audit: AuditLog; transactor: Transactor; sig
       requireRole(userOf(req), 'auditor');
       const q = parse(eventsQuery, req.query, 'query');
       const after = decodeCursor(q.cursor, ['number']);
-      const page = await audit.query({ ...q, afterSeq: after?.[0] });
-      return { status: 200, body: { items: page.items, nextCursor: page.nextSeq === null ? null : encodeCursor([page.nextSeq]) } };
+      const page = await audit.queryJson({ ...q, afterSeq: after?.[0] });
+      return { status: 200, json: `{"items":${page.itemsJson},"nextCursor":${JSON.stringify(page.nextSeq === null ? null : encodeCursor([page.nextSeq]))}}` };
     }),
   );
   r.get(

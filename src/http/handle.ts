@@ -9,6 +9,8 @@ export interface Reply {
   body?: unknown;
   /** Set on every response that carries a password. */
   noStore?: boolean;
+  /** A body already serialised as JSON (sent as is, instead of `body`). */
+  json?: string;
 }
 
 declare module 'express-serve-static-core' {
@@ -37,7 +39,8 @@ export function handle(fn: (req: Request) => Promise<Reply>): RequestHandler {
     res.locals.route = `${req.baseUrl}${String(req.route?.path ?? '')}`;
     fn(req).then((reply) => {
       if (reply.noStore) res.setHeader('Cache-Control', 'no-store');
-      if (reply.body === undefined) res.status(reply.status).end();
+      if (reply.json !== undefined) res.status(reply.status).type('application/json').send(reply.json);
+      else if (reply.body === undefined) res.status(reply.status).end();
       else res.status(reply.status).json(reply.body);
     }, next);
   };
