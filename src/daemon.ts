@@ -62,6 +62,12 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     await infra.close();
     throw new StartupRefused([`not ready: ${e instanceof Error ? e.message : String(e)}`]);
   }
+  if (!isLoopback(config.http.host) && !config.http.tls) {
+    logger.warn(
+      { host: config.http.host },
+      'serving plain HTTP on a non-loopback address (http.allowInsecure): tokens and passwords cross the network unencrypted unless a TLS proxy sits in front',
+    );
+  }
   if (config.identity.mode === 'local') {
     logger.warn("identity.mode is local: tokens are signed by this daemon's own key (development and single-host use only)");
   }
@@ -80,8 +86,10 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   }
   // SQLite has one daemon: any claim on a rotation job is from its own previous run.
   if (config.store.driver === 'sqlite') await services.rotations.releaseClaimsOfDeadRun();
-  const app = createHttpApp({ ...services, logger, ready: services.ready });
+  const app = createHttpApp({ ...services, logger, ready: services.ready, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } });
   const server = config.http.tls ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key) }, app) : http.createServer(app);
+  // Slow clients cannot hold sockets open: headers within 15 s, the whole request within 30 s.
+  server.headersTimeout = 15_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -16,7 +16,7 @@ const rfc3339 = z
   .string()
   .datetime({ offset: true, message: 'an RFC 3339 time, e.g. 2026-11-25T10:00:00Z' })
   .transform((v) => new Date(v).toISOString());
-const eventsQuery = z
+export const eventsQuery = z
   .object({
     actor: subjectName.optional(),
     deviceId: deviceId.optional(),
@@ -32,7 +32,7 @@ const eventsQuery = z
   })
   .strict();
 
-const verifyQuery = z
+export const verifyQuery = z
   .object({
     anchor: z
       .string()
@@ -42,7 +42,7 @@ const verifyQuery = z
   })
   .strict();
 
-const exportQuery = z.object({ format: z.enum(exportFormats).default('jsonl'), from: rfc3339.optional(), to: rfc3339.optional() }).strict();
+export const exportQuery = z.object({ format: z.enum(exportFormats).default('jsonl'), from: rfc3339.optional(), to: rfc3339.optional() }).strict();
 
 export function auditRoutes(deps: { audit: AuditLog; transactor: Transactor; signer: CheckpointSigner; checkpoints: Pick<AuditCheckpoints, 'checkpointNow' | 'latest'> }): Router {
   const { audit } = deps;

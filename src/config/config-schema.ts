@@ -33,6 +33,17 @@ export const configSchema = z
           .object({ cert: z.string().min(1), key: z.string().min(1) })
           .strict()
           .optional(),
+        // Hops of proxies whose X-Forwarded-For is believed (0: none; the socket address is the client).
+        trustProxy: z.number().int().min(0).max(10),
+        rateLimits: z
+          .object({
+            windowSeconds: z.number().int().min(1).max(3600),
+            requestsPerAddress: z.number().int().min(1),
+            authFailuresPerAddress: z.number().int().min(1),
+            grantRequestsPerPrincipal: z.number().int().min(1),
+            revealsPerPrincipal: z.number().int().min(1),
+          })
+          .strict(),
       })
       .strict(),
     dataDir: z.string().min(1),

@@ -4,7 +4,7 @@ import { deviceOf, handle } from '../http/handle';
 import { parse, shortText } from '../http/validation';
 import { RotationService } from './rotation-service';
 
-const ackParams = z
+export const ackParams = z
   .object({
     version: z.coerce
       .number()
@@ -13,7 +13,7 @@ const ackParams = z
       .max(2 ** 31),
   })
   .strict();
-const ackBody = z.object({ result: z.enum(['set', 'failed']), error: shortText(1000).optional() }).strict();
+export const ackBody = z.object({ result: z.enum(['set', 'failed']), error: shortText(1000).optional() }).strict();
 
 export function agentRoutes(deps: { rotations: Pick<RotationService, 'fetchPending' | 'acknowledge'> }): Router {
   const r = Router();

@@ -16,8 +16,8 @@ export const enrolDeviceBody = z
     agentKey,
   })
   .strict();
-const deviceParams = z.object({ id: deviceId }).strict();
-const listQuery = z.object({ group: groupName.optional(), status: z.enum(['active', 'retired']).optional(), ...pageQuery }).strict();
+export const deviceParams = z.object({ id: deviceId }).strict();
+export const listQuery = z.object({ group: groupName.optional(), status: z.enum(['active', 'retired']).optional(), ...pageQuery }).strict();
 
 export function deviceRoutes(devices: DeviceService): Router {
   const r = Router();

@@ -5,7 +5,7 @@ import { deviceId, pageQuery, parse, shortText, uuid } from '../http/validation'
 import { escalationStatuses } from './escalation';
 import { EscalationService } from './escalation-service';
 
-const fileBody = z
+export const fileBody = z
   .object({
     severity: z.enum(['A', 'B', 'C']),
     category: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a category such as hardware or service-policy'),
@@ -15,9 +15,9 @@ const fileBody = z
     ticket: shortText(100).optional(),
   })
   .strict();
-const statusBody = z.object({ status: z.enum(escalationStatuses), note: shortText(1000).optional() }).strict();
-const params = z.object({ id: uuid }).strict();
-const listQuery = z.object({ status: z.enum(escalationStatuses).optional(), ...pageQuery }).strict();
+export const statusBody = z.object({ status: z.enum(escalationStatuses), note: shortText(1000).optional() }).strict();
+export const params = z.object({ id: uuid }).strict();
+export const listQuery = z.object({ status: z.enum(escalationStatuses).optional(), ...pageQuery }).strict();
 
 export function escalationRoutes(escalations: EscalationService): Router {
   const r = Router();

@@ -1,4 +1,5 @@
-import express, { NextFunction, Request, Response } from 'express';
+import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import helmet from 'helmet';
 import { Logger } from 'pino';
 import { agentRoutes } from '../credentials/agent-routes';
 import { auditRoutes } from '../audit/audit-routes';
@@ -11,6 +12,8 @@ import { authenticateDevice, authenticateUser } from './auth';
 import { createErrorHandler } from './error-handler';
 import { requestContext } from './handle';
 import { requestLog } from './request-log';
+import { buildOpenApi } from './openapi';
+import { RateLimitSettings, createRateLimits } from './rate-limits';
 import type { Services } from '../app';
 
 const bodyLimit = '64kb';
@@ -26,17 +29,34 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
 }
 
 /** Express, thin: parse, authenticate, call one service method, map errors to problem documents. */
-export function createHttpApp(s: Services & { logger: Logger; ready: () => Promise<void> }): express.Express {
+export interface HttpSettings {
+  trustProxy: boolean | number | string;
+  rateLimits: RateLimitSettings;
+}
+
+export function createHttpApp(s: Services & { logger: Logger; ready: () => Promise<void>; httpSettings: HttpSettings }): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Behind a load balancer the client address comes from X-Forwarded-For (http.trustProxy); else the socket.
+  app.set('trust proxy', s.httpSettings.trustProxy);
   app.use(requestContext);
   app.use(requestLog(s.logger, s.metrics));
+  // A JSON API still gets the security headers a browser might act on (no sniffing, no framing, HSTS over TLS).
+  app.use(helmet());
+  const limits = createRateLimits({ settings: s.httpSettings.rateLimits, audit: s.audit, transactor: s.transactor, logger: s.logger });
+  app.use(limits.perAddress);
   app.use(requireJsonBody);
   app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  // Built once: the document only changes with the code.
+  let openapi: string | undefined;
+  app.get('/openapi.json', (_req, res) => {
+    openapi ??= JSON.stringify(buildOpenApi());
+    res.type('application/json').send(openapi);
   });
   app.get('/metrics', (_req, res, next) => {
     s.metrics.registry.metrics().then((text) => res.set('content-type', s.metrics.registry.contentType).send(text), next);
@@ -51,13 +71,26 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
     );
   });
 
-  app.use('/v1/agent', authenticateDevice(s.deviceIdentity), agentRoutes({ rotations: s.rotations }));
+  const routes: string[] = ['GET /healthz', 'GET /openapi.json', 'GET /metrics', 'GET /readyz'];
+  /** Mounts a router and notes its routes (method and full path), for the OpenAPI coverage test. */
+  const mount = (prefix: string, ...handlers: [...RequestHandler[], Router]) => {
+    app.use(prefix, ...handlers);
+    const router = handlers[handlers.length - 1] as Router;
+    for (const layer of router.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>) {
+      if (!layer.route) continue;
+      for (const method of Object.keys(layer.route.methods)) routes.push(`${method.toUpperCase()} ${prefix}${layer.route.path === '/' ? '' : layer.route.path}`);
+    }
+  };
+  // Failed authentications are counted per address before any token is looked at.
+  app.use('/v1', limits.authFailures);
+  mount('/v1/agent', authenticateDevice(s.deviceIdentity), agentRoutes({ rotations: s.rotations }));
   const user = authenticateUser(s.identity);
-  app.use('/v1/devices', user, deviceRoutes(s.devices));
-  app.use('/v1/policies', user, policyRoutes(s.policies));
-  app.use('/v1/grants', user, grantRoutes(s.grants));
-  app.use('/v1/escalations', user, escalationRoutes(s.escalations));
-  app.use('/v1/audit', user, auditRoutes({ audit: s.audit, transactor: s.transactor, signer: s.checkpointSigner, checkpoints: s.checkpoints }));
+  mount('/v1/devices', user, deviceRoutes(s.devices));
+  mount('/v1/policies', user, policyRoutes(s.policies));
+  mount('/v1/grants', user, limits.grants, grantRoutes(s.grants));
+  mount('/v1/escalations', user, escalationRoutes(s.escalations));
+  mount('/v1/audit', user, auditRoutes({ audit: s.audit, transactor: s.transactor, signer: s.checkpointSigner, checkpoints: s.checkpoints }));
+  app.locals.routes = routes;
 
   app.use((req, _res, next) => next(new DomainError('not-found', `No route ${req.method} ${req.path}.`)));
   app.use(createErrorHandler({ audit: s.audit, transactor: s.transactor, logger: s.logger }));

@@ -9,7 +9,8 @@ export function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, where: 
   if (r.success) return r.data as z.infer<S>;
   const errors = r.error.issues.map((i) => ({
     path: [where, ...i.path].join('.'),
-    message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+    // zod's own wording for unknown keys is replaced; a schema's own message (agentKey's) is kept.
+    message: i.code === 'unrecognized_keys' && i.message.startsWith('Unrecognized key') ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
   }));
   throw new DomainError('invalid-request', `The ${where} is not valid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
 }
@@ -42,9 +43,9 @@ export const agentKey = z
     kid: z.string().max(128).optional(),
     alg: z.literal('ES256').optional(),
     use: z.literal('sig').optional(),
-    d: z.undefined({ invalid_type_error: 'agentKey must be a public key: it may not carry a private part (d)' }).optional(),
   })
-  .strict()
+  // A private part (d), or anything else, is refused: only the public key may be enrolled.
+  .strict('agentKey must be a public EC P-256 key: only kty, crv, x, y, kid, alg and use; a private part (d) is refused')
   .refine(
     (k) => {
       try {
@@ -55,5 +56,4 @@ export const agentKey = z
       }
     },
     { message: 'agentKey is not a point on P-256' },
-  )
-  .transform(({ d: _d, ...k }) => k);
+  );

@@ -29,8 +29,8 @@ export const policyBody = z
     enabled: z.boolean().default(true),
   })
   .strict();
-const policyParams = z.object({ id: uuid }).strict();
-const listQuery = z.object(pageQuery).strict();
+export const policyParams = z.object({ id: uuid }).strict();
+export const listQuery = z.object(pageQuery).strict();
 
 export function policyRoutes(policies: PolicyService): Router {
   const r = Router();

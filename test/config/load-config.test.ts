@@ -19,7 +19,7 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
 
   it('runs on the embedded defaults', () => {
     const c = loadConfig({ env: {} });
-    expect(c.http).toEqual({ host: '127.0.0.1', port: 7800, allowInsecure: false });
+    expect(c.http).toMatchObject({ host: '127.0.0.1', port: 7800, allowInsecure: false, trustProxy: 0 });
     expect(c.dataDir).toBe('./data');
     expect(c.store.driver).toBe('sqlite');
     expect(c.vault.backend).toBe('local');

@@ -127,7 +127,18 @@ function firstLeak(places: Array<[string, string | Uint8Array]>, needles: readon
 /** The real service graph on a temp-dir SQLite, the local vault, a manual clock and a captured log. */
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-test-'));
-  const config = loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, JITBROKER_LOG_LEVEL: 'debug', ...env } });
+  const config = loadConfig({
+    env: {
+      JITBROKER_DATA_DIR: dataDir,
+      JITBROKER_LOG_LEVEL: 'debug',
+      // Tests send many requests, and many refusals, from one address: the limits have their own test.
+      JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '1000000',
+      JITBROKER_HTTP_RATE_LIMITS_AUTH_FAILURES_PER_ADDRESS: '1000000',
+      JITBROKER_HTTP_RATE_LIMITS_GRANT_REQUESTS_PER_PRINCIPAL: '1000000',
+      JITBROKER_HTTP_RATE_LIMITS_REVEALS_PER_PRINCIPAL: '1000000',
+      ...env,
+    },
+  });
   const clock = createManualClock(new Date());
   const logLines: string[] = [];
   const logger = pino({ level: 'debug', redact: { paths: redactPaths, censor: '[redacted]' } }, { write: (s: string) => void logLines.push(s) });
@@ -136,7 +147,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const recorded: Recorded[] = [];
   const outer = express();
   outer.use(recorder(recorded));
-  outer.use(createHttpApp({ ...services, logger, ready: services.ready }));
+  outer.use(createHttpApp({ ...services, logger, ready: services.ready, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } }));
   const api = request(outer);
   const servers: http.Server[] = [];
   async function listen(): Promise<string> {

@@ -1,0 +1,83 @@
+import { Request, RequestHandler, Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { Logger } from 'pino';
+import { AuditLog } from '../audit/audit-log';
+import { DomainError } from '../problems/problem';
+import { Transactor } from '../store/transactor';
+
+export interface RateLimitSettings {
+  windowSeconds: number;
+  /** Every request from one address, a ceiling against floods. */
+  requestsPerAddress: number;
+  /** Failed authentications (401) from one address; past it, that address is refused before any token is checked. */
+  authFailuresPerAddress: number;
+  grantRequestsPerPrincipal: number;
+  revealsPerPrincipal: number;
+}
+
+/**
+ * Abuse limits (express-rate-limit, in memory per daemon): answered with a 429 problem document and
+ * Retry-After. The first refusal of each key in each window is audited, the rest only counted, so
+ * a flood cannot flood the audit log too.
+ */
+export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pick<AuditLog, 'append'>; transactor: Transactor; logger: Logger }) {
+  const { settings } = deps;
+  const windowMs = settings.windowSeconds * 1000;
+  const audited = new Map<string, number>();
+  const address = (req: Request) => ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+
+  function limiter(name: string, limit: number, key: (req: Request) => string, what: string, countOnly?: (res: Response) => boolean): RequestHandler {
+    return rateLimit({
+      windowMs,
+      limit,
+      keyGenerator: key,
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+      ...(countOnly ? { requestWasSuccessful: (_req: Request, res: Response) => !countOnly(res), skipSuccessfulRequests: true } : {}),
+      handler: (req, res, next) => {
+        const info = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit;
+        const retryAfter = Math.max(1, Math.ceil(((info?.resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
+        res.setHeader('Retry-After', String(retryAfter));
+        const k = `${name}:${key(req)}`;
+        const windowEnd = info?.resetTime?.getTime() ?? Date.now() + windowMs;
+        if ((audited.get(k) ?? 0) < Date.now()) {
+          audited.set(k, windowEnd);
+          if (audited.size > 100000) audited.clear();
+          const actor = req.user ? { kind: 'user' as const, subject: req.user.subject } : { kind: 'anonymous' as const, subject: 'anonymous' };
+          deps.transactor
+            .run(
+              (tx) =>
+                deps.audit.append(tx, {
+                  actor,
+                  action: 'security.rate-limited',
+                  outcome: 'denied',
+                  reason: `${what}: more than ${limit} in ${settings.windowSeconds} s`,
+                  details: { limit: name },
+                  context: req.context,
+                }),
+              {
+                singleWrite: true,
+                background: true,
+              },
+            )
+            .catch((e: unknown) => deps.logger.error({ err: e }, 'could not audit a rate limit'));
+        }
+        next(new DomainError('rate-limited', `Too many ${what}; try again in ${retryAfter} s.`));
+      },
+    });
+  }
+
+  const principal = (req: Request) => req.user?.subject ?? `address:${address(req)}`;
+  const grantRequests = limiter('grant-requests', settings.grantRequestsPerPrincipal, principal, 'grant requests');
+  const reveals = limiter('reveals', settings.revealsPerPrincipal, principal, 'password reveals');
+  return {
+    perAddress: limiter('requests', settings.requestsPerAddress, address, 'requests from your address'),
+    authFailures: limiter('auth-failures', settings.authFailuresPerAddress, address, 'failed authentications from your address', (res) => res.statusCode === 401),
+    /** On the grants router: limits asking for grants and reading passwords, per principal. */
+    grants: ((req, res, next) => {
+      if (req.method === 'POST' && req.path === '/') return grantRequests(req, res, next);
+      if (req.method === 'GET' && /^\/[^/]+\/password$/.test(req.path)) return reveals(req, res, next);
+      next();
+    }) as RequestHandler,
+  };
+}

@@ -1,0 +1,69 @@
+import { TestApp, createTestApp } from '../support/test-app';
+
+describe('abuse limits and security headers', () => {
+  let h: TestApp;
+  beforeEach(async () => {
+    h = await createTestApp({
+      JITBROKER_HTTP_RATE_LIMITS_WINDOW_SECONDS: '60',
+      JITBROKER_HTTP_RATE_LIMITS_AUTH_FAILURES_PER_ADDRESS: '5',
+      JITBROKER_HTTP_RATE_LIMITS_REVEALS_PER_PRINCIPAL: '3',
+      JITBROKER_HTTP_RATE_LIMITS_GRANT_REQUESTS_PER_PRINCIPAL: '2',
+    });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('after 5 failed authentications from one address, refuses it with 429, Retry-After and a problem document, audited once', async () => {
+    for (let i = 0; i < 5; i++) expect((await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token')).status).toBe(401);
+    const good = await h.token('admin-1', ['admin']);
+    const res = await h.api.get('/v1/devices').set('authorization', `Bearer ${good}`);
+    expect(res.status).toBe(429);
+    expect(res.headers['content-type']).toMatch(/problem\+json/);
+    expect(res.body).toMatchObject({ code: 'rate-limited', status: 429 });
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+    await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token').expect(429);
+    await h.transactor.drain();
+    const limited = await h.audit.query({ action: 'security.rate-limited', limit: 10 });
+    expect(limited.items).toHaveLength(1);
+    // the five refusals were audited one by one; refused before any token check, the later ones are not
+    expect((await h.audit.query({ action: 'authorization.failed', limit: 50 })).items).toHaveLength(5);
+  });
+
+  it('successful requests do not count towards the authentication-failure limit', async () => {
+    const good = await h.token('admin-1', ['admin']);
+    for (let i = 0; i < 10; i++) expect((await h.api.get('/v1/devices').set('authorization', `Bearer ${good}`)).status).toBe(200);
+  });
+
+  it('limits grant requests and reveals per principal, not per address', async () => {
+    const key = await h.enrolDevice('laptop-7', ['g']);
+    await h.ackPending('laptop-7', key);
+    await h.api
+      .post('/v1/policies')
+      .set('authorization', `Bearer ${await h.token('admin-1', ['admin'])}`)
+      .send({ name: 'p', principals: { groups: ['hd'] }, deviceGroups: ['g'], maxDuration: 'PT1H' })
+      .expect(201);
+    const alice = await h.token('alice', ['requester'], ['hd']);
+    const bob = await h.token('bob', ['requester'], ['hd']);
+    const g = await h.api.post('/v1/grants').set('authorization', `Bearer ${alice}`).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
+    expect(g.status).toBe(201);
+    for (let i = 0; i < 3; i++) expect((await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`)).status).toBe(200);
+    const fourth = await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`);
+    expect(fourth.status).toBe(429);
+    expect(fourth.body.password).toBeUndefined();
+    // bob, from the same address, is not held back by alice's reveals
+    const gb = await h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
+    expect((await h.api.get(`/v1/grants/${gb.body.id}/password`).set('authorization', `Bearer ${bob}`)).status).toBe(200);
+    expect((await h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'nope', reason: 'r', duration: 'PT1H' })).status).toBe(404);
+    expect((await h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'nope', reason: 'r', duration: 'PT1H' })).status).toBe(429);
+  });
+
+  it('sends the security headers a browser might act on', async () => {
+    const res = await h.api.get('/healthz');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
+    expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+});

@@ -1,0 +1,52 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { createHttpApp } from '../../src/http/http-app';
+import { TestApp, createTestApp } from '../support/test-app';
+import { repoRoot } from '../support/daemon-process';
+
+describe('GET /openapi.json', () => {
+  let h: TestApp;
+  beforeAll(async () => {
+    h = await createTestApp();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('is a valid OpenAPI 3.1 document (checked by an independent validator)', async () => {
+    const res = await h.api.get('/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe('3.1.0');
+    const file = path.join(h.dataDir, 'openapi.json');
+    fs.writeFileSync(file, res.text);
+    const cli = path.join(repoRoot, 'node_modules', '@seriousme', 'openapi-schema-validator', 'bin', 'validate-api-cli.js');
+    const r = spawnSync(process.execPath, [cli, file], { encoding: 'utf8' });
+    expect(JSON.parse(r.stdout)).toEqual({ valid: true });
+  });
+
+  it('covers every mounted route, and nothing that is not mounted', async () => {
+    const app = createHttpApp({ ...h, logger: pino({ level: 'silent' }), ready: h.ready, httpSettings: { trustProxy: 0, rateLimits: h.config.http.rateLimits } });
+    const mounted = (app.locals.routes as string[]).map((r) => r.replace(/:([A-Za-z]+)/g, '{$1}')).sort();
+    const doc = (await h.api.get('/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
+    const documented = Object.entries(doc.paths)
+      .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
+      .sort();
+    expect(mounted.length).toBeGreaterThan(25);
+    expect(documented).toEqual(mounted);
+  });
+
+  it('documents bearer security, problem documents and the request schemas the routes validate with', async () => {
+    const doc = (await h.api.get('/openapi.json')).body;
+    expect(doc.components.securitySchemes).toMatchObject({ bearer: { type: 'http', scheme: 'bearer' }, deviceKey: { type: 'http', scheme: 'bearer' } });
+    const grant = doc.paths['/v1/grants'].post;
+    expect(grant.security).toEqual([{ bearer: [] }]);
+    const body = grant.requestBody.content['application/json'].schema;
+    expect(body.required).toEqual(expect.arrayContaining(['deviceId', 'reason', 'duration']));
+    expect(body.additionalProperties).toBe(false);
+    expect(grant.responses['403'].content['application/problem+json'].schema.properties.code.enum).toContain('policy-denied');
+    expect(doc.paths['/v1/agent/credential'].get.security).toEqual([{ deviceKey: [] }]);
+    expect(doc.paths['/v1/escalations'].post.responses['422']).toBeDefined();
+  });
+});
