@@ -4,6 +4,7 @@ import { agentCommand } from './agent-command';
 import { auditCommand, deviceCommand, escalationCommand, grantCommand, policyCommand } from './client-commands';
 import { CliError } from './cli-error';
 import { serveCommand, tokenCommand } from './serve-command';
+import { migrateCommand, storeCommand } from './store-commands';
 
 /** The `jitbroker` program: the daemon, local tokens, the API's clients and the device agent. */
 export function buildProgram(): Command {
@@ -12,6 +13,8 @@ export function buildProgram(): Command {
     .version(process.env.npm_package_version ?? '0.1.0')
     .showHelpAfterError();
   program.addCommand(serveCommand());
+  program.addCommand(migrateCommand());
+  program.addCommand(storeCommand());
   program.addCommand(tokenCommand());
   program.addCommand(deviceCommand());
   program.addCommand(policyCommand());

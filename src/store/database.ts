@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migration, Migrator, SqliteDialect } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, Kysely, Migration, Migrator, SqliteDialect, sql } from 'kysely';
 import * as m001 from './migrations/001-initial';
 import * as m002 from './migrations/002-rotation';
 import * as m003 from './migrations/003-escalations-webhooks';
@@ -68,10 +68,42 @@ function withStatementCache(sqlite: BetterSqlite3.Database, max = 500) {
   };
 }
 
-/** Applies every numbered migration not yet applied; throws on a schema newer than this build. */
-export async function migrate(db: Db): Promise<void> {
+/** The numbered migrations this build knows, in the order they apply. */
+export const knownMigrations: readonly string[] = Object.keys(migrations).sort();
+
+/** The store records a migration this build does not have: a newer jitbroker migrated it. */
+export class SchemaNewerThanBuild extends Error {
+  constructor(readonly unknown: readonly string[]) {
+    super(
+      `the database schema is newer than this build: it has migration ${unknown.join(', ')}, which this jitbroker does not know (it knows ${knownMigrations.join(', ')}); run the jitbroker release that applied it, or a newer one`,
+    );
+    this.name = 'SchemaNewerThanBuild';
+  }
+}
+
+/** The migrations the store records as applied, oldest first; none for an empty database. */
+export async function appliedMigrations(db: Db): Promise<string[]> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (!tables.some((t) => t.name === DEFAULT_MIGRATION_TABLE)) return [];
+  const rows = await sql<{ name: string }>`SELECT name FROM ${sql.table(DEFAULT_MIGRATION_TABLE)} ORDER BY name`.execute(db);
+  return rows.rows.map((r) => r.name);
+}
+
+/**
+ * Applies every numbered migration not yet applied and returns their names (none: the schema is
+ * current). Refuses with SchemaNewerThanBuild, before changing anything, a store that records a
+ * migration this build does not have: running older code on a newer schema could write rows the
+ * newer code misreads.
+ */
+export async function migrate(db: Db): Promise<string[]> {
+  const unknown = (await appliedMigrations(db)).filter((name) => !knownMigrations.includes(name));
+  if (unknown.length > 0) throw new SchemaNewerThanBuild(unknown);
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
+  // Another process may have recorded a newer migration between the check above and the migrator's lock.
+  const missing = error instanceof Error ? /previously executed migration (\S+) is missing/.exec(error.message) : null;
+  if (missing) throw new SchemaNewerThanBuild([missing[1] as string]);
   if (error || failed) throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

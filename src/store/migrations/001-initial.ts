@@ -1,6 +1,10 @@
 import { Kysely, sql } from 'kysely';
+import { isPostgres } from '../dialect';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const pg = isPostgres(db);
+  // SQLite keeps the types it was created with; PostgreSQL has no blob, its byte string is bytea.
+  const bytes = pg ? 'bytea' : 'blob';
   await db.schema
     .createTable('devices')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -100,9 +104,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .createTable('vault_secrets')
     .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('version', 'integer', (c) => c.notNull())
-    .addColumn('iv', 'blob', (c) => c.notNull())
-    .addColumn('tag', 'blob', (c) => c.notNull())
-    .addColumn('ciphertext', 'blob', (c) => c.notNull())
+    .addColumn('iv', bytes, (c) => c.notNull())
+    .addColumn('tag', bytes, (c) => c.notNull())
+    .addColumn('ciphertext', bytes, (c) => c.notNull())
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('vault_secrets_pk', ['name', 'version'])
     .execute();
@@ -133,6 +137,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     await db.schema.createIndex(`audit_events_${col}_seq`).on('audit_events').columns([col, 'seq']).execute();
   }
   // The database itself refuses to change or remove an audit event.
+  if (pg) {
+    await sql`CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit events are append-only' USING ERRCODE = 'restrict_violation'; END $$`.execute(
+      db,
+    );
+    await sql`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()`.execute(db);
+    await sql`CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()`.execute(db);
+    // A row trigger does not fire on TRUNCATE, which would empty the log at once.
+    await sql`CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()`.execute(db);
+    return;
+  }
   await sql`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END`.execute(db);
   await sql`CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END`.execute(db);
 }

@@ -1,0 +1,30 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import { Pool } from 'pg';
+import { Database } from './schema';
+
+/** True for a PostgreSQL connection URL (postgres:// or postgresql://). */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+/**
+ * Opens a PostgreSQL store through a pg connection pool. Only the store's schema (migrations) and
+ * `store copy` use it so far; the daemon itself still runs on SQLite.
+ */
+export function openPostgres(url: string, opts: { maxConnections?: number } = {}): Kysely<Database> {
+  const pool = new Pool({ connectionString: url, max: opts.maxConnections ?? 4 });
+  // An idle client that loses its connection emits 'error' on the pool; unhandled it would end the process.
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
