@@ -1,7 +1,10 @@
 import { NextFunction, Request, Response } from 'express';
+import { Logger } from 'pino';
+import { AuditLog } from '../audit/audit-log';
 import { IdentityProvider } from '../identity/identity-provider';
 import { DeviceIdentity } from '../identity/device-identity';
-import { DomainError } from '../problems/problem';
+import { DomainError, ProblemCode } from '../problems/problem';
+import { Transactor } from '../store/transactor';
 
 // Only `Authorization: Bearer <jwt>`: a token in a query string or without the scheme is ignored.
 const bearer = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
@@ -14,26 +17,75 @@ function tokenOf(req: Request): string {
   return m[1] as string;
 }
 
-export function authenticateUser(identity: IdentityProvider) {
+/** Where a refused authentication is recorded. */
+export interface AuthAudit {
+  audit: Pick<AuditLog, 'append'>;
+  transactor: Transactor;
+  logger: Logger;
+}
+
+/** A refused authentication already audited (or logged when the audit could not be written): not audited again. */
+class RefusedAuthentication extends DomainError {
+  readonly audited = true;
+}
+
+// A token the provider could not check (503) is not a refusal: it is answered, not audited as one.
+const refusals: ReadonlySet<ProblemCode> = new Set(['unauthenticated', 'forbidden']);
+
+/**
+ * Audits a refused credential as `auth.failed` before the 401 leaves. The caller is anonymous and
+ * the reason is the refusal's own text: never the token, nor any claim of a token that did not
+ * verify. If the audit cannot be written the caller still gets its 401 (the failure is logged);
+ * the per-address auth-failure limit bounds how many of these one address can cause.
+ */
+async function auditRefusal(deps: AuthAudit, req: Request, e: unknown, credential: 'user' | 'device'): Promise<unknown> {
+  if (!(e instanceof DomainError) || !refusals.has(e.code)) return e;
+  try {
+    await deps.transactor.run(
+      (tx) =>
+        deps.audit.append(tx, {
+          actor: { kind: 'anonymous', subject: 'anonymous' },
+          action: 'auth.failed',
+          outcome: 'denied',
+          target: `${req.method} ${req.originalUrl.split('?')[0]}`.slice(0, 200),
+          reason: e.message,
+          details: { credential },
+          context: req.context,
+        }),
+      { singleWrite: true, background: true },
+    );
+  } catch (auditError) {
+    deps.logger.error({ err: auditError, requestId: req.context?.requestId }, 'could not audit a failed authentication');
+  }
+  return new RefusedAuthentication(e.code, e.message);
+}
+
+export function authenticateUser(identity: IdentityProvider, audit: AuthAudit) {
   return (req: Request, res: Response, next: NextFunction): void => {
     res.locals.route ??= `${req.baseUrl}/*`;
     Promise.resolve()
       .then(() => identity.verify(tokenOf(req)))
-      .then(({ principal }) => {
-        req.user = principal;
-        next();
-      }, next);
+      .then(
+        ({ principal }) => {
+          req.user = principal;
+          next();
+        },
+        (e: unknown) => auditRefusal(audit, req, e, 'user').then(next),
+      );
   };
 }
 
-export function authenticateDevice(devices: Pick<DeviceIdentity, 'verify'>) {
+export function authenticateDevice(devices: Pick<DeviceIdentity, 'verify'>, audit: AuthAudit) {
   return (req: Request, res: Response, next: NextFunction): void => {
     res.locals.route ??= `${req.baseUrl}/*`;
     Promise.resolve()
       .then(() => devices.verify(tokenOf(req)))
-      .then((d) => {
-        req.device = d;
-        next();
-      }, next);
+      .then(
+        (d) => {
+          req.device = d;
+          next();
+        },
+        (e: unknown) => auditRefusal(audit, req, e, 'device').then(next),
+      );
   };
 }

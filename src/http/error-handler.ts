@@ -59,6 +59,13 @@ export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; tran
         problem = toProblem('internal', 'Something went wrong on our side; quote the request id to the operators.', requestId);
       }
       if (res.headersSent) return;
+      // A step-up refusal tells the client which claims to come back with (RFC 6750 insufficient_claims).
+      const challenge = (err as { wwwAuthenticate?: unknown } | undefined)?.wwwAuthenticate;
+      // Every other 401 names the scheme (RFC 6750 §3); the detail stays in the problem document, not the header.
+      if (problem.status === 401) {
+        const plain = req.get('authorization') ? 'Bearer realm="jitbroker", error="invalid_token"' : 'Bearer realm="jitbroker"';
+        res.setHeader('WWW-Authenticate', typeof challenge === 'string' ? challenge : plain);
+      }
       res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
     })();
   };

@@ -9,6 +9,8 @@ export interface UserPrincipal {
   tenant?: string;
   roles: readonly Role[];
   groups: readonly string[];
+  /** Conditional Access authentication contexts the sign-in satisfied (Entra's `acrs`), for step-up checks. */
+  authContexts?: readonly string[];
 }
 
 /** A device agent, from a JWT signed with its enrolled key. */

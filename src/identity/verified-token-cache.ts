@@ -17,8 +17,10 @@ interface Entry {
 export function withVerifiedTokenCache(inner: IdentityProvider, opts: { clock: Clock; maxEntries: number; maxAgeSeconds: number; clockSkewSeconds: number }): IdentityProvider {
   if (opts.maxEntries === 0) return inner;
   const entries = new Map<string, Entry>();
+  const check = inner.check?.bind(inner);
   return {
     mode: inner.mode,
+    ...(check ? { check } : {}),
     async verify(token) {
       const key = crypto.createHash('sha256').update(token).digest('base64');
       const now = opts.clock.now().getTime() / 1000;

@@ -34,7 +34,7 @@ describe('audit queries: filters, paging and the indexes behind them', () => {
     const reveals = await events('action=grant.password-revealed&deviceId=laptop-7');
     expect(reveals.items).toHaveLength(6);
     const denied = await events('outcome=denied');
-    expect(denied.items.map((e: { action: string }) => e.action)).toEqual(['authorization.failed']);
+    expect(denied.items.map((e: { action: string }) => e.action)).toEqual(['auth.failed']);
     const byRequest = await events('requestId=stepped-back');
     expect(byRequest.items).toHaveLength(1);
   });

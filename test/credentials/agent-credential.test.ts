@@ -29,6 +29,8 @@ describe('two-phase credentials through the device agent routes', () => {
     const res = await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`);
     expect(res.status).toBe(409);
     expect(res.body.code).toBe('no-current-password');
+    const attempts = await h.audit.query({ action: 'grant.password-revealed', limit: 5 });
+    expect(attempts.items.map((e) => [e.outcome, e.target, e.reason])).toEqual([['failure', `grant:${g.body.id}`, expect.stringMatching(/no acknowledged password yet/)]]);
   });
 
   it('the agent fetches the pending password (no-store, audited), acknowledges it, and it becomes current', async () => {
@@ -145,7 +147,7 @@ describe('two-phase credentials through the device agent routes', () => {
       expect(res.status).toBe(401);
       expect(res.body.password).toBeUndefined();
       const added = (await h.audit.query({ afterSeq: before, limit: 10 })).items;
-      expect(added.map((e) => `${e.action}/${e.outcome}`)).toEqual(['authorization.failed/denied']);
+      expect(added.map((e) => `${e.action}/${e.outcome}`)).toEqual(['auth.failed/denied']);
       const row = await h.db.selectFrom('credential_versions').select('fetched_at').where('device_id', '=', 'laptop-7').executeTakeFirstOrThrow();
       expect(row.fetched_at).toBeNull();
     });

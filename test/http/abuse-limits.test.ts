@@ -28,7 +28,7 @@ describe('abuse limits and security headers', () => {
     const limited = await h.audit.query({ action: 'security.rate-limited', limit: 10 });
     expect(limited.items).toHaveLength(1);
     // the five refusals were audited one by one; refused before any token check, the later ones are not
-    expect((await h.audit.query({ action: 'authorization.failed', limit: 50 })).items).toHaveLength(5);
+    expect((await h.audit.query({ action: 'auth.failed', limit: 50 })).items).toHaveLength(5);
   });
 
   it('successful requests do not count towards the authentication-failure limit', async () => {

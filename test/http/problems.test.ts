@@ -44,7 +44,7 @@ describe('service routes, request ids and problem documents', () => {
     expect(res.status).toBe(401);
     expect(res.body.requestId).toBe('req-trace-1');
     const events = await h.audit.query({ requestId: 'req-trace-1', limit: 5 });
-    expect(events.items.map((e) => e.action)).toEqual(['authorization.failed']);
+    expect(events.items.map((e) => e.action)).toEqual(['auth.failed']);
     expect(h.logLines.some((l) => l.includes('"requestId":"req-trace-1"') && l.includes('"status":401'))).toBe(true);
   });
 

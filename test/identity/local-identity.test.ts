@@ -49,7 +49,7 @@ describe('local identity: the daemon trusts only tokens it signed, within their 
     expect(res.status).toBe(401);
     expect(res.body.code).toBe('unauthenticated');
     const added = await h.audit.query({ afterSeq: before, limit: 5 });
-    expect(added.items.map((e) => e.action)).toEqual(['authorization.failed']);
+    expect(added.items.map((e) => e.action)).toEqual(['auth.failed']);
   });
 
   it('allows 60 s of clock skew on nbf and exp', async () => {
