@@ -48,7 +48,7 @@ export function createRotationService(deps: {
   db: Db;
   transactor: Transactor;
   credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'readSecret' | 'versions'>;
-  vault: Pick<VaultBackend, 'remove'>;
+  vault: Pick<VaultBackend, 'remove' | 'markState'>;
   audit: Pick<AuditLog, 'append'>;
   clock: Clock;
   logger: Logger;
@@ -300,7 +300,10 @@ export function createRotationService(deps: {
   async function acknowledge(deviceId: string, version: number, result: 'set' | 'failed', error: string | undefined, ctx: RequestContext): Promise<void> {
     const actor: AuditActor = { kind: 'device', subject: deviceId };
     // The reason of the version whose state changed, or undefined when a repeated ack changed nothing.
+    // Versions whose state changed, for the vault's own labels once the change is committed.
+    const marks: Array<{ version: number; ref: string; state: 'current' | 'superseded' | 'failed' }> = [];
     const changed = await transactor.run(async (tx): Promise<RotationReason | undefined> => {
+      marks.length = 0;
       const v = await versions.find(tx, deviceId, version);
       if (!v) throw new DomainError('not-found', `Device '${deviceId}' has no credential version ${version}.`);
       // A repeated acknowledgement (the agent restarted before it saw our answer) changes nothing.
@@ -310,6 +313,7 @@ export function createRotationService(deps: {
       if (result === 'failed') {
         const reason = (error ?? 'no detail').slice(0, 500);
         await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'failed', error: reason });
+        marks.push({ version, ref: v.vault_ref, state: 'failed' });
         const failures = await devices.recordFailure(tx, deviceId, `the agent could not set version ${version}: ${reason}`);
         await enqueue(tx, deviceId, v.reason, new Date(at.getTime() + backoffMs(failures)));
         await audit.append(tx, {
@@ -327,6 +331,8 @@ export function createRotationService(deps: {
       const old = await versions.inState(tx, deviceId, 'current');
       if (old) await versions.moveIfState(tx, deviceId, old.version, 'current', { state: 'superseded', superseded_at: at.toISOString() });
       await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'current', acknowledged_at: at.toISOString() });
+      marks.push({ version, ref: v.vault_ref, state: 'current' });
+      if (old) marks.push({ version: old.version, ref: old.vault_ref, state: 'superseded' });
       failpoint('ack.before-commit');
       await devices.markRotated(tx, deviceId, at.toISOString(), nextDue(at));
       await audit.append(tx, {
@@ -342,6 +348,13 @@ export function createRotationService(deps: {
     });
     failpoint('ack.after-commit');
     if (changed) deps.metrics.rotation(changed, result === 'set' ? 'acknowledged' : 'set-failed');
+    if (changed && deps.vault.markState) {
+      const mark = deps.vault.markState.bind(deps.vault);
+      // Not awaited: the device's answer does not wait on vault labels, and a failure only leaves a stale label.
+      void Promise.all(marks.map((m) => mark({ deviceId, version: m.version }, m.ref, m.state))).catch((e: unknown) =>
+        deps.logger.warn({ deviceId, reason: describe(e) }, 'could not label password versions in the vault'),
+      );
+    }
     if (changed && result === 'set') await pruneHistory(deviceId);
   }
 

@@ -24,6 +24,11 @@ export interface VaultBackend {
   get(address: SecretAddress, ref: string): Promise<Secret | undefined>;
   /** Removes a version no device can hold any more (past rotation.history); a vault that cannot delete disables it. */
   remove(address: SecretAddress, ref: string): Promise<void>;
+  /**
+   * Records a version's broker state where people reading the vault can see it (Key Vault tags).
+   * Best effort: the broker's tables stay the truth. Vaults without such metadata leave it out.
+   */
+  markState?(address: SecretAddress, ref: string, state: 'current' | 'superseded' | 'failed'): Promise<void>;
   /** Throws when the vault cannot be used (for /readyz). */
   check(): Promise<void>;
 }

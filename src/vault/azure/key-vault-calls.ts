@@ -1,0 +1,154 @@
+import { isRestError } from '@azure/core-rest-pipeline';
+
+/** How one failed Key Vault call is to be treated. */
+export interface Classified {
+  /** Worth another attempt: throttling, a server-side outage, a dropped or hung connection. */
+  retryable: boolean;
+  /** A stable, bounded label (for logs, metrics and the error the caller sees). */
+  kind: 'throttled' | 'unavailable' | 'timeout' | 'network' | 'not-found' | 'disabled' | 'denied' | 'conflict' | 'rejected' | 'unknown';
+  status?: number;
+  /** What the server asked us to wait, when it said (Retry-After, retry-after-ms, x-ms-retry-after-ms). */
+  retryAfterMs?: number;
+}
+
+const networkCodes = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'REQUEST_SEND_ERROR',
+]);
+
+function header(e: { response?: { headers: { get(n: string): string | undefined } } }, name: string): string | undefined {
+  return e.response?.headers.get(name) ?? undefined;
+}
+
+/** Retry-After as seconds or an HTTP date, or the millisecond variants Azure sends. */
+export function retryAfterMs(get: (name: string) => string | undefined, now = Date.now()): number | undefined {
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const v = Number(get(name));
+    if (get(name) !== undefined && Number.isFinite(v) && v >= 0) return v;
+  }
+  const raw = get('retry-after');
+  if (raw === undefined) return undefined;
+  const seconds = Number(raw);
+  if (raw.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Sorts a failure from the SDK. Besides `RestError`s this handles what the SDK throws when a
+ * response carries no JSON error body (a plain `TypeError` from its deserialiser, if our
+ * empty-body policy ever missed one), aborts from our own deadlines, and socket errors.
+ */
+export function classify(e: unknown): Classified {
+  if (e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError')) return { retryable: true, kind: 'timeout' };
+  if (isRestError(e)) {
+    const status = e.statusCode;
+    if (status === undefined) {
+      if (e.code && networkCodes.has(e.code)) return { retryable: true, kind: 'network' };
+      return { retryable: false, kind: 'unknown' };
+    }
+    const after = retryAfterMs((n) => header(e as never, n));
+    if (status === 429) return { retryable: true, kind: 'throttled', status, retryAfterMs: after };
+    if ([408, 500, 502, 503, 504].includes(status)) return { retryable: true, kind: 'unavailable', status, retryAfterMs: after };
+    if (status === 404) return { retryable: false, kind: 'not-found', status };
+    // The SDK's deserialiser names it innerError; Key Vault's body innererror: look at the whole detail.
+    const inner = JSON.stringify(e.details ?? '');
+    if (status === 403 && inner.includes('SecretDisabled')) return { retryable: false, kind: 'disabled', status };
+    if (status === 401 || status === 403) return { retryable: false, kind: 'denied', status };
+    if (status === 409) return { retryable: false, kind: 'conflict', status };
+    return { retryable: false, kind: 'rejected', status };
+  }
+  const code = (e as { code?: unknown; cause?: { code?: unknown } } | undefined)?.code ?? (e as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  if (typeof code === 'string' && networkCodes.has(code)) return { retryable: true, kind: 'network' };
+  // The SDK's deserialiser reading `.error` of an absent body: a server answer we could not read.
+  if (e instanceof TypeError) return { retryable: true, kind: 'unavailable' };
+  return { retryable: false, kind: 'unknown' };
+}
+
+/** A failed vault call, described without anything the vault or the caller sent (no values, no tokens). */
+export class KeyVaultError extends Error {
+  constructor(
+    readonly op: string,
+    readonly classified: Classified,
+    readonly attempts: number,
+  ) {
+    super(`Key Vault ${op} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${classified.kind}${classified.status ? ` (HTTP ${classified.status})` : ''}`);
+    this.name = 'KeyVaultError';
+  }
+}
+
+export interface RetrySettings {
+  /** Attempts after the first. */
+  maxRetries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** One attempt's limit: a hung answer is abandoned after this. */
+  attemptTimeoutMs: number;
+  /** The whole call's limit, waits between attempts included. */
+  deadlineMs: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
+
+/**
+ * Runs one vault operation with a deadline and our own retries. The SDK's retries are off: it
+ * has no default timeout (a hung vault would hang the daemon) and retries a 429 only when Key
+ * Vault sends Retry-After, which it often does not. Waits are exponential with jitter, or what
+ * the server asked for; a wait past the deadline ends the call at once.
+ */
+export async function withRetries<T>(
+  op: string,
+  settings: RetrySettings,
+  attempt: (signal: AbortSignal) => Promise<T>,
+  hooks: { beforeAttempt?: () => Promise<void>; onRetry?: (c: Classified, attempt: number, waitMs: number) => void } = {},
+): Promise<T> {
+  const deadline = Date.now() + settings.deadlineMs;
+  for (let n = 0; ; n++) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new KeyVaultError(op, { retryable: true, kind: 'timeout' }, n);
+    await hooks.beforeAttempt?.();
+    try {
+      return await attempt(AbortSignal.timeout(Math.max(1, Math.min(settings.attemptTimeoutMs, deadline - Date.now()))));
+    } catch (e) {
+      const c = classify(e);
+      if (!c.retryable || n >= settings.maxRetries) throw Object.assign(new KeyVaultError(op, c, n + 1), { cause: e });
+      const exp = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** n);
+      const wait = c.retryAfterMs ?? exp / 2 + Math.random() * (exp / 2);
+      if (Date.now() + wait >= deadline) throw Object.assign(new KeyVaultError(op, c, n + 1), { cause: e });
+      hooks.onRetry?.(c, n + 1, wait);
+      await sleep(wait);
+    }
+  }
+}
+
+/**
+ * Spaces vault writes evenly so that no window of `perSeconds` holds more than `limit` of them:
+ * a fleet rotating together is spread out instead of throttled. Each caller reserves the next
+ * free slot and waits for it.
+ */
+export function createWritePacer(limit: number, perSeconds: number, now: () => number = Date.now) {
+  const interval = (perSeconds * 1000) / limit;
+  let next = 0;
+  return {
+    async acquire(): Promise<void> {
+      const t = now();
+      const slot = Math.max(t, next);
+      next = slot + interval;
+      if (slot > t) await sleep(slot - t);
+    },
+    /** How long a write asked for now would wait (for tests and metrics). */
+    backlogMs(): number {
+      return Math.max(0, next - now());
+    },
+  };
+}
