@@ -7,15 +7,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { api, cli, runCli, stop, waitInFile } from './daemon-process';
 import { machine } from './machine';
+import { FakeKeyVault, startFakeKeyVault } from '../test/support/fake-key-vault';
 
-const root = path.resolve(__dirname, '..', '..');
-const cli = path.join(root, 'dist', 'cli', 'main.js');
 // e.g. BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon under the load.
 const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+// `-- --vault azure-keyvault` adds a daemon whose vault is Azure Key Vault (the local Key Vault server in this process).
+const vaultArg = process.argv.indexOf('--vault');
+const withAzure = vaultArg > 0 && process.argv[vaultArg + 1] === 'azure-keyvault';
 
 interface Target {
   name: string;
@@ -41,48 +44,14 @@ function waitFor(proc: ChildProcess, pattern: RegExp, stream: 'stdout' | 'stderr
 }
 
 function stopper(proc: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-    });
-}
-
-async function api(url: string, token: string, method: string, route: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url + route, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (res.status >= 400) throw new Error(`${method} ${route}: ${res.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`jitbroker ${args.join(' ')} exited ${code}`))));
-  });
-}
-
-/** Waits until `file` holds a match for `pattern` (the daemon's own log, written straight to disk). */
-async function waitInFile(file: string, pattern: RegExp, proc: ChildProcess): Promise<RegExpExecArray> {
-  for (let waited = 0; waited < 30000; waited += 50) {
-    const m = pattern.exec(fs.readFileSync(file, 'utf8'));
-    if (m) return m;
-    if (proc.exitCode !== null) throw new Error(`daemon exited ${proc.exitCode}: ${fs.readFileSync(file, 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`daemon did not listen: ${fs.readFileSync(file, 'utf8')}`);
+  return async () => {
+    await stop(proc);
+  };
 }
 
 /** The real daemon with an enrolled, acknowledged device and an active grant. */
-async function startDaemon(dir: string): Promise<Target> {
-  const env = { ...process.env, JITBROKER_DATA_DIR: path.join(dir, 'data'), JITBROKER_PORT: '0' };
+async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Record<string, string> = {}): Promise<Target> {
+  const env = { ...process.env, JITBROKER_DATA_DIR: path.join(dir, 'data'), JITBROKER_PORT: '0', ...extraEnv };
   // As shipped, the daemon logs every request. Its log goes straight to a file, as under systemd,
   // not through a pipe this process would have to drain while it also drives the load.
   const logFile = path.join(dir, 'daemon.log');
@@ -99,7 +68,7 @@ async function startDaemon(dir: string): Promise<Target> {
   await api(url, admin, 'POST', '/v1/policies', { name: 'bench', principals: { groups: ['helpdesk'] }, deviceGroups: ['fleet'], maxDuration: 'PT4H' });
   await runCli(['agent', 'run', '--url', url, '--device-id', 'laptop-1', '--key', keyFile, '--setter', 'file', '--file', path.join(dir, 'device.pw'), '--once'], env);
   const grant = await api(url, alice, 'POST', '/v1/grants', { deviceId: 'laptop-1', reason: 'bench', duration: 'PT2H' });
-  return { name: 'jitbroker reveal', url: `${url}/v1/grants/${grant.id as string}/password`, token: alice, stop: stopper(proc) };
+  return { name, url: `${url}/v1/grants/${grant.id as string}/password`, token: alice, stop: stopper(proc) };
 }
 
 async function startBaseline(dir: string): Promise<Target> {
@@ -130,12 +99,31 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.join(dir, 'b'));
   const a = await startDaemon(path.join(dir, 'a'));
   const b = await startBaseline(path.join(dir, 'b'));
-  const results: Record<string, Figures[]> = { [a.name]: [], [b.name]: [] };
+  let kv: FakeKeyVault | undefined;
+  let c: Target | undefined;
+  if (withAzure) {
+    fs.mkdirSync(path.join(dir, 'c'));
+    kv = await startFakeKeyVault({ clients: { 'bench-app': 'bench-secret' } });
+    fs.writeFileSync(path.join(dir, 'c', 'ca.pem'), kv.ca);
+    c = await startDaemon(path.join(dir, 'c'), 'jitbroker on AKV', {
+      JITBROKER_VAULT_BACKEND: 'azure-keyvault',
+      JITBROKER_VAULT_AZURE_URL: kv.base,
+      JITBROKER_VAULT_AZURE_CA_FILE: path.join(dir, 'c', 'ca.pem'),
+      JITBROKER_VAULT_AZURE_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+      JITBROKER_VAULT_AZURE_CREDENTIAL_KIND: 'client-secret',
+      JITBROKER_VAULT_AZURE_CREDENTIAL_TENANT_ID: kv.tenantId,
+      JITBROKER_VAULT_AZURE_CREDENTIAL_CLIENT_ID: 'bench-app',
+      JITBROKER_VAULT_AZURE_CREDENTIAL_AUTHORITY_HOST: kv.base,
+      AZURE_CLIENT_SECRET: 'bench-secret',
+    });
+    console.log(`vault: C is the same daemon with vault.backend azure-keyvault, against the local Key Vault server (HTTPS, in this process)`);
+  }
+  const targets = c ? [a, c, b] : [a, b];
+  const results: Record<string, Figures[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
   try {
-    await drive(a); // warm-up, not counted
-    await drive(b);
+    for (const t of targets) await drive(t); // warm-up, not counted
     for (let i = 0; i < rounds; i++) {
-      for (const t of [a, b]) {
+      for (const t of targets) {
         const f = await drive(t);
         results[t.name]?.push(f);
         console.log(`round ${i + 1} ${t.name.padEnd(16)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50} ms  p99 ${f.p99} ms${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`);
@@ -144,6 +132,8 @@ async function main(): Promise<void> {
   } finally {
     await a.stop();
     await b.stop();
+    await c?.stop();
+    await kv?.close();
   }
   const sum = (name: string) => {
     const fs_ = results[name] as Figures[];
@@ -155,6 +145,11 @@ async function main(): Promise<void> {
   console.log(`${a.name}: ${A.rps.toFixed(0)} req/s, p50 ${A.p50.toFixed(1)} ms, p99 ${A.p99.toFixed(1)} ms, non-2xx ${A.bad}`);
   console.log(`${b.name}: ${B.rps.toFixed(0)} req/s, p50 ${B.p50.toFixed(1)} ms, p99 ${B.p99.toFixed(1)} ms, non-2xx ${B.bad}`);
   console.log(`ratio (jitbroker / baseline): req/s ${(A.rps / B.rps).toFixed(2)}×, p99 ${(A.p99 / B.p99).toFixed(2)}× (target: req/s ≥ 1.0×, p99 ≤ 1.0×)`);
+  if (c && kv) {
+    const C = sum(c.name);
+    console.log(`${c.name}: ${C.rps.toFixed(0)} req/s, p50 ${C.p50.toFixed(1)} ms, p99 ${C.p99.toFixed(1)} ms, non-2xx ${C.bad}`);
+    console.log(`ratio (AKV / local vault): req/s ${(C.rps / A.rps).toFixed(2)}×, p99 ${(C.p99 / A.p99).toFixed(2)}×; Key Vault requests served: ${kv.log.length}`);
+  }
   const log = fs.readFileSync(path.join(dir, 'a', 'daemon.log'), 'utf8');
   console.log(`daemon log: ${log.split('\n').length - 1} lines; audit: every reveal is an event in ${path.join(dir, 'a', 'data')}`);
   fs.rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
-import path from 'node:path';
+import { sqliteStoreFile } from './store/store-file';
+import { redactPaths } from './logging/redact-paths';
 import pino, { Logger } from 'pino';
 import { createAuditLog } from './audit/audit-log';
 import { createEscalationService } from './escalations/escalation-service';
@@ -14,7 +15,7 @@ import { createRotationJobRepository } from './credentials/rotation-job-reposito
 import { MetricsSources, createMetrics } from './metrics/metrics';
 import { createGrantService } from './grants/grant-service';
 import { createDeviceIdentity } from './identity/device-identity';
-import { createLocalIdentity } from './identity/local/local-identity';
+import { identityProviders } from './identity/identity-registry';
 import { withVerifiedTokenCache } from './identity/verified-token-cache';
 import { createPolicyService } from './policies/policy-service';
 import { Db, ensurePrivateDir, migrate, openSqlite } from './store/database';
@@ -22,6 +23,7 @@ import { startWalCheckpointer } from './store/wal-checkpointer';
 import { createTransactor } from './store/transactor';
 import { Clock, systemClock } from './time/clock';
 import { parseDurationSeconds } from './time/duration';
+import { instrumentVault } from './vault/instrumented-vault';
 import { vaultBackends } from './vault/vault-registry';
 
 export interface Infra {
@@ -31,22 +33,42 @@ export interface Infra {
   logger: Logger;
 }
 
-// pino redaction is the second guard; the Secret type is the first.
-export const redactPaths = ['req.headers.authorization', 'password', '*.password', 'token', '*.token', 'secret', '*.secret', 'body.password'];
+export { redactPaths } from './logging/redact-paths';
 
 export function createLogger(config: Config, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = { level: config.log.level, redact: { paths: redactPaths, censor: '[redacted]' } };
   if (destination) return pino(options, destination);
-  if (config.log.pretty) return pino({ ...options, transport: { target: 'pino-pretty' } });
+  if (config.log.pretty) {
+    // pino-pretty is a development dependency: a production install without it logs JSON instead of failing to start.
+    let pretty = true;
+    try {
+      require.resolve('pino-pretty');
+    } catch {
+      pretty = false;
+    }
+    if (pretty) return pino({ ...options, transport: { target: 'pino-pretty' } });
+    const logger = pino(options);
+    logger.warn('log.pretty is set but pino-pretty is not installed (a development dependency): logging JSON');
+    return logger;
+  }
   return pino(options);
 }
+
+export { sqliteStoreFile } from './store/store-file';
 
 export async function openInfra(config: Config, overrides: Partial<Pick<Infra, 'clock' | 'logger'>> = {}): Promise<Infra> {
   ensurePrivateDir(config.dataDir);
   const logger = overrides.logger ?? createLogger(config);
-  const file = config.store.url ?? path.join(config.dataDir, 'jitbroker.db');
+  const file = sqliteStoreFile(config);
   const { db, sqlite } = openSqlite(file);
-  await migrate(db);
+  // A single SQLite daemon migrates its own store on start (a fresh data dir just works); a schema
+  // newer than this build is refused here, before anything listens (SchemaNewerThanBuild).
+  try {
+    await migrate(db);
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
   const checkpointer = config.store.checkpoint === 'worker' ? startWalCheckpointer(sqlite, file, { intervalMs: 1000, logger }) : undefined;
   return {
     db,
@@ -100,8 +122,12 @@ export async function createServices(config: Config, infra: Infra) {
       if (seconds > 0.025) infra.logger.warn({ ms: Math.round(seconds * 1000), units }, 'slow store transaction');
     },
   });
-  const audit = createAuditLog({ db, clock });
-  const vault = vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock, transactor });
+  const audit = createAuditLog({ db, clock, onAppend: (seconds) => metrics.auditAppend(seconds) });
+  const vault = instrumentVault(
+    vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock, transactor, logger: infra.logger, vault: config.vault, env: process.env }),
+    config.vault.backend,
+    metrics,
+  );
   const credentials = createCredentialService({ db, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
   const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger: infra.logger, settings: rotationSettings(config), metrics });
   metrics.setSources(metricsSources(db, clock, rotationSettings(config)));
@@ -131,15 +157,17 @@ export async function createServices(config: Config, infra: Infra) {
     clock,
     postUseDelaySeconds: seconds(config.rotation.postUseDelay),
     ackTimeoutSeconds: seconds(config.rotation.ackTimeout),
+    metrics,
+    revealAuthContext: config.identity.mode === 'oidc' ? config.identity.oidc.revealAuthContext : undefined,
   });
-  const local = await createLocalIdentity({ dataDir: config.dataDir, ...config.identity.local, clockSkewSeconds: config.identity.clockSkewSeconds, clock });
-  const identity = withVerifiedTokenCache(local.provider, {
+  const signIn = await identityProviders[config.identity.mode](config.identity, { dataDir: config.dataDir, clock, logger: infra.logger });
+  const identity = withVerifiedTokenCache(signIn.provider, {
     clock,
     maxEntries: config.identity.verifyCache.maxEntries,
     maxAgeSeconds: seconds(config.identity.verifyCache.maxAge),
     clockSkewSeconds: config.identity.clockSkewSeconds,
   });
-  const { issueToken } = local;
+  const { issueToken } = signIn;
   const deviceIdentity = createDeviceIdentity({
     db,
     transactor,

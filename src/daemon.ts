@@ -33,6 +33,16 @@ export function checkStartup(config: Config): string[] {
       problems.push(`http.tls.${key} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable PEM file`);
     }
   }
+  const caFile = config.identity.mode === 'oidc' ? config.identity.oidc.caFile : undefined;
+  if (caFile) {
+    try {
+      if (!fs.readFileSync(caFile, 'utf8').includes('-----BEGIN CERTIFICATE-----')) {
+        problems.push(`identity.oidc.caFile ${caFile}: holds no PEM certificate; accepted: a PEM file of the CA certificates to trust for the identity provider`);
+      }
+    } catch (e) {
+      problems.push(`identity.oidc.caFile ${caFile}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable PEM file`);
+    }
+  }
   const loopback = isLoopback(config.http.host);
   if (config.identity.mode === 'local' && !loopback) {
     problems.push(`identity.mode 'local' is for one host: it is refused on the non-loopback address ${config.http.host}; use identity.mode 'oidc' or http.host 127.0.0.1`);

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Insertable } from 'kysely';
 import { Db } from '../store/database';
 import { prepareQuery } from '../store/prepared-query';
@@ -6,6 +7,7 @@ import { Tx, transactionScratch } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { ChainLink, VerifyResult, actorColumn, createChainVerifier } from './audit-chain';
 import { AuditEvent, AuditInput, canonicalJson, genesisHash, sha256Hex } from './audit-event';
+import { chainLinkOf } from './stored-chain';
 
 export interface AuditQuery {
   actor?: string;
@@ -35,7 +37,7 @@ const headKey = 'audit.head';
 const pageSize = 1000;
 
 /** The hash-chained, append-only audit log. */
-export function createAuditLog(deps: { db: Db; clock: Clock }) {
+export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long each append took (a metrics hook). */ onAppend?: (seconds: number) => void }) {
   const { db, clock } = deps;
   // Every request appends: both statements are prepared once.
   const readHead = prepareQuery(db, (d) => d.selectFrom('audit_events').select(['seq', 'hash', 'at']).orderBy('seq', 'desc').limit(1));
@@ -65,6 +67,16 @@ export function createAuditLog(deps: { db: Db; clock: Clock }) {
    * chain (a clock stepped back gives the previous event's time), so a time range is a seq range.
    */
   async function append(tx: Tx, input: AuditInput): Promise<StoredAuditEvent> {
+    if (!deps.onAppend) return appendEvent(tx, input);
+    const start = performance.now();
+    try {
+      return await appendEvent(tx, input);
+    } finally {
+      deps.onAppend((performance.now() - start) / 1000);
+    }
+  }
+
+  async function appendEvent(tx: Tx, input: AuditInput): Promise<StoredAuditEvent> {
     const scratch = transactionScratch(tx);
     const head = (scratch.get(headKey) as Head | undefined) ?? (await readHead(tx, {}))[0];
     const now = clock.now().toISOString();
@@ -169,15 +181,7 @@ export function createAuditLog(deps: { db: Db; clock: Clock }) {
     let after = range.after;
     for (;;) {
       const rows = await page(db, { after, until: range.until, limit: pageSize });
-      for (const r of rows) {
-        yield {
-          seq: r.seq,
-          canonical: r.canonical,
-          prevHash: r.prev_hash,
-          hash: r.hash,
-          columns: { at: r.at, actor: r.actor, action: r.action, outcome: r.outcome, device_id: r.device_id, target: r.target, request_id: r.request_id },
-        };
-      }
+      for (const r of rows) yield chainLinkOf(r);
       if (rows.length < pageSize) return;
       after = (rows[rows.length - 1] as { seq: number }).seq;
       await new Promise<void>((resolve) => setImmediate(resolve));

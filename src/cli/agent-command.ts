@@ -3,7 +3,7 @@ import pino from 'pino';
 import { createDeviceAgent } from '../agent/device-agent';
 import { generateDeviceKey, loadDeviceKey } from '../agent/device-key';
 import { SetterName, passwordSetters, setterNames } from '../agent/password-setter';
-import { redactPaths } from '../app';
+import { redactPaths } from '../logging/redact-paths';
 import { parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
 

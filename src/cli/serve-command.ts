@@ -1,10 +1,8 @@
 import { Command } from 'commander';
 import { Config } from '../config/config-schema';
 import { ConfigError, loadConfig } from '../config/load-config';
-import { StartupRefused, startDaemon } from '../daemon';
-import { createLocalIdentity } from '../identity/local/local-identity';
 import { Role, roles } from '../identity/principal';
-import { ensurePrivateDir } from '../store/database';
+import { SchemaNewerThanBuild, ensurePrivateDir } from '../store/database';
 import { systemClock } from '../time/clock';
 import { parseDurationSeconds, parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
@@ -33,11 +31,14 @@ export function serveCommand(): Command {
       const config = configOrExit(opts.config);
       // Everything the daemon creates (database, WAL, key files) is private to its user.
       process.umask(0o077);
+      // Loaded here, not at the top: every other command (and --help) starts without the daemon's modules.
+      const { StartupRefused, startDaemon } = await import('../daemon');
       let daemon;
       try {
         daemon = await startDaemon(config);
       } catch (e) {
         if (e instanceof StartupRefused) throw new CliError(`refusing to start:\n${e.lines.join('\n')}`, 2);
+        if (e instanceof SchemaNewerThanBuild) throw new CliError(`refusing to start: ${e.message}`, 2);
         throw e;
       }
       const running = daemon;
@@ -75,6 +76,7 @@ export function tokenCommand(): Command {
       const ttlSeconds = opts.ttl !== undefined ? parseShortDurationSeconds(opts.ttl) : parseDurationSeconds(config.identity.local.tokenTtl);
       if (ttlSeconds === undefined) throw new CliError(`--ttl ${opts.ttl}: not a lifetime; accepted: 90s, 30m, 1h, 2d or an ISO 8601 duration`);
       ensurePrivateDir(config.dataDir);
+      const { createLocalIdentity } = await import('../identity/local/local-identity');
       const { issueToken } = await createLocalIdentity({
         dataDir: config.dataDir,
         ...config.identity.local,

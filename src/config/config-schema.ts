@@ -1,8 +1,13 @@
 import { z } from 'zod';
 import { durationForm, parseDurationSeconds } from '../time/duration';
-import { vaultBackendNames } from '../vault/vault-registry';
+import { credentialKinds, vaultBackendNames } from '../vault/vault-names';
 import { roles } from '../identity/principal';
+import { identityModes } from '../identity/identity-registry';
+import { oidcConfigSchema, requireOidcSettings } from '../identity/oidc/oidc-config';
 import { webhookEvents } from '../webhooks/webhook-service';
+
+// Azure's vault domains (public, China, US Government, Managed HSM): the SDK's challenge check expects one of them.
+const keyVaultHosts = ['.vault.azure.net', '.vault.azure.cn', '.vault.usgovcloudapi.net', '.managedhsm.azure.net'];
 
 const duration = z.string().refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
 
@@ -59,16 +64,67 @@ export const configSchema = z
         checkpoint: z.enum(['inline', 'worker']),
       })
       .strict(),
-    vault: z.object({ backend: z.enum(vaultBackendNames) }).strict(),
+    vault: z
+      .object({
+        backend: z.enum(vaultBackendNames),
+        azure: z
+          .object({
+            // Required with backend azure-keyvault: https://{name}.vault.azure.net (or another Azure cloud's vault domain).
+            url: z.string().url().optional(),
+            credential: z
+              .object({
+                kind: z.enum(credentialKinds),
+                tenantId: z.string().min(1).optional(),
+                clientId: z.string().min(1).optional(),
+                clientSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'),
+                certificatePath: z.string().min(1).optional(),
+                authorityHost: z.string().url().optional(),
+              })
+              .strict(),
+            // A PEM file of CAs to trust for the vault and token calls only (a private CA; the tests' server).
+            caFile: z.string().min(1).optional(),
+            // Only for a vault outside Azure's vault domains (the local test server): the daemon warns when it is set.
+            disableChallengeResourceVerification: z.boolean(),
+            secretPrefix: z.string().regex(/^[a-z][a-z0-9]{0,15}$/, 'a lowercase prefix of 1–16 letters and digits'),
+            // Broker versions per Key Vault secret before the next generation's secret (backup refuses past 500 versions).
+            versionsPerSecret: z.number().int().min(1).max(450),
+            attemptTimeoutSeconds: z.number().min(0.05).max(120),
+            deadlineSeconds: z.number().min(0.1).max(600),
+            maxRetries: z.number().int().min(0).max(20),
+            retryBaseMs: z.number().int().min(1).max(60000),
+            retryMaxMs: z.number().int().min(1).max(600000),
+            writesPer10Seconds: z.number().int().min(1).max(4000),
+            readyCacheSeconds: z.number().int().min(0).max(300),
+          })
+          .strict(),
+      })
+      .strict()
+      .superRefine((v, ctx) => {
+        if (v.backend !== 'azure-keyvault') return;
+        const url = v.azure.url;
+        if (!url) {
+          ctx.addIssue({ code: 'custom', path: ['azure', 'url'], message: 'is required with vault.backend azure-keyvault; accepted: https://{vault}.vault.azure.net' });
+          return;
+        }
+        const u = new URL(url);
+        if (u.protocol !== 'https:') ctx.addIssue({ code: 'custom', path: ['azure', 'url'], message: 'must be https' });
+        else if (!v.azure.disableChallengeResourceVerification && !keyVaultHosts.some((h) => u.hostname.endsWith(h))) {
+          ctx.addIssue({ code: 'custom', path: ['azure', 'url'], message: `is not a Key Vault host; accepted: a host under ${keyVaultHosts.join(', ')}` });
+        }
+      }),
     identity: z
       .object({
-        mode: z.enum(['local']),
+        mode: z.enum(identityModes),
         clockSkewSeconds: z.number().int().min(0).max(300),
         // Verified tokens are remembered (by hash) for at most maxAge; 0 entries turns it off.
         verifyCache: z.object({ maxEntries: z.number().int().min(0).max(1_000_000), maxAge: duration }).strict(),
         local: z.object({ issuer: z.string().min(1), audience: z.string().min(1), tokenTtl: duration }).strict(),
+        oidc: oidcConfigSchema,
       })
-      .strict(),
+      .strict()
+      .superRefine((i, ctx) => {
+        if (i.mode === 'oidc') requireOidcSettings(i.oidc, ctx);
+      }),
     rotation: z
       .object({
         maxAge: duration,

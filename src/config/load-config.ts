@@ -148,7 +148,6 @@ function acceptedForm(keyPath: readonly (string | number)[]): string | undefined
       : 'a list (comma-separated in an environment variable)';
   }
   if (inner instanceof z.ZodRecord) return 'an object (JSON in an environment variable)';
-  if (inner instanceof z.ZodRecord) return 'an object (JSON in an environment variable)';
   if (inner instanceof z.ZodString) return 'a non-empty string';
   if (inner instanceof z.ZodObject) return 'an object';
   return undefined;
@@ -178,7 +177,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     }
   }
   for (const [name, keyPath] of Object.entries(shortcuts)) {
-    const raw = env[name];
+    // LOG_LEVEL is a name other programs read too: the key's own JITBROKER_ variable wins over it.
+    const raw = name.startsWith('JITBROKER_') || env[envName(keyPath)] === undefined ? env[name] : undefined;
     const kind = leaves(configSchema).find((l) => l.path.join('.') === keyPath.join('.'))?.kind ?? 'string';
     if (raw !== undefined) {
       setPath(tree, keyPath, coerce(raw, kind));

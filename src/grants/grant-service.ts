@@ -7,9 +7,11 @@ import { RotationService } from '../credentials/rotation-service';
 import { Secret } from '../credentials/secret';
 import { createDeviceRepository } from '../devices/device-repository';
 import { UserPrincipal, hasRole, requireRole } from '../identity/principal';
+import { StepUpRequired, satisfiesAuthContext } from '../identity/step-up';
 import { decide } from '../policies/policy';
 import { PolicyService } from '../policies/policy-service';
-import { DomainError } from '../problems/problem';
+import { Metrics } from '../metrics/metrics';
+import { DomainError, problems } from '../problems/problem';
 import { Db } from '../store/database';
 import { Page, decodeCursor, encodeCursor } from '../store/paging';
 import { Transactor, Tx } from '../store/transactor';
@@ -55,16 +57,28 @@ export function createGrantService(deps: {
   postUseDelaySeconds: number;
   ackTimeoutSeconds: number;
   webhooks: Pick<WebhookService, 'enqueue'>;
+  metrics: Pick<Metrics, 'grant' | 'reveal'>;
+  /** An authentication context (Entra `acrs`) a principal's sign-in must satisfy to reveal a password. */
+  revealAuthContext?: string;
 }) {
-  const { db, transactor, audit, policies, credentials, rotations, clock } = deps;
+  const { db, transactor, audit, policies, credentials, rotations, clock, metrics } = deps;
   const grants = createGrantRepository(db);
   const devices = createDeviceRepository(db);
 
   /** Commits the refusal's audit event on its own, then throws: a refusal is never unaudited. */
-  async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError): Promise<never> {
-    await transactor.run((tx) => audit.append(tx, { ...event, outcome: 'denied', reason: error.message }));
+  async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError, outcome: 'denied' | 'failure' = 'denied'): Promise<never> {
+    await transactor.run((tx) => audit.append(tx, { ...event, outcome, reason: error.message }));
     throw new AuditedRefusal(error.code, error.message);
   }
+
+  /** Counts each call refused because of the grant's or the device's state (or a race lost), then rethrows. */
+  const countingConflicts =
+    <A extends unknown[], R>(op: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      op(...args).catch((e: unknown) => {
+        if (e instanceof DomainError && e.code === 'conflict') metrics.grant('conflict');
+        throw e;
+      });
 
   /** Queues the post-use rotation once no other live grant on the device still uses the password. */
   async function afterUse(tx: Tx, deviceId: string, endedGrantId: string, at: Date): Promise<void> {
@@ -79,8 +93,9 @@ export function createGrantService(deps: {
     await rotations.enqueue(tx, deviceId, 'post-use', new Date(at.getTime() + deps.postUseDelaySeconds * 1000));
   }
 
-  async function expireInTx(tx: Tx, g: Grant, ctx?: RequestContext): Promise<void> {
-    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', ended_at: g.expiresAt, end_reason: 'expired' }))) return;
+  /** True when this call expired it; the caller counts it once the transaction has committed. */
+  async function expireInTx(tx: Tx, g: Grant, ctx?: RequestContext): Promise<boolean> {
+    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', ended_at: g.expiresAt, end_reason: 'expired' }))) return false;
     await audit.append(tx, {
       actor: { kind: 'system', subject: 'grants' },
       action: 'grant.expired',
@@ -90,6 +105,7 @@ export function createGrantService(deps: {
       context: ctx,
     });
     await afterUse(tx, g.deviceId, g.id, clock.now());
+    return true;
   }
 
   /** Asks for elevation; the policy decision and the new grant are audited in the grant's own transaction. */
@@ -99,18 +115,20 @@ export function createGrantService(deps: {
     if (durationSeconds === undefined) throw new DomainError('invalid-request', `'${req.duration}' is not a positive ISO 8601 duration.`);
     const id = crypto.randomUUID();
     const event = { actor: actorOf(p), action: 'grant.requested', deviceId: req.deviceId, target: `grant:${id}`, context: ctx } as const;
+    let expired = 0;
     const outcome = await transactor.run(async (tx) => {
+      expired = 0;
       const device = await devices.findById(tx, req.deviceId);
       if (!device) throw new DomainError('not-found', `No device '${req.deviceId}'.`);
       if (device.status !== 'active') throw new DomainError('conflict', `Device '${req.deviceId}' is retired.`);
       const now = clock.now();
       // A grant past its expiry no longer counts as open, even if the expiry job has not run yet.
       for (const open of await grants.openFor(tx, p.subject, req.deviceId)) {
-        if (open.state === 'active' && !isLive(open, now)) await expireInTx(tx, open, ctx);
+        if (open.state === 'active' && !isLive(open, now)) expired += (await expireInTx(tx, open, ctx)) ? 1 : 0;
         else throw new DomainError('conflict', `You already hold ${open.state} grant ${open.id} on device '${req.deviceId}'.`);
       }
       const decision = decide(await policies.enabledPolicies(tx), p, { deviceGroups: device.groups, durationSeconds, ticket: req.ticket });
-      if (!decision.allow) return { denied: decision.reason };
+      if (!decision.allow) return { denied: decision.reason, active: false };
       const active = !decision.requireApproval;
       const at = now.toISOString();
       await grants.insert(tx, {
@@ -149,9 +167,16 @@ export function createGrantService(deps: {
           policy: decision.policy.name,
         });
       }
-      return { denied: undefined };
+      return { denied: undefined, active };
     });
-    if (outcome.denied !== undefined) return refuse({ ...event, details: { duration: req.duration } }, new DomainError('policy-denied', outcome.denied));
+    // Counted once committed, like every metric here: a rolled-back unit changed nothing.
+    for (let i = 0; i < expired; i++) metrics.grant('expired');
+    if (outcome.denied !== undefined) {
+      metrics.grant('policy-denied');
+      return refuse({ ...event, details: { duration: req.duration } }, new DomainError('policy-denied', outcome.denied));
+    }
+    metrics.grant('requested');
+    if (outcome.active) metrics.grant('activated');
     return (await grants.findById(db, id)) as Grant;
   }
 
@@ -190,6 +215,11 @@ export function createGrantService(deps: {
       await audit.append(tx, { ...target, action: 'grant.approved', outcome: 'success', reason: note });
       await audit.append(tx, { ...target, action: 'grant.activated', outcome: 'success', details: { expiresAt } });
     });
+    if (to === 'denied') metrics.grant('denied');
+    else {
+      metrics.grant('approved');
+      metrics.grant('activated');
+    }
     return (await grants.findById(db, id)) as Grant;
   }
 
@@ -212,14 +242,29 @@ export function createGrantService(deps: {
       await audit.append(tx, { actor: actorOf(p), action: 'grant.revoked', outcome: 'success', deviceId: g.deviceId, target: `grant:${id}`, reason, context: ctx });
       if (g.state === 'active') await afterUse(tx, g.deviceId, g.id, now);
     });
+    metrics.grant('revoked');
     return (await grants.findById(db, id)) as Grant;
   }
 
   /** The password, only to the grant's requester inside a live grant, and only after the reveal is audited. */
   async function revealPassword(p: UserPrincipal, id: string, ctx: RequestContext): Promise<Reveal> {
+    try {
+      const reveal = await revealAudited(p, id, ctx);
+      metrics.reveal('revealed');
+      return reveal;
+    } catch (e) {
+      // No acknowledged password on the device is, like a vault or audit failure, a password that could not be served.
+      const refused = e instanceof DomainError && e.code !== 'no-current-password' && problems[e.code].status < 500;
+      metrics.reveal(refused ? 'refused' : 'unavailable');
+      throw e;
+    }
+  }
+
+  async function revealAudited(p: UserPrincipal, id: string, ctx: RequestContext): Promise<Reveal> {
     requireRole(p, 'requester');
     const found = await grants.findForReveal(db, id);
-    if (!found) throw new DomainError('not-found', `No grant '${id}'.`);
+    // Asking for the password of a grant that does not exist is audited too: it is how ids are probed.
+    if (!found) return refuse({ actor: actorOf(p), action: 'grant.password-revealed', target: `grant:${id}`, context: ctx }, new DomainError('not-found', `No grant '${id}'.`));
     const { grant: g, account, versions } = found;
     const event = { actor: actorOf(p), action: 'grant.password-revealed', deviceId: g.deviceId, target: `grant:${id}`, context: ctx } as const;
     if (g.requester !== p.subject) return refuse(event, new DomainError('forbidden', "Only the grant's requester may read its password."));
@@ -227,33 +272,50 @@ export function createGrantService(deps: {
       const why = g.state === 'active' ? 'has expired' : `is ${g.state}`;
       return refuse(event, new DomainError('conflict', `Grant ${id} ${why}; no password is revealed.`));
     }
+    if (!satisfiesAuthContext(p, deps.revealAuthContext)) {
+      // Step-up: a valid token is not enough to see a password; the refusal is audited, then challenged.
+      const stepUp = new StepUpRequired(deps.revealAuthContext as string, 'Revealing a password', true);
+      await transactor.run((tx) => audit.append(tx, { ...event, outcome: 'denied', reason: stepUp.message }), { singleWrite: true });
+      throw stepUp;
+    }
     const now = clock.now();
     const current = versions.find((v) => v.state === 'current');
     // A lost acknowledgement must not leave the requester without a working password: a version the
     // agent fetched and never confirmed within ackTimeout may be the one the device now has.
     const pending = versions.find((v) => v.state === 'pending' && v.fetched_at !== null && now.getTime() - Date.parse(v.fetched_at) >= deps.ackTimeoutSeconds * 1000);
     const shown = current ?? pending;
-    if (!shown) throw new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`);
+    if (!shown) return refuse(event, new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`), 'failure');
     const alsoPending = current && pending ? pending : undefined;
     // Read before the audit event is written, so an unreadable vault leaves no record of a reveal that did not happen.
-    const [secret, pendingSecret] = await Promise.all([credentials.readSecret(shown), alsoPending ? credentials.readSecret(alsoPending) : undefined]);
-    await transactor.run(
-      async (tx) => {
-        // Re-read inside the transaction: a revoke or expiry that committed first wins.
-        const fresh = await grants.findLiveness(tx, id);
-        if (!fresh || !isLive(fresh, clock.now())) throw new DomainError('conflict', `Grant ${id} ended; no password is revealed.`);
-        await audit.append(tx, {
-          ...event,
-          outcome: 'success',
-          ...(pending
-            ? { reason: `version ${pending.version} was fetched by the device and not acknowledged within the ack timeout; it may be in effect and was revealed too` }
-            : {}),
-          details: { version: shown.version, unconfirmed: shown === pending, possiblyInEffect: alsoPending?.version ?? null },
-        });
-      },
-      // The audit event is this unit's only write, and its last statement.
-      { singleWrite: true },
-    );
+    let secret: Secret;
+    let pendingSecret: Secret | undefined;
+    try {
+      [secret, pendingSecret] = await Promise.all([credentials.readSecret(shown), alsoPending ? credentials.readSecret(alsoPending) : undefined]);
+    } catch (e) {
+      // The attempt is on record as failed (nothing was revealed); the caller gets the vault's 503.
+      if (e instanceof DomainError && e.code === 'unavailable') return refuse(event, e, 'failure');
+      throw e;
+    }
+    const ended = new DomainError('conflict', `Grant ${id} ended; no password is revealed.`);
+    await transactor
+      .run(
+        async (tx) => {
+          // Re-read inside the transaction: a revoke or expiry that committed first wins.
+          const fresh = await grants.findLiveness(tx, id);
+          if (!fresh || !isLive(fresh, clock.now())) throw ended;
+          await audit.append(tx, {
+            ...event,
+            outcome: 'success',
+            ...(pending
+              ? { reason: `version ${pending.version} was fetched by the device and not acknowledged within the ack timeout; it may be in effect and was revealed too` }
+              : {}),
+            details: { version: shown.version, unconfirmed: shown === pending, possiblyInEffect: alsoPending?.version ?? null },
+          });
+        },
+        // The audit event is this unit's only write, and its last statement.
+        { singleWrite: true },
+      )
+      .catch((e: unknown) => (e === ended ? refuse(event, ended) : Promise.reject(e)));
     return {
       deviceId: g.deviceId,
       account: account ?? 'localadmin',
@@ -268,7 +330,7 @@ export function createGrantService(deps: {
   /** Ends every active grant past its expiry (the job); reveal never depends on it having run. */
   async function expireDueGrants(): Promise<number> {
     const due = await grants.dueForExpiry(db, clock.now().toISOString(), 500);
-    for (const g of due) await transactor.run((tx) => expireInTx(tx, g));
+    for (const g of due) if (await transactor.run((tx) => expireInTx(tx, g))) metrics.grant('expired');
     return due.length;
   }
 
@@ -294,7 +356,16 @@ export function createGrantService(deps: {
     return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
   }
 
-  return { requestGrant, approveGrant, denyGrant, revokeGrant, revealPassword, expireDueGrants, getGrant, listGrants };
+  return {
+    requestGrant: countingConflicts(requestGrant),
+    approveGrant: countingConflicts(approveGrant),
+    denyGrant: countingConflicts(denyGrant),
+    revokeGrant: countingConflicts(revokeGrant),
+    revealPassword,
+    expireDueGrants,
+    getGrant,
+    listGrants,
+  };
 }
 
 export type GrantService = ReturnType<typeof createGrantService>;

@@ -63,7 +63,15 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   });
   app.get('/readyz', (req, res, next) => {
     s.ready().then(
-      () => res.json({ status: 'ready' }),
+      () =>
+        // The identity provider last: the daemon starts without it, but cannot verify tokens until it has its keys.
+        Promise.resolve(s.identity.check?.()).then(
+          () => res.json({ status: 'ready' }),
+          (e: unknown) => {
+            s.logger.warn({ err: e }, 'not ready: identity provider');
+            next(new DomainError('unavailable', "The identity provider's signing keys cannot be had, so tokens cannot be verified."));
+          },
+        ),
       (e: unknown) => {
         s.logger.warn({ err: e }, 'not ready');
         next(new DomainError('unavailable', 'The store or the vault is not usable.'));
@@ -83,8 +91,10 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   };
   // Failed authentications are counted per address before any token is looked at.
   app.use('/v1', limits.authFailures);
-  mount('/v1/agent', authenticateDevice(s.deviceIdentity), agentRoutes({ rotations: s.rotations }));
-  const user = authenticateUser(s.identity);
+  // Refused credentials are audited (auth.failed) before the 401 leaves.
+  const authAudit = { audit: s.audit, transactor: s.transactor, logger: s.logger };
+  mount('/v1/agent', authenticateDevice(s.deviceIdentity, authAudit), agentRoutes({ rotations: s.rotations }));
+  const user = authenticateUser(s.identity, authAudit);
   mount('/v1/devices', user, deviceRoutes(s.devices));
   mount('/v1/policies', user, policyRoutes(s.policies));
   mount('/v1/grants', user, limits.grants, grantRoutes(s.grants));

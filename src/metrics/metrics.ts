@@ -9,6 +9,16 @@ export interface MetricsSources {
   overdueDevices(): Promise<number>;
 }
 
+/** Grant decisions and state changes, one per audited action (plus `conflict`, refused without a change). */
+export const grantOutcomes = ['requested', 'activated', 'approved', 'denied', 'policy-denied', 'revoked', 'expired', 'conflict'] as const;
+export type GrantOutcome = (typeof grantOutcomes)[number];
+/** Reveals that reached the grant service: shown, refused (4xx), or no password could be served (vault, audit, none set). */
+export const revealOutcomes = ['revealed', 'refused', 'unavailable'] as const;
+export type RevealOutcome = (typeof revealOutcomes)[number];
+/** The vault calls instrumentVault times, by backend method. */
+export const vaultOps = ['put', 'putInTransaction', 'get', 'remove', 'check', 'markState'] as const;
+export type VaultOp = (typeof vaultOps)[number];
+
 /**
  * The daemon's Prometheus metrics, on a registry of its own. Labels carry only bounded values
  * (route patterns, methods, status codes, reasons, outcomes): never a device id, a subject or
@@ -47,6 +57,40 @@ export function createMetrics(opts: { now: () => Date }) {
   const longest = new Gauge({ name: 'jitbroker_store_transaction_longest_seconds', help: 'The longest store transaction since start', registers: [registry] });
   let longestSeen = 0;
   const rotations = new Counter({ name: 'jitbroker_rotations_total', help: 'Rotation steps by reason and result', labelNames: ['reason', 'result'], registers: [registry] });
+  const grants = new Counter({
+    name: 'jitbroker_grants_total',
+    help: 'Grant decisions and state changes by outcome, counted once committed',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const reveals = new Counter({
+    name: 'jitbroker_reveals_total',
+    help: 'Password reveals that reached the grant service, by outcome (unauthenticated and rate-limited ones are only in jitbroker_http_requests_total)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  // Every outcome is present from the start, so a rate over a fresh daemon is 0, not absent.
+  for (const outcome of grantOutcomes) grants.inc({ outcome }, 0);
+  for (const outcome of revealOutcomes) reveals.inc({ outcome }, 0);
+  const auditAppend = new Histogram({
+    name: 'jitbroker_audit_append_seconds',
+    help: "Audit appends inside the caller's transaction (the durable commit is jitbroker_store_transaction_seconds)",
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+    registers: [registry],
+  });
+  const vaultCalls = new Histogram({
+    name: 'jitbroker_vault_call_seconds',
+    help: 'Vault backend calls by backend and operation, failed ones included',
+    labelNames: ['backend', 'op'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const vaultErrors = new Counter({
+    name: 'jitbroker_vault_errors_total',
+    help: 'Vault backend calls that failed, by backend and operation',
+    labelNames: ['backend', 'op'],
+    registers: [registry],
+  });
 
   const gauge = (name: string, help: string, read: (s: MetricsSources) => Promise<number>) =>
     new Gauge({
@@ -83,6 +127,26 @@ export function createMetrics(opts: { now: () => Date }) {
     },
     rotation(reason: string, result: 'rotated' | 'merged' | 'cancelled' | 'deferred' | 'failed' | 'acknowledged' | 'set-failed') {
       rotations.inc({ reason, result });
+    },
+    grant(outcome: GrantOutcome) {
+      grants.inc({ outcome });
+    },
+    reveal(outcome: RevealOutcome) {
+      reveals.inc({ outcome });
+    },
+    auditAppend(seconds: number) {
+      auditAppend.observe(seconds);
+    },
+    /** `backend` is the config's backend name (a registry key), never anything about a secret. */
+    vaultBackend(backend: string, ops: readonly VaultOp[]) {
+      for (const op of ops) {
+        vaultCalls.zero({ backend, op });
+        vaultErrors.inc({ backend, op }, 0);
+      }
+    },
+    vaultCall(backend: string, op: VaultOp, seconds: number, ok: boolean) {
+      vaultCalls.observe({ backend, op }, seconds);
+      if (!ok) vaultErrors.inc({ backend, op });
     },
   };
 }

@@ -97,4 +97,11 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     );
     expect(lines.join('\n')).toMatch(/password.classes.0/);
   });
+
+  it('takes the log level from LOG_LEVEL, under JITBROKER_LOG_LEVEL when both are set', () => {
+    expect(loadConfig({ env: { LOG_LEVEL: 'debug' } }).log.level).toBe('debug');
+    expect(loadConfig({ env: { LOG_LEVEL: 'debug', JITBROKER_LOG_LEVEL: 'warn' } }).log.level).toBe('warn');
+    expect(loadConfig({ env: { JITBROKER_LOG_LEVEL: 'error' } }).log.level).toBe('error');
+    expect(errorsOf(() => loadConfig({ env: { LOG_LEVEL: 'loud' } }))[0]).toMatch(/^config log.level \(from LOG_LEVEL\): "loud".*accepted: one of fatal/);
+  });
 });

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
 
 describe('only the grant requester sees the password, inside a live grant', () => {
@@ -35,6 +36,31 @@ describe('only the grant requester sees the password, inside a live grant', () =
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.text).not.toContain(s.password);
     expect(res.body.code).toBe('forbidden');
+  });
+
+  it('audits a reveal of a grant that does not exist (how ids are probed), and one that lost a race with its revoke', async () => {
+    const unknownId = crypto.randomUUID();
+    const missing = await reveal(unknownId, s.tokens.alice);
+    expect(missing.status).toBe(404);
+    const g = await requestGrant(s, s.tokens.alice);
+    // The revoke commits between the reveal's checks and its audited transaction.
+    const read = s.h.credentials.readSecret.bind(s.h.credentials);
+    s.h.credentials.readSecret = async (v) => {
+      await s.h.grants.revokeGrant({ kind: 'user', subject: 'alice', roles: ['requester'], groups: ['helpdesk'] }, g.id, 'done', { requestId: 'test-revoke' });
+      return read(v);
+    };
+    const raced = await reveal(g.id, s.tokens.alice);
+    s.h.credentials.readSecret = read;
+    expect(raced.status).toBe(409);
+    expect(raced.text).not.toContain(s.password);
+    const events = await s.h.audit.query({ action: 'grant.password-revealed', limit: 10 });
+    expect(events.items.map((e) => [e.outcome, e.target, e.deviceId ?? null])).toEqual(
+      expect.arrayContaining([
+        ['denied', `grant:${unknownId}`, null],
+        ['denied', `grant:${g.id}`, 'laptop-7'],
+      ]),
+    );
+    expect(events.items.filter((e) => e.outcome === 'success')).toHaveLength(0);
   });
 
   it('refuses a device token, even the device the grant is for', async () => {

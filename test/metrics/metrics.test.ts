@@ -72,4 +72,73 @@ describe('/metrics', () => {
     s.h.clock.advance(5 * 3600 * 1000);
     expect(sample((await s.h.api.get('/metrics')).text, 'jitbroker_devices_rotation_overdue')).toBe(1);
   });
+
+  it('counts grants, reveals, audit appends and vault calls with bounded labels only', async () => {
+    // Where the tests above left off: alice's PT1H grant (revealed once, refused to bob once) is five
+    // hours old, three manual rotations failed at the vault write, and the scenario's tokens expired.
+    const alice = await s.h.token('alice', ['requester'], ['helpdesk'], { name: 'Alice' });
+    const bob = await s.h.token('bob', ['requester'], ['helpdesk']);
+    const mallory = await s.h.token('mallory', ['requester'], ['contractors']);
+    await s.h.api.post('/v1/grants').set('authorization', `Bearer ${mallory}`).send({ deviceId: 'laptop-7', reason: 'x', duration: 'PT1H' }).expect(403);
+    const [oldGrant] = (await s.h.db.selectFrom('grants').select('id').where('requester', '=', 'alice').execute()).map((g) => g.id);
+    await s.h.api
+      .get(`/v1/grants/${oldGrant as string}/password`)
+      .set('authorization', `Bearer ${alice}`)
+      .expect(409);
+    expect(await s.h.grants.expireDueGrants()).toBe(1);
+    // The vault is back: the manual rotation goes through and the agent sets the new password.
+    await s.h.rotations.runDueJobs();
+    const { password: rotated } = await s.h.ackPending('laptop-7', s.key);
+    const g = await requestGrant(s, bob);
+    await s.h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'laptop-7', reason: 'again', duration: 'PT1H' }).expect(409);
+    const shown = await s.h.api.get(`/v1/grants/${g.id}/password`).set('authorization', `Bearer ${bob}`).expect(200);
+    expect((shown.body as { password: string }).password).toBe(rotated);
+
+    const text = (await s.h.api.get('/metrics')).text;
+    const grants = (outcome: string) => sample(text, 'jitbroker_grants_total', { outcome });
+    expect([grants('requested'), grants('activated'), grants('policy-denied'), grants('expired'), grants('conflict')]).toEqual([2, 2, 1, 1, 1]);
+    expect([grants('approved'), grants('denied'), grants('revoked')]).toEqual([0, 0, 0]);
+    const reveals = (outcome: string) => sample(text, 'jitbroker_reveals_total', { outcome });
+    expect([reveals('revealed'), reveals('refused'), reveals('unavailable')]).toEqual([2, 2, 0]);
+    expect(sample(text, 'jitbroker_rotations_total', { reason: 'manual', result: 'rotated' })).toBe(1);
+    // Every audited step appended at least one event; every one was timed.
+    const events = Number(
+      (
+        await s.h.db
+          .selectFrom('audit_events')
+          .select((e) => e.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+    expect(sample(text, 'jitbroker_audit_append_seconds_count')).toBe(events);
+    expect(sample(text, 'jitbroker_audit_append_seconds_bucket', { le: '+Inf' })).toBe(events);
+    const vault = (name: string, op: string) => sample(text, name, { backend: 'local', op });
+    // Enrolment and the manual rotation wrote in the store's transaction; the three failed writes are the errors.
+    expect(vault('jitbroker_vault_call_seconds_count', 'putInTransaction')).toBe(5);
+    expect(vault('jitbroker_vault_errors_total', 'putInTransaction')).toBe(3);
+    expect(vault('jitbroker_vault_call_seconds_count', 'get')).toBeGreaterThanOrEqual(4);
+    expect(vault('jitbroker_vault_errors_total', 'get')).toBe(0);
+    expect(vault('jitbroker_vault_errors_total', 'put')).toBe(0);
+
+    // Label names: only the bounded ones, on every series of the new metrics.
+    const labelNames = (name: string) =>
+      new Set(
+        text
+          .split('\n')
+          .filter((l) => l.startsWith(name) && !l.startsWith('#'))
+          .flatMap((l) => [...(/\{([^}]*)\}/.exec(l)?.[1] ?? '').matchAll(/([a-z_]+)="/g)].map((m) => m[1])),
+      );
+    expect([...labelNames('jitbroker_grants_total')]).toEqual(['outcome']);
+    expect([...labelNames('jitbroker_reveals_total')]).toEqual(['outcome']);
+    expect([...labelNames('jitbroker_audit_append_seconds')].sort()).toEqual(['le']);
+    expect([...labelNames('jitbroker_vault_call_seconds')].sort()).toEqual(['backend', 'le', 'op']);
+    expect([...labelNames('jitbroker_vault_errors_total')].sort()).toEqual(['backend', 'op']);
+
+    // No label value anywhere in the scrape is, or holds, a device id, a subject, a grant id or a password.
+    const values = [...text.matchAll(/[a-z_]+="((?:[^"\\]|\\.)*)"/g)].map((m) => m[1] as string);
+    expect(values.length).toBeGreaterThan(50);
+    const grantIds = (await s.h.db.selectFrom('grants').select('id').execute()).map((r) => r.id);
+    const forbidden = ['laptop-7', 'alice', 'Alice', 'bob', 'carol', 'dave', 'mallory', 'admin-1', ...grantIds, s.password, rotated, ...(await s.h.knownPasswords())];
+    for (const v of values) for (const f of forbidden) expect(v.includes(f) ? `${v} holds ${f}` : 'clean').toBe('clean');
+  });
 });
