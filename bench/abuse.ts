@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   fs.closeSync(log);
   let stopped = false;
   try {
-    const url = (await waitInFile(logFile, /"url":"(http[^"]+)"/, proc))[1] as string;
+    const url = (await waitInFile(logFile, /"url":"(http[^"]+)"[^\n]*"msg":"jitbroker listening"/, proc))[1] as string;
 
     // ---- setup: devices with an agent-set password, a designation, a grant per requester ----
     const setupStart = Date.now();

@@ -58,7 +58,7 @@ async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Rec
   const log = fs.openSync(logFile, 'w');
   const proc = spawn(process.execPath, [...daemonNodeArgs, cli, 'serve'], { env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
-  const m = await waitInFile(logFile, /"url":"(http[^"]+)"/, proc);
+  const m = await waitInFile(logFile, /"url":"(http[^"]+)"[^\n]*"msg":"jitbroker listening"/, proc);
   const url = m[1] as string;
   const admin = await runCli(['token', '--sub', 'bench-admin', '--roles', 'admin'], env);
   const alice = await runCli(['token', '--sub', 'alice', '--roles', 'requester', '--groups', 'helpdesk', '--ttl', '2h'], env);
@@ -97,30 +97,42 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-bench-'));
   fs.mkdirSync(path.join(dir, 'a'));
   fs.mkdirSync(path.join(dir, 'b'));
-  const a = await startDaemon(path.join(dir, 'a'));
-  const b = await startBaseline(path.join(dir, 'b'));
+  // Everything started is stopped however the run ends, so a failed start leaves no daemon behind.
+  const started: Target[] = [];
+  const start = async (t: Promise<Target>) => {
+    const target = await t;
+    started.push(target);
+    return target;
+  };
   let kv: FakeKeyVault | undefined;
+  const results: Record<string, Figures[]> = {};
+  let a: Target;
+  let b: Target;
   let c: Target | undefined;
-  if (withAzure) {
-    fs.mkdirSync(path.join(dir, 'c'));
-    kv = await startFakeKeyVault({ clients: { 'bench-app': 'bench-secret' } });
-    fs.writeFileSync(path.join(dir, 'c', 'ca.pem'), kv.ca);
-    c = await startDaemon(path.join(dir, 'c'), 'jitbroker on AKV', {
-      JITBROKER_VAULT_BACKEND: 'azure-keyvault',
-      JITBROKER_VAULT_AZURE_URL: kv.base,
-      JITBROKER_VAULT_AZURE_CA_FILE: path.join(dir, 'c', 'ca.pem'),
-      JITBROKER_VAULT_AZURE_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      JITBROKER_VAULT_AZURE_CREDENTIAL_KIND: 'client-secret',
-      JITBROKER_VAULT_AZURE_CREDENTIAL_TENANT_ID: kv.tenantId,
-      JITBROKER_VAULT_AZURE_CREDENTIAL_CLIENT_ID: 'bench-app',
-      JITBROKER_VAULT_AZURE_CREDENTIAL_AUTHORITY_HOST: kv.base,
-      AZURE_CLIENT_SECRET: 'bench-secret',
-    });
-    console.log(`vault: C is the same daemon with vault.backend azure-keyvault, against the local Key Vault server (HTTPS, in this process)`);
-  }
-  const targets = c ? [a, c, b] : [a, b];
-  const results: Record<string, Figures[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
   try {
+    a = await start(startDaemon(path.join(dir, 'a')));
+    b = await start(startBaseline(path.join(dir, 'b')));
+    if (withAzure) {
+      fs.mkdirSync(path.join(dir, 'c'));
+      kv = await startFakeKeyVault({ clients: { 'bench-app': 'bench-secret' } });
+      fs.writeFileSync(path.join(dir, 'c', 'ca.pem'), kv.ca);
+      c = await start(
+        startDaemon(path.join(dir, 'c'), 'jitbroker on AKV', {
+          JITBROKER_VAULT_BACKEND: 'azure-keyvault',
+          JITBROKER_VAULT_AZURE_URL: kv.base,
+          JITBROKER_VAULT_AZURE_CA_FILE: path.join(dir, 'c', 'ca.pem'),
+          JITBROKER_VAULT_AZURE_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+          JITBROKER_VAULT_AZURE_CREDENTIAL_KIND: 'client-secret',
+          JITBROKER_VAULT_AZURE_CREDENTIAL_TENANT_ID: kv.tenantId,
+          JITBROKER_VAULT_AZURE_CREDENTIAL_CLIENT_ID: 'bench-app',
+          JITBROKER_VAULT_AZURE_CREDENTIAL_AUTHORITY_HOST: kv.base,
+          AZURE_CLIENT_SECRET: 'bench-secret',
+        }),
+      );
+      console.log(`vault: C is the same daemon with vault.backend azure-keyvault, against the local Key Vault server (HTTPS, in this process)`);
+    }
+    const targets = c ? [a, c, b] : [a, b];
+    for (const t of targets) results[t.name] = [];
     for (const t of targets) await drive(t); // warm-up, not counted
     for (let i = 0; i < rounds; i++) {
       for (const t of targets) {
@@ -130,9 +142,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await a.stop();
-    await b.stop();
-    await c?.stop();
+    for (const t of started) await t.stop();
     await kv?.close();
   }
   const sum = (name: string) => {

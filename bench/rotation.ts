@@ -67,7 +67,7 @@ async function seedFleet(dataDir: string, publicJwk: object): Promise<{ token: s
 
 async function waitForUrl(logFile: string, proc: ChildProcess): Promise<string> {
   for (let i = 0; i < 600; i++) {
-    const m = /"url":"(http[^"]+)"/.exec(fs.readFileSync(logFile, 'utf8'));
+    const m = /"url":"(http[^"]+)"[^\n]*"msg":"jitbroker listening"/.exec(fs.readFileSync(logFile, 'utf8'));
     if (m) return m[1] as string;
     if (proc.exitCode !== null) throw new Error(fs.readFileSync(logFile, 'utf8'));
     await new Promise((r) => setTimeout(r, 50));

@@ -41,7 +41,7 @@ function azureKeyVault(deps: VaultDeps): VaultBackend {
   }
   if (a.disableChallengeResourceVerification) {
     deps.logger.warn(
-      { url: a.url },
+      { vaultUrl: a.url },
       'vault.azure.disableChallengeResourceVerification is set: the vault host is not checked against the token challenge; use it only with a test vault',
     );
   }
