@@ -18,7 +18,8 @@ import { createDeviceIdentity } from './identity/device-identity';
 import { identityProviders } from './identity/identity-registry';
 import { withVerifiedTokenCache } from './identity/verified-token-cache';
 import { createPolicyService } from './policies/policy-service';
-import { Db, ensurePrivateDir, migrate, openSqlite } from './store/database';
+import { Db, SchemaBehindBuild, SchemaNewerThanBuild, checkSchemaCurrent, ensurePrivateDir, migrate, openSqlite } from './store/database';
+import { openPostgres, redactUrl } from './store/postgres';
 import { startWalCheckpointer } from './store/wal-checkpointer';
 import { createTransactor } from './store/transactor';
 import { Clock, systemClock } from './time/clock';
@@ -59,6 +60,20 @@ export { sqliteStoreFile } from './store/store-file';
 export async function openInfra(config: Config, overrides: Partial<Pick<Infra, 'clock' | 'logger'>> = {}): Promise<Infra> {
   ensurePrivateDir(config.dataDir);
   const logger = overrides.logger ?? createLogger(config);
+  if (config.store.driver === 'postgres') {
+    // Enough connections for the scheduled jobs (each holds one for its advisory lock) and requests besides.
+    const db = openPostgres(config.store.url as string, { maxConnections: 20 });
+    // Several daemons share the database: none migrates it on start (jitbroker migrate does, once).
+    // A pending migration or a schema newer than this build is refused before anything listens.
+    try {
+      await checkSchemaCurrent(db);
+    } catch (e) {
+      await db.destroy();
+      if (e instanceof SchemaNewerThanBuild || e instanceof SchemaBehindBuild) throw e;
+      throw new Error(`cannot use the PostgreSQL store ${redactUrl(config.store.url as string)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    return { db, close: () => db.destroy(), clock: overrides.clock ?? systemClock, logger };
+  }
   const file = sqliteStoreFile(config);
   const { db, sqlite } = openSqlite(file);
   // A single SQLite daemon migrates its own store on start (a fresh data dir just works); a schema
@@ -94,7 +109,7 @@ function rotationSettings(config: Config): RotationSettings {
     retryBaseSeconds: seconds(r.retry.base),
     retryMaxSeconds: seconds(r.retry.max),
     flagAfter: r.retry.flagAfter,
-    leaseSeconds: 300,
+    leaseSeconds: seconds(r.lease),
   };
 }
 

@@ -7,6 +7,7 @@ import { Config } from './config/config-schema';
 import { Infra, createServices, openInfra } from './app';
 import { createHttpApp } from './http/http-app';
 import { createScheduler, scheduleJobs } from './scheduler/jobs';
+import { withJobLock } from './store/job-lock';
 
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
@@ -94,7 +95,8 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     );
     await services.checkpoints.checkpointNow();
   }
-  // SQLite has one daemon: any claim on a rotation job is from its own previous run.
+  // SQLite has one daemon: any claim on a rotation job is from its own previous run. On PostgreSQL a
+  // claim may be another live daemon's: it is left alone, and taken over only when its lease runs out.
   if (config.store.driver === 'sqlite') await services.rotations.releaseClaimsOfDeadRun();
   const app = createHttpApp({ ...services, logger, ready: services.ready, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } });
   const server = config.http.tls ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key) }, app) : http.createServer(app);
@@ -105,7 +107,9 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
   });
-  const scheduler = scheduleJobs(createScheduler(logger), services, {
+  // On PostgreSQL several daemons may share the store: each scheduled job runs on one of them per tick.
+  const lock = config.store.driver === 'postgres' ? (name: string, run: () => Promise<unknown>) => withJobLock(infra.db, name, run) : undefined;
+  const scheduler = scheduleJobs(createScheduler(logger, lock), services, {
     rotationWorkerSeconds: config.rotation.workerSeconds,
     rotationScanSeconds: config.rotation.scanSeconds,
     webhookSeconds: config.webhooks.intervalSeconds,

@@ -29,7 +29,7 @@ const recordFileName = 'audit-checkpoint.json';
 export function createAuditCheckpoints(deps: {
   db: Db;
   transactor: Transactor;
-  audit: Pick<AuditLog, 'append' | 'head' | 'hashAt'>;
+  audit: Pick<AuditLog, 'append' | 'head' | 'hashAt'> & Partial<Pick<AuditLog, 'lockChain'>>;
   signer: CheckpointSigner;
   clock: Clock;
   dataDir: string;
@@ -49,7 +49,9 @@ export function createAuditCheckpoints(deps: {
   /** Signs the current head and appends the checkpoint, in one transaction; records it beside the database. */
   async function checkpointNow(): Promise<Checkpoint> {
     const checkpoint = await transactor.run(async (tx) => {
-      // The head read inside the transaction: the checkpoint event is the very next link.
+      // The head read inside the transaction: the checkpoint event is the very next link (on
+      // PostgreSQL under the chain's lock, so no other daemon appends in between).
+      await audit.lockChain?.(tx);
       const head = await tx.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
       const seq = head?.seq ?? 0;
       const hash = head?.hash ?? '0'.repeat(64);

@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { Insertable } from 'kysely';
+import { Insertable, sql } from 'kysely';
 import { Db } from '../store/database';
+import { isPostgres } from '../store/dialect';
+import { advisoryKey } from '../store/job-lock';
 import { prepareQuery } from '../store/prepared-query';
 import { AuditEventTable } from '../store/schema';
 import { Tx, transactionScratch } from '../store/transactor';
@@ -35,10 +37,15 @@ interface Head {
 
 const headKey = 'audit.head';
 const pageSize = 1000;
+/** Every daemon on one PostgreSQL database takes this transaction lock before it reads the chain head. */
+const chainLockKey = advisoryKey('audit-chain');
 
 /** The hash-chained, append-only audit log. */
 export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long each append took (a metrics hook). */ onAppend?: (seconds: number) => void }) {
   const { db, clock } = deps;
+  const pg = isPostgres(db);
+  // The highest seq a query may name: PostgreSQL's seq is a 32-bit integer and refuses a larger parameter.
+  const maxSeq = pg ? 2147483647 : Number.MAX_SAFE_INTEGER;
   // Every request appends: both statements are prepared once.
   const readHead = prepareQuery(db, (d) => d.selectFrom('audit_events').select(['seq', 'hash', 'at']).orderBy('seq', 'desc').limit(1));
   const insertEvent = prepareQuery(db, (d, p: Insertable<AuditEventTable>) =>
@@ -63,7 +70,10 @@ export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long e
   /**
    * Appends one event inside the caller's transaction, chained to the head it reads there. The
    * head is read once per transaction and then carried forward: appends are serialised by the
-   * transaction, so no other writer can move it in between. Times never go backwards along the
+   * transaction, so no other writer can move it in between. On PostgreSQL several daemons append
+   * to one chain: the first append of a transaction takes a transaction-scoped advisory lock before
+   * it reads the head (READ COMMITTED: the read sees every append committed before the lock was
+   * granted), and holds it to the commit, so the appends of all daemons form one total order. Times never go backwards along the
    * chain (a clock stepped back gives the previous event's time), so a time range is a seq range.
    */
   async function append(tx: Tx, input: AuditInput): Promise<StoredAuditEvent> {
@@ -76,9 +86,21 @@ export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long e
     }
   }
 
+  /**
+   * On PostgreSQL, takes the chain's transaction lock (as an append does) so that a head read next
+   * in `tx` stays the head until the commit; a no-op on SQLite, whose writers are serialised anyway.
+   */
+  async function lockChain(tx: Tx): Promise<void> {
+    if (pg) await sql`SELECT pg_advisory_xact_lock(${chainLockKey}::bigint)`.execute(tx);
+  }
+
   async function appendEvent(tx: Tx, input: AuditInput): Promise<StoredAuditEvent> {
     const scratch = transactionScratch(tx);
-    const head = (scratch.get(headKey) as Head | undefined) ?? (await readHead(tx, {}))[0];
+    let head = scratch.get(headKey) as Head | undefined;
+    if (!head) {
+      await lockChain(tx);
+      head = (await readHead(tx, {}))[0];
+    }
     const now = clock.now().toISOString();
     const at = head && head.at > now ? head.at : now;
     const event: AuditEvent = { ...input, seq: (head?.seq ?? 0) + 1, at, prevHash: head?.hash ?? genesisHash };
@@ -109,10 +131,10 @@ export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long e
   /** The seq range of a time range: two index lookups, since times follow seq order. */
   async function seqRange(from?: string, to?: string): Promise<{ after: number; until: number }> {
     let after = 0;
-    let until = Number.MAX_SAFE_INTEGER;
+    let until = maxSeq;
     if (from) {
       const [r] = await firstAtOrAfter(db, { from });
-      after = r ? r.seq - 1 : Number.MAX_SAFE_INTEGER;
+      after = r ? r.seq - 1 : maxSeq;
     }
     if (to) {
       const [r] = await lastBefore(db, { to });
@@ -150,7 +172,7 @@ export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long e
       action: q.action ?? '',
       outcome: q.outcome ?? '',
       requestId: q.requestId ?? '',
-      after: Math.max(range.after, q.afterSeq ?? 0),
+      after: Math.min(Math.max(range.after, q.afterSeq ?? 0), maxSeq),
       until: range.until,
       limit: q.limit + 1,
     });
@@ -212,7 +234,7 @@ export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long e
     return (await db.selectFrom('audit_events').select('hash').where('seq', '=', seq).executeTakeFirst())?.hash;
   }
 
-  return { append, query, queryJson, links, verify, head, hashAt };
+  return { append, lockChain, query, queryJson, links, verify, head, hashAt };
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { Config } from '../config/config-schema';
 import { ConfigError, loadConfig } from '../config/load-config';
 import { Role, roles } from '../identity/principal';
-import { SchemaNewerThanBuild, ensurePrivateDir } from '../store/database';
+import { SchemaBehindBuild, SchemaNewerThanBuild, ensurePrivateDir } from '../store/database';
 import { systemClock } from '../time/clock';
 import { parseDurationSeconds, parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
@@ -38,7 +38,7 @@ export function serveCommand(): Command {
         daemon = await startDaemon(config);
       } catch (e) {
         if (e instanceof StartupRefused) throw new CliError(`refusing to start:\n${e.lines.join('\n')}`, 2);
-        if (e instanceof SchemaNewerThanBuild) throw new CliError(`refusing to start: ${e.message}`, 2);
+        if (e instanceof SchemaNewerThanBuild || e instanceof SchemaBehindBuild) throw new CliError(`refusing to start: ${e.message}`, 2);
         throw e;
       }
       const running = daemon;

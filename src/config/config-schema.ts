@@ -55,7 +55,8 @@ export const configSchema = z
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), pretty: z.boolean() }).strict(),
     store: z
       .object({
-        driver: z.enum(['sqlite']),
+        // sqlite: one daemon, store.url a file (default <dataDir>/jitbroker.db); postgres: several daemons may share store.url.
+        driver: z.enum(['sqlite', 'postgres']),
         url: z.string().min(1).optional(),
         // Appends waiting together share one durable commit; this bounds one batch.
         maxBatch: z.number().int().min(1).max(10000),
@@ -63,7 +64,21 @@ export const configSchema = z
         // Where WAL checkpoints run: inside the committing transaction (SQLite's default) or in a worker thread.
         checkpoint: z.enum(['inline', 'worker']),
       })
-      .strict(),
+      .strict()
+      .superRefine((st, ctx) => {
+        if (st.driver !== 'postgres') return;
+        if (!st.url) {
+          ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required with store.driver postgres; accepted: postgres://user[:password]@host[:port]/database' });
+          return;
+        }
+        let ok = /^postgres(ql)?:\/\//i.test(st.url);
+        try {
+          ok = ok && new URL(st.url).pathname.length > 1;
+        } catch {
+          ok = false;
+        }
+        if (!ok) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is not a PostgreSQL URL; accepted: postgres://user[:password]@host[:port]/database' });
+      }),
     vault: z
       .object({
         backend: z.enum(vaultBackendNames),
@@ -136,6 +151,8 @@ export const configSchema = z
         concurrency: z.number().int().min(1).max(256),
         workerSeconds: z.number().int().min(1).max(60),
         scanSeconds: z.number().int().min(1).max(60),
+        // How long a worker holds the rotation jobs it claimed: a daemon that died lets them go after this.
+        lease: duration,
         retry: z.object({ base: duration, max: duration, flagAfter: z.number().int().min(1).max(100) }).strict(),
       })
       .strict(),

@@ -156,7 +156,10 @@ function acceptedForm(keyPath: readonly (string | number)[]): string | undefined
 function describeValue(tree: Tree, keyPath: readonly (string | number)[]): string {
   let v: unknown = tree;
   for (const k of keyPath) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-  return v === undefined ? '(missing)' : JSON.stringify(v);
+  if (v === undefined) return '(missing)';
+  // A store URL may carry a password: never repeated in an error message.
+  if (typeof v === 'string' && keyPath.join('.') === 'store.url') return JSON.stringify(v.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*):[^/@]*@/i, '$1:***@'));
+  return JSON.stringify(v);
 }
 
 /**

@@ -68,6 +68,31 @@ export function createRotationJobRepository(db: Q) {
         .execute();
       return rows.map((r) => r.id);
     },
+    /**
+     * PostgreSQL, several daemons: takes up to `limit` due jobs no live claim holds for `until`, in
+     * one statement, skipping rows another daemon is claiming at this moment (FOR UPDATE SKIP
+     * LOCKED) instead of waiting on them. A claim whose lease ran out (its daemon died) is taken over.
+     */
+    async claimDue(q: Q, now: string, until: string, limit: number): Promise<RotationJob[]> {
+      return q
+        .updateTable('rotation_jobs')
+        .set({ claimed_until: until })
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('rotation_jobs')
+            .select('id')
+            .where('state', '=', 'open')
+            .where('due_at', '<=', now)
+            .where((w) => w.or([w('claimed_until', 'is', null), w('claimed_until', '<', now)]))
+            .orderBy('due_at')
+            .limit(limit)
+            .forUpdate()
+            .skipLocked(),
+        )
+        .where('state', '=', 'open')
+        .returningAll()
+        .execute();
+    },
     /** Takes a job for `until`; false when another worker holds it. */
     async claim(q: Q, id: string, now: string, until: string): Promise<boolean> {
       const r = await q

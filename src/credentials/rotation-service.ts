@@ -6,6 +6,7 @@ import { createDeviceRepository } from '../devices/device-repository';
 import { failpoint } from '../failpoints/failpoint';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
+import { isPostgres } from '../store/dialect';
 import { Transactor, Tx } from '../store/transactor';
 import { Metrics } from '../metrics/metrics';
 import { Clock } from '../time/clock';
@@ -59,6 +60,7 @@ export function createRotationService(deps: {
   const versions = credentials.versions;
   const devices = createDeviceRepository(db);
   const jobs = createRotationJobRepository(db);
+  const pg = isPostgres(db);
 
   const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -215,6 +217,15 @@ export function createRotationService(deps: {
     }
   }
 
+  /** Runs claimed jobs, at most `concurrency` at a time. */
+  async function runClaimed(mine: RotationJob[]): Promise<void> {
+    let next = 0;
+    const lane = async () => {
+      while (next < mine.length) await runJob(mine[next++] as RotationJob);
+    };
+    await Promise.all(Array.from({ length: Math.min(settings.concurrency, mine.length) }, lane));
+  }
+
   /**
    * The worker: drains the due jobs page by page, each page claimed in one statement and run at
    * most `concurrency` at a time. A failed job comes back after an exponential backoff with
@@ -224,9 +235,18 @@ export function createRotationService(deps: {
     let ran = 0;
     for (;;) {
       const now = clock.now();
+      const until = iso(now.getTime() + settings.leaseSeconds * 1000);
+      if (pg) {
+        // Several daemons: the page is chosen and claimed in one statement (FOR UPDATE SKIP LOCKED).
+        const mine = await transactor.run((tx) => jobs.claimDue(tx, now.toISOString(), until, pageSize));
+        mine.sort((a, b) => (a.due_at < b.due_at ? -1 : a.due_at > b.due_at ? 1 : 0));
+        await runClaimed(mine);
+        ran += mine.length;
+        if (mine.length < pageSize) return ran;
+        continue;
+      }
       const due = await jobs.due(db, now.toISOString(), pageSize);
       if (due.length === 0) return ran;
-      const until = iso(now.getTime() + settings.leaseSeconds * 1000);
       const claimed = new Set(
         await transactor.run(
           (tx) =>
@@ -240,11 +260,7 @@ export function createRotationService(deps: {
         ),
       );
       const mine = due.filter((j) => claimed.has(j.id));
-      let next = 0;
-      const lane = async () => {
-        while (next < mine.length) await runJob(mine[next++] as RotationJob);
-      };
-      await Promise.all(Array.from({ length: Math.min(settings.concurrency, mine.length) }, lane));
+      await runClaimed(mine);
       ran += mine.length;
       if (due.length < pageSize) return ran;
     }
@@ -302,6 +318,9 @@ export function createRotationService(deps: {
     // The reason of the version whose state changed, or undefined when a repeated ack changed nothing.
     // Versions whose state changed, for the vault's own labels once the change is committed.
     const marks: Array<{ version: number; ref: string; state: 'current' | 'superseded' | 'failed' }> = [];
+    // Only with several writers (PostgreSQL): the version was pending when read, and is not any more.
+    const changedMeanwhile = async (tx: Tx, v: number) =>
+      new DomainError('conflict', `Version ${v} is ${(await versions.find(tx, deviceId, v))?.state ?? 'gone'}; only a pending version can be acknowledged.`);
     const changed = await transactor.run(async (tx): Promise<RotationReason | undefined> => {
       marks.length = 0;
       const v = await versions.find(tx, deviceId, version);
@@ -312,7 +331,7 @@ export function createRotationService(deps: {
       const at = clock.now();
       if (result === 'failed') {
         const reason = (error ?? 'no detail').slice(0, 500);
-        await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'failed', error: reason });
+        if (!(await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'failed', error: reason }))) throw await changedMeanwhile(tx, version);
         marks.push({ version, ref: v.vault_ref, state: 'failed' });
         const failures = await devices.recordFailure(tx, deviceId, `the agent could not set version ${version}: ${reason}`);
         await enqueue(tx, deviceId, v.reason, new Date(at.getTime() + backoffMs(failures)));
@@ -329,8 +348,13 @@ export function createRotationService(deps: {
         return v.reason;
       }
       const old = await versions.inState(tx, deviceId, 'current');
-      if (old) await versions.moveIfState(tx, deviceId, old.version, 'current', { state: 'superseded', superseded_at: at.toISOString() });
-      await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'current', acknowledged_at: at.toISOString() });
+      const superseded = old ? await versions.moveIfState(tx, deviceId, old.version, 'current', { state: 'superseded', superseded_at: at.toISOString() }) : false;
+      if (!(await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'current', acknowledged_at: at.toISOString() }))) {
+        // Another acknowledgement of this version committed first (daemons sharing a PostgreSQL store):
+        // a repeated 'set' that changed nothing here is answered as one; anything else is rolled back.
+        if (!superseded && (await versions.find(tx, deviceId, version))?.state === 'current') return undefined;
+        throw await changedMeanwhile(tx, version);
+      }
       marks.push({ version, ref: v.vault_ref, state: 'current' });
       if (old) marks.push({ version: old.version, ref: old.vault_ref, state: 'superseded' });
       failpoint('ack.before-commit');

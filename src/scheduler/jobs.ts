@@ -6,8 +6,14 @@ export interface Scheduler {
   stop(): void;
 }
 
-/** node-cron jobs that skip a run while the previous one is still going. */
-export function createScheduler(logger: Logger): Scheduler {
+/** Runs a job's tick only where no other daemon runs the same job now (withJobLock); undefined when skipped. */
+export type JobLock = (name: string, run: () => Promise<unknown>) => Promise<unknown>;
+
+/**
+ * node-cron jobs that skip a run while the previous one is still going. With `lock` (daemons that
+ * share a PostgreSQL store), each tick runs under the job's lock: one daemon per tick runs it.
+ */
+export function createScheduler(logger: Logger, lock?: JobLock): Scheduler {
   const tasks: cron.ScheduledTask[] = [];
   return {
     every(name, expression, run) {
@@ -16,7 +22,7 @@ export function createScheduler(logger: Logger): Scheduler {
         cron.schedule(expression, () => {
           if (busy) return;
           busy = true;
-          run()
+          (lock ? lock(name, run) : run())
             .catch((err: unknown) => logger.error({ err, job: name }, 'scheduled job failed'))
             .finally(() => {
               busy = false;

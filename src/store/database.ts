@@ -81,6 +81,28 @@ export class SchemaNewerThanBuild extends Error {
   }
 }
 
+/** A shared (PostgreSQL) store lacks migrations this build needs: the daemon does not migrate it by itself. */
+export class SchemaBehindBuild extends Error {
+  constructor(readonly pending: readonly string[]) {
+    super(
+      `the database schema is older than this build: migration ${pending.join(', ')} is not applied; run jitbroker migrate --store <url> (once, for every daemon sharing the database) before starting`,
+    );
+    this.name = 'SchemaBehindBuild';
+  }
+}
+
+/**
+ * Checks, without changing anything, that a store's schema is exactly what this build knows:
+ * SchemaNewerThanBuild for a migration it does not have, SchemaBehindBuild for one not yet applied.
+ */
+export async function checkSchemaCurrent(db: Db): Promise<void> {
+  const applied = await appliedMigrations(db);
+  const unknown = applied.filter((name) => !knownMigrations.includes(name));
+  if (unknown.length > 0) throw new SchemaNewerThanBuild(unknown);
+  const pending = knownMigrations.filter((name) => !applied.includes(name));
+  if (pending.length > 0) throw new SchemaBehindBuild(pending);
+}
+
 /** The migrations the store records as applied, oldest first; none for an empty database. */
 export async function appliedMigrations(db: Db): Promise<string[]> {
   const tables = await db.introspection.getTables({ withInternalKyselyTables: true });

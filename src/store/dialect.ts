@@ -5,6 +5,6 @@ import { Kysely, PostgresAdapter } from 'kysely';
  * on this only where SQL differs between the dialects (column types, triggers); SQLite keeps
  * exactly the statements it always ran, since existing databases already applied them.
  */
-export function isPostgres(db: Kysely<unknown>): boolean {
+export function isPostgres(db: Pick<Kysely<unknown>, 'getExecutor'>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }

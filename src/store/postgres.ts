@@ -8,8 +8,8 @@ export function isPostgresUrl(url: string): boolean {
 }
 
 /**
- * Opens a PostgreSQL store through a pg connection pool. Only the store's schema (migrations) and
- * `store copy` use it so far; the daemon itself still runs on SQLite.
+ * Opens a PostgreSQL store through a pg connection pool: the daemon with store.driver postgres
+ * (several daemons may share the database), `jitbroker migrate`, `store copy` and `store verify`.
  */
 export function openPostgres(url: string, opts: { maxConnections?: number } = {}): Kysely<Database> {
   const pool = new Pool({ connectionString: url, max: opts.maxConnections ?? 4 });

@@ -1,6 +1,8 @@
 import { Transaction, sql } from 'kysely';
 import { DomainError } from '../problems/problem';
 import { Db } from './database';
+import { isPostgres } from './dialect';
+import { createPostgresTransactor } from './postgres-transactor';
 import { Database } from './schema';
 
 export type Tx = Transaction<Database>;
@@ -59,6 +61,8 @@ export function createTransactor(
     onCommit?: (seconds: number, units: number) => void;
   },
 ): Transactor {
+  // PostgreSQL commits concurrently: a transaction per unit, no batching.
+  if (isPostgres(db)) return createPostgresTransactor(db, { onCommit: opts.onCommit });
   // Requests' units go first; background units fill what room a batch has left.
   const queue: Waiting[] = [];
   const later: Waiting[] = [];

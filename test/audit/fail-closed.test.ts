@@ -1,12 +1,12 @@
-import { sql } from 'kysely';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { failInserts, restoreInserts } from '../support/store-faults';
 
 /** Makes every audit append fail inside the database, as a full disk or a broken store would. */
 async function breakAudit(s: Scenario): Promise<void> {
-  await sql`CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit store down'); END`.execute(s.h.db);
+  await failInserts(s.h.db, 'audit_events', 'audit_down', 'audit store down');
 }
 async function repairAudit(s: Scenario): Promise<void> {
-  await sql`DROP TRIGGER audit_down`.execute(s.h.db);
+  await restoreInserts(s.h.db, 'audit_events', 'audit_down');
 }
 
 describe('audit before reveal: when the audit append fails, nothing happens and nothing is revealed', () => {

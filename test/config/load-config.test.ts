@@ -61,6 +61,16 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     expect(lines[0]).toMatch(/config webhooks.endpoints .*accepted: a list of objects \(JSON in an environment variable\)/);
   });
 
+  it('store.driver postgres needs a PostgreSQL store.url, and never repeats its password', () => {
+    expect(errorsOf(() => loadConfig({ env: { JITBROKER_STORE_DRIVER: 'postgres' } }))[0]).toMatch(/^config store.url.*is required with store.driver postgres/);
+    const bad = errorsOf(() => loadConfig({ env: { JITBROKER_STORE_DRIVER: 'postgres', JITBROKER_STORE_URL: 'mysql://u:s3cret@db/x' } }));
+    expect(bad[0]).toMatch(/^config store.url.*"mysql:\/\/u:\*\*\*@db\/x".*is not a PostgreSQL URL/);
+    expect(bad.join('\n')).not.toContain('s3cret');
+    const ok = loadConfig({ env: { JITBROKER_STORE_DRIVER: 'postgres', JITBROKER_STORE_URL: 'postgres://jb@db.internal:5432/jitbroker' } });
+    expect(ok.store).toMatchObject({ driver: 'postgres', url: 'postgres://jb@db.internal:5432/jitbroker' });
+    expect(loadConfig({ env: {} }).rotation.lease).toBe('PT5M');
+  });
+
   it('refuses an escalation category routed to a destination that does not exist', () => {
     const lines = errorsOf(() => loadConfig({ env: { JITBROKER_ESCALATIONS_CATEGORIES: '{"hardware":"nobody"}' } }));
     expect(lines[0]).toMatch(/config escalations.categories.hardware .*routes to 'nobody', which is not one of escalations.destinations/);
@@ -77,7 +87,7 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     expect(lines.find((l) => l.startsWith('config rotation.maxAge'))).toMatch(/"P1M".*accepted: an ISO 8601 duration/);
     expect(lines.find((l) => l.startsWith('config log.level'))).toMatch(/accepted: one of fatal \| error \| warn \| info \| debug \| trace \| silent/);
     expect(lines.find((l) => l.startsWith('config http.allowInsecure'))).toMatch(/accepted: true or false/);
-    expect(lines.find((l) => l.startsWith('config store.driver'))).toMatch(/"mysql".*accepted: one of sqlite/);
+    expect(lines.find((l) => l.startsWith('config store.driver'))).toMatch(/"mysql".*accepted: one of sqlite \| postgres/);
   });
 
   it('refuses unknown keys, unreadable files and files that are not objects', () => {

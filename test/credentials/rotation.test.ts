@@ -1,82 +1,11 @@
-import BetterSqlite3 from 'better-sqlite3';
-import path from 'node:path';
-import { sql } from 'kysely';
-import { UserPrincipal } from '../../src/identity/principal';
 import { DeviceKeyPair, TestApp, createTestApp } from '../support/test-app';
+import { failInserts, restoreInserts } from '../support/store-faults';
 
-const admin: UserPrincipal = { kind: 'user', subject: 'admin-1', roles: ['admin'], groups: [] };
 const ctx = { requestId: 'test' };
 const minutes = (n: number) => n * 60 * 1000;
 
-/** Plays every device's agent: fetch what is pending, acknowledge it as set. */
-async function ackAll(h: TestApp, ids: readonly string[]): Promise<number> {
-  let n = 0;
-  for (const id of ids) {
-    const p = await h.rotations.fetchPending(id, ctx);
-    if (!p) continue;
-    await h.rotations.acknowledge(id, p.version, 'set', undefined, ctx);
-    n += 1;
-  }
-  return n;
-}
-
-async function drain(h: TestApp): Promise<void> {
-  while ((await h.rotations.runDueJobs()) > 0);
-}
-
 const versionStates = (h: TestApp, id: string) =>
   h.db.selectFrom('credential_versions').select(['version', 'state', 'reason']).where('device_id', '=', id).orderBy('version').execute();
-
-describe('scheduled rotation across a fleet', () => {
-  let h: TestApp;
-  const ids = Array.from({ length: 1000 }, (_, i) => `pc-${String(i).padStart(4, '0')}`);
-  beforeAll(async () => {
-    h = await createTestApp();
-    const key = await h.deviceKey();
-    for (const id of ids) await h.devices.enrolDevice(admin, { id, groups: ['fleet'], agentKey: key.publicJwk as never }, ctx);
-    expect(await ackAll(h, ids)).toBe(1000);
-  }, 120000);
-  afterAll(async () => {
-    await h.close();
-  });
-
-  it('spreads next due times over the jitter window', async () => {
-    const rows = await h.db.selectFrom('devices').select('next_due').execute();
-    const due = rows.map((r) => Date.parse(r.next_due as string) - h.clock.now().getTime());
-    expect(Math.min(...due)).toBeGreaterThanOrEqual(0.8 * 4 * 3600 * 1000);
-    expect(Math.max(...due)).toBeLessThanOrEqual(4 * 3600 * 1000);
-    expect(Math.max(...due) - Math.min(...due)).toBeGreaterThan(0.15 * 4 * 3600 * 1000);
-  });
-
-  it('finds due devices through the next_due index, not a scan of the fleet', async () => {
-    const raw = new BetterSqlite3(path.join(h.dataDir, 'jitbroker.db'), { readonly: true });
-    const plan = raw
-      .prepare(`EXPLAIN QUERY PLAN SELECT id FROM devices WHERE next_due <= ? AND status = 'active' ORDER BY next_due LIMIT 100`)
-      .all('2026-01-01')
-      .map((r) => (r as { detail: string }).detail);
-    raw.close();
-    expect(plan.join('\n')).toMatch(/USING INDEX devices_next_due \(next_due<\?\)/);
-    expect(plan.join('\n')).not.toMatch(/SCAN devices|TEMP B-TREE/);
-  });
-
-  it('rotates every device exactly once when maxAge has passed, and then none until the next', async () => {
-    expect(await h.rotations.enqueueDueRotations()).toBe(0);
-    h.clock.advance(4 * 3600 * 1000 + 1000);
-    expect(await h.rotations.enqueueDueRotations()).toBe(1000);
-    expect(await h.rotations.enqueueDueRotations()).toBe(0);
-    await drain(h);
-    expect(await ackAll(h, ids)).toBe(1000);
-    const versions = await h.db
-      .selectFrom('credential_versions')
-      .select((eb) => ['state', eb.fn.countAll<number>().as('n')])
-      .groupBy('state')
-      .execute();
-    expect(Object.fromEntries(versions.map((v) => [v.state, Number(v.n)]))).toEqual({ current: 1000, superseded: 1000 });
-    const started = await sql<{ n: number }>`SELECT count(*) AS n FROM audit_events WHERE action = 'credential.rotation-started'`.execute(h.db);
-    expect(started.rows[0]?.n).toBe(1000);
-    expect(await h.rotations.enqueueDueRotations()).toBe(0);
-  }, 120000);
-});
 
 describe('rotation of one device', () => {
   let h: TestApp;
@@ -147,7 +76,7 @@ describe('rotation of one device', () => {
   });
 
   it('a vault that refuses writes: the job backs off exponentially, the device is flagged after 3 failures, and recovers', async () => {
-    await sql`CREATE TRIGGER vault_down BEFORE INSERT ON vault_secrets BEGIN SELECT RAISE(ABORT, 'disk full'); END`.execute(h.db);
+    await failInserts(h.db, 'vault_secrets', 'vault_down', 'disk full');
     await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
     const waits: number[] = [];
     for (let i = 1; i <= 4; i++) {
@@ -166,7 +95,7 @@ describe('rotation of one device', () => {
     const failed = await h.audit.query({ action: 'credential.rotation-failed', limit: 10 });
     expect(failed.items).toHaveLength(4);
     expect(h.logLines.some((l) => l.includes('rotation failing: device flagged'))).toBe(true);
-    await sql`DROP TRIGGER vault_down`.execute(h.db);
+    await restoreInserts(h.db, 'vault_secrets', 'vault_down');
     expect(await h.rotations.runDueJobs()).toBe(1);
     await h.ackPending('laptop-7', key);
     expect((await view()).rotation).toMatchObject({ failures: 0, failing: false, lastError: null, queued: null });

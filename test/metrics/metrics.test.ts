@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { failInserts, restoreInserts } from '../support/store-faults';
 
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
@@ -53,7 +53,7 @@ describe('/metrics', () => {
   });
 
   it('counts the rotation queue and flags a failing device', async () => {
-    await sql`CREATE TRIGGER vault_down BEFORE INSERT ON vault_secrets BEGIN SELECT RAISE(ABORT, 'down'); END`.execute(s.h.db);
+    await failInserts(s.h.db, 'vault_secrets', 'vault_down', 'down');
     await s.h.api.post('/v1/devices/laptop-7/rotate').set('authorization', `Bearer ${s.tokens.admin}`).send().expect(202);
     let text = (await s.h.api.get('/metrics')).text;
     expect(sample(text, 'jitbroker_rotation_queue_due_jobs')).toBe(1);
@@ -65,7 +65,7 @@ describe('/metrics', () => {
     text = (await s.h.api.get('/metrics')).text;
     expect(sample(text, 'jitbroker_devices_rotation_failing')).toBe(1);
     expect(sample(text, 'jitbroker_rotations_total', { reason: 'manual', result: 'failed' })).toBe(3);
-    await sql`DROP TRIGGER vault_down`.execute(s.h.db);
+    await restoreInserts(s.h.db, 'vault_secrets', 'vault_down');
   });
 
   it('counts devices whose password is older than maxAge as overdue', async () => {

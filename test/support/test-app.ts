@@ -9,7 +9,11 @@ import { JWK, KeyLike, SignJWT, exportJWK, generateKeyPair } from 'jose';
 import pino from 'pino';
 import request from 'supertest';
 import { sql } from 'kysely';
+import { Client } from 'pg';
 import { Services, createServices, openInfra, redactPaths } from '../../src/app';
+import { migrate } from '../../src/store/database';
+import { openPostgres } from '../../src/store/postgres';
+import { TestPostgres, startPostgres } from './postgres';
 import { Config } from '../../src/config/config-schema';
 import { loadConfig } from '../../src/config/load-config';
 import { createHttpApp } from '../../src/http/http-app';
@@ -124,12 +128,90 @@ function firstLeak(places: Array<[string, string | Uint8Array]>, needles: readon
   });
 }
 
-/** The real service graph on a temp-dir SQLite, the local vault, a manual clock and a captured log. */
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export type TestStore = 'sqlite' | 'postgres';
+
+/** The store test apps use unless told: JITBROKER_TEST_STORE=postgres runs them on PostgreSQL. */
+export function defaultTestStore(): TestStore {
+  return process.env.JITBROKER_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+}
+
+/**
+ * One PostgreSQL cluster per test file (per Jest worker module registry), started on first use;
+ * every test app gets a database of its own, cloned from a template migrated once.
+ */
+let sharedCluster: Promise<{ pg: TestPostgres; admin: string }> | undefined;
+
+function adminUrl(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function sharedPostgres(): Promise<{ pg: TestPostgres; admin: string }> {
+  sharedCluster ??= (async () => {
+    const pg = await startPostgres({ database: 'jb_template' });
+    try {
+      const db = openPostgres(pg.url, { maxConnections: 1 });
+      try {
+        await migrate(db);
+      } finally {
+        await db.destroy();
+      }
+    } catch (e) {
+      await pg.stop();
+      throw e;
+    }
+    return { pg, admin: adminUrl(pg.url, 'postgres') };
+  })();
+  return sharedCluster;
+}
+
+async function adminQuery(url: string, text: string): Promise<void> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A new, migrated database on the shared test cluster; its URL. */
+export async function createTestDatabase(): Promise<string> {
+  const { pg, admin } = await sharedPostgres();
+  const name = `t_${crypto.randomBytes(6).toString('hex')}`;
+  await adminQuery(admin, `CREATE DATABASE ${name} TEMPLATE jb_template`);
+  return adminUrl(pg.url, name);
+}
+
+async function dropTestDatabase(url: string): Promise<void> {
+  if (!sharedCluster) return;
+  const { admin } = await sharedCluster;
+  await adminQuery(admin, `DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
+}
+
+/** Stops the shared cluster (an afterAll of every file that used it); safe to call when none was started. */
+export async function stopSharedPostgres(): Promise<void> {
+  const cluster = sharedCluster;
+  sharedCluster = undefined;
+  if (cluster) await (await cluster).pg.stop();
+}
+
+// A whole file run with JITBROKER_TEST_STORE=postgres: its cluster goes when the file ends.
+if (process.env.JITBROKER_TEST_STORE === 'postgres' && typeof afterAll === 'function') afterAll(stopSharedPostgres);
+
+/**
+ * The real service graph on a temp-dir SQLite (or, with store postgres, a fresh database of its
+ * own on a test cluster), the local vault, a manual clock and a captured log.
+ */
+export async function createTestApp(env: Record<string, string> = {}, opts: { store?: TestStore } = {}): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-test-'));
+  const store = opts.store ?? defaultTestStore();
+  const pgUrl = store === 'postgres' ? await createTestDatabase() : undefined;
   const config = loadConfig({
     env: {
       JITBROKER_DATA_DIR: dataDir,
+      ...(pgUrl ? { JITBROKER_STORE_DRIVER: 'postgres', JITBROKER_STORE_URL: pgUrl } : {}),
       JITBROKER_LOG_LEVEL: 'debug',
       // Tests send many requests, and many refusals, from one address: the limits have their own test.
       JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '1000000',
@@ -206,7 +288,9 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       const r = await sql<{ n: number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(services.db);
       out[table] = Number(r.rows[0]?.n ?? 0);
     }
-    const states = await sql<{ s: string }>`SELECT group_concat(id || ':' || state, ',') AS s FROM grants`.execute(services.db);
+    const states = pgUrl
+      ? await sql<{ s: string | null }>`SELECT string_agg(id || ':' || state, ',' ORDER BY id) AS s FROM grants`.execute(services.db)
+      : await sql<{ s: string }>`SELECT group_concat(id || ':' || state, ',') AS s FROM grants`.execute(services.db);
     out.grantStates = states.rows[0]?.s ?? '';
     return out;
   }
@@ -227,6 +311,15 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     const passwords = await knownPasswords();
     if (passwords.length === 0) return;
     const dbFiles = ['', '-wal'].map((s) => path.join(dataDir, 'jitbroker.db' + s)).filter((f) => fs.existsSync(f));
+    // On PostgreSQL there is no file to read: every row of every table, as text.
+    const dbRows: Array<[string, Uint8Array]> = [];
+    if (pgUrl) {
+      const tables = await sql<{ t: string }>`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'`.execute(services.db);
+      for (const { t } of tables.rows) {
+        const rows = await sql<{ j: string }>`SELECT row_to_json(x)::text AS j FROM ${sql.table(t)} x`.execute(services.db);
+        dbRows.push([`table ${t}`, Buffer.from(rows.rows.map((r) => r.j).join('\n'), 'utf8')]);
+      }
+    }
     // Text places go as bytes; files as paths the worker reads itself.
     const places: Array<[string, string | Uint8Array]> = [
       ...logLines.map((l, i): [string, Uint8Array] => [`log line ${i}`, Buffer.from(l, 'utf8')]),
@@ -234,6 +327,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
         .filter((r) => !(r.status === 200 && passwordRoutes.some((p) => p.test(r.route))))
         .map((r): [string, Uint8Array] => [`response to ${r.route} (${r.status})`, Buffer.from(r.text, 'utf8')]),
       ...dbFiles.map((f): [string, string] => [f, f]),
+      ...dbRows,
     ];
     const needles = [...new Set(passwords.flatMap((pw) => [pw, JSON.stringify(pw).slice(1, -1)]))];
     const where = await firstLeak(places, needles);
@@ -267,6 +361,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
         await services.transactor.drain();
         await infra.close();
         fs.rmSync(dataDir, { recursive: true, force: true });
+        if (pgUrl) await dropTestDatabase(pgUrl);
       }
     },
   };

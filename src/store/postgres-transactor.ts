@@ -1,0 +1,92 @@
+import { DomainError } from '../problems/problem';
+import { Db } from './database';
+import type { Transactor, UnitOptions, Work } from './transactor';
+
+/** SQLSTATEs after which running the whole unit again, in a new transaction, can succeed. */
+const retryable = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  // unique_violation: a concurrent daemon inserted the same key first (a device's one open rotation
+  // job, an enrolment); run again, the unit reads the committed row and decides on it.
+  '23505',
+]);
+
+/** True for an error PostgreSQL itself raised (pg's DatabaseError: a five-character SQLSTATE and a severity). */
+function isPostgresError(error: unknown): error is { code: string } {
+  const e = error as { code?: unknown; severity?: unknown } | undefined;
+  return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string';
+}
+
+/** Whether the connection itself failed (the server went away): nothing of the unit is known to be durable. */
+function isConnectionError(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  return (
+    code.startsWith('08') ||
+    code === '57P01' ||
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code) ||
+    (typeof e?.message === 'string' && /Connection terminated|connection ended|Client has encountered a connection error/i.test(e.message))
+  );
+}
+
+/**
+ * The transactor on PostgreSQL: each unit in a pooled transaction of its own (READ COMMITTED),
+ * committed concurrently with other units and other daemons, so no group commit. Errors map as
+ * the SQLite transactor maps them: a database error (a refused write, the append-only trigger)
+ * fails closed as 'unavailable' ("refused"), a lost connection or a failed commit as 'unavailable'
+ * ("could not commit"); a serialization failure, deadlock or lost insert race runs the unit again
+ * in a new transaction, a bounded number of times. A unit's transaction is a new one every time,
+ * so its scratch (the audit chain's head) starts empty and is read from the table.
+ */
+export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: number, units: number) => void; maxAttempts?: number } = {}): Transactor {
+  const maxAttempts = opts.maxAttempts ?? 5;
+  const inFlight = new Set<Promise<unknown>>();
+
+  async function attempt<T>(work: Work<T>): Promise<T> {
+    for (let n = 1; ; n++) {
+      const started = process.hrtime.bigint();
+      let committing = false;
+      try {
+        const value = await db.transaction().execute(async (tx) => {
+          const v = await work(tx);
+          committing = true;
+          return v;
+        });
+        opts.onCommit?.(Number(process.hrtime.bigint() - started) / 1e9, 1);
+        return value;
+      } catch (error) {
+        if (isPostgresError(error) && retryable.has(error.code) && n < maxAttempts) {
+          // A short random pause so that two daemons that collided do not collide again.
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * n));
+          continue;
+        }
+        throw toDomain(error, committing);
+      }
+    }
+  }
+
+  return {
+    run<T>(work: Work<T>, _options: UnitOptions = {}): Promise<T> {
+      const p = attempt(work);
+      inFlight.add(p);
+      const forget = () => inFlight.delete(p);
+      p.then(forget, forget);
+      return p;
+    },
+    async drain() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+function toDomain(error: unknown, committing: boolean): unknown {
+  if (committing || isConnectionError(error)) {
+    const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
+    (failure as { cause?: unknown }).cause = error;
+    return failure;
+  }
+  if (!isPostgresError(error)) return error;
+  const failure = new DomainError('unavailable', 'The store refused the change; nothing was done.');
+  (failure as { cause?: unknown }).cause = error;
+  return failure;
+}

@@ -1,0 +1,225 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { JWK, KeyLike, SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { Client } from 'pg';
+import { advisoryKey } from '../../src/store/job-lock';
+import { DaemonProcess, runCli, startDaemonProcess } from '../support/daemon-process';
+import { TestPostgres, startPostgres } from '../support/postgres';
+
+jest.setTimeout(60000);
+
+/**
+ * Several daemons on one PostgreSQL database (store.driver postgres), as separate processes that
+ * share one data dir for their keys (identity, vault master, checkpoint): every decision is audited
+ * once on one chain that verifies, every rotation job runs once, and a daemon killed while it holds
+ * claimed jobs has them finished by another once their lease runs out.
+ */
+describe('scale-out: several daemons on one PostgreSQL database', () => {
+  let pg: TestPostgres;
+  let db: Client;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-scale-'));
+  const dataDir = path.join(dir, 'data');
+  const daemons: DaemonProcess[] = [];
+  const devices = Array.from({ length: 6 }, (_, i) => `pc-${i}`);
+  const keys = new Map<string, { privateKey: KeyLike; publicJwk: JWK }>();
+  let adminToken = '';
+  const lease = 4;
+
+  const env = (extra: Record<string, string> = {}) => ({
+    JITBROKER_STORE_DRIVER: 'postgres',
+    JITBROKER_STORE_URL: pg.url,
+    JITBROKER_DATA_DIR: dataDir,
+    JITBROKER_ROTATION_WORKER_SECONDS: '1',
+    JITBROKER_ROTATION_LEASE: `PT${lease}S`,
+    JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '1000000',
+    JITBROKER_HTTP_RATE_LIMITS_GRANT_REQUESTS_PER_PRINCIPAL: '1000000',
+    JITBROKER_HTTP_RATE_LIMITS_REVEALS_PER_PRINCIPAL: '1000000',
+    ...extra,
+  });
+  const start = async (extra: Record<string, string> = {}) => {
+    const d = await startDaemonProcess({ cwd: fs.mkdtempSync(path.join(dir, 'd-')), env: env(extra) });
+    daemons.push(d);
+    return d;
+  };
+  const token = (sub: string, roles: string, groups = '') => {
+    const r = runCli(['token', '--sub', sub, '--roles', roles, ...(groups ? ['--groups', groups] : []), '--ttl', '1h'], { env: { JITBROKER_DATA_DIR: dataDir } });
+    if (r.code !== 0) throw new Error(r.stderr);
+    return r.stdout.trim();
+  };
+  const call = async (base: string, bearer: string, method: string, route: string, body?: unknown) => {
+    const res = await fetch(base + route, {
+      method,
+      headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  };
+  const agentToken = (id: string) => {
+    const iat = Math.floor(Date.now() / 1000);
+    return new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+      .setIssuer(id)
+      .setSubject(id)
+      .setAudience('jitbroker-agent')
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 60)
+      .setJti(crypto.randomUUID())
+      .sign((keys.get(id) as { privateKey: KeyLike }).privateKey);
+  };
+  /** Plays the device's agent against `base`: fetch the pending password, acknowledge it as set. */
+  const ack = async (base: string, id: string) => {
+    const f = await call(base, await agentToken(id), 'GET', '/v1/agent/credential');
+    if (f.status !== 200) throw new Error(`agent fetch ${id}: ${f.status} ${JSON.stringify(f.body)}`);
+    const a = await call(base, await agentToken(id), 'POST', `/v1/agent/credential/${String(f.body.version)}/ack`, { result: 'set' });
+    if (a.status !== 204) throw new Error(`agent ack ${id}: ${a.status} ${JSON.stringify(a.body)}`);
+  };
+  const rows = async <T>(text: string, values: unknown[] = []) => (await db.query(text, values)).rows as T[];
+  const waitFor = async (what: string, check: () => Promise<boolean>, ms = 20000) => {
+    const until = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${daemons.map((d) => d.output().slice(-2000)).join('\n---\n')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const pendingEverywhere = async () =>
+    Number((await rows<{ n: string }>(`SELECT count(DISTINCT device_id) AS n FROM credential_versions WHERE state = 'pending'`))[0]?.n) === devices.length;
+  const verify = () => runCli(['store', 'verify', '--store', pg.url, '--json']);
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    db = new Client({ connectionString: pg.url });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
+    await db?.end();
+    await pg?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serve refuses an unmigrated database (naming jitbroker migrate) and an unreachable one; migrate applies the schema', () => {
+    const refused = runCli(['serve'], { env: env({ JITBROKER_PORT: '0' }) });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/refusing to start: the database schema is older than this build: .*run jitbroker migrate/);
+    const unreachable = runCli(['serve'], { env: env({ JITBROKER_PORT: '0', JITBROKER_STORE_URL: 'postgres://jb:s3cret@127.0.0.1:1/jitbroker' }) });
+    expect(unreachable.code).not.toBe(0);
+    expect(unreachable.stderr).toMatch(/cannot use the PostgreSQL store postgres:\/\/jb:\*\*\*@127\.0\.0\.1:1\/jitbroker/);
+    expect(unreachable.stderr).not.toContain('s3cret');
+    const migrated = runCli(['migrate', '--store', pg.url]);
+    expect(migrated.code).toBe(0);
+  });
+
+  it('two daemons take concurrent requests: every decision audited once, one chain that verifies', async () => {
+    const a = await start();
+    const b = await start();
+    const both = [a.url, b.url];
+    adminToken = token('admin-1', 'admin');
+    for (const [i, id] of devices.entries()) {
+      const pair = await generateKeyPair('ES256', { extractable: true });
+      keys.set(id, { privateKey: pair.privateKey, publicJwk: await exportJWK(pair.publicKey) });
+      const r = await call(both[i % 2] as string, adminToken, 'POST', '/v1/devices', { id, groups: ['fleet'], agentKey: keys.get(id)?.publicJwk });
+      expect(r.status).toBe(201);
+    }
+    // Each device's agent answers the daemon its device was not enrolled on.
+    await Promise.all(devices.map((id, i) => ack(both[(i + 1) % 2] as string, id)));
+    const policy = await call(a.url, adminToken, 'POST', '/v1/policies', {
+      name: 'helpdesk-fleet',
+      principals: { groups: ['helpdesk'] },
+      deviceGroups: ['fleet'],
+      maxDuration: 'PT4H',
+    });
+    expect(policy.status).toBe(201);
+
+    const requesters = ['alice', 'bob', 'carol'].map((sub) => ({ sub, token: token(sub, 'requester', 'helpdesk') }));
+    // Every requester asks for every device and reads its password, on whichever daemon, all at once.
+    const outcomes = await Promise.all(
+      requesters.flatMap((r, ri) =>
+        devices.map(async (id, di) => {
+          const g = await call(both[(ri + di) % 2] as string, r.token, 'POST', '/v1/grants', { deviceId: id, reason: 'scale-out', duration: 'PT1H' });
+          expect(g.status).toBe(201);
+          const reveal = await call(both[(ri + di + 1) % 2] as string, r.token, 'GET', `/v1/grants/${String(g.body.id)}/password`);
+          expect(reveal.status).toBe(200);
+          return String(g.body.id);
+        }),
+      ),
+    );
+    expect(new Set(outcomes).size).toBe(requesters.length * devices.length);
+    const perGrant = await rows<{ target: string; action: string; n: string }>(
+      `SELECT target, action, count(*) AS n FROM audit_events WHERE target LIKE 'grant:%' GROUP BY target, action`,
+    );
+    for (const id of outcomes) {
+      const mine = perGrant.filter((p) => p.target === `grant:${id}`);
+      expect(Object.fromEntries(mine.map((p) => [p.action, Number(p.n)]))).toEqual({ 'grant.requested': 1, 'grant.activated': 1, 'grant.password-revealed': 1 });
+    }
+    const seqs = await rows<{ n: string; max: number }>(`SELECT count(*) AS n, max(seq) AS max FROM audit_events`);
+    expect(Number(seqs[0]?.n)).toBe(seqs[0]?.max);
+    const v = verify();
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/"ok":\s*true/);
+  });
+
+  it('forced rotations on both daemons: every job runs exactly once', async () => {
+    const both = daemons.map((d) => d.url);
+    const forced = await Promise.all(devices.map((id, i) => call(both[i % 2] as string, adminToken, 'POST', `/v1/devices/${id}/rotate`)));
+    expect(forced.map((f) => f.status)).toEqual(devices.map(() => 202));
+    await waitFor('a pending version on every device', pendingEverywhere);
+    const started = await rows<{ device_id: string; n: string }>(
+      `SELECT device_id, count(*) AS n FROM audit_events WHERE action = 'credential.rotation-started' GROUP BY device_id ORDER BY device_id`,
+    );
+    expect(started.map((s) => [s.device_id, Number(s.n)])).toEqual(devices.map((id) => [id, 1]));
+    const versions = await rows<{ device_id: string; n: string }>(`SELECT device_id, count(*) AS n FROM credential_versions GROUP BY device_id ORDER BY device_id`);
+    expect(versions.map((s) => [s.device_id, Number(s.n)])).toEqual(devices.map((id) => [id, 2]));
+    const jobs = await rows<{ outcome: string; n: string }>(`SELECT outcome, count(*) AS n FROM rotation_jobs GROUP BY outcome`);
+    expect(jobs.map((j) => [j.outcome, Number(j.n)])).toEqual([['rotated', devices.length]]);
+    await Promise.all(devices.map((id, i) => ack(both[i % 2] as string, id)));
+    expect(verify().code).toBe(0);
+  });
+
+  it('a daemon killed while it holds claimed jobs: another finishes them once the lease runs out', async () => {
+    // Only the daemon that will die runs when the rotations come due, so it claims them all.
+    await Promise.all(daemons.splice(0).map((d) => d.stop()));
+    const doomed = await start({ JITBROKER_FAILPOINTS: 'rotation.after-vault-write', JITBROKER_ROTATION_CONCURRENCY: '1' });
+    // The test holds the worker's job lock (as another daemon would): no daemon runs the worker meanwhile.
+    const workerLock = advisoryKey('job:run-rotation-jobs');
+    await db.query('SELECT pg_advisory_lock($1::bigint)', [workerLock]);
+    const forced = await Promise.all(devices.map((id) => call(doomed.url, adminToken, 'POST', `/v1/devices/${id}/rotate`)));
+    expect(forced.map((f) => f.status)).toEqual(devices.map(() => 202));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await rows(`SELECT id FROM rotation_jobs WHERE state = 'open' AND claimed_until IS NOT NULL`)).toEqual([]);
+    // Let go: the doomed daemon's next tick claims every due job in one statement and dies in the first.
+    await db.query('SELECT pg_advisory_unlock($1::bigint)', [workerLock]);
+    const exited = await new Promise<NodeJS.Signals | null>((resolve) => {
+      if (doomed.proc.exitCode !== null || doomed.proc.signalCode !== null) resolve(doomed.proc.signalCode);
+      else doomed.proc.once('exit', (_c, signal) => resolve(signal));
+    });
+    expect(exited).toBe('SIGKILL');
+    daemons.splice(daemons.indexOf(doomed), 1);
+    const claimed = await rows<{ claimed_until: string }>(`SELECT claimed_until FROM rotation_jobs WHERE state = 'open'`);
+    expect(claimed).toHaveLength(devices.length);
+    expect(claimed.every((c) => c.claimed_until !== null)).toBe(true);
+    const leaseEnds = claimed.map((c) => Date.parse(c.claimed_until)).reduce((x, y) => Math.max(x, y));
+
+    const survivor = await start();
+    await waitFor('the survivor to rotate every device', pendingEverywhere, 20000);
+    // Taken over only after the dead daemon's lease ran out, and each exactly once.
+    const second = await rows<{ done_at: string }>(`SELECT done_at FROM rotation_jobs WHERE outcome = 'rotated' ORDER BY done_at DESC LIMIT $1`, [devices.length]);
+    expect(second.every((r) => Date.parse(r.done_at) >= leaseEnds)).toBe(true);
+    const started = await rows<{ device_id: string; n: string }>(
+      `SELECT device_id, count(*) AS n FROM audit_events WHERE action = 'credential.rotation-started' GROUP BY device_id ORDER BY device_id`,
+    );
+    expect(started.map((s) => [s.device_id, Number(s.n)])).toEqual(devices.map((id) => [id, 2]));
+    const versions = await rows<{ state: string; n: string }>(`SELECT state, count(*) AS n FROM credential_versions GROUP BY state ORDER BY state`);
+    expect(versions.map((s) => [s.state, Number(s.n)])).toEqual([
+      ['current', devices.length],
+      ['pending', devices.length],
+      ['superseded', devices.length],
+    ]);
+    await Promise.all(devices.map((id) => ack(survivor.url, id)));
+    const v = verify();
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/"ok":\s*true/);
+  });
+});
