@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { api, cli, runCli, stop, waitInFile } from './daemon-process';
+import { api, runCli, startServe, stop } from './daemon-process';
 import { machine } from './machine';
 import { FakeKeyVault, startFakeKeyVault } from '../test/support/fake-key-vault';
 
@@ -62,12 +62,7 @@ async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Rec
   };
   // As shipped, the daemon logs every request. Its log goes straight to a file, as under systemd,
   // not through a pipe this process would have to drain while it also drives the load.
-  const logFile = path.join(dir, 'daemon.log');
-  const log = fs.openSync(logFile, 'w');
-  const proc = spawn(process.execPath, [...daemonNodeArgs, cli, 'serve'], { env, stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  const m = await waitInFile(logFile, /"url":"(http[^"]+)"[^\n]*"msg":"jitbroker listening"/, proc);
-  const url = m[1] as string;
+  const { url, proc } = await startServe(path.join(dir, 'daemon.log'), env, daemonNodeArgs);
   const admin = await runCli(['token', '--sub', 'bench-admin', '--roles', 'admin'], env);
   const alice = await runCli(['token', '--sub', 'alice', '--roles', 'requester', '--groups', 'helpdesk', '--ttl', '2h'], env);
   const keyFile = path.join(dir, 'laptop-1.key');

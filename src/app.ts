@@ -128,16 +128,20 @@ function metricsSources(db: Db, clock: Clock, settings: RotationSettings): Metri
 export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
   const metrics = createMetrics({ now: () => clock.now() });
+  const audit = createAuditLog({ db, clock, onAppend: (seconds) => metrics.auditAppend(seconds) });
   const transactor = createTransactor(db, {
     maxBatch: config.store.maxBatch,
     maxBatchMs: config.store.maxBatchMs,
+    postgresCommit: config.store.postgresCommit,
+    // Every daemon's batch takes the chain's lock first: batches from several daemons serialise on it
+    // whole, instead of deadlocking on it after taking row locks.
+    onBatchStart: config.store.driver === 'postgres' ? (tx) => audit.lockChain(tx) : undefined,
     onCommit: (seconds, units) => {
       metrics.commit(seconds, units);
       // A transaction holds the event loop: one this long delays every request waiting behind it.
       if (seconds > 0.025) infra.logger.warn({ ms: Math.round(seconds * 1000), units }, 'slow store transaction');
     },
   });
-  const audit = createAuditLog({ db, clock, onAppend: (seconds) => metrics.auditAppend(seconds) });
   const vault = instrumentVault(
     vaultBackends[config.vault.backend]({ db, dataDir: config.dataDir, clock, transactor, logger: infra.logger, vault: config.vault, env: process.env }),
     config.vault.backend,

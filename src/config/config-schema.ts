@@ -63,6 +63,8 @@ export const configSchema = z
         maxBatchMs: z.number().int().min(1).max(1000),
         // Where WAL checkpoints run: inside the committing transaction (SQLite's default) or in a worker thread.
         checkpoint: z.enum(['inline', 'worker']),
+        // PostgreSQL: units batched into one transaction per commit (group), or a transaction each (unit).
+        postgresCommit: z.enum(['group', 'unit']),
       })
       .strict()
       .superRefine((st, ctx) => {

@@ -79,6 +79,16 @@ export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: nu
   };
 }
 
+/** A unique-key violation: another writer inserted the same key first. */
+export function isUniqueViolation(error: unknown): boolean {
+  return isPostgresError(error) && error.code === '23505';
+}
+
+/** A PostgreSQL failure as the SQLite transactor reports one: refused, or not committed. */
+export function postgresToDomain(error: unknown, committing: boolean): unknown {
+  return toDomain(error, committing);
+}
+
 function toDomain(error: unknown, committing: boolean): unknown {
   if (committing || isConnectionError(error)) {
     const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');

@@ -2,7 +2,7 @@ import { Transaction, sql } from 'kysely';
 import { DomainError } from '../problems/problem';
 import { Db } from './database';
 import { isPostgres } from './dialect';
-import { createPostgresTransactor } from './postgres-transactor';
+import { createPostgresTransactor, isUniqueViolation, postgresToDomain } from './postgres-transactor';
 import { Database } from './schema';
 
 export type Tx = Transaction<Database>;
@@ -59,10 +59,17 @@ export function createTransactor(
     maxBatchMs: number;
     /** Told how long each transaction took, from its start to its durable commit, and how many units it held. */
     onCommit?: (seconds: number, units: number) => void;
+    /**
+     * PostgreSQL only: `group` batches units as on SQLite (one transaction, one chain lock and one
+     * commit per batch); `unit` gives each unit a pooled transaction of its own.
+     */
+    postgresCommit?: 'group' | 'unit';
+    /** Runs first in every batch's transaction (PostgreSQL: take the audit chain's lock, so batches never deadlock on it). */
+    onBatchStart?: (tx: Tx) => Promise<void>;
   },
 ): Transactor {
-  // PostgreSQL commits concurrently: a transaction per unit, no batching.
-  if (isPostgres(db)) return createPostgresTransactor(db, { onCommit: opts.onCommit });
+  const pg = isPostgres(db);
+  if (pg && opts.postgresCommit === 'unit') return createPostgresTransactor(db, { onCommit: opts.onCommit });
   // Requests' units go first; background units fill what room a batch has left.
   const queue: Waiting[] = [];
   const later: Waiting[] = [];
@@ -73,20 +80,25 @@ export function createTransactor(
   async function runUnit(tx: Tx, item: Waiting): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> {
     const scratch = transactionScratch(tx);
     const before = new Map(scratch);
-    const savepoint = !item.options.singleWrite;
-    if (savepoint) await sql`SAVEPOINT unit`.execute(tx);
-    try {
-      const value = await item.work(tx);
-      if (savepoint) await sql`RELEASE SAVEPOINT unit`.execute(tx);
-      return { ok: true, value };
-    } catch (error) {
-      if (savepoint) {
-        await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx);
-        await sql`RELEASE SAVEPOINT unit`.execute(tx);
+    // On PostgreSQL a failed statement aborts the whole transaction unless a savepoint contains it.
+    const savepoint = pg || !item.options.singleWrite;
+    for (let attempt = 1; ; attempt++) {
+      if (savepoint) await sql`SAVEPOINT unit`.execute(tx);
+      try {
+        const value = await item.work(tx);
+        if (savepoint) await sql`RELEASE SAVEPOINT unit`.execute(tx);
+        return { ok: true, value };
+      } catch (error) {
+        if (savepoint) {
+          await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx);
+          await sql`RELEASE SAVEPOINT unit`.execute(tx);
+        }
+        scratch.clear();
+        before.forEach((v, k) => scratch.set(k, v));
+        // Another daemon inserted the same key first: run the unit again, it now reads that row and decides on it.
+        if (pg && isUniqueViolation(error) && attempt < 5) continue;
+        return { ok: false, error: pg ? postgresToDomain(error, false) : error };
       }
-      scratch.clear();
-      before.forEach((v, k) => scratch.set(k, v));
-      return { ok: false, error };
     }
   }
 
@@ -98,6 +110,7 @@ export function createTransactor(
     const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
     try {
       await db.transaction().execute(async (tx) => {
+        await opts.onBatchStart?.(tx);
         while (waiting() > 0 && batch.length < opts.maxBatch && (batch.length === 0 || elapsedMs() < opts.maxBatchMs)) {
           const item = take();
           batch.push(item);

@@ -57,7 +57,7 @@ async function freePort(): Promise<number> {
  * a free loopback port (socket in the same dir), then creates one database. PostgreSQL refuses to
  * run as root, so as root (CI) the cluster belongs to and runs as the `postgres` user.
  */
-export async function startPostgres(opts: { database?: string } = {}): Promise<TestPostgres> {
+export async function startPostgres(opts: { database?: string; durable?: boolean } = {}): Promise<TestPostgres> {
   const bin = findPostgresBin();
   const root = process.getuid?.() === 0;
   const dir = fs.mkdtempSync(path.join(root ? baseDirForPostgresUser() : os.tmpdir(), 'jb-pg-'));
@@ -94,7 +94,9 @@ export async function startPostgres(opts: { database?: string } = {}): Promise<T
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
     try {
-      run('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`, 'start']);
+      // Benchmarks ask for a durable server (fsync on, as SQLite's synchronous=FULL is); tests do not need one.
+      const durability = opts.durable ? '' : ' -c fsync=off -c full_page_writes=off';
+      run('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${durability}`, 'start']);
       break;
     } catch (e) {
       if (attempt >= 3) {
