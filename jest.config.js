@@ -1,8 +1,44 @@
-/** @type {import('jest').Config} */
-module.exports = {
+/**
+ * Two runs in one: every test on SQLite, then the in-process suites again on PostgreSQL (each test
+ * file starts its own cluster: test/support/postgres.ts). What only SQLite has (its file, its query
+ * plans) and what drives real daemons (test/e2e, with its own PostgreSQL tests) runs once.
+ */
+const base = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testTimeout: 30000,
   transform: { '^.+\\.ts$': ['ts-jest', {}] },
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  // A global option: projects do not take it.
+  testTimeout: 30000,
+  projects: [
+    { ...base, displayName: 'sqlite' },
+    {
+      ...base,
+      displayName: 'postgres',
+      setupFiles: ['<rootDir>/test/support/use-postgres.ts'],
+      testPathIgnorePatterns: [
+        '/node_modules/',
+        '<rootDir>/test/e2e/',
+        '<rootDir>/test/store/',
+        '<rootDir>/test/agent/',
+        '<rootDir>/test/config/',
+        // Copies and edits the SQLite file itself.
+        '<rootDir>/test/audit/audit-chain.property.test.ts',
+        // SQLite's query plans over a 1,000-device fleet; the same scheduler runs on PostgreSQL in rotation.test.ts.
+        '<rootDir>/test/credentials/rotation-fleet.test.ts',
+        // No store at all.
+        '<rootDir>/test/credentials/password-generator.test.ts',
+        '<rootDir>/test/identity/verified-token-cache.test.ts',
+        '<rootDir>/test/vault/fake-key-vault.test.ts',
+        '<rootDir>/test/vault/azure-key-vault.test.ts',
+        '<rootDir>/test/vault/instrumented-vault.test.ts',
+        // Opens its own SQLite store.
+        '<rootDir>/test/vault/local-vault.test.ts',
+      ],
+    },
+  ],
 };

@@ -61,7 +61,9 @@ describe('audit queries: filters, paging and the indexes behind them', () => {
     expect((await events(`from=${encodeURIComponent(t0)}&to=${encodeURIComponent(t0)}`)).items).toEqual([]);
   });
 
-  it('every query shape the API exposes searches an index: no full scan, no temporary sort', async () => {
+  // SQLite's plans (EXPLAIN QUERY PLAN on its file); PostgreSQL's planner chooses by table statistics, so a small test table proves nothing there.
+  const onSqlite = process.env.JITBROKER_TEST_STORE === 'postgres' ? it.skip : it;
+  onSqlite('every query shape the API exposes searches an index: no full scan, no temporary sort', async () => {
     const raw = new BetterSqlite3(path.join(s.h.dataDir, 'jitbroker.db'), { readonly: true });
     const plan = (where: string) =>
       raw
