@@ -16,7 +16,7 @@ jest.setTimeout(60000);
  * once on one chain that verifies, every rotation job runs once, and a daemon killed while it holds
  * claimed jobs has them finished by another once their lease runs out.
  */
-describe('scale-out: several daemons on one PostgreSQL database', () => {
+describe('scale-out: several daemons on one PostgreSQL database (three at once)', () => {
   let pg: TestPostgres;
   let db: Client;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-scale-'));
@@ -112,19 +112,20 @@ describe('scale-out: several daemons on one PostgreSQL database', () => {
     expect(migrated.code).toBe(0);
   });
 
-  it('two daemons take concurrent requests: every decision audited once, one chain that verifies', async () => {
+  it('three daemons take concurrent requests: every decision audited once, one chain that verifies', async () => {
     const a = await start();
     const b = await start();
-    const both = [a.url, b.url];
+    const c = await start();
+    const all = [a.url, b.url, c.url];
     adminToken = token('admin-1', 'admin');
     for (const [i, id] of devices.entries()) {
       const pair = await generateKeyPair('ES256', { extractable: true });
       keys.set(id, { privateKey: pair.privateKey, publicJwk: await exportJWK(pair.publicKey) });
-      const r = await call(both[i % 2] as string, adminToken, 'POST', '/v1/devices', { id, groups: ['fleet'], agentKey: keys.get(id)?.publicJwk });
+      const r = await call(all[i % all.length] as string, adminToken, 'POST', '/v1/devices', { id, groups: ['fleet'], agentKey: keys.get(id)?.publicJwk });
       expect(r.status).toBe(201);
     }
     // Each device's agent answers the daemon its device was not enrolled on.
-    await Promise.all(devices.map((id, i) => ack(both[(i + 1) % 2] as string, id)));
+    await Promise.all(devices.map((id, i) => ack(all[(i + 1) % all.length] as string, id)));
     const policy = await call(a.url, adminToken, 'POST', '/v1/policies', {
       name: 'helpdesk-fleet',
       principals: { groups: ['helpdesk'] },
@@ -138,9 +139,9 @@ describe('scale-out: several daemons on one PostgreSQL database', () => {
     const outcomes = await Promise.all(
       requesters.flatMap((r, ri) =>
         devices.map(async (id, di) => {
-          const g = await call(both[(ri + di) % 2] as string, r.token, 'POST', '/v1/grants', { deviceId: id, reason: 'scale-out', duration: 'PT1H' });
+          const g = await call(all[(ri + di) % all.length] as string, r.token, 'POST', '/v1/grants', { deviceId: id, reason: 'scale-out', duration: 'PT1H' });
           expect(g.status).toBe(201);
-          const reveal = await call(both[(ri + di + 1) % 2] as string, r.token, 'GET', `/v1/grants/${String(g.body.id)}/password`);
+          const reveal = await call(all[(ri + di + 1) % all.length] as string, r.token, 'GET', `/v1/grants/${String(g.body.id)}/password`);
           expect(reveal.status).toBe(200);
           return String(g.body.id);
         }),
@@ -161,9 +162,9 @@ describe('scale-out: several daemons on one PostgreSQL database', () => {
     expect(v.stdout).toMatch(/"ok":\s*true/);
   });
 
-  it('forced rotations on both daemons: every job runs exactly once', async () => {
-    const both = daemons.map((d) => d.url);
-    const forced = await Promise.all(devices.map((id, i) => call(both[i % 2] as string, adminToken, 'POST', `/v1/devices/${id}/rotate`)));
+  it('forced rotations across the daemons: every job runs exactly once', async () => {
+    const all = daemons.map((d) => d.url);
+    const forced = await Promise.all(devices.map((id, i) => call(all[i % all.length] as string, adminToken, 'POST', `/v1/devices/${id}/rotate`)));
     expect(forced.map((f) => f.status)).toEqual(devices.map(() => 202));
     await waitFor('a pending version on every device', pendingEverywhere);
     const started = await rows<{ device_id: string; n: string }>(
@@ -174,7 +175,7 @@ describe('scale-out: several daemons on one PostgreSQL database', () => {
     expect(versions.map((s) => [s.device_id, Number(s.n)])).toEqual(devices.map((id) => [id, 2]));
     const jobs = await rows<{ outcome: string; n: string }>(`SELECT outcome, count(*) AS n FROM rotation_jobs GROUP BY outcome`);
     expect(jobs.map((j) => [j.outcome, Number(j.n)])).toEqual([['rotated', devices.length]]);
-    await Promise.all(devices.map((id, i) => ack(both[i % 2] as string, id)));
+    await Promise.all(devices.map((id, i) => ack(all[i % all.length] as string, id)));
     expect(verify().code).toBe(0);
   });
 
