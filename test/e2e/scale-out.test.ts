@@ -1,10 +1,10 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { JWK, KeyLike, SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { JWK, KeyLike, exportJWK, generateKeyPair } from 'jose';
 import { Client } from 'pg';
 import { advisoryKey } from '../../src/store/job-lock';
+import { signAgentToken } from '../support/agent-token';
 import { DaemonProcess, runCli, startDaemonProcess } from '../support/daemon-process';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
@@ -57,18 +57,7 @@ describe('scale-out: several daemons on one PostgreSQL database (three at once)'
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
   };
-  const agentToken = (id: string) => {
-    const iat = Math.floor(Date.now() / 1000);
-    return new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
-      .setIssuer(id)
-      .setSubject(id)
-      .setAudience('jitbroker-agent')
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + 60)
-      .setJti(crypto.randomUUID())
-      .sign((keys.get(id) as { privateKey: KeyLike }).privateKey);
-  };
+  const agentToken = (id: string) => signAgentToken(id, (keys.get(id) as { privateKey: KeyLike }).privateKey);
   /** Plays the device's agent against `base`: fetch the pending password, acknowledge it as set. */
   const ack = async (base: string, id: string) => {
     const f = await call(base, await agentToken(id), 'GET', '/v1/agent/credential');

@@ -1,11 +1,11 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import { Client } from 'pg';
 import { migrate } from '../../src/store/database';
 import { openPostgres } from '../../src/store/postgres';
+import { signAgentToken } from '../support/agent-token';
 import { DaemonProcess, runCli, startDaemonProcess } from '../support/daemon-process';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
@@ -45,16 +45,7 @@ async function populate(d: DaemonProcess): Promise<void> {
   const admin = token(['--sub', 'it-admin', '--roles', 'admin,auditor']);
   const alice = token(['--sub', 'alice', '--roles', 'requester', '--groups', 'helpdesk']);
   const pair = await generateKeyPair('ES256', { extractable: true });
-  const agent = () =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
-      .setIssuer('laptop-7')
-      .setSubject('laptop-7')
-      .setAudience('jitbroker-agent')
-      .setIssuedAt()
-      .setExpirationTime('1m')
-      .setJti(crypto.randomUUID())
-      .sign(pair.privateKey);
+  const agent = () => signAgentToken('laptop-7', pair.privateKey);
   await api(d, admin, 'POST', '/v1/devices', 201, { id: 'laptop-7', groups: ['finance-laptops'], agentKey: await exportJWK(pair.publicKey) });
   await api(d, admin, 'POST', '/v1/policies', 201, { name: 'helpdesk-finance', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H' });
   const { version } = await api(d, await agent(), 'GET', '/v1/agent/credential', 200);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import express, { NextFunction, Request, Response } from 'express';
-import { JWK, KeyLike, SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { JWK, KeyLike, exportJWK, generateKeyPair } from 'jose';
 import pino from 'pino';
 import request from 'supertest';
 import { sql } from 'kysely';
@@ -19,6 +19,7 @@ import { loadConfig } from '../../src/config/load-config';
 import { createHttpApp } from '../../src/http/http-app';
 import { Role } from '../../src/identity/principal';
 import { ManualClock, createManualClock } from '../../src/time/clock';
+import { signAgentToken } from './agent-token';
 
 export interface DeviceKeyPair {
   privateKey: KeyLike;
@@ -247,18 +248,7 @@ export async function createTestApp(env: Record<string, string> = {}, opts: { st
     return { privateKey: pair.privateKey, publicJwk: await exportJWK(pair.publicKey) };
   }
 
-  const agentToken: TestApp['agentToken'] = async (deviceId, key, claims = {}) => {
-    const iat = claims.iat ?? Math.floor(clock.now().getTime() / 1000);
-    return new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
-      .setIssuer(claims.iss ?? deviceId)
-      .setSubject(claims.sub ?? deviceId)
-      .setAudience(claims.aud ?? config.agent.audience)
-      .setIssuedAt(iat)
-      .setExpirationTime(claims.exp ?? iat + 60)
-      .setJti(claims.jti ?? crypto.randomUUID())
-      .sign(key.privateKey);
-  };
+  const agentToken: TestApp['agentToken'] = (deviceId, key, claims = {}) => signAgentToken(deviceId, key.privateKey, { aud: config.agent.audience, ...claims }, clock.now());
 
   async function enrolDevice(id: string, groups: string[], opts: { account?: string } = {}): Promise<DeviceKeyPair> {
     const key = await deviceKey();
