@@ -107,6 +107,8 @@ export const configSchema = z
             versionsPerSecret: z.number().int().min(1).max(450),
             attemptTimeoutSeconds: z.number().min(0.05).max(120),
             deadlineSeconds: z.number().min(0.1).max(600),
+            // A reveal waits on a read: it gives up sooner than a write, whose rotation is retried later anyway.
+            readDeadlineSeconds: z.number().min(0.1).max(600),
             maxRetries: z.number().int().min(0).max(20),
             retryBaseMs: z.number().int().min(1).max(60000),
             retryMaxMs: z.number().int().min(1).max(600000),

@@ -58,6 +58,7 @@ function azureKeyVault(deps: VaultDeps): VaultBackend {
         attemptTimeoutMs: a.attemptTimeoutSeconds * 1000,
         deadlineMs: a.deadlineSeconds * 1000,
       },
+      readDeadlineMs: a.readDeadlineSeconds * 1000,
       writes: { limit: a.writesPer10Seconds, perSeconds: 10 },
       readyCacheMs: a.readyCacheSeconds * 1000,
       ca,

@@ -15,6 +15,7 @@ function settings(kv: FakeKeyVault, over: Partial<AzureKeyVaultSettings> = {}): 
     url: kv.base,
     naming: { prefix: 'jitbroker', versionsPerSecret: 100 },
     retry: { maxRetries: 3, baseDelayMs: 5, maxDelayMs: 20, attemptTimeoutMs: 2000, deadlineMs: 5000 },
+    readDeadlineMs: 5000,
     writes: { limit: 1000, perSeconds: 1 },
     readyCacheMs: 0,
     ca: kv.ca,
@@ -189,6 +190,24 @@ describe('the Azure Key Vault backend', () => {
       expect((e as KeyVaultError).classified.kind).toBe('timeout');
       // Bounded by the deadline (1 s), not hung forever: a generous margin for a loaded machine.
       expect(Date.now() - started).toBeLessThan(4000);
+    });
+
+    it('gives up on a read (a reveal waits on it) by the shorter read deadline, while a write keeps trying to its own', async () => {
+      const vault = createAzureKeyVault({
+        credential: token,
+        settings: settings(kv, { retry: { maxRetries: 20, baseDelayMs: 5, maxDelayMs: 20, attemptTimeoutMs: 150, deadlineMs: 4000 }, readDeadlineMs: 400 }),
+        logger: pino({ level: 'silent' }),
+      });
+      await vault.check();
+      const ref = await vault.put({ deviceId: 'slow-read', version: 1 }, new Secret('pw'));
+      kv.faults.push(hang(100, (r) => r.method === 'GET' && r.path.startsWith('/secrets/jitbroker-d-slow-0read--0/')));
+      const e: unknown = await vault.get({ deviceId: 'slow-read', version: 1 }, ref).catch((x: unknown) => x);
+      expect((e as KeyVaultError).classified.kind).toBe('timeout');
+      // About 400 ms: three attempts of 150 ms at most, not the write deadline's 26.
+      expect((e as KeyVaultError).attempts).toBeLessThanOrEqual(3);
+      kv.faults.length = 0;
+      kv.faults.push(hang(5, write('slow-write')));
+      await expect(vault.put({ deviceId: 'slow-write', version: 1 }, new Secret('pw'))).resolves.toMatch(/^akv:/);
     });
 
     it('does not retry what retrying cannot fix (a refused token), and readiness reports it', async () => {

@@ -14,6 +14,8 @@ export interface AzureKeyVaultSettings {
   url: string;
   naming: SecretNaming;
   retry: RetrySettings;
+  /** Reads (a reveal waits on them) give up sooner than writes (the rotation worker retries later anyway). */
+  readDeadlineMs: number;
   /** Writes (set, update, delete) allowed per window, spread evenly. */
   writes: { limit: number; perSeconds: number };
   /** How long a readiness answer is reused, so probes do not become vault traffic. */
@@ -75,7 +77,8 @@ export function createAzureKeyVault(deps: { credential: TokenCredential; setting
   const pacer = createWritePacer(s.writes.limit, s.writes.perSeconds);
   const logRetry = (op: string) => (c: { kind: string; status?: number }, attempt: number, waitMs: number) =>
     deps.logger.warn({ op, kind: c.kind, status: c.status, attempt, waitMs: Math.round(waitMs) }, 'Key Vault call failed; retrying');
-  const read = <T>(op: string, f: (signal: AbortSignal) => Promise<T>) => withRetries(op, s.retry, f, { onRetry: logRetry(op) });
+  const readRetry = { ...s.retry, deadlineMs: Math.min(s.retry.deadlineMs, s.readDeadlineMs) };
+  const read = <T>(op: string, f: (signal: AbortSignal) => Promise<T>) => withRetries(op, readRetry, f, { onRetry: logRetry(op) });
   const write = <T>(op: string, f: (signal: AbortSignal) => Promise<T>) => withRetries(op, s.retry, f, { beforeAttempt: () => pacer.acquire(), onRetry: logRetry(op) });
 
   const tags = (a: SecretAddress, state: VersionState) => ({ deviceId: a.deviceId, brokerVersion: String(a.version), state, managedBy: 'jitbroker' });
