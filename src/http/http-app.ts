@@ -45,10 +45,6 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   // A JSON API still gets the security headers a browser might act on (no sniffing, no framing, HSTS over TLS).
   app.use(helmet());
   const limits = createRateLimits({ settings: s.httpSettings.rateLimits, audit: s.audit, transactor: s.transactor, logger: s.logger });
-  app.use(limits.perAddress);
-  app.use(requireJsonBody);
-  app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
-
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -78,6 +74,12 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
       },
     );
   });
+
+  // After the operator endpoints: a busy address (a NAT, a proxy without trustProxy) must never make
+  // a load balancer's /readyz or the scraper's /metrics answer 429 and take the daemon out of service.
+  app.use(limits.perAddress);
+  app.use(requireJsonBody);
+  app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
 
   const routes: string[] = ['GET /healthz', 'GET /openapi.json', 'GET /metrics', 'GET /readyz'];
   /** Mounts a router and notes its routes (method and full path), for the OpenAPI coverage test. */

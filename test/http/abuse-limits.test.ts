@@ -31,6 +31,19 @@ describe('abuse limits and security headers', () => {
     expect((await h.audit.query({ action: 'auth.failed', limit: 50 })).items).toHaveLength(5);
   });
 
+  it('an address over its request limit still gets /healthz, /readyz and /metrics (a load balancer must not take the daemon out)', async () => {
+    const busy = await createTestApp({ JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '3' });
+    try {
+      const good = await busy.token('admin-1', ['admin']);
+      for (let i = 0; i < 3; i++) await busy.api.get('/v1/devices').set('authorization', `Bearer ${good}`).expect(200);
+      await busy.api.get('/v1/devices').set('authorization', `Bearer ${good}`).expect(429);
+      for (const probe of ['/healthz', '/readyz', '/metrics']) expect((await busy.api.get(probe)).status).toBe(200);
+      await busy.api.get('/v1/policies').set('authorization', `Bearer ${good}`).expect(429);
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('successful requests do not count towards the authentication-failure limit', async () => {
     const good = await h.token('admin-1', ['admin']);
     for (let i = 0; i < 10; i++) expect((await h.api.get('/v1/devices').set('authorization', `Bearer ${good}`)).status).toBe(200);
