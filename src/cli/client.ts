@@ -14,39 +14,21 @@ export interface ClientOptions {
   token?: string;
 }
 
-/** One HTTP call to the daemon; a problem document becomes a ClientError carrying its detail. */
-export async function call(opts: ClientOptions, method: string, path: string, body?: unknown): Promise<unknown> {
+/**
+ * Sends one request to the daemon and returns its response once it is a success; an unreachable
+ * daemon, and an error answer (its problem document's detail), become a ClientError.
+ */
+async function send(opts: ClientOptions, path: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(new URL(path, opts.url), {
-      method,
+      method: init.method ?? 'GET',
       headers: {
         ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
+      body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
     });
-  } catch (e) {
-    throw new ClientError(`cannot reach ${opts.url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
-  }
-  const text = await res.text();
-  if (!res.ok) {
-    let problem: ProblemDocument | undefined;
-    try {
-      problem = JSON.parse(text) as ProblemDocument;
-    } catch {
-      problem = undefined;
-    }
-    throw new ClientError(problem?.detail ?? `HTTP ${res.status}`, problem);
-  }
-  return text ? (JSON.parse(text) as unknown) : undefined;
-}
-
-/** A call whose answer is streamed (an export): the response, once it is known to be a success. */
-export async function callStream(opts: ClientOptions, path: string): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, opts.url), { headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {} });
   } catch (e) {
     throw new ClientError(`cannot reach ${opts.url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
   }
@@ -61,4 +43,15 @@ export async function callStream(opts: ClientOptions, path: string): Promise<Res
     throw new ClientError(problem?.detail ?? `HTTP ${res.status}`, problem);
   }
   return res;
+}
+
+/** One HTTP call to the daemon; a problem document becomes a ClientError carrying its detail. */
+export async function call(opts: ClientOptions, method: string, path: string, body?: unknown): Promise<unknown> {
+  const text = await (await send(opts, path, { method, body })).text();
+  return text ? (JSON.parse(text) as unknown) : undefined;
+}
+
+/** A call whose answer is streamed (an export): the response, once it is known to be a success. */
+export function callStream(opts: ClientOptions, path: string): Promise<Response> {
+  return send(opts, path);
 }

@@ -60,7 +60,7 @@ export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: nu
           await new Promise((r) => setTimeout(r, Math.random() * 10 * n));
           continue;
         }
-        throw toDomain(error, committing);
+        throw postgresToDomain(error, committing);
       }
     }
   }
@@ -86,10 +86,6 @@ export function isUniqueViolation(error: unknown): boolean {
 
 /** A PostgreSQL failure as the SQLite transactor reports one: refused, or not committed. */
 export function postgresToDomain(error: unknown, committing: boolean): unknown {
-  return toDomain(error, committing);
-}
-
-function toDomain(error: unknown, committing: boolean): unknown {
   if (committing || isConnectionError(error)) {
     const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
     (failure as { cause?: unknown }).cause = error;

@@ -97,7 +97,7 @@ export function createTransactor(
         before.forEach((v, k) => scratch.set(k, v));
         // Another daemon inserted the same key first: run the unit again, it now reads that row and decides on it.
         if (pg && isUniqueViolation(error) && attempt < 5) continue;
-        return { ok: false, error: pg ? postgresToDomain(error, false) : error };
+        return { ok: false, error };
       }
     }
   }
@@ -128,7 +128,7 @@ export function createTransactor(
     batch.forEach((item, i) => {
       const o = outcomes[i];
       if (o?.ok) item.resolve(o.value);
-      else item.reject(o ? toDomain(o.error) : new DomainError('internal', 'lost unit of work'));
+      else item.reject(o ? (pg ? postgresToDomain(o.error, false) : toDomain(o.error)) : new DomainError('internal', 'lost unit of work'));
     });
   }
 

@@ -5,7 +5,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { Logger } from 'pino';
 import { Secret } from '../../credentials/secret';
 import { SecretAddress, VaultBackend } from '../vault-backend';
-import { KeyVaultError, RetrySettings, classify, createWritePacer, withRetries } from './key-vault-calls';
+import { RetrySettings, createWritePacer, kindOf, withRetries } from './key-vault-calls';
 import { SecretNaming, isLastOfGeneration, secretName } from './secret-names';
 
 export const contentType = 'application/vnd.jitbroker.local-admin-password; v=1';
@@ -101,7 +101,7 @@ export function createAzureKeyVault(deps: { credential: TokenCredential; setting
       try {
         found = await read('get', (abortSignal) => client.getSecret(r.name, { version: r.kvVersion, abortSignal }));
       } catch (e) {
-        const kind = e instanceof KeyVaultError ? e.classified.kind : classify(e).kind;
+        const kind = kindOf(e);
         if (kind === 'not-found' || kind === 'disabled') return undefined;
         throw e;
       }
@@ -123,7 +123,7 @@ export function createAzureKeyVault(deps: { credential: TokenCredential; setting
           await write('delete', (abortSignal) => client.beginDeleteSecret(r.name, { abortSignal }));
         }
       } catch (e) {
-        if (e instanceof KeyVaultError && e.classified.kind === 'not-found') return;
+        if (kindOf(e) === 'not-found') return;
         throw e;
       }
     },
@@ -143,8 +143,7 @@ export function createAzureKeyVault(deps: { credential: TokenCredential; setting
           await withRetries('probe', once, (abortSignal) => client.getSecret(`${s.naming.prefix}-readiness-probe`, { abortSignal }));
           ready = { at: now };
         } catch (e) {
-          const kind = e instanceof KeyVaultError ? e.classified.kind : classify(e).kind;
-          ready = kind === 'not-found' ? { at: now } : { at: now, error: e instanceof Error ? e : new Error(String(e)) };
+          ready = kindOf(e) === 'not-found' ? { at: now } : { at: now, error: e instanceof Error ? e : new Error(String(e)) };
         }
       }
       if (ready.error) throw ready.error;

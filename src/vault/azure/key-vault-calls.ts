@@ -87,6 +87,11 @@ export class KeyVaultError extends Error {
   }
 }
 
+/** What went wrong with a call, whether our retries already sorted it (KeyVaultError) or not. */
+export function kindOf(e: unknown): Classified['kind'] {
+  return e instanceof KeyVaultError ? e.classified.kind : classify(e).kind;
+}
+
 export interface RetrySettings {
   /** Attempts after the first. */
   maxRetries: number;
