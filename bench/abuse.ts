@@ -18,6 +18,7 @@ import autocannon from 'autocannon';
 import BetterSqlite3 from 'better-sqlite3';
 import { createLocalIdentity } from '../src/identity/local/local-identity';
 import { api, cli, root, runCli, stop, waitInFile } from './daemon-process';
+import { cleanEnv } from '../test/support/daemon-process';
 import { machine } from './machine';
 
 function option(name: string, fallback: number): number {
@@ -59,15 +60,6 @@ const expected: Record<Kind, readonly number[]> = {
   'body: broken JSON': [400],
   'body: wrong types': [400],
 };
-
-// ---- the daemon as a child process -------------------------------------------------------------
-
-/** The parent's env without its JITBROKER_* settings, plus these. */
-function daemonEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('JITBROKER_') && k !== 'LOG_LEVEL') env[k] = v;
-  return { ...env, ...extra };
-}
 
 // ---- small figures ----------------------------------------------------------------------------
 
@@ -140,7 +132,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-abuse-'));
   const dataDir = path.join(dir, 'data');
-  const env = daemonEnv({
+  const env = cleanEnv({
     JITBROKER_DATA_DIR: dataDir,
     JITBROKER_PORT: '0',
     JITBROKER_HTTP_RATE_LIMITS_WINDOW_SECONDS: String(windowSeconds),
