@@ -3,7 +3,6 @@
  * by the real daemon with simulated device agents, while a probe measures reveal latency; then the
  * cost of one scheduler tick at 10,000 and 100,000 devices with 100 due.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,10 +14,9 @@ import pino from 'pino';
 import { createServices, openInfra } from '../src/app';
 import { loadConfig } from '../src/config/load-config';
 import { UserPrincipal } from '../src/identity/principal';
+import { startServe } from './daemon-process';
 import { machine } from './machine';
 
-const root = path.resolve(__dirname, '..', '..');
-const cli = path.join(root, 'dist', 'cli', 'main.js');
 // e.g. BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon under the load.
 const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const fleetSize = Number(process.env.BENCH_DEVICES ?? 10000);
@@ -65,16 +63,6 @@ async function seedFleet(dataDir: string, publicJwk: object): Promise<{ token: s
   return { token, grantId: grant.id };
 }
 
-async function waitForUrl(logFile: string, proc: ChildProcess): Promise<string> {
-  for (let i = 0; i < 600; i++) {
-    const m = /"url":"(http[^"]+)"[^\n]*"msg":"jitbroker listening"/.exec(fs.readFileSync(logFile, 'utf8'));
-    if (m) return m[1] as string;
-    if (proc.exitCode !== null) throw new Error(fs.readFileSync(logFile, 'utf8'));
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('daemon did not start');
-}
-
 async function probe(url: string, token: string, seconds: number): Promise<{ p50: number; p99: number; requests: number; non2xx: number; stop: () => void; done: Promise<void> }> {
   const figures = { p50: 0, p99: 0, requests: 0, non2xx: 0 };
   let finished: () => void = () => undefined;
@@ -97,11 +85,18 @@ async function fleetRotation(): Promise<void> {
   const pair = await generateKeyPair('ES256', { extractable: true });
   const { token, grantId } = await seedFleet(dataDir, await exportJWK(pair.publicKey));
   const logFile = path.join(dir, 'daemon.log');
-  const log = fs.openSync(logFile, 'w');
-  const env = { ...process.env, JITBROKER_DATA_DIR: dataDir, JITBROKER_PORT: '0', JITBROKER_ROTATION_WORKER_SECONDS: '1', JITBROKER_ROTATION_SCAN_SECONDS: '1' };
-  const daemon = spawn(process.execPath, [...daemonNodeArgs, cli, 'serve'], { env, stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  const url = await waitForUrl(logFile, daemon);
+  const env = {
+    ...process.env,
+    JITBROKER_DATA_DIR: dataDir,
+    JITBROKER_PORT: '0',
+    JITBROKER_ROTATION_WORKER_SECONDS: '1',
+    JITBROKER_ROTATION_SCAN_SECONDS: '1',
+    // A whole fleet's agents and the reveal probe come from one loopback address: the abuse limits (bench:abuse) would answer 429.
+    JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '100000000',
+    JITBROKER_HTTP_RATE_LIMITS_REVEALS_PER_PRINCIPAL: '100000000',
+    JITBROKER_HTTP_RATE_LIMITS_AUTH_FAILURES_PER_ADDRESS: '100000000',
+  };
+  const { url, proc: daemon } = await startServe(logFile, env, daemonNodeArgs);
   const revealUrl = `${url}/v1/grants/${grantId}/password`;
   try {
     const rest = await probe(revealUrl, token, 10);
