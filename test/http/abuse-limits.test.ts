@@ -49,6 +49,23 @@ describe('abuse limits and security headers', () => {
     for (let i = 0; i < 10; i++) expect((await h.api.get('/v1/devices').set('authorization', `Bearer ${good}`)).status).toBe(200);
   });
 
+  it('neither do many successful requests in flight at once (a NAT, a proxy): only failures that happened count', async () => {
+    const good = await h.token('admin-1', ['admin']);
+    const base = await h.listen();
+    // Audited writes: each waits for its group commit, so they are all in flight together.
+    const statuses = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const res = await fetch(`${base}/v1/policies`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${good}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: `p-${i}`, principals: { groups: ['g'] }, deviceGroups: ['d'], maxDuration: 'PT1H' }),
+        });
+        return res.status;
+      }),
+    );
+    expect(statuses).toEqual(Array(40).fill(201));
+  });
+
   it('limits grant requests and reveals per principal, not per address', async () => {
     const key = await h.enrolDevice('laptop-7', ['g']);
     await h.ackPending('laptop-7', key);
