@@ -1,5 +1,5 @@
-import { Request, RequestHandler, Response } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { NextFunction, Request, RequestHandler, Response } from 'express';
+import { MemoryStore, ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log';
 import { DomainError } from '../problems/problem';
@@ -26,45 +26,69 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
   const audited = new Map<string, number>();
   const address = (req: Request) => ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');
 
-  function limiter(name: string, limit: number, key: (req: Request) => string, what: string, countOnly?: (res: Response) => boolean): RequestHandler {
+  /** Answers 429 with Retry-After; the first refusal of each key in each window is audited. */
+  function refuse(req: Request, res: Response, next: NextFunction, name: string, limit: number, keyValue: string, what: string, resetTime?: Date): void {
+    const windowEnd = resetTime?.getTime() ?? Date.now() + windowMs;
+    const retryAfter = Math.max(1, Math.ceil((windowEnd - Date.now()) / 1000));
+    res.setHeader('Retry-After', String(retryAfter));
+    const k = `${name}:${keyValue}`;
+    if ((audited.get(k) ?? 0) < Date.now()) {
+      audited.set(k, windowEnd);
+      if (audited.size > 100000) audited.clear();
+      const actor = req.user ? { kind: 'user' as const, subject: req.user.subject } : { kind: 'anonymous' as const, subject: 'anonymous' };
+      deps.transactor
+        .run(
+          (tx) =>
+            deps.audit.append(tx, {
+              actor,
+              action: 'security.rate-limited',
+              outcome: 'denied',
+              reason: `${what}: more than ${limit} in ${settings.windowSeconds} s`,
+              details: { limit: name },
+              context: req.context,
+            }),
+          { singleWrite: true, background: true },
+        )
+        .catch((e: unknown) => deps.logger.error({ err: e }, 'could not audit a rate limit'));
+    }
+    next(new DomainError('rate-limited', `Too many ${what}; try again in ${retryAfter} s.`));
+  }
+
+  function limiter(name: string, limit: number, key: (req: Request) => string, what: string): RequestHandler {
     return rateLimit({
       windowMs,
       limit,
       keyGenerator: key,
       standardHeaders: 'draft-7',
       legacyHeaders: false,
-      ...(countOnly ? { requestWasSuccessful: (_req: Request, res: Response) => !countOnly(res), skipSuccessfulRequests: true } : {}),
       handler: (req, res, next) => {
         const info = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit;
-        const retryAfter = Math.max(1, Math.ceil(((info?.resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
-        res.setHeader('Retry-After', String(retryAfter));
-        const k = `${name}:${key(req)}`;
-        const windowEnd = info?.resetTime?.getTime() ?? Date.now() + windowMs;
-        if ((audited.get(k) ?? 0) < Date.now()) {
-          audited.set(k, windowEnd);
-          if (audited.size > 100000) audited.clear();
-          const actor = req.user ? { kind: 'user' as const, subject: req.user.subject } : { kind: 'anonymous' as const, subject: 'anonymous' };
-          deps.transactor
-            .run(
-              (tx) =>
-                deps.audit.append(tx, {
-                  actor,
-                  action: 'security.rate-limited',
-                  outcome: 'denied',
-                  reason: `${what}: more than ${limit} in ${settings.windowSeconds} s`,
-                  details: { limit: name },
-                  context: req.context,
-                }),
-              {
-                singleWrite: true,
-                background: true,
-              },
-            )
-            .catch((e: unknown) => deps.logger.error({ err: e }, 'could not audit a rate limit'));
-        }
-        next(new DomainError('rate-limited', `Too many ${what}; try again in ${retryAfter} s.`));
+        refuse(req, res, next, name, limit, key(req), what, info?.resetTime);
       },
     });
+  }
+
+  /**
+   * Failed authentications per address. express-rate-limit's own skipSuccessfulRequests counts every
+   * request when it arrives and takes successes back when they finish, so many good requests in
+   * flight at once (a NAT, a proxy, a slow commit) would be refused. Here only a 401 that happened
+   * counts (in the library's store), and the gate reads the count before any token is looked at. A
+   * burst of bad tokens sent all at once can pass the gate together; the per-address request limit
+   * bounds that.
+   */
+  function failureLimiter(name: string, limit: number, what: string): RequestHandler {
+    const failures = new MemoryStore();
+    failures.init({ windowMs } as Parameters<MemoryStore['init']>[0]);
+    return (req, res, next) => {
+      const keyValue = address(req);
+      failures.get(keyValue).then((info) => {
+        if (info && info.totalHits >= limit) return refuse(req, res, next, name, limit, keyValue, what, info.resetTime);
+        res.on('finish', () => {
+          if (res.statusCode === 401) void failures.increment(keyValue);
+        });
+        next();
+      }, next);
+    };
   }
 
   const principal = (req: Request) => req.user?.subject ?? `address:${address(req)}`;
@@ -72,7 +96,7 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
   const reveals = limiter('reveals', settings.revealsPerPrincipal, principal, 'password reveals');
   return {
     perAddress: limiter('requests', settings.requestsPerAddress, address, 'requests from your address'),
-    authFailures: limiter('auth-failures', settings.authFailuresPerAddress, address, 'failed authentications from your address', (res) => res.statusCode === 401),
+    authFailures: failureLimiter('auth-failures', settings.authFailuresPerAddress, 'failed authentications from your address'),
     /** On the grants router: limits asking for grants and reading passwords, per principal. */
     grants: ((req, res, next) => {
       if (req.method === 'POST' && req.path === '/') return grantRequests(req, res, next);
