@@ -9,6 +9,13 @@ import { Database } from './schema';
 
 export type Db = Kysely<Database>;
 
+const sqliteHandles = new WeakMap<Db, BetterSqlite3.Database>();
+
+/** The better-sqlite3 connection behind a store opened by openSqlite, for what SQL cannot ask (is a transaction open?). */
+export function sqliteHandleOf(db: Db): BetterSqlite3.Database | undefined {
+  return sqliteHandles.get(db);
+}
+
 const migrations: Record<string, Migration> = { '001-initial': m001, '002-rotation': m002, '003-escalations-webhooks': m003 };
 
 /** Creates a directory (and parents) readable by the daemon's user only. */
@@ -40,7 +47,9 @@ export function openSqlite(file: string): { db: Db; sqlite: BetterSqlite3.Databa
   for (const suffix of ['', '-wal', '-shm']) {
     if (fs.existsSync(file + suffix)) fs.chmodSync(file + suffix, 0o600);
   }
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }), sqlite };
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  sqliteHandles.set(db, sqlite);
+  return { db, sqlite };
 }
 
 /**

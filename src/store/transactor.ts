@@ -1,6 +1,6 @@
 import { Transaction, sql } from 'kysely';
 import { DomainError } from '../problems/problem';
-import { Db } from './database';
+import { Db, sqliteHandleOf } from './database';
 import { isPostgres } from './dialect';
 import { createPostgresTransactor, isUniqueViolation, postgresToDomain } from './postgres-transactor';
 import { Database } from './schema';
@@ -69,6 +69,7 @@ export function createTransactor(
   },
 ): Transactor {
   const pg = isPostgres(db);
+  const sqlite = pg ? undefined : sqliteHandleOf(db);
   if (pg && opts.postgresCommit === 'unit') return createPostgresTransactor(db, { onCommit: opts.onCommit });
   // Requests' units go first; background units fill what room a batch has left.
   const queue: Waiting[] = [];
@@ -89,6 +90,10 @@ export function createTransactor(
         if (savepoint) await sql`RELEASE SAVEPOINT unit`.execute(tx);
         return { ok: true, value };
       } catch (error) {
+        // Some SQLite errors (a full disk, I/O, out of memory, RAISE(ROLLBACK)) undo the whole
+        // transaction, not just the statement: the batch's earlier units are gone, and a later unit
+        // would run and commit on its own while its caller heard "nothing was done". End the batch here.
+        if (sqlite && !sqlite.inTransaction) throw new TransactionLost(error);
         if (savepoint) {
           await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx);
           await sql`RELEASE SAVEPOINT unit`.execute(tx);
@@ -119,9 +124,9 @@ export function createTransactor(
       });
       opts.onCommit?.(elapsedMs() / 1000, batch.length);
     } catch (error) {
-      // The commit itself failed: nothing of this batch is durable, so every caller fails closed.
+      // The commit itself failed, or SQLite undid the transaction: nothing of this batch is durable, so every caller fails closed.
       const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
-      (failure as { cause?: unknown }).cause = error;
+      (failure as { cause?: unknown }).cause = error instanceof TransactionLost ? error.cause : error;
       batch.forEach((item) => item.reject(failure));
       return;
     }
@@ -154,6 +159,13 @@ export function createTransactor(
       while (running) await running;
     },
   };
+}
+
+/** SQLite rolled the whole transaction back while a unit ran. */
+class TransactionLost extends Error {
+  constructor(override readonly cause: unknown) {
+    super('SQLite rolled back the transaction');
+  }
 }
 
 /** A database error inside a unit (a refused write, a raising trigger) fails closed as 503; others pass through. */

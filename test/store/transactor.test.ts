@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
 import { Db, migrate, openSqlite } from '../../src/store/database';
 import { createTransactor } from '../../src/store/transactor';
 import { DomainError } from '../../src/problems/problem';
@@ -68,6 +69,19 @@ describe('group commit', () => {
     const t = createTransactor(db, { maxBatch: 256, maxBatchMs: 1000 });
     await t.run(insert('dup'));
     await expect(t.run(insert('dup'))).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
+  it('an error that makes SQLite roll back the whole transaction (a full disk, I/O) fails the units it undid; the next unit gets a transaction of its own', async () => {
+    // RAISE(ROLLBACK) undoes the whole transaction, as SQLITE_FULL or SQLITE_IOERR do: the units
+    // before it are gone, and a unit after it must not run, and commit, outside any transaction
+    // while the batch's callers hear "nothing was done".
+    await sql`CREATE TRIGGER boom BEFORE INSERT ON agent_tokens WHEN NEW.jti = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'disk full'); END`.execute(db);
+    const t = createTransactor(db, { maxBatch: 256, maxBatchMs: 1000 });
+    const results = await Promise.allSettled([t.run(insert('a'), { singleWrite: true }), t.run(insert('boom'), { singleWrite: true }), t.run(insert('c'), { singleWrite: true })]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
+    for (const r of results.slice(0, 2)) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'unavailable' });
+    // What its caller was told: 'a' undone with the batch, 'c' committed in a batch of its own.
+    expect((await db.selectFrom('agent_tokens').select('jti').execute()).map((r) => r.jti)).toEqual(['c']);
   });
 
   it('closes a batch at maxBatch units or once it has run maxBatchMs, so no transaction runs long', async () => {
