@@ -27,7 +27,8 @@ const validRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
 export function requestContext(req: Request, res: Response, next: NextFunction): void {
   const offered = req.get('x-request-id');
   const requestId = offered && validRequestId.test(offered) ? offered : crypto.randomUUID();
-  req.context = { requestId, clientAddress: req.socket.remoteAddress, userAgent: req.get('user-agent')?.slice(0, 256) };
+  // req.ip honours http.trustProxy (the address X-Forwarded-For names behind a load balancer), as the rate limits do.
+  req.context = { requestId, clientAddress: req.ip ?? req.socket.remoteAddress, userAgent: req.get('user-agent')?.slice(0, 256) };
   res.setHeader('X-Request-Id', requestId);
   next();
 }
