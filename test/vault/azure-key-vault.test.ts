@@ -3,7 +3,7 @@ import pino from 'pino';
 import { Writable } from 'node:stream';
 import { Secret } from '../../src/credentials/secret';
 import { AzureKeyVaultSettings, contentType, createAzureKeyVault, formatRef } from '../../src/vault/azure/azure-key-vault';
-import { KeyVaultError, createWritePacer, retryAfterMs } from '../../src/vault/azure/key-vault-calls';
+import { KeyVaultError, NoWriteSlot, createWritePacer, retryAfterMs } from '../../src/vault/azure/key-vault-calls';
 import { deviceIdOfName, escapeDeviceId, secretName, unescapeDeviceId } from '../../src/vault/azure/secret-names';
 import { FakeKeyVault, bareUnavailable, dropConnection, hang, startFakeKeyVault, throttle, unavailable } from '../support/fake-key-vault';
 import { vaultContract } from './vault-contract';
@@ -250,6 +250,46 @@ describe('the Azure Key Vault backend', () => {
       }
       for (let i = 0; i + 300 < slots.length; i++) expect((slots[i + 300] as number) - (slots[i] as number)).toBeGreaterThanOrEqual(10_000 - 1e-6);
       now = 0;
+    });
+
+    it('refuses at once, sending nothing, a write whose next free slot lies past its deadline, and keeps that slot for others', async () => {
+      let now = 0;
+      const pacer = createWritePacer(1, 10, () => now);
+      await pacer.acquire(1000);
+      expect(pacer.backlogMs()).toBe(10_000);
+      await expect(pacer.acquire(9_999)).rejects.toBeInstanceOf(NoWriteSlot);
+      // The refused write reserved nothing: the next slot is still the one at 10 s.
+      expect(pacer.backlogMs()).toBe(10_000);
+      now = 10_000;
+      await expect(pacer.acquire(10_000)).resolves.toBeUndefined();
+
+      const vault = createAzureKeyVault({
+        credential: token,
+        settings: settings(kv, { writes: { limit: 1, perSeconds: 10 }, retry: { ...settings(kv).retry, deadlineMs: 500 } }),
+        logger: pino({ level: 'silent' }),
+      });
+      await vault.put({ deviceId: 'first-slot', version: 1 }, new Secret('pw'));
+      const puts = () => kv.log.filter((r) => r.method === 'PUT').length;
+      const before = puts();
+      const e: unknown = await vault.put({ deviceId: 'no-slot', version: 1 }, new Secret('pw')).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(KeyVaultError);
+      expect((e as KeyVaultError).classified.kind).toBe('timeout');
+      expect(puts()).toBe(before);
+    });
+
+    it('gives label writes only the slots no password write wants, and sheds them past a bound', async () => {
+      const pacer = createWritePacer(10, 1, Date.now, 3);
+      const order: string[] = [];
+      await pacer.acquire();
+      const labels = [1, 2, 3].map((i) => pacer.acquireIdle().then(() => order.push(`label-${i}`)));
+      await expect(pacer.acquireIdle()).rejects.toBeInstanceOf(NoWriteSlot);
+      expect(pacer.idleWaiting()).toBe(3);
+      const writes = [1, 2, 3].map((i) => pacer.acquire().then(() => order.push(`write-${i}`)));
+      await Promise.all([...labels, ...writes]);
+      expect(order).toEqual(['write-1', 'write-2', 'write-3', 'label-1', 'label-2', 'label-3']);
+      // A label that cannot have an idle slot before its deadline is dropped, not sent late.
+      await pacer.acquire();
+      await expect(pacer.acquireIdle(Date.now() + 10)).rejects.toBeInstanceOf(NoWriteSlot);
     });
 
     it('spreads a burst of puts through the real backend', async () => {

@@ -79,7 +79,11 @@ export function createAzureKeyVault(deps: { credential: TokenCredential; setting
     deps.logger.warn({ op, kind: c.kind, status: c.status, attempt, waitMs: Math.round(waitMs) }, 'Key Vault call failed; retrying');
   const readRetry = { ...s.retry, deadlineMs: Math.min(s.retry.deadlineMs, s.readDeadlineMs) };
   const read = <T>(op: string, f: (signal: AbortSignal) => Promise<T>) => withRetries(op, readRetry, f, { onRetry: logRetry(op) });
-  const write = <T>(op: string, f: (signal: AbortSignal) => Promise<T>) => withRetries(op, s.retry, f, { beforeAttempt: () => pacer.acquire(), onRetry: logRetry(op) });
+  const write = <T>(op: string, f: (signal: AbortSignal) => Promise<T>) =>
+    withRetries(op, s.retry, f, { beforeAttempt: (deadline) => pacer.acquire(deadline), onRetry: logRetry(op) });
+  // Labels only in the write slots no password write wants.
+  const label = <T>(op: string, f: (signal: AbortSignal) => Promise<T>) =>
+    withRetries(op, s.retry, f, { beforeAttempt: (deadline) => pacer.acquireIdle(deadline), onRetry: logRetry(op) });
 
   const tags = (a: SecretAddress, state: VersionState) => ({ deviceId: a.deviceId, brokerVersion: String(a.version), state, managedBy: 'jitbroker' });
 
@@ -131,7 +135,7 @@ export function createAzureKeyVault(deps: { credential: TokenCredential; setting
     async markState(address, ref, state) {
       const r = parseRef(ref);
       if (!r) return;
-      await write('tag', (abortSignal) => client.updateSecretProperties(r.name, r.kvVersion, { tags: tags(address, state), abortSignal }));
+      await label('tag', (abortSignal) => client.updateSecretProperties(r.name, r.kvVersion, { tags: tags(address, state), abortSignal }));
     },
     /** Reachable and authorised: a read of a name that never exists answers 404, not 401/403 or a timeout. */
     async check() {

@@ -115,13 +115,21 @@ export async function withRetries<T>(
   op: string,
   settings: RetrySettings,
   attempt: (signal: AbortSignal) => Promise<T>,
-  hooks: { beforeAttempt?: () => Promise<void>; onRetry?: (c: Classified, attempt: number, waitMs: number) => void } = {},
+  hooks: {
+    /** Runs before each attempt (the write pacer), told the call's deadline; what it throws ends the call, unsent. */
+    beforeAttempt?: (deadline: number) => Promise<void>;
+    onRetry?: (c: Classified, attempt: number, waitMs: number) => void;
+  } = {},
 ): Promise<T> {
   const deadline = Date.now() + settings.deadlineMs;
   for (let n = 0; ; n++) {
     const left = deadline - Date.now();
     if (left <= 0) throw new KeyVaultError(op, { retryable: true, kind: 'timeout' }, n);
-    await hooks.beforeAttempt?.();
+    try {
+      await hooks.beforeAttempt?.(deadline);
+    } catch (e) {
+      throw Object.assign(new KeyVaultError(op, { retryable: true, kind: 'timeout' }, n), { cause: e });
+    }
     try {
       return await attempt(AbortSignal.timeout(Math.max(1, Math.min(settings.attemptTimeoutMs, deadline - Date.now()))));
     } catch (e) {
@@ -136,24 +144,73 @@ export async function withRetries<T>(
   }
 }
 
+/** A write that could not have a slot before its deadline, or a label write shed from a full queue: nothing was sent. */
+export class NoWriteSlot extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'NoWriteSlot';
+  }
+}
+
 /**
  * Spaces vault writes evenly so that no window of `perSeconds` holds more than `limit` of them:
- * a fleet rotating together is spread out instead of throttled. Each caller reserves the next
- * free slot and waits for it.
+ * a fleet rotating together is spread out instead of throttled. A write reserves the next free
+ * slot and waits for it, unless that slot lies past its deadline (then it is refused at once and
+ * sends nothing). Label writes nobody waits on (`acquireIdle`) take a slot only when no other
+ * write holds the next one, one at a time in arrival order, so a burst of them never delays a
+ * password write; past `maxIdleWaiting` queued, more are shed.
  */
-export function createWritePacer(limit: number, perSeconds: number, now: () => number = Date.now) {
+export function createWritePacer(limit: number, perSeconds: number, now: () => number = Date.now, maxIdleWaiting = 10000) {
   const interval = (perSeconds * 1000) / limit;
   let next = 0;
+  const idle: Array<{ notAfter: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  let pumping = false;
+
+  async function pumpIdle(): Promise<void> {
+    if (pumping) return;
+    pumping = true;
+    try {
+      while (idle.length > 0) {
+        const t = now();
+        const head = idle[0] as (typeof idle)[number];
+        if (head.notAfter < Math.max(t, next)) {
+          idle.shift();
+          head.reject(new NoWriteSlot('no free write slot before the deadline'));
+        } else if (next <= t) {
+          next = t + interval;
+          idle.shift();
+          head.resolve();
+        } else {
+          await sleep(next - t);
+        }
+      }
+    } finally {
+      pumping = false;
+    }
+  }
+
   return {
-    async acquire(): Promise<void> {
+    async acquire(notAfter = Infinity): Promise<void> {
       const t = now();
       const slot = Math.max(t, next);
+      if (slot > notAfter) throw new NoWriteSlot(`the next free write slot is ${Math.round(slot - t)} ms away, past the call's deadline`);
       next = slot + interval;
       if (slot > t) await sleep(slot - t);
+    },
+    acquireIdle(notAfter = Infinity): Promise<void> {
+      if (idle.length >= maxIdleWaiting) return Promise.reject(new NoWriteSlot(`${maxIdleWaiting} label writes already wait`));
+      return new Promise<void>((resolve, reject) => {
+        idle.push({ notAfter, resolve, reject });
+        void pumpIdle();
+      });
     },
     /** How long a write asked for now would wait (for tests and metrics). */
     backlogMs(): number {
       return Math.max(0, next - now());
+    },
+    /** Label writes waiting for an idle slot. */
+    idleWaiting(): number {
+      return idle.length;
     },
   };
 }
