@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import { AddressInfo } from 'node:net';
 import { Config } from './config/config-schema';
 import { Infra, createServices, openInfra } from './app';
@@ -24,16 +25,52 @@ export class StartupRefused extends Error {
   }
 }
 
+/** What is wrong with a readable certificate and key, one line each (never the key's bytes). */
+function checkTlsPair(files: { cert: string; key: string }): string[] {
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = fs.readFileSync(files.cert);
+    key = fs.readFileSync(files.key);
+  } catch (e) {
+    // Readable by access(2) yet not as a file: a directory, say.
+    return [`http.tls ${files.cert}, ${files.key}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: readable PEM files`];
+  }
+  const refused = (options: { cert?: Buffer; key?: Buffer }): string | undefined => {
+    try {
+      tls.createSecureContext(options);
+      return undefined;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code ?? 'error';
+    }
+  };
+  const lines: string[] = [];
+  const certError = refused({ cert });
+  if (certError) lines.push(`http.tls.cert ${files.cert}: not a usable PEM certificate (${certError}); accepted: a PEM certificate, optionally followed by its chain`);
+  const keyError = refused({ key });
+  if (keyError) lines.push(`http.tls.key ${files.key}: not a usable PEM private key (${keyError}); accepted: an unencrypted PEM private key`);
+  if (lines.length > 0) return lines;
+  const pairError = refused({ cert, key });
+  if (pairError)
+    lines.push(`http.tls.key ${files.key}: does not match the certificate in http.tls.cert ${files.cert} (${pairError}); accepted: the private key of that certificate`);
+  return lines;
+}
+
 /** Refusals that must stop the daemon before it listens. */
 export function checkStartup(config: Config): string[] {
   const problems: string[] = [];
+  const tlsProblems: string[] = [];
   for (const [key, file] of Object.entries(config.http.tls ?? {})) {
     try {
       fs.accessSync(file, fs.constants.R_OK);
     } catch (e) {
-      problems.push(`http.tls.${key} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable PEM file`);
+      tlsProblems.push(`http.tls.${key} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable PEM file`);
     }
   }
+  // Readable is not enough: a file that is not PEM, or a key of another certificate, would make
+  // https.createServer throw only after the store and the services were opened.
+  if (config.http.tls && tlsProblems.length === 0) tlsProblems.push(...checkTlsPair(config.http.tls));
+  problems.push(...tlsProblems);
   const caFile = config.identity.mode === 'oidc' ? config.identity.oidc.caFile : undefined;
   if (caFile) {
     try {
@@ -99,10 +136,18 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   // claim may be another live daemon's: it is left alone, and taken over only when its lease runs out.
   if (config.store.driver === 'sqlite') await services.rotations.releaseClaimsOfDeadRun();
   const app = createHttpApp({ ...services, logger, ready: services.ready, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } });
-  const server = config.http.tls ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key) }, app) : http.createServer(app);
-  // Slow clients cannot hold sockets open: headers within 15 s, the whole request within 30 s.
-  server.headersTimeout = 15_000;
-  server.requestTimeout = 30_000;
+  // Slow clients cannot hold sockets open: headers within http.headersTimeoutSeconds, the whole
+  // request within http.requestTimeoutSeconds (then 408 and the socket closes). Node enforces both
+  // only when it sweeps the connections (every 30 s by default): sweep often enough that a timeout
+  // is overrun by a quarter at most.
+  const timeouts = {
+    headersTimeout: config.http.headersTimeoutSeconds * 1000,
+    requestTimeout: config.http.requestTimeoutSeconds * 1000,
+    connectionsCheckingInterval: Math.max(250, (config.http.headersTimeoutSeconds * 1000) / 4),
+  };
+  const server = config.http.tls
+    ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key), ...timeouts }, app)
+    : http.createServer(timeouts, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());

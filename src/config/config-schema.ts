@@ -40,6 +40,9 @@ export const configSchema = z
           .optional(),
         // Hops of proxies whose X-Forwarded-For is believed (0: none; the socket address is the client).
         trustProxy: z.number().int().min(0).max(10),
+        // A slow or stalled client loses its socket: headers must arrive within the first, the whole request within the second.
+        headersTimeoutSeconds: z.number().int().min(1).max(600),
+        requestTimeoutSeconds: z.number().int().min(1).max(3600),
         rateLimits: z
           .object({
             windowSeconds: z.number().int().min(1).max(3600),
@@ -50,7 +53,16 @@ export const configSchema = z
           })
           .strict(),
       })
-      .strict(),
+      .strict()
+      .superRefine((h, ctx) => {
+        if (h.headersTimeoutSeconds > h.requestTimeoutSeconds) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['headersTimeoutSeconds'],
+            message: `is longer than http.requestTimeoutSeconds (${h.requestTimeoutSeconds}); accepted: at most that`,
+          });
+        }
+      }),
     dataDir: z.string().min(1),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), pretty: z.boolean() }).strict(),
     store: z
