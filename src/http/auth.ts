@@ -24,7 +24,7 @@ export interface AuthAudit {
   logger: Logger;
 }
 
-/** A refused authentication already audited (or logged when the audit could not be written): not audited again. */
+/** A refused authentication already audited, or refused as unavailable because it could not be: not audited again. */
 class RefusedAuthentication extends DomainError {
   readonly audited = true;
 }
@@ -35,8 +35,9 @@ const refusals: ReadonlySet<ProblemCode> = new Set(['unauthenticated', 'forbidde
 /**
  * Audits a refused credential as `auth.failed` before the 401 leaves. The caller is anonymous and
  * the reason is the refusal's own text: never the token, nor any claim of a token that did not
- * verify. If the audit cannot be written the caller still gets its 401 (the failure is logged);
- * the per-address auth-failure limit bounds how many of these one address can cause.
+ * verify. Fail closed, like every other decision: when the event cannot be written the answer is
+ * 503 `unavailable`, not a 401 nobody can later find in the log; it still counts against the
+ * per-address limit on failed authentications.
  */
 async function auditRefusal(deps: AuthAudit, req: Request, e: unknown, credential: 'user' | 'device'): Promise<unknown> {
   if (!(e instanceof DomainError) || !refusals.has(e.code)) return e;
@@ -56,6 +57,9 @@ async function auditRefusal(deps: AuthAudit, req: Request, e: unknown, credentia
     );
   } catch (auditError) {
     deps.logger.error({ err: auditError, requestId: req.context?.requestId }, 'could not audit a failed authentication');
+    // Answered 503, yet a 401 all the same for the per-address limit on failed authentications.
+    if (req.res && e.code === 'unauthenticated') req.res.locals.unauditedAuthFailure = true;
+    return new RefusedAuthentication('unavailable', 'The audit log is unavailable; the request was refused.');
   }
   return new RefusedAuthentication(e.code, e.message);
 }

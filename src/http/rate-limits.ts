@@ -84,7 +84,8 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
       failures.get(keyValue).then((info) => {
         if (info && info.totalHits >= limit) return refuse(req, res, next, name, limit, keyValue, what, info.resetTime);
         res.on('finish', () => {
-          if (res.statusCode === 401) void failures.increment(keyValue);
+          // A refused token whose audit failed answers 503 (fail closed), yet it is still a failed authentication.
+          if (res.statusCode === 401 || res.locals.unauditedAuthFailure === true) void failures.increment(keyValue);
         });
         next();
       }, next);
