@@ -115,6 +115,8 @@ interface Tally {
   byKind: Map<Kind, Map<number, number>>;
   /** X-Request-Id of every 200 reveal, in the order seen. */
   revealIds: string[];
+  /** X-Request-Id of every 401. */
+  refusedIds: string[];
   revealed: Set<string>;
   /** A 200 reveal whose password is not the one its device's agent set. */
   wrongPassword: number;
@@ -125,7 +127,16 @@ interface Tally {
 }
 
 function newTally(): Tally {
-  return { byKind: new Map(kinds.map((k) => [k, new Map()])), revealIds: [], revealed: new Set(), wrongPassword: 0, missingNoStore: 0, leaks: [], nonRevealBodies: 0 };
+  return {
+    byKind: new Map(kinds.map((k) => [k, new Map()])),
+    revealIds: [],
+    refusedIds: [],
+    revealed: new Set(),
+    wrongPassword: 0,
+    missingNoStore: 0,
+    leaks: [],
+    nonRevealBodies: 0,
+  };
 }
 
 async function main(): Promise<void> {
@@ -224,6 +235,7 @@ async function main(): Promise<void> {
             return;
           }
           t.nonRevealBodies++;
+          if (status === 401) t.refusedIds.push(header(headers, 'x-request-id') ?? '');
           const text = JSON.stringify(headers) + body;
           if (needles.some((n) => text.includes(n))) t.leaks.push(`${kind} ${status}`);
         },
@@ -321,6 +333,20 @@ async function main(): Promise<void> {
     }>) {
       auditedReveals.set(row.id ?? '', row.n);
     }
+    const auditedRefusals = new Map<string, number>();
+    for (const row of db.prepare("SELECT request_id AS id, count(*) AS n FROM audit_events WHERE action = 'auth.failed' GROUP BY request_id").all() as Array<{
+      id: string | null;
+      n: number;
+    }>) {
+      auditedRefusals.set(row.id ?? '', row.n);
+    }
+    const rateLimitedBy = new Map<string, number>();
+    for (const row of db.prepare("SELECT actor, count(*) AS n FROM audit_events WHERE action = 'security.rate-limited' GROUP BY actor").all() as Array<{
+      actor: string;
+      n: number;
+    }>) {
+      rateLimitedBy.set(row.actor, row.n);
+    }
     const countWhere = (where: string) => (db.prepare(`SELECT count(*) AS n FROM audit_events WHERE ${where}`).get() as { n: number }).n;
     const events = countWhere('1 = 1');
     const byAction = (
@@ -391,6 +417,22 @@ async function main(): Promise<void> {
       'no reveal audited without a 200 seen, beyond requests in flight at the end of each run',
       unseen <= inFlight,
       `${unseen} audited reveals with no 200 seen (at most ${inFlight}: ${connections} connections × 2 runs, plus client errors and timeouts)`,
+    );
+    const refusedIds = [...baseTally.refusedIds, ...mixTally.refusedIds];
+    const refusedNotOnce = refusedIds.filter((id) => auditedRefusals.get(id) !== 1).length;
+    const auditedRefusalTotal = [...auditedRefusals.values()].reduce((a, b) => a + b, 0);
+    check(
+      'every 401 is audited as auth.failed exactly once (by request id), and no refusal is audited that was not answered',
+      refusedIds.length > 0 && refusedNotOnce === 0 && auditedRefusalTotal - refusedIds.length <= inFlight,
+      `${refusedIds.length} 401s, ${auditedRefusalTotal} auth.failed events, ${refusedNotOnce} not exactly once`,
+    );
+    // The first refusal of each principal in each limiter window is audited, the rest only counted (a flood must not flood the log).
+    const windows = Math.ceil((abuseEnd - abuseStart) / windowSeconds) + 1;
+    const heavyAudits = over.map((_g, i) => [`heavy-${i + 1}`, rateLimitedBy.get(`heavy-${i + 1}`) ?? 0] as const);
+    check(
+      'each over-limit requester is audited as rate-limited, at most once per window',
+      heavyAudits.every(([, n]) => n >= 1 && n <= windows),
+      `${heavyAudits.map(([who, n]) => `${who} ${n}`).join(', ')} security.rate-limited events (at most ${windows} windows); ${over429} 429s in all`,
     );
     const metricRevealed = metricValue(metrics, 'jitbroker_reveals_total', '{outcome="revealed"}');
     check('jitbroker_reveals_total{outcome="revealed"} matches', metricRevealed === auditedTotal, `metric ${String(metricRevealed)}, audited ${auditedTotal}`);
