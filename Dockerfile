@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # jitbroker: docker build -t jitbroker . ; see "Running in production" in README.md.
-# The Node.js base (20 or newer); pin it by digest in your registry for reproducible builds.
-ARG NODE_IMAGE=node:22-bookworm-slim
+# The Node.js base: 24, an LTS line supported to 2028 and one of the three (20, 22, 24) the code is
+# kept runnable on; pin it by digest in your registry for reproducible builds.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: dev dependencies, the TypeScript build, then only production dependencies kept ----
 FROM ${NODE_IMAGE} AS build
