@@ -188,9 +188,18 @@ export const configSchema = z
         allowedGroups: z.array(z.string().min(1).max(256)),
         categories: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a lowercase category name'), z.string().min(1)),
         destinations: z.record(z.string().min(1), z.string().min(1).max(200)),
+        // Where a category not in `categories` goes: the organisation's existing support channel.
+        defaultDestination: z.string().min(1),
       })
       .strict()
       .superRefine((e, ctx) => {
+        if (!(e.defaultDestination in e.destinations)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['defaultDestination'],
+            message: `'${e.defaultDestination}' is not one of escalations.destinations (${Object.keys(e.destinations).join(', ')})`,
+          });
+        }
         for (const [category, destination] of Object.entries(e.categories)) {
           if (!(destination in e.destinations)) {
             ctx.addIssue({

@@ -7,7 +7,8 @@ import { EscalationService } from './escalation-service';
 
 export const fileBody = z
   .object({
-    severity: z.enum(['A', 'B', 'C']),
+    // Any severity is read, so that one other than C is refused with a pointer (422), not a schema error.
+    severity: shortText(16).describe('C; any other severity answers 422 severity-not-accepted'),
     category: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a category such as hardware or service-policy'),
     summary: shortText(200),
     details: shortText(4000).optional(),

@@ -20,10 +20,13 @@ export interface EscalationSettings {
   categories: Readonly<Record<string, string>>;
   /** Destination key → who that is, as the filer reads it. */
   destinations: Readonly<Record<string, string>>;
+  /** Where a category not in `categories` goes: the organisation's existing support channel. */
+  defaultDestination: string;
 }
 
 export interface FileEscalation {
-  severity: 'A' | 'B' | 'C';
+  /** Only C is filed; anything else is refused with a pointer to the IT admin. */
+  severity: string;
   category: string;
   summary: string;
   details?: string;
@@ -62,12 +65,8 @@ export function createEscalationService(deps: {
         `Severity ${input.severity} is not filed here: only severity C is. Contact your IT admin, who escalates severity A and B incidents to the operations team.`,
       );
     }
-    const routedTo = settings.categories[input.category];
-    if (!routedTo) {
-      throw new DomainError('invalid-request', `Category '${input.category}' is not one this service routes.`, [
-        { path: 'body.category', message: `one of ${Object.keys(settings.categories).join(', ')}` },
-      ]);
-    }
+    // "Anything else → the organisation's existing support channel": an unlisted category is routed, not refused.
+    const routedTo = Object.hasOwn(settings.categories, input.category) ? (settings.categories[input.category] as string) : settings.defaultDestination;
     const id = crypto.randomUUID();
     const now = clock.now().toISOString();
     const row = {

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
+import { loadConfig } from '../../src/config/load-config';
 import { TestApp, createTestApp } from '../support/test-app';
 
 /** A real HTTP receiver on loopback: records what it is sent, answers as told. */
@@ -61,21 +62,83 @@ describe('the escalation portal', () => {
     expect(res.body.routedToName.length).toBeGreaterThan(5);
   });
 
-  it.each(['A', 'B'])('refuses severity %s with 422 severity-not-accepted, pointing to the IT admin, and stores nothing', async (severity) => {
+  /** Nothing of a refused filing is kept: no escalation, no delivery, no audit event. */
+  async function expectNothingStored(file: () => Promise<unknown>) {
     const before = await h.snapshot();
     const deliveries = await h.db.selectFrom('webhook_deliveries').selectAll().execute();
-    const res = await file({ severity, category: 'hardware' });
-    expect(res.status).toBe(422);
-    expect(res.body).toMatchObject({ code: 'severity-not-accepted', detail: expect.stringMatching(/IT admin/) });
+    await file();
     expect(await h.snapshot()).toEqual(before);
     expect(await h.db.selectFrom('escalations').selectAll().execute()).toEqual([]);
     expect(await h.db.selectFrom('webhook_deliveries').selectAll().execute()).toEqual(deliveries);
+  }
+
+  it.each(['A', 'B', 'D', 'c', 'X', 'sev1'])('refuses severity %j with 422 severity-not-accepted, pointing to the IT admin, and stores nothing', async (severity) => {
+    await expectNothingStored(async () => {
+      const res = await file({ severity, category: 'hardware' });
+      expect(res.status).toBe(422);
+      expect(res.body).toMatchObject({
+        code: 'severity-not-accepted',
+        detail: expect.stringMatching(new RegExp(`^Severity ${severity} is not filed here: only severity C is\\. Contact your IT admin`)),
+      });
+    });
   });
 
-  it('refuses an unknown category, naming the routed ones', async () => {
-    const res = await file({ category: 'coffee' });
-    expect(res.status).toBe(400);
-    expect(res.body.errors[0].message).toMatch(/hardware/);
+  it.each([
+    ['a number', 3],
+    ['null', null],
+    ['a boolean', true],
+    ['a list', ['C']],
+    ['an empty string', ''],
+    ['a string too long', 'C'.repeat(17)],
+  ])('refuses a severity that is %s with 400 invalid-request naming body.severity, and stores nothing', async (_what, severity) => {
+    await expectNothingStored(async () => {
+      const res = await file({ severity, category: 'hardware' });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('invalid-request');
+      expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(['body.severity']);
+    });
+  });
+
+  it.each(['coffee', 'printer-jam', 'constructor', 'tostring'])(
+    "routes the unlisted category %s to the default destination, the organisation's existing support channel",
+    async (category) => {
+      const res = await file({ category });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ category, routedTo: 'support', routedToName: "your organisation's existing support channel" });
+      const [event] = (await h.audit.query({ action: 'escalation.submitted', limit: 5 })).items;
+      expect(event?.details).toMatchObject({ category, routedTo: 'support' });
+    },
+  );
+
+  it('routes an unlisted category wherever escalations.defaultDestination says, and refuses a default that is no destination', async () => {
+    const other = await createTestApp({ JITBROKER_ESCALATIONS_DEFAULT_DESTINATION: 'vendor' });
+    try {
+      const res = await other.api
+        .post('/v1/escalations')
+        .set('authorization', `Bearer ${await other.token('alice', ['requester'])}`)
+        .send({ severity: 'C', category: 'coffee', summary: 'The coffee machine is on fire' });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ routedTo: 'vendor', routedToName: 'the hardware vendor' });
+    } finally {
+      await other.close();
+    }
+    expect(() => loadConfig({ env: { JITBROKER_ESCALATIONS_DEFAULT_DESTINATION: 'nowhere' } })).toThrow(
+      expect.objectContaining({
+        lines: [expect.stringMatching(/escalations\.defaultDestination.*'nowhere' is not one of escalations\.destinations \(operations, vendor, support\)/)],
+      }),
+    );
+  });
+
+  it.each([
+    ['an upper-case letter', 'Hardware'],
+    ['a space', 'hard ware'],
+    ['a leading digit', '1hardware'],
+  ])('refuses a malformed category (%s) with 400, and stores nothing', async (_what, category) => {
+    await expectNothingStored(async () => {
+      const res = await file({ category });
+      expect(res.status).toBe(400);
+      expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(['body.category']);
+    });
   });
 
   it('only designated staff file: an auditor may not', async () => {
