@@ -104,7 +104,9 @@ export function createWebhookService(deps: { db: Db; transactor: Transactor; clo
             );
           } catch (e) {
             const attempts = d.attempts + 1;
-            const error = (e instanceof Error ? (e.name === 'TimeoutError' ? `no answer within ${settings.timeoutSeconds} s` : e.message) : String(e)).slice(0, 300);
+            // By name, not instanceof: fetch's abort is a DOMException, which need not be this realm's Error.
+            const name = (e as { name?: unknown } | undefined)?.name;
+            const error = (name === 'TimeoutError' ? `no answer within ${settings.timeoutSeconds} s` : e instanceof Error ? e.message : String(e)).slice(0, 300);
             const giveUp = attempts >= settings.maxAttempts;
             await transactor.run(
               (tx) =>

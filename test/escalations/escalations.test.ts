@@ -4,15 +4,20 @@ import { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config/load-config';
 import { TestApp, createTestApp } from '../support/test-app';
 
-/** A real HTTP receiver on loopback: records what it is sent, answers as told. */
-async function receiver(answers: number[] = []) {
+/**
+ * A real HTTP receiver on loopback: records what it is sent, answers as told (`answers` in turn,
+ * then `otherwise`); with `otherwise: 'hang'` it reads the request and never answers.
+ */
+async function receiver(answers: number[] = [], otherwise: number | 'hang' = 204) {
   const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       received.push({ headers: req.headers, body });
-      res.statusCode = answers.shift() ?? 204;
+      const answer = answers.shift() ?? otherwise;
+      if (answer === 'hang') return;
+      res.statusCode = answer;
       res.end();
     });
   });
@@ -20,7 +25,10 @@ async function receiver(answers: number[] = []) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/jitbroker`,
     received,
-    close: () => new Promise((r) => server.close(r)),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
   };
 }
 
@@ -233,5 +241,82 @@ describe('the escalation portal', () => {
     expect(g.body.state).toBe('pending');
     await h.webhooks.deliverDue();
     expect(JSON.parse(hook.received[0]!.body)).toMatchObject({ event: 'grant.awaiting-approval', data: { id: g.body.id, deviceId: 'laptop-7', requester: 'alice', policy: 'p' } });
+  });
+});
+
+describe('webhook delivery: backoff, giving up, receivers that hang', () => {
+  let h: TestApp;
+  let hook: Awaited<ReturnType<typeof receiver>>;
+  afterEach(async () => {
+    await h.close();
+    await hook.close();
+  });
+
+  async function start(answers: number[], otherwise: number | 'hang', env: Record<string, string> = {}) {
+    hook = await receiver(answers, otherwise);
+    h = await createTestApp({ JITBROKER_WEBHOOKS_ENDPOINTS: JSON.stringify([{ url: hook.url, events: ['escalation.submitted'] }]), ...env });
+    const res = await h.api
+      .post('/v1/escalations')
+      .set('authorization', `Bearer ${await h.token('alice', ['requester'])}`)
+      .send({ severity: 'C', category: 'hardware', summary: 'Docking station dead' });
+    expect(res.status).toBe(201);
+  }
+  const delivery = () => h.db.selectFrom('webhook_deliveries').selectAll().executeTakeFirstOrThrow();
+
+  it('waits longer after each failure (doubling from retryBase, with jitter of at most half), capped at retryMax, and not a moment less', async () => {
+    await start([], 500, { JITBROKER_WEBHOOKS_RETRY_BASE: 'PT10S', JITBROKER_WEBHOOKS_RETRY_MAX: 'PT1M', JITBROKER_WEBHOOKS_MAX_ATTEMPTS: '10' });
+    const waits: number[] = [];
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      expect(await h.webhooks.deliverDue()).toBe(1);
+      const d = await delivery();
+      expect(d).toMatchObject({ state: 'pending', attempts: attempt, last_error: 'HTTP 500' });
+      const wait = new Date(d.next_attempt_at).getTime() - h.clock.now().getTime();
+      waits.push(wait);
+      // Full backoff: base · 2^(attempt-1), capped; the jitter takes off up to half of it.
+      const full = Math.min(60_000, 10_000 * 2 ** (attempt - 1));
+      expect(wait).toBeGreaterThanOrEqual(full / 2);
+      expect(wait).toBeLessThanOrEqual(full);
+      // Not due a millisecond early: nothing is sent.
+      h.clock.set(new Date(new Date(d.next_attempt_at).getTime() - 1));
+      expect(await h.webhooks.deliverDue()).toBe(0);
+      h.clock.advance(1);
+    }
+    expect(hook.received).toHaveLength(5);
+    // Growth: the fourth wait (full 80 s, capped to 60 s) is at least 30 s; the first at most 10 s.
+    expect(waits[0]).toBeLessThanOrEqual(10_000);
+    expect(waits[3]).toBeGreaterThanOrEqual(30_000);
+  });
+
+  it('gives up after maxAttempts: the delivery is failed, logged as given up (origin only), and never sent again', async () => {
+    await start([], 503, { JITBROKER_WEBHOOKS_MAX_ATTEMPTS: '3' });
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      h.clock.set(new Date((await delivery()).next_attempt_at));
+      expect(await h.webhooks.deliverDue()).toBe(1);
+    }
+    expect(await delivery()).toMatchObject({ state: 'failed', attempts: 3, last_error: 'HTTP 503', delivered_at: null });
+    expect(hook.received).toHaveLength(3);
+    const retried = h.logLines.filter((l) => l.includes('webhook delivery failed; will retry'));
+    const givenUp = h.logLines.filter((l) => l.includes('webhook delivery given up'));
+    expect(retried).toHaveLength(2);
+    expect(givenUp).toHaveLength(1);
+    expect(JSON.parse(givenUp[0] as string)).toMatchObject({ level: 50, attempts: 3, error: 'HTTP 503', endpoint: new URL(hook.url).origin, event: 'escalation.submitted' });
+    expect(givenUp[0]).not.toContain('/hooks/jitbroker');
+    h.clock.advance(24 * 3600 * 1000);
+    expect(await h.webhooks.deliverDue()).toBe(0);
+    expect(hook.received).toHaveLength(3);
+  });
+
+  it('abandons an attempt to a receiver that never answers after timeoutSeconds, and retries it later', async () => {
+    await start([], 'hang', { JITBROKER_WEBHOOKS_TIMEOUT_SECONDS: '1' });
+    const started = Date.now();
+    expect(await h.webhooks.deliverDue()).toBe(1);
+    // Real time: the timeout is the fetch's own (AbortSignal.timeout), not the broker's clock.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(hook.received).toHaveLength(1);
+    const d = await delivery();
+    expect(d).toMatchObject({ state: 'pending', attempts: 1, last_error: 'no answer within 1 s' });
+    expect(new Date(d.next_attempt_at).getTime()).toBeGreaterThan(h.clock.now().getTime());
+    expect(h.logLines.some((l) => l.includes('webhook delivery failed; will retry') && l.includes('no answer within 1 s'))).toBe(true);
   });
 });
