@@ -91,6 +91,19 @@ describe('grants: request, approve, deny, revoke, expire', () => {
       const res = await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(as(s.tokens.admin)).send({ reason: 'incident closed' });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ state: 'revoked', endedBy: 'admin-1', endReason: 'incident closed' });
+      // Appended by that very request: the admin, the grant, the reason.
+      const revoked = (await s.h.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 10 })).items;
+      expect(revoked).toHaveLength(1);
+      expect(revoked[0]).toMatchObject({
+        action: 'grant.revoked',
+        outcome: 'success',
+        actor: { kind: 'user', subject: 'admin-1' },
+        deviceId: 'laptop-7',
+        target: `grant:${g.id}`,
+        reason: 'incident closed',
+      });
+      // bob's refused attempt left authorization.failed, not grant.revoked
+      expect((await s.h.audit.query({ requestId: bob.headers['x-request-id'] as string, limit: 10 })).items.map((e) => e.action)).toEqual(['authorization.failed']);
       const jobs = await s.h.db.selectFrom('rotation_jobs').selectAll().execute();
       expect(jobs).toHaveLength(1);
       expect(jobs[0]).toMatchObject({ device_id: 'laptop-7', reason: 'post-use', state: 'open' });
@@ -153,6 +166,16 @@ describe('grants: request, approve, deny, revoke, expire', () => {
       const res = await s.h.api.post(`/v1/grants/${g.id}/deny`).set(as(s.tokens.approver)).send({ reason: 'no change window' });
       expect(res.status).toBe(200);
       expect(res.body.state).toBe('denied');
+      const denied = (await s.h.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 10 })).items;
+      expect(denied).toHaveLength(1);
+      expect(denied[0]).toMatchObject({
+        action: 'grant.denied',
+        outcome: 'success',
+        actor: { kind: 'user', subject: 'carol' },
+        deviceId: 'laptop-7',
+        target: `grant:${g.id}`,
+        reason: 'no change window',
+      });
       const again = await s.h.api.post(`/v1/grants/${g.id}/approve`).set(as(s.tokens.approver)).send({});
       expect(again.status).toBe(409);
     });
@@ -171,6 +194,8 @@ describe('grants: request, approve, deny, revoke, expire', () => {
       const res = await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(as(s.tokens.alice)).send({});
       expect(res.status).toBe(200);
       expect(res.body.state).toBe('revoked');
+      const withdrawn = (await s.h.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 10 })).items;
+      expect(withdrawn.map((e) => [e.action, e.outcome, e.actor.subject, e.target])).toEqual([['grant.revoked', 'success', 'alice', `grant:${g.id}`]]);
       // nothing was revealed, so nothing needs rotating
       expect(await s.h.db.selectFrom('rotation_jobs').selectAll().execute()).toHaveLength(0);
     });
