@@ -1,5 +1,8 @@
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, Kysely, SqliteDialect } from 'kysely';
+import { AuditQuery, createAuditLog } from '../../src/audit/audit-log';
+import { Database } from '../../src/store/schema';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
 
 describe('audit queries: filters, paging and the indexes behind them', () => {
@@ -10,6 +13,14 @@ describe('audit queries: filters, paging and the indexes behind them', () => {
   beforeAll(async () => {
     s = await createScenario();
     t0 = s.h.clock.now().toISOString();
+    // a second device, with reveals of its own, that a filter on laptop-7 must leave out
+    const key9 = await s.h.enrolDevice('laptop-9', ['finance-laptops']);
+    await s.h.ackPending('laptop-9', key9);
+    for (let i = 0; i < 2; i++) {
+      const g = await requestGrant(s, s.tokens.alice, { deviceId: 'laptop-9', reason: `other device ${i}` });
+      await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(s.tokens.alice)).expect(200);
+      await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(as(s.tokens.alice)).send({}).expect(200);
+    }
     for (let i = 0; i < 6; i++) {
       const token = await s.h.token(i % 2 ? 'alice' : 'bob', ['requester'], ['helpdesk']);
       const g = await requestGrant(s, token, { reason: `case ${i}` });
@@ -31,8 +42,13 @@ describe('audit queries: filters, paging and the indexes behind them', () => {
     const alice = await events('actor=alice&limit=500');
     expect(alice.items.length).toBeGreaterThan(0);
     expect(alice.items.every((e: { actor: { subject: string } }) => e.actor.subject === 'alice')).toBe(true);
+    expect((await events('action=grant.password-revealed&limit=500')).items).toHaveLength(8);
     const reveals = await events('action=grant.password-revealed&deviceId=laptop-7');
     expect(reveals.items).toHaveLength(6);
+    expect(reveals.items.every((e: { deviceId: string; action: string }) => e.deviceId === 'laptop-7' && e.action === 'grant.password-revealed')).toBe(true);
+    const other = await events('deviceId=laptop-9&limit=500');
+    expect(other.items.filter((e: { action: string }) => e.action === 'grant.password-revealed')).toHaveLength(2);
+    expect(other.items.every((e: { deviceId: string }) => e.deviceId === 'laptop-9')).toBe(true);
     const denied = await events('outcome=denied');
     expect(denied.items.map((e: { action: string }) => e.action)).toEqual(['auth.failed']);
     const byRequest = await events('requestId=stepped-back');
@@ -64,39 +80,63 @@ describe('audit queries: filters, paging and the indexes behind them', () => {
   // SQLite's plans (EXPLAIN QUERY PLAN on its file); PostgreSQL's planner chooses by table statistics, so a small test table proves nothing there.
   const onSqlite = process.env.JITBROKER_TEST_STORE === 'postgres' ? it.skip : it;
   onSqlite('every query shape the API exposes searches an index: no full scan, no temporary sort', async () => {
+    // The audit log's own code over the same file, on a connection that records every statement it
+    // runs: the plans below are of the SQL the application issues, with the parameters it binds.
     const raw = new BetterSqlite3(path.join(s.h.dataDir, 'jitbroker.db'), { readonly: true });
-    const plan = (where: string) =>
+    const issued: CompiledQuery[] = [];
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }), log: (e) => void (e.level === 'query' && issued.push(e.query)) });
+    const audit = createAuditLog({ db, clock: s.h.clock });
+    const plan = (q: CompiledQuery) =>
       raw
-        .prepare(`EXPLAIN QUERY PLAN SELECT seq, canonical, hash FROM audit_events WHERE seq > ? AND seq <= ? ${where} ORDER BY seq LIMIT 51`)
-        .all(0, 1e12)
+        .prepare(`EXPLAIN QUERY PLAN ${q.sql}`)
+        .all(...q.parameters)
         .map((r) => (r as { detail: string }).detail)
         .join('; ');
-    const shapes = [
-      '',
-      "AND actor = 'alice'",
-      "AND device_id = 'laptop-7'",
-      "AND action = 'grant.requested'",
-      "AND outcome = 'denied'",
-      "AND request_id = 'x'",
-      "AND actor = 'alice' AND action = 'x'",
-    ];
+    const filterValues = { actor: 'alice', deviceId: 'laptop-7', action: 'grant.password-revealed', outcome: 'success', requestId: 'stepped-back' } as const;
+    const filterColumns = { actor: 'actor', deviceId: 'device_id', action: 'action', outcome: 'outcome', requestId: 'request_id' } as const;
+    const names = Object.keys(filterValues) as Array<keyof typeof filterValues>;
+    const planOf = async (run: () => Promise<unknown>) => {
+      issued.length = 0;
+      await run();
+      return issued.map((q) => ({ sql: q.sql, plan: plan(q) }));
+    };
     try {
-      for (const where of shapes) {
-        const p = plan(where);
-        expect(p).toMatch(/SEARCH audit_events USING (INDEX|INTEGER PRIMARY KEY|COVERING INDEX)/);
-        expect(p).not.toMatch(/SCAN audit_events|TEMP B-TREE/);
+      // Every combination of filters the API takes (GET /v1/audit/events), as one page after a cursor.
+      const pageShapes = new Set<string>();
+      for (let mask = 0; mask < 1 << names.length; mask++) {
+        const present = names.filter((_, i) => mask & (1 << i));
+        const q: AuditQuery = { limit: 50, afterSeq: 3 };
+        for (const f of present) q[f] = filterValues[f];
+        const [page, ...rest] = await planOf(() => audit.queryJson(q));
+        expect(rest).toEqual([]);
+        pageShapes.add(page!.sql);
+        // With a filter: that filter's (column, seq) index, so a rare actor or device costs a few rows at any size; else the primary key.
+        const searched = present.length === 0 ? 'INTEGER PRIMARY KEY' : `(COVERING )?INDEX audit_events_(${present.map((f) => filterColumns[f]).join('|')})_seq`;
+        expect(page!.plan).toMatch(new RegExp(`^SEARCH audit_events USING ${searched} `));
+        expect(page!.plan).not.toMatch(/SCAN|TEMP B-TREE/);
       }
-      for (const q of ['SELECT seq FROM audit_events WHERE at >= ? ORDER BY at, seq LIMIT 1', 'SELECT seq FROM audit_events WHERE at < ? ORDER BY at DESC, seq DESC LIMIT 1']) {
-        const p = raw
-          .prepare(`EXPLAIN QUERY PLAN ${q}`)
-          .all('2026')
-          .map((r) => (r as { detail: string }).detail)
-          .join('; ');
-        expect(p).toMatch(/SEARCH audit_events USING COVERING INDEX audit_events_at_seq/);
-        expect(p).not.toMatch(/TEMP B-TREE/);
+      expect(pageShapes.size).toBe(32);
+
+      // A time range (from, to) becomes a seq range first: two lookups on (at, seq), then the page.
+      const ranged = await planOf(() => audit.queryJson({ actor: 'alice', from: t0, to: tMid, limit: 50 }));
+      expect(ranged).toHaveLength(3);
+      for (const lookup of ranged.slice(0, 2)) {
+        expect(lookup.plan).toMatch(/^SEARCH audit_events USING COVERING INDEX audit_events_at_seq /);
+        expect(lookup.plan).not.toMatch(/SCAN|TEMP B-TREE/);
+      }
+      expect(ranged[2]!.sql).toContain('"actor" = ?');
+
+      // The export's walk (GET /v1/audit/export?from=&to=) and verify's: pages of the primary key.
+      const walked = await planOf(async () => {
+        for await (const _ of audit.links({ from: t0, to: tMid }));
+      });
+      expect(walked.length).toBeGreaterThanOrEqual(3);
+      for (const step of walked.slice(2)) {
+        expect(step.plan).toMatch(/^SEARCH audit_events USING INTEGER PRIMARY KEY /);
+        expect(step.plan).not.toMatch(/SCAN|TEMP B-TREE/);
       }
     } finally {
-      raw.close();
+      await db.destroy();
     }
   });
 });
