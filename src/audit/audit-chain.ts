@@ -17,6 +17,14 @@ export interface VerifyResult {
   headHash: string;
   /** Signed checkpoints whose signature was checked (only with a checkpoint key). */
   checkpoints?: number;
+  /**
+   * With a checkpoint key: the last event a checked signature vouches for (every checked event up
+   * to it is bound to that signature by the chain); 0 when none is. A rewrite of the whole chain
+   * with its hashes recomputed is caught up to here, and only up to here.
+   */
+  signedThroughSeq?: number;
+  /** With a checkpoint key: the checked events after `signedThroughSeq`, which no signature vouches for yet. */
+  unsignedEvents?: number;
   firstBadSeq?: number;
   problem?: string;
 }
@@ -44,21 +52,31 @@ export function createChainVerifier(
     checkpointKey?: crypto.KeyObject;
     /** For a part of the chain (an export of a time range): trust the first link's place and check from there. */
     startsMidway?: boolean;
+    /**
+     * With the checkpoint key: fail unless a checked signature vouches for at least one checked
+     * event. Without one, a file rewritten end to end, every hash recomputed, verifies as well as
+     * the real one.
+     */
+    requireCheckpoint?: boolean;
   } = {},
 ) {
   let prev = genesisHash;
   let expected = 1;
+  let firstSeq = 1;
   let started = !opts.startsMidway;
   let events = 0;
   let checkpoints = 0;
+  let signedThroughSeq = 0;
   let failure: VerifyResult | undefined;
-  const fail = (seq: number, problem: string): VerifyResult => (failure = { ok: false, events, headHash: prev, firstBadSeq: seq, problem });
+  const fail = (seq: number | undefined, problem: string): VerifyResult =>
+    (failure = { ok: false, events, headHash: prev, ...(seq === undefined ? {} : { firstBadSeq: seq }), problem });
 
   function check(link: ChainLink): VerifyResult | undefined {
     if (!started) {
       started = true;
-      expected = link.seq;
-      prev = link.prevHash;
+      expected = firstSeq = link.seq;
+      // Only a part that starts after the first event takes its first link's predecessor on trust.
+      if (link.seq !== 1) prev = link.prevHash;
     }
     if (link.seq !== expected) {
       return link.seq < expected ? fail(link.seq, `event ${link.seq} is out of order`) : fail(expected, `event ${expected} is missing`);
@@ -95,6 +113,8 @@ export function createChainVerifier(
         return fail(link.seq, 'checkpoint signature does not verify');
       }
       checkpoints += 1;
+      // It vouches for the link before it, and through the chain for every checked link before that.
+      if (link.seq - 1 >= firstSeq) signedThroughSeq = link.seq - 1;
     }
     if (opts.anchor && link.seq === opts.anchor.seq && link.hash !== opts.anchor.hash) return fail(link.seq, 'event differs from the anchor');
     prev = link.hash;
@@ -104,6 +124,8 @@ export function createChainVerifier(
   }
 
   return {
+    /** The events checked so far and the hash of the last. */
+    progress: (): Pick<VerifyResult, 'events' | 'headHash'> => ({ events, headHash: prev }),
     /** Adds the next link; returns the failure at the first that does not hold (and every later call returns it too). */
     push(link: ChainLink): VerifyResult | undefined {
       return failure ?? check(link);
@@ -113,7 +135,16 @@ export function createChainVerifier(
       if (opts.anchor && expected - 1 < opts.anchor.seq) {
         return fail(expected, `the log ends at ${expected - 1}, before the anchor's event ${opts.anchor.seq}: truncated or rolled back`);
       }
-      return { ok: true, events, headHash: prev, ...(opts.checkpointKey ? { checkpoints } : {}) };
+      if (!opts.checkpointKey) return { ok: true, events, headHash: prev };
+      const lastSeq = expected - 1;
+      const coverage = { checkpoints, signedThroughSeq, unsignedEvents: signedThroughSeq === 0 ? events : lastSeq - signedThroughSeq };
+      if (opts.requireCheckpoint && signedThroughSeq === 0) {
+        return {
+          ...fail(undefined, `no checkpoint signed by this key vouches for any of the ${events} events: a chain rewritten with every hash recomputed would verify as well`),
+          ...coverage,
+        };
+      }
+      return { ok: true, events, headHash: prev, ...coverage };
     },
   };
 }

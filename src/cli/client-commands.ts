@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { verifyExport } from '../audit/audit-export';
+import { exportVerifyNotes, verifyExport } from '../audit/audit-export';
 import { checkpointKeyFromJwk } from '../audit/checkpoint-signer';
 import { CliError } from './cli-error';
 import { ClientOptions, call, callStream } from './client';
@@ -289,7 +289,7 @@ export function auditCommand(): Command {
   cmd.addCommand(
     client('verify', "walk the hash chain (the daemon's, or an export with --file, offline); exit 3 when it is broken")
       .option('--file <export.jsonl>', 'verify a JSONL export offline: no daemon, no database')
-      .option('--key <pub.jwk>', 'the checkpoint public key (jitbroker audit key): checkpoint signatures are checked too')
+      .option('--key <pub.jwk>', 'the checkpoint public key (jitbroker audit key): checkpoint signatures are checked, and the export must hold one that vouches for its events')
       .option('--anchor <seq:hash>', 'a head you noted earlier: also detects a truncated or rolled-back log')
       .action(async (o: Flags & { file?: string; key?: string; anchor?: string }) => {
         if (!o.file) {
@@ -303,6 +303,8 @@ export function auditCommand(): Command {
         const input = o.file === '-' ? process.stdin : fs.createReadStream(o.file);
         const r = await verifyExport(input, { checkpointKey, anchor });
         show(r, o, [], (v) => (v.ok ? 'ok' : 'broken'));
+        // On stderr: what the verdict covers, without spoiling --json on stdout.
+        if (!o.quiet) for (const note of exportVerifyNotes(r, checkpointKey !== undefined)) console.error(`note: ${note}`);
         if (!r.ok) process.exitCode = 3;
       }),
   );
@@ -317,6 +319,11 @@ export function auditCommand(): Command {
         const out = o.output ? fs.createWriteStream(o.output, { mode: 0o600 }) : process.stdout;
         await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out);
       }),
+  );
+  cmd.addCommand(
+    client('checkpoint', 'sign a checkpoint of the chain head now (keep it: it is an --anchor, and an export taken after it verifies with --key)').action(async (o: Flags) =>
+      show(await call(connection(o), 'POST', '/v1/audit/checkpoints', {}), o, [], (c) => `${String(c.seq)}:${String(c.hash)}`),
+    ),
   );
   cmd.addCommand(
     client('key', 'print the public key that signs audit checkpoints (a JWK), for verify --key').action(async (o: Flags) =>
