@@ -37,7 +37,11 @@ export function createCredentialRepository(db: Q) {
       const r = await q.updateTable('credential_versions').set(set).where('device_id', '=', deviceId).where('version', '=', version).where('state', '=', from).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
-    /** Superseded and failed versions past the newest `keep` of them that still hold a vault entry: safe to remove from the vault. */
+    /**
+     * Versions that still hold a vault entry and are safe to remove from the vault: superseded ones
+     * past the newest `keep` superseded, and failed ones past the newest `keep` failed. Counted apart,
+     * so failed sets never cost the device a superseded password it may still hold.
+     */
     async beyondHistory(q: Q, deviceId: string, keep: number): Promise<CredentialVersion[]> {
       const old = await q
         .selectFrom('credential_versions')
@@ -46,7 +50,8 @@ export function createCredentialRepository(db: Q) {
         .where('state', 'in', ['superseded', 'failed'])
         .orderBy('version', 'desc')
         .execute();
-      return old.slice(keep).filter((v) => v.vault_pruned_at === null);
+      const past = (state: CredentialVersion['state']) => old.filter((v) => v.state === state).slice(keep);
+      return [...past('superseded'), ...past('failed')].filter((v) => v.vault_pruned_at === null);
     },
     async markPruned(q: Q, deviceId: string, version: number, at: string): Promise<void> {
       await q.updateTable('credential_versions').set({ vault_pruned_at: at }).where('device_id', '=', deviceId).where('version', '=', version).execute();

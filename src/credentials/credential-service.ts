@@ -79,6 +79,7 @@ export function createCredentialService(deps: {
       superseded_at: null,
       error: null,
       vault_pruned_at: null,
+      revealed_at: null,
     });
   }
 

@@ -138,28 +138,66 @@ export function createRotationService(deps: {
     log({ deviceId: job.device_id, job: job.id, failures, reason }, failures >= settings.flagAfter ? 'rotation failing: device flagged' : 'rotation failed; will retry');
   }
 
-  /** Runs one claimed job to its next durable state. */
+  /**
+   * Runs one claimed job to its next durable state. Any failure, the store's own included, is the
+   * job's: recorded and retried after a backoff, never left claimed until its lease runs out.
+   */
   async function runJob(job: RotationJob): Promise<void> {
+    try {
+      await attemptJob(job);
+    } catch (e) {
+      await failJob(job, e);
+    }
+  }
+
+  /**
+   * A device's pending version met by a job. One nobody has seen replaces the current password
+   * already: the job is satisfied by it (merged). One a requester was shown (a reveal past
+   * ackTimeout) is a used password: the job stays open, waits for it to be acknowledged or to fail,
+   * then rotates after it. Decided inside the transaction, on the version as it is now.
+   */
+  async function meetPending(job: RotationJob, pendingVersion: number, now: Date): Promise<void> {
+    const outcome = await transactor.run(async (tx): Promise<'merged' | 'waiting' | 'settled'> => {
+      const v = await versions.find(tx, job.device_id, pendingVersion);
+      if (v?.revealed_at) {
+        if (v.state !== 'pending') {
+          // Settled since it was read (acknowledged or failed): free the job to rotate on the next tick.
+          await jobs.reschedule(tx, job.id, {});
+          return 'settled';
+        }
+        // The acknowledgement brings the job forward (acknowledge); this later due time only
+        // re-checks a device whose agent never answers (or that was retired meanwhile).
+        await jobs.reschedule(tx, job.id, { due_at: iso(now.getTime() + settings.ackTimeoutSeconds * 1000) });
+        return 'waiting';
+      }
+      await jobs.finish(tx, job.id, 'merged', now.toISOString());
+      await audit.append(tx, {
+        actor: system,
+        action: 'credential.rotation-merged',
+        outcome: 'success',
+        deviceId: job.device_id,
+        target: `job:${job.id}`,
+        details: { reason: job.reason },
+      });
+      return 'merged';
+    });
+    if (outcome === 'merged') deps.metrics.rotation(job.reason, 'merged');
+    if (outcome === 'waiting') {
+      deps.metrics.rotation(job.reason, 'deferred');
+      deps.logger.info({ deviceId: job.device_id, job: job.id, version: pendingVersion }, 'rotation waits for a pending version a requester was shown to be acknowledged');
+    }
+  }
+
+  async function attemptJob(job: RotationJob): Promise<void> {
     const now = clock.now();
     const device = await devices.findById(db, job.device_id);
-    const done = (outcome: 'merged' | 'cancelled') =>
-      transactor.run(async (tx) => {
-        deps.metrics.rotation(job.reason, outcome);
-        await jobs.finish(tx, job.id, outcome, now.toISOString());
-        if (outcome === 'merged') {
-          await audit.append(tx, {
-            actor: system,
-            action: 'credential.rotation-merged',
-            outcome: 'success',
-            deviceId: job.device_id,
-            target: `job:${job.id}`,
-            details: { reason: job.reason },
-          });
-        }
-      });
-    if (!device || device.status !== 'active') return void (await done('cancelled'));
-    // A pending password nobody has confirmed already replaces the current one: this job is satisfied by it.
-    if (await versions.pending(db, device.id)) return void (await done('merged'));
+    if (!device || device.status !== 'active') {
+      await transactor.run((tx) => jobs.finish(tx, job.id, 'cancelled', now.toISOString()));
+      deps.metrics.rotation(job.reason, 'cancelled');
+      return;
+    }
+    const pending = await versions.pending(db, device.id);
+    if (pending) return meetPending(job, pending.version, now);
     if (job.reason === 'scheduled') {
       // Not under someone who is using the password now: wait for the last live grant to end.
       const until = await liveGrantsEnd(db, device.id, now.toISOString());
@@ -184,44 +222,44 @@ export function createRotationService(deps: {
     const noPendingYet = async (tx: Tx) => {
       if (await versions.pending(tx, device.id)) throw new DomainError('conflict', 'another rotation made a pending version first');
     };
-    try {
-      const inStore = credentials.writePendingInTransaction;
-      if (inStore) {
-        // The vault is in this store: the new password and its pending row commit together.
-        await transactor.run(
-          async (tx) => {
-            await noPendingYet(tx);
-            const p = await inStore(tx, device.id, device.groups, job.reason);
-            failpoint('rotation.after-vault-write');
-            await started(tx, p.version);
-          },
-          { background: true },
-        );
-      } else {
-        // A remote vault is written first; a crash before the pending row leaves a version nothing refers to.
-        const prepared = await credentials.preparePassword(device.id, device.groups, job.reason);
-        failpoint('rotation.after-vault-write');
-        await transactor.run(
-          async (tx) => {
-            await noPendingYet(tx);
-            await credentials.recordPending(tx, prepared);
-            await started(tx, prepared.version);
-          },
-          { background: true },
-        );
-      }
-      failpoint('rotation.after-pending');
-      deps.metrics.rotation(job.reason, 'rotated');
-    } catch (e) {
-      await failJob(job, e);
+    const inStore = credentials.writePendingInTransaction;
+    if (inStore) {
+      // The vault is in this store: the new password and its pending row commit together.
+      await transactor.run(
+        async (tx) => {
+          await noPendingYet(tx);
+          const p = await inStore(tx, device.id, device.groups, job.reason);
+          failpoint('rotation.after-vault-write');
+          await started(tx, p.version);
+        },
+        { background: true },
+      );
+    } else {
+      // A remote vault is written first; a crash before the pending row leaves a version nothing refers to.
+      const prepared = await credentials.preparePassword(device.id, device.groups, job.reason);
+      failpoint('rotation.after-vault-write');
+      await transactor.run(
+        async (tx) => {
+          await noPendingYet(tx);
+          await credentials.recordPending(tx, prepared);
+          await started(tx, prepared.version);
+        },
+        { background: true },
+      );
     }
+    failpoint('rotation.after-pending');
+    deps.metrics.rotation(job.reason, 'rotated');
   }
 
   /** Runs claimed jobs, at most `concurrency` at a time. */
   async function runClaimed(mine: RotationJob[]): Promise<void> {
     let next = 0;
     const lane = async () => {
-      while (next < mine.length) await runJob(mine[next++] as RotationJob);
+      while (next < mine.length) {
+        const job = mine[next++] as RotationJob;
+        // Even recording the failure failed (the store is down): the lane goes on; the job comes back when its lease runs out.
+        await runJob(job).catch((e: unknown) => deps.logger.error({ deviceId: job.device_id, job: job.id, reason: describe(e) }, 'could not run or record a rotation job'));
+      }
     };
     await Promise.all(Array.from({ length: Math.min(settings.concurrency, mine.length) }, lane));
   }
@@ -296,7 +334,7 @@ export function createRotationService(deps: {
     return stillPending ? { version: pending.version, account: device?.account ?? 'localadmin', password: secret } : undefined;
   }
 
-  /** Removes from the vault the superseded and failed versions past `history`; a failure here waits for the next acknowledgement. */
+  /** Removes from the vault the superseded versions past `history` (failed ones counted apart); a failure here waits for the next acknowledgement. */
   async function pruneHistory(deviceId: string): Promise<void> {
     try {
       for (const v of await versions.beyondHistory(db, deviceId, settings.history)) {
@@ -359,6 +397,12 @@ export function createRotationService(deps: {
       if (old) marks.push({ version: old.version, ref: old.vault_ref, state: 'superseded' });
       failpoint('ack.before-commit');
       await devices.markRotated(tx, deviceId, at.toISOString(), nextDue(at));
+      if (v.revealed_at) {
+        // A requester saw this password before it was confirmed: a job that waits for it to settle
+        // (meetPending) runs now instead of at its next re-check.
+        const open = await jobs.openFor(tx, deviceId);
+        if (open && open.due_at > at.toISOString()) await jobs.reschedule(tx, open.id, { due_at: at.toISOString() });
+      }
       await audit.append(tx, {
         actor,
         action: 'credential.acknowledged',

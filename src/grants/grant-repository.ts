@@ -26,6 +26,7 @@ export function createGrantRepository(db: Q) {
         'cv.superseded_at as cv_superseded_at',
         'cv.error as cv_error',
         'cv.vault_pruned_at as cv_vault_pruned_at',
+        'cv.revealed_at as cv_revealed_at',
       ])
       .where('grants.id', '=', p.id),
   );
@@ -66,6 +67,7 @@ export function createGrantRepository(db: Q) {
                 superseded_at: r.cv_superseded_at,
                 error: r.cv_error,
                 vault_pruned_at: r.cv_vault_pruned_at,
+                revealed_at: r.cv_revealed_at,
               },
             ],
       );

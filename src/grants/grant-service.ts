@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { sql } from 'kysely';
 import { AuditInput, RequestContext } from '../audit/audit-event';
 import { actorOf } from '../audit/actor';
 import { AuditLog } from '../audit/audit-log';
@@ -303,6 +304,16 @@ export function createGrantService(deps: {
           // Re-read inside the transaction: a revoke or expiry that committed first wins.
           const fresh = await grants.findLiveness(tx, id);
           if (!fresh || !isLive(fresh, clock.now())) throw ended;
+          // A pending version a requester has seen is a used password: a rotation asked for after
+          // this use must not be satisfied by it (the rotation worker reads this mark).
+          if (pending) {
+            await tx
+              .updateTable('credential_versions')
+              .set({ revealed_at: sql<string>`coalesce(revealed_at, ${now.toISOString()})` })
+              .where('device_id', '=', g.deviceId)
+              .where('version', '=', pending.version)
+              .execute();
+          }
           await audit.append(tx, {
             ...event,
             outcome: 'success',
@@ -312,8 +323,8 @@ export function createGrantService(deps: {
             details: { version: shown.version, unconfirmed: shown === pending, possiblyInEffect: alsoPending?.version ?? null },
           });
         },
-        // The audit event is this unit's only write, and its last statement.
-        { singleWrite: true },
+        // The audit event is this unit's last statement, and its only write unless a pending version is shown.
+        { singleWrite: !pending },
       )
       .catch((e: unknown) => (e === ended ? refuse(event, ended) : Promise.reject(e)));
     return {

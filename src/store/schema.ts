@@ -63,6 +63,8 @@ export interface CredentialVersionTable {
   superseded_at: string | null;
   error: string | null;
   vault_pruned_at: string | null;
+  /** When a requester was first shown this version while it was pending (a used password, though unconfirmed). */
+  revealed_at: string | null;
 }
 
 export interface RotationJobTable {

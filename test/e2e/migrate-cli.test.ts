@@ -18,7 +18,8 @@ describe('jitbroker migrate and the schema check on start', () => {
       'applied 001-initial',
       'applied 002-rotation',
       'applied 003-escalations-webhooks',
-      `schema is current (003-escalations-webhooks): sqlite:${path.join(data, 'jitbroker.db')}`,
+      'applied 004-revealed-versions',
+      `schema is current (004-revealed-versions): sqlite:${path.join(data, 'jitbroker.db')}`,
     ]);
     expect(fs.statSync(data).mode & 0o777).toBe(0o700);
     expect(fs.statSync(path.join(data, 'jitbroker.db')).mode & 0o777).toBe(0o600);
@@ -28,7 +29,7 @@ describe('jitbroker migrate and the schema check on start', () => {
     const r = runCli(['migrate'], { env, cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/applied/);
-    expect(r.stdout).toMatch(/^schema is current \(003-escalations-webhooks\), nothing to apply: sqlite:/);
+    expect(r.stdout).toMatch(/^schema is current \(004-revealed-versions\), nothing to apply: sqlite:/);
   });
 
   it('serve refuses, before listening, a store that records a migration this build does not have', () => {

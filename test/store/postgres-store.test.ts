@@ -108,6 +108,7 @@ describe('the numbered migrations on PostgreSQL', () => {
       superseded_at: null,
       error: null,
       vault_pruned_at: null,
+      revealed_at: null,
     });
     await db.insertInto('credential_versions').values(version(1, 'current')).execute();
     await expect(db.insertInto('credential_versions').values(version(2, 'current')).execute()).rejects.toMatchObject({ code: '23505' });
