@@ -84,7 +84,16 @@ const escalation = z
     routedToName: z.string(),
   })
   .passthrough();
-const verifyResult = z.object({ ok: z.boolean(), events: z.number(), headHash: z.string(), firstBadSeq: z.number().optional(), problem: z.string().optional() });
+const verifyResult = z.object({
+  ok: z.boolean(),
+  events: z.number(),
+  headHash: z.string(),
+  checkpoints: z.number().optional().openapi({ description: 'Signed checkpoints whose signature was checked.' }),
+  signedThroughSeq: z.number().optional().openapi({ description: 'The last event a checked checkpoint signature vouches for; 0 when none is.' }),
+  unsignedEvents: z.number().optional().openapi({ description: 'Checked events after signedThroughSeq, which no signature vouches for yet.' }),
+  firstBadSeq: z.number().optional(),
+  problem: z.string().optional(),
+});
 const checkpoint = z.object({ seq: z.number(), hash: z.string(), signature: z.string(), keyId: z.string(), at: z.string() });
 
 const json = (schema: z.ZodTypeAny, description: string) => ({ description, content: { 'application/json': { schema } } });

@@ -35,6 +35,20 @@ describe('GET /openapi.json', () => {
       .sort();
     expect(mounted.length).toBeGreaterThan(25);
     expect(documented).toEqual(mounted);
+    // The list above is what the app says it mounted; count what express really routes, so a route
+    // added beside mount() (app.get, router.use) cannot escape the comparison.
+    type Layer = { route?: { methods: Record<string, boolean> }; handle?: { stack?: Layer[] } };
+    const routed = (stack: Layer[]): number => stack.reduce((n, l) => n + (l.route ? Object.keys(l.route.methods).length : l.handle?.stack ? routed(l.handle.stack) : 0), 0);
+    expect(routed((app as unknown as { _router: { stack: Layer[] } })._router.stack)).toBe(mounted.length);
+  });
+
+  it('documents every field of an answer (the audit verify result, with the checkpoint coverage an auditor relies on)', async () => {
+    const doc = (await h.api.get('/openapi.json')).body;
+    const auditor = await h.token('auditor-1', ['auditor']);
+    const res = await h.api.get('/v1/audit/verify').set('authorization', `Bearer ${auditor}`).expect(200);
+    const schema = doc.paths['/v1/audit/verify'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(res.body).length).toBeGreaterThan(3);
+    for (const field of Object.keys(res.body)) expect(Object.keys(schema.properties)).toContain(field);
   });
 
   it('documents bearer security, problem documents and the request schemas the routes validate with', async () => {
