@@ -61,8 +61,13 @@ export interface FakeKeyVault {
   log: LoggedRequest[];
   faults: Fault[];
   secrets: Map<string, StoredSecret>;
-  /** Access tokens the authority handed out. */
+  /** Access tokens the authority handed out (client credentials and managed identity alike). */
   tokensIssued(): number;
+  /**
+   * An App Service / Container Apps style managed identity endpoint on plain loopback HTTP, as
+   * those platforms serve it: what to put in IDENTITY_ENDPOINT and IDENTITY_HEADER.
+   */
+  managedIdentity: { endpoint: string; header: string };
   /** Every value the vault holds, for leak checks. */
   values(): string[];
   close(): Promise<void>;
@@ -90,9 +95,62 @@ export const bareUnavailable = (times = 1, match?: Fault['match']): Fault => ({ 
 export const dropConnection = (times = 1, match?: Fault['match']): Fault => ({ match, times, destroy: true });
 export const hang = (times = 1, match?: Fault['match'], hangMs = Infinity): Fault => ({ match, times, hangMs });
 
-export async function startFakeKeyVault(
-  opts: { tenantId?: string; authorize?: (bearer: string) => boolean | Promise<boolean>; clients?: Record<string, string> } = {},
-): Promise<FakeKeyVault> {
+export interface FakeKeyVaultOptions {
+  tenantId?: string;
+  authorize?: (bearer: string) => boolean | Promise<boolean>;
+  /** Applications with a client secret (client id → secret). */
+  clients?: Record<string, string>;
+  /** Applications with a certificate credential (client id → the PEM certificate, public part only, as uploaded to Entra). */
+  certificates?: Record<string, string>;
+  /** Federated identity credentials (client id → the external token Entra accepts as its assertion, e.g. a Kubernetes service account token). */
+  federatedTokens?: Record<string, string>;
+  /** User-assigned managed identities the identity endpoint knows (client ids); a system-assigned one always exists. */
+  managedIdentities?: string[];
+}
+
+const jwtBearer = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+// Entra allows assertions a little clock skew.
+const skewSeconds = 300;
+
+/**
+ * Checks a client assertion the way Entra checks one signed with an application's certificate:
+ * the header names the registered certificate by thumbprint (x5t#S256, or the older SHA-1 x5t),
+ * the signature verifies with its public key (RS256 or PS256), the audience is the token
+ * endpoint, issuer and subject are the client id, and it has not expired. Undefined when valid.
+ */
+export function clientAssertionProblem(assertion: string, clientId: string, certificatePem: string, tokenEndpoint: string, nowSeconds: number): string | undefined {
+  const parts = assertion.split('.');
+  let header: Record<string, unknown>;
+  let claims: Record<string, unknown>;
+  try {
+    if (parts.length !== 3) throw new Error('not a JWS');
+    header = JSON.parse(Buffer.from(parts[0] as string, 'base64url').toString('utf8')) as Record<string, unknown>;
+    claims = JSON.parse(Buffer.from(parts[1] as string, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return 'AADSTS50027: JWT token is invalid or malformed.';
+  }
+  const cert = new crypto.X509Certificate(certificatePem);
+  const thumbprint = (alg: string) => crypto.createHash(alg).update(cert.raw).digest('base64url');
+  const named = header['x5t#S256'] !== undefined ? header['x5t#S256'] === thumbprint('sha256') : header.x5t !== undefined && header.x5t === thumbprint('sha1');
+  if (!named) return 'AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.';
+  const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
+  const signature = Buffer.from(parts[2] as string, 'base64url');
+  const verified =
+    header.alg === 'RS256'
+      ? crypto.verify('sha256', signed, cert.publicKey, signature)
+      : header.alg === 'PS256'
+        ? crypto.verify('sha256', signed, { key: cert.publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST }, signature)
+        : false;
+  if (!verified) return 'AADSTS700027: Client assertion failed signature validation.';
+  if (claims.aud !== tokenEndpoint) return `AADSTS700027: The audience of the client assertion is not the token endpoint ${tokenEndpoint}.`;
+  if (claims.iss !== clientId || claims.sub !== clientId) return 'AADSTS700027: The issuer and subject of the client assertion must be the client id.';
+  if (typeof claims.exp !== 'number' || claims.exp <= nowSeconds - skewSeconds || (typeof claims.nbf === 'number' && claims.nbf > nowSeconds + skewSeconds)) {
+    return 'AADSTS700024: Client assertion is not within its valid time range.';
+  }
+  return undefined;
+}
+
+export async function startFakeKeyVault(opts: FakeKeyVaultOptions = {}): Promise<FakeKeyVault> {
   const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
     notAfterDate: new Date(Date.now() + 86400000),
     keySize: 2048,
@@ -100,8 +158,12 @@ export async function startFakeKeyVault(
     extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
   });
   const tenantId = opts.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47';
-  // Clients allowed the client-credentials grant (id → secret); tokens it issued are accepted.
+  // Clients allowed the client-credentials grant (id → secret, certificate or federated token); tokens it issued are accepted.
   const clients = new Map<string, string>(Object.entries(opts.clients ?? {}));
+  const certificates = new Map<string, string>(Object.entries(opts.certificates ?? {}));
+  const federatedTokens = new Map<string, string>(Object.entries(opts.federatedTokens ?? {}));
+  const managedIdentities = new Set(opts.managedIdentities ?? []);
+  const identityHeader = crypto.randomBytes(16).toString('hex');
   const issued = new Set<string>();
   let tokensIssued = 0;
   const authorize = opts.authorize ?? ((t: string) => t === 'test-token' || issued.has(t));
@@ -279,8 +341,10 @@ export async function startFakeKeyVault(
   }
 
   /**
-   * The same server is also the token authority for `ClientSecretCredential` (the Entra paths it
-   * calls: discovery, then the client-credentials grant), so the daemon's real credential code runs.
+   * The same server is also the token authority (the Entra paths @azure/identity calls: discovery,
+   * then the client-credentials grant with a client secret or a client assertion), so the
+   * daemon's real credential code runs for the client-secret, client-certificate and
+   * workload-identity kinds.
    */
   function authorityRoute(method: string, url: URL, body: string): { status: number; body: unknown } | undefined {
     const m = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token)$/.exec(url.pathname);
@@ -304,17 +368,70 @@ export async function startFakeKeyVault(
     }
     if (method === 'POST') {
       const form = new URLSearchParams(body);
-      const client = clients.get(form.get('client_id') ?? '');
-      if (form.get('grant_type') !== 'client_credentials' || !client || client !== form.get('client_secret') || t !== tenantId) {
-        return { status: 401, body: { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' } };
-      }
+      const clientId = form.get('client_id') ?? '';
+      const refused = form.has('client_assertion') ? assertionProblem(form, clientId, t) : secretProblem(form, clientId, t);
+      if (refused) return refused;
       if (form.get('scope') !== 'https://vault.azure.net/.default') return { status: 400, body: { error: 'invalid_scope', error_description: 'AADSTS70011: invalid scope' } };
-      const token = crypto.randomBytes(24).toString('base64url');
-      issued.add(token);
-      tokensIssued++;
-      return { status: 200, body: { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token } };
+      return { status: 200, body: { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: issueToken() } };
     }
     return undefined;
+  }
+
+  function issueToken(): string {
+    const token = crypto.randomBytes(24).toString('base64url');
+    issued.add(token);
+    tokensIssued++;
+    return token;
+  }
+
+  function secretProblem(form: URLSearchParams, clientId: string, t: string): { status: number; body: unknown } | undefined {
+    const client = clients.get(clientId);
+    if (form.get('grant_type') !== 'client_credentials' || !client || client !== form.get('client_secret') || t !== tenantId) {
+      return { status: 401, body: { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' } };
+    }
+    return undefined;
+  }
+
+  /** The client-assertion grant: a JWT signed with the application's certificate, or a federated token (workload identity). */
+  function assertionProblem(form: URLSearchParams, clientId: string, t: string): { status: number; body: unknown } | undefined {
+    const invalid = (description: string) => ({ status: 401, body: { error: 'invalid_client', error_description: description } });
+    if (form.get('grant_type') !== 'client_credentials' || form.get('client_assertion_type') !== jwtBearer) {
+      return { status: 400, body: { error: 'invalid_request', error_description: `AADSTS50027: client_assertion_type must be ${jwtBearer}.` } };
+    }
+    if (t !== tenantId) return { status: 400, body: { error: 'invalid_request', error_description: `AADSTS90002: Tenant '${t}' not found.` } };
+    const assertion = form.get('client_assertion') ?? '';
+    const certificate = certificates.get(clientId);
+    if (certificate) {
+      const problem = clientAssertionProblem(assertion, clientId, certificate, `${base}/${t}/oauth2/v2.0/token`, now());
+      return problem ? invalid(problem) : undefined;
+    }
+    const federated = federatedTokens.get(clientId);
+    if (federated !== undefined) {
+      const same = assertion.length === federated.length && crypto.timingSafeEqual(Buffer.from(assertion), Buffer.from(federated));
+      return same ? undefined : invalid('AADSTS70021: No matching federated identity record found for presented assertion.');
+    }
+    return { status: 400, body: { error: 'unauthorized_client', error_description: `AADSTS700016: Application with identifier '${clientId}' was not found in the directory.` } };
+  }
+
+  /**
+   * The App Service identity endpoint (API 2019-08-01), which ManagedIdentityCredential calls when
+   * IDENTITY_ENDPOINT and IDENTITY_HEADER are set: GET with the secret header, the resource and,
+   * for a user-assigned identity, its client_id.
+   */
+  function managedIdentityRoute(url: URL, headers: http.IncomingHttpHeaders): { status: number; body: unknown } {
+    if (url.pathname !== '/msi/token') return { status: 404, body: { statusCode: 404, message: 'Not found' } };
+    if (headers['x-identity-header'] !== identityHeader) return { status: 401, body: { statusCode: 401, message: 'The X-IDENTITY-HEADER is missing or wrong.' } };
+    if (url.searchParams.get('api-version') !== '2019-08-01') return { status: 400, body: { statusCode: 400, message: 'Unsupported api-version.' } };
+    const resource = url.searchParams.get('resource');
+    if (resource !== 'https://vault.azure.net') return { status: 400, body: { statusCode: 400, message: `Unexpected resource ${resource}.` } };
+    const clientId = url.searchParams.get('client_id');
+    if (clientId !== null && !managedIdentities.has(clientId)) {
+      return { status: 400, body: { statusCode: 400, message: 'Unable to load the proper Managed Identity.' } };
+    }
+    return {
+      status: 200,
+      body: { access_token: issueToken(), expires_on: String(now() + 3600), resource, token_type: 'Bearer', ...(clientId !== null ? { client_id: clientId } : {}) },
+    };
   }
 
   function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -387,6 +504,18 @@ export async function startFakeKeyVault(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  // Plain HTTP on loopback, as App Service and Container Apps serve their identity endpoint.
+  const identityServer = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const entry: LoggedRequest = { method: req.method ?? 'GET', path: url.pathname, hasAuth: Boolean(req.headers['x-identity-header']), bodyLength: 0, status: 0 };
+    log.push(entry);
+    const out = req.method === 'GET' ? managedIdentityRoute(url, req.headers) : { status: 405, body: { statusCode: 405, message: 'Method not allowed' } };
+    entry.status = out.status;
+    send(res, out.status, out.body);
+  });
+  await new Promise<void>((resolve) => identityServer.listen(0, '127.0.0.1', resolve));
+  const identityEndpoint = `http://127.0.0.1:${(identityServer.address() as AddressInfo).port}/msi/token`;
+
   return {
     base,
     ca: pems.cert,
@@ -395,11 +524,13 @@ export async function startFakeKeyVault(
     faults,
     secrets,
     tokensIssued: () => tokensIssued,
+    managedIdentity: { endpoint: identityEndpoint, header: identityHeader },
     values: () => [...secrets.values(), ...deleted.values()].flatMap((s) => s.versions.map((v) => v.value)),
     close: async () => {
       for (const res of hung) res.destroy();
       for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      identityServer.closeAllConnections();
+      await Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), new Promise<void>((resolve) => identityServer.close(() => resolve()))]);
     },
   };
 }
