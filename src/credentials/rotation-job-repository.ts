@@ -7,6 +7,36 @@ type Q = Kysely<Database>;
 export type RotationJob = RotationJobTable;
 export type RotationReason = RotationJobTable['reason'];
 
+/**
+ * The claim of a page of due jobs on PostgreSQL (exported for its query-plan test). The page is a
+ * MATERIALIZED CTE, chosen once: as a plain `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` the
+ * planner ran the sub-select again for every outer row, each run skipping the rows the statement
+ * had just updated and taking the next n, so one claim took every due job, whatever the limit.
+ */
+export function claimDueQuery(q: Q, now: string, until: string, limit: number) {
+  return q
+    .with(
+      (w) => w('due_page').materialized(),
+      (d) =>
+        d
+          .selectFrom('rotation_jobs')
+          .select('id')
+          .where('state', '=', 'open')
+          .where('due_at', '<=', now)
+          .where((w) => w.or([w('claimed_until', 'is', null), w('claimed_until', '<', now)]))
+          .orderBy('due_at')
+          .limit(limit)
+          .forUpdate()
+          .skipLocked(),
+    )
+    .updateTable('rotation_jobs')
+    .from('due_page')
+    .set({ claimed_until: until })
+    .whereRef('rotation_jobs.id', '=', 'due_page.id')
+    .where('rotation_jobs.state', '=', 'open')
+    .returningAll('rotation_jobs');
+}
+
 /** The durable rotation queue: at most one open job per device (a unique index keeps it so). */
 export function createRotationJobRepository(db: Q) {
   // A fleet coming due queues thousands of jobs in a row: these are prepared once.
@@ -74,24 +104,7 @@ export function createRotationJobRepository(db: Q) {
      * LOCKED) instead of waiting on them. A claim whose lease ran out (its daemon died) is taken over.
      */
     async claimDue(q: Q, now: string, until: string, limit: number): Promise<RotationJob[]> {
-      return q
-        .updateTable('rotation_jobs')
-        .set({ claimed_until: until })
-        .where('id', 'in', (eb) =>
-          eb
-            .selectFrom('rotation_jobs')
-            .select('id')
-            .where('state', '=', 'open')
-            .where('due_at', '<=', now)
-            .where((w) => w.or([w('claimed_until', 'is', null), w('claimed_until', '<', now)]))
-            .orderBy('due_at')
-            .limit(limit)
-            .forUpdate()
-            .skipLocked(),
-        )
-        .where('state', '=', 'open')
-        .returningAll()
-        .execute();
+      return claimDueQuery(q, now, until, limit).execute();
     },
     /** Takes a job for `until`; false when another worker holds it. */
     async claim(q: Q, id: string, now: string, until: string): Promise<boolean> {

@@ -8,8 +8,12 @@ import { createScenario, requestGrant } from '../support/scenario';
 import { stopSharedPostgres } from '../support/test-app';
 import { isPostgres } from '../../src/store/dialect';
 import { withJobLock } from '../../src/store/job-lock';
+import { openPostgres } from '../../src/store/postgres';
+import { Db } from '../../src/store/database';
+import { RotationJob, createRotationJobRepository } from '../../src/credentials/rotation-job-repository';
+import { sql } from 'kysely';
 import { DomainError } from '../../src/problems/problem';
-import { createTestApp } from '../support/test-app';
+import { TestApp, admin, createTestApp } from '../support/test-app';
 // Grant request → activation audited; reveal audited first; refusals audited and changing nothing.
 import '../grants/grant-flow.test';
 import '../grants/reveal-access.test';
@@ -120,6 +124,102 @@ describe('on PostgreSQL', () => {
       await expect(always).rejects.toMatchObject({ code: 'unavailable' });
       expect(attempts).toBe(5);
     } finally {
+      await h.close();
+    }
+  });
+
+  /** `n` enrolled devices, each with an open rotation job due now; their job ids. */
+  async function dueJobs(h: TestApp, n: number): Promise<string[]> {
+    const key = await h.deviceKey();
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = `pc-${String(i).padStart(3, '0')}`;
+      await h.devices.enrolDevice(
+        { kind: 'user', subject: admin.sub, roles: admin.roles, groups: [] },
+        { id, groups: ['fleet'], agentKey: key.publicJwk as never },
+        { requestId: 't' },
+      );
+      ids.push(await h.transactor.run((tx) => h.rotations.enqueue(tx, id, 'manual', h.clock.now())));
+    }
+    return ids.sort();
+  }
+
+  /** "waiting" once a backend of this database waits on a lock; "settled" if `settled` ends first (it never waited). */
+  async function waitingOnLock(watch: Db, settled: Promise<unknown>): Promise<'waiting' | 'settled'> {
+    let done = false;
+    void settled.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    for (;;) {
+      if (done) return 'settled';
+      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(watch);
+      if (Number(r.rows[0]?.n ?? 0) > 0) return 'waiting';
+    }
+  }
+
+  it('a daemon claiming rotation jobs skips the rows another is claiming at that moment: it neither waits nor takes them twice', async () => {
+    const h = await createTestApp();
+    const url = h.config.store.url as string;
+    const [a, b] = [openPostgres(url), openPostgres(url)];
+    let releaseA: () => void = () => undefined;
+    const aMayCommit = new Promise<void>((r) => (releaseA = r));
+    let aDone: Promise<void> = Promise.resolve();
+    try {
+      const all = await dueJobs(h, 30);
+      const jobs = createRotationJobRepository(h.db);
+      const now = h.clock.now().toISOString();
+      const until = new Date(h.clock.now().getTime() + 300_000).toISOString();
+      let aClaimed: (ids: RotationJob[]) => void = () => undefined;
+      const aHolds = new Promise<RotationJob[]>((r) => (aClaimed = r));
+      // Daemon A claims a page and has not committed yet: its rows are locked.
+      aDone = a.transaction().execute(async (tx) => {
+        aClaimed(await jobs.claimDue(tx, now, until, 10));
+        await aMayCommit;
+      });
+      const fromA = (await aHolds).map((j) => j.id);
+      expect(fromA).toHaveLength(10);
+      // Daemon B claims meanwhile: it must take the other rows at once, not wait for A and then take A's too.
+      const bDone = b.transaction().execute((tx) => jobs.claimDue(tx, now, until, 100));
+      const bWaited = await waitingOnLock(h.db, bDone);
+      releaseA();
+      await aDone;
+      const fromB = (await bDone).map((j) => j.id);
+      expect(bWaited).toBe('settled');
+      expect(fromB.filter((id) => fromA.includes(id))).toEqual([]);
+      expect([...fromA, ...fromB].sort()).toEqual(all);
+    } finally {
+      releaseA();
+      await aDone.catch(() => undefined);
+      await Promise.all([a.destroy(), b.destroy()]);
+      await h.close();
+    }
+  });
+
+  it('workers on two pools draining the rotation queue at once claim every due job exactly once', async () => {
+    const h = await createTestApp();
+    const url = h.config.store.url as string;
+    const pools = [openPostgres(url, { maxConnections: 3 }), openPostgres(url, { maxConnections: 3 })];
+    try {
+      const all = await dueJobs(h, 60);
+      const jobs = createRotationJobRepository(h.db);
+      const now = h.clock.now().toISOString();
+      const until = new Date(h.clock.now().getTime() + 300_000).toISOString();
+      const claims: string[] = [];
+      // Three workers per pool, small pages, each claim its own transaction: claims overlap in time.
+      const worker = async (pool: Db) => {
+        for (;;) {
+          const page = await pool.transaction().execute((tx) => jobs.claimDue(tx, now, until, 3));
+          if (page.length === 0) return;
+          // A claim takes at most its page: the limit holds however many jobs are due.
+          expect(page.length).toBeLessThanOrEqual(3);
+          claims.push(...page.map((j) => j.id));
+        }
+      };
+      await Promise.all(pools.flatMap((pool) => [worker(pool), worker(pool), worker(pool)]));
+      expect(claims.sort()).toEqual(all);
+    } finally {
+      await Promise.all(pools.map((p) => p.destroy()));
       await h.close();
     }
   });
