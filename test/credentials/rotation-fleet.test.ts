@@ -1,6 +1,7 @@
-import BetterSqlite3 from 'better-sqlite3';
-import path from 'node:path';
-import { sql } from 'kysely';
+import { CompiledQuery, RootOperationNode, createQueryId, sql } from 'kysely';
+import { createRotationJobRepository } from '../../src/credentials/rotation-job-repository';
+import { createDeviceRepository } from '../../src/devices/device-repository';
+import { Db } from '../../src/store/database';
 import { UserPrincipal } from '../../src/identity/principal';
 import { TestApp, createTestApp } from '../support/test-app';
 
@@ -19,6 +20,26 @@ async function ackAll(h: TestApp, ids: readonly string[]): Promise<number> {
     n += 1;
   }
   return n;
+}
+
+/**
+ * SQLite's plan for the query a repository call really sends: the call runs on a view of the store
+ * that records the query it builds, and that query (SQL and parameters) is explained.
+ */
+async function planOf(h: TestApp, call: (db: Db) => Promise<unknown>): Promise<string> {
+  const sent: RootOperationNode[] = [];
+  const recording = h.db.withPlugin({
+    transformQuery: ({ node }) => {
+      sent.push(node);
+      return node;
+    },
+    transformResult: async ({ result }) => result,
+  });
+  await call(recording);
+  expect(sent).toHaveLength(1);
+  const query = recording.getExecutor().compileQuery(sent[0] as RootOperationNode, createQueryId());
+  const plan = await h.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${query.sql}`, [...query.parameters]));
+  return plan.rows.map((r) => r.detail).join('\n');
 }
 
 async function drain(h: TestApp): Promise<void> {
@@ -47,14 +68,15 @@ describe('scheduled rotation across a fleet', () => {
   });
 
   it('finds due devices through the next_due index, not a scan of the fleet', async () => {
-    const raw = new BetterSqlite3(path.join(h.dataDir, 'jitbroker.db'), { readonly: true });
-    const plan = raw
-      .prepare(`EXPLAIN QUERY PLAN SELECT id FROM devices WHERE next_due <= ? AND status = 'active' ORDER BY next_due LIMIT 100`)
-      .all('2026-01-01')
-      .map((r) => (r as { detail: string }).detail);
-    raw.close();
-    expect(plan.join('\n')).toMatch(/USING INDEX devices_next_due \(next_due<\?\)/);
-    expect(plan.join('\n')).not.toMatch(/SCAN devices|TEMP B-TREE/);
+    const plan = await planOf(h, (db) => createDeviceRepository(db).dueForRotation(db, h.clock.now().toISOString(), 100));
+    expect(plan).toMatch(/USING INDEX devices_next_due \(next_due<\?\)/);
+    expect(plan).not.toMatch(/SCAN devices|TEMP B-TREE/);
+  });
+
+  it('the worker finds due jobs through the (state, due_at) index, not a scan of the queue', async () => {
+    const plan = await planOf(h, (db) => createRotationJobRepository(db).due(db, h.clock.now().toISOString(), 500));
+    expect(plan).toMatch(/USING INDEX rotation_jobs_state_due \(state=\? AND due_at<\?\)/);
+    expect(plan).not.toMatch(/SCAN rotation_jobs|TEMP B-TREE/);
   });
 
   it('rotates every device exactly once when maxAge has passed, and then none until the next', async () => {
