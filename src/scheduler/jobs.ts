@@ -51,6 +51,9 @@ export function scheduleJobs(
   s.every('expire-grants', '*/15 * * * * *', () => d.grants.expireDueGrants());
   // Reads only the devices that are due (the next_due index): cheap however large the fleet.
   s.every('enqueue-due-rotations', `*/${opts.rotationScanSeconds} * * * * *`, () => d.rotations.enqueueDueRotations());
+  // Under its job lock like the others, though claims are safe without it (FOR UPDATE SKIP LOCKED):
+  // a run claims a page of jobs under a lease, and a lease that ran out mid-page would let a second
+  // daemon run jobs the first still holds. Spreading it needs per-lane claims and lease renewal.
   s.every('run-rotation-jobs', `*/${opts.rotationWorkerSeconds} * * * * *`, () => d.rotations.runDueJobs());
   s.every('prune-agent-token-ids', '*/10 * * * *', () => d.deviceIdentity.pruneTokenIds());
   s.every('audit-checkpoint', '*/20 * * * * *', () => d.checkpoints.checkpointIfDue());
