@@ -12,8 +12,15 @@ export function loadCheckpointSigner(dataDir: string) {
   const file = path.join(dataDir, keyFileName);
   const jwk = JSON.parse(
     readOrCreateKeyFile(file, () => {
-      const { privateKey } = crypto.generateKeyPairSync('ed25519');
-      return JSON.stringify(privateKey.export({ format: 'jwk' })) + '\n';
+      // Generated as DER and exported from a key parsed from it: on Node.js 20, exporting the
+      // KeyObject that generateKeyPairSync returns as a JWK can deadlock the process for good
+      // when the garbage collector frees the generation job meanwhile (its destructor takes the
+      // lock the export holds).
+      const { privateKey } = crypto.generateKeyPairSync('ed25519', {
+        privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+        publicKeyEncoding: { type: 'spki', format: 'der' },
+      });
+      return JSON.stringify(crypto.createPrivateKey({ key: privateKey, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' })) + '\n';
     }),
   ) as crypto.JsonWebKey;
   if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !jwk.d) throw new Error(`${file} is not a private Ed25519 JWK`);

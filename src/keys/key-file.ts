@@ -5,10 +5,13 @@ import fs from 'node:fs';
  * file others can read is refused: the key protects every device password.
  */
 export function readOrCreateKeyFile(file: string, create: () => string): string {
-  try {
-    fs.writeFileSync(file, create(), { mode: 0o600, flag: 'wx' });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  // A key is made only when there is none: not generated (and thrown away) on every start.
+  if (!fs.existsSync(file)) {
+    try {
+      fs.writeFileSync(file, create(), { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
   const mode = fs.statSync(file).mode & 0o777;
   if (mode & 0o077) {
