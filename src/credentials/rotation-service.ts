@@ -352,6 +352,8 @@ export function createRotationService(deps: {
    * wrong). `failed` marks it failed and queues a retry after a backoff.
    */
   async function acknowledge(deviceId: string, version: number, result: 'set' | 'failed', error: string | undefined, ctx: RequestContext): Promise<void> {
+    // The device has set the password and says so; nothing of the answer is recorded yet.
+    failpoint('ack.received');
     const actor: AuditActor = { kind: 'device', subject: deviceId };
     // The reason of the version whose state changed, or undefined when a repeated ack changed nothing.
     // Versions whose state changed, for the vault's own labels once the change is committed.

@@ -103,6 +103,21 @@ export class CrashWorld {
     }
   }
 
+  /** The device's current (acknowledged) version, 0 when it has none. */
+  async currentVersion(id: string): Promise<number> {
+    return (await this.versions(id)).find((v) => v.state === 'current')?.version ?? 0;
+  }
+
+  /** Open rotation jobs of the device: a forced rotation not yet turned into a pending version. */
+  openJobs(id: string): number {
+    const sqlite = new BetterSqlite3(path.join(this.dataDir, 'jitbroker.db'), { fileMustExist: true });
+    try {
+      return (sqlite.prepare("SELECT count(*) AS n FROM rotation_jobs WHERE device_id = ? AND state = 'open'").get(id) as { n: number }).n;
+    } finally {
+      sqlite.close();
+    }
+  }
+
   /** The invariant: the device holds a password the vault can return. */
   async deviceHoldsVaultedPassword(id: string): Promise<{ ok: boolean; detail: string }> {
     const onDevice = fs.readFileSync(this.deviceFile(id), 'utf8');
@@ -114,7 +129,11 @@ export class CrashWorld {
     };
   }
 
-  /** Runs the agent until the device is idle and confirmed: its password is the current version and nothing is pending. */
+  /**
+   * Runs the agent until the device is idle and confirmed: its password is the current version,
+   * nothing is pending, and no rotation job is still queued (a job the worker has yet to run again
+   * after a restart would otherwise look like a device at rest).
+   */
   async converge(id: string, deadlineMs = 20000): Promise<void> {
     const until = Date.now() + deadlineMs;
     for (;;) {
@@ -122,7 +141,7 @@ export class CrashWorld {
       const vs = await this.versions(id);
       const current = vs.find((v) => v.state === 'current');
       const pending = vs.find((v) => v.state === 'pending');
-      if (r.code === 0 && current && !pending) {
+      if (r.code === 0 && current && !pending && this.openJobs(id) === 0) {
         const pw = (await this.vaultPasswords(id)).get(current.version);
         if (pw === fs.readFileSync(this.deviceFile(id), 'utf8')) return;
       }
