@@ -40,7 +40,11 @@ export async function startDaemonProcess(opts: { env?: Record<string, string>; c
   proc.stderr?.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not listen in time:\n${out}`)), opts.timeoutMs ?? 20000);
+    const timer = setTimeout(() => {
+      // A daemon that never listens is killed, or it would keep jest from ever exiting.
+      proc.kill('SIGKILL');
+      reject(new Error(`daemon did not listen in time:\n${out}`));
+    }, opts.timeoutMs ?? 20000);
     const check = () => {
       const m = /"url":"(http[^"]+)".*"msg":"jitbroker listening"/.exec(out);
       if (m) {
