@@ -1,4 +1,3 @@
-import { Response } from 'supertest';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
 
 /** Devices through the HTTP API: forced rotation and retirement are audited by the request that made them; lists filter. */
@@ -12,7 +11,6 @@ describe('devices: rotate, retire, list filters', () => {
   });
   const as = (token: string) => ({ authorization: `Bearer ${token}` });
   /** The events appended by the request that got `res` (found by its X-Request-Id). */
-  const eventsOf = async (res: Response) => (await s.h.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 10 })).items;
 
   it('POST /:id/rotate answers 202 with the job and appends device.rotation-requested naming that job', async () => {
     const res = await s.h.api.post('/v1/devices/laptop-7/rotate').set(as(s.tokens.admin)).send({});
@@ -20,7 +18,7 @@ describe('devices: rotate, retire, list filters', () => {
     expect(res.body).toEqual({ jobId: expect.any(String) });
     const job = await s.h.db.selectFrom('rotation_jobs').selectAll().where('id', '=', res.body.jobId).executeTakeFirstOrThrow();
     expect(job).toMatchObject({ device_id: 'laptop-7', reason: 'manual' });
-    const events = await eventsOf(res);
+    const events = await s.h.eventsOf(res);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       action: 'device.rotation-requested',
@@ -34,7 +32,7 @@ describe('devices: rotate, retire, list filters', () => {
   it('a rotation an approver asks for is refused (403) and appends authorization.failed, not device.rotation-requested', async () => {
     const res = await s.h.api.post('/v1/devices/laptop-7/rotate').set(as(s.tokens.approver)).send({});
     expect(res.status).toBe(403);
-    expect((await eventsOf(res)).map((e) => e.action)).toEqual(['authorization.failed']);
+    expect((await s.h.eventsOf(res)).map((e) => e.action)).toEqual(['authorization.failed']);
     expect(await s.h.db.selectFrom('rotation_jobs').selectAll().execute()).toEqual([]);
   });
 
@@ -44,7 +42,7 @@ describe('devices: rotate, retire, list filters', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: 'laptop-7', status: 'retired', retiredAt: s.h.clock.now().toISOString() });
     expect((await s.h.api.get(`/v1/grants/${g.id}`).set(as(s.tokens.admin))).body).toMatchObject({ state: 'revoked', endReason: 'device retired' });
-    const events = await eventsOf(res);
+    const events = await s.h.eventsOf(res);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       action: 'device.retired',
@@ -58,7 +56,7 @@ describe('devices: rotate, retire, list filters', () => {
     expect(again.status).toBe(409);
     const rotate = await s.h.api.post('/v1/devices/laptop-7/rotate').set(as(s.tokens.admin)).send({});
     expect(rotate.status).toBe(409);
-    expect([...(await eventsOf(again)), ...(await eventsOf(rotate))]).toEqual([]);
+    expect([...(await s.h.eventsOf(again)), ...(await s.h.eventsOf(rotate))]).toEqual([]);
   });
 
   it('GET /v1/devices filters by ?group= and ?status=, alone and together', async () => {

@@ -92,7 +92,7 @@ describe('grants: request, approve, deny, revoke, expire', () => {
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ state: 'revoked', endedBy: 'admin-1', endReason: 'incident closed' });
       // Appended by that very request: the admin, the grant, the reason.
-      const revoked = (await s.h.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 10 })).items;
+      const revoked = await s.h.eventsOf(res);
       expect(revoked).toHaveLength(1);
       expect(revoked[0]).toMatchObject({
         action: 'grant.revoked',
@@ -166,7 +166,7 @@ describe('grants: request, approve, deny, revoke, expire', () => {
       const res = await s.h.api.post(`/v1/grants/${g.id}/deny`).set(as(s.tokens.approver)).send({ reason: 'no change window' });
       expect(res.status).toBe(200);
       expect(res.body.state).toBe('denied');
-      const denied = (await s.h.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 10 })).items;
+      const denied = await s.h.eventsOf(res);
       expect(denied).toHaveLength(1);
       expect(denied[0]).toMatchObject({
         action: 'grant.denied',
@@ -194,7 +194,7 @@ describe('grants: request, approve, deny, revoke, expire', () => {
       const res = await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(as(s.tokens.alice)).send({});
       expect(res.status).toBe(200);
       expect(res.body.state).toBe('revoked');
-      const withdrawn = (await s.h.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 10 })).items;
+      const withdrawn = await s.h.eventsOf(res);
       expect(withdrawn.map((e) => [e.action, e.outcome, e.actor.subject, e.target])).toEqual([['grant.revoked', 'success', 'alice', `grant:${g.id}`]]);
       // nothing was revealed, so nothing needs rotating
       expect(await s.h.db.selectFrom('rotation_jobs').selectAll().execute()).toHaveLength(0);

@@ -1,4 +1,3 @@
-import { Response } from 'supertest';
 import { TestApp, createTestApp } from '../support/test-app';
 
 /** Policies through the HTTP API: each change is appended to the audit chain by the request that made it. */
@@ -19,7 +18,6 @@ describe('policies: create, read, replace, delete, each change audited', () => {
   const as = (token: string) => ({ authorization: `Bearer ${token}` });
   const body = { name: 'helpdesk-finance', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops', 'finance-desktops'], maxDuration: 'PT4H' };
   /** The events appended by the request that got `res` (found by its X-Request-Id). */
-  const eventsOf = async (res: Response) => (await h.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 10 })).items;
   const create = async () => {
     const res = await h.api.post('/v1/policies').set(as(admin)).send(body);
     expect(res.status).toBe(201);
@@ -28,7 +26,7 @@ describe('policies: create, read, replace, delete, each change audited', () => {
 
   it('POST appends policy.created: the admin as actor, the policy as target, its terms as details', async () => {
     const res = await create();
-    const events = await eventsOf(res);
+    const events = await h.eventsOf(res);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       action: 'policy.created',
@@ -44,13 +42,13 @@ describe('policies: create, read, replace, delete, each change audited', () => {
     await create();
     const taken = await h.api.post('/v1/policies').set(as(admin)).send(body);
     expect(taken.status).toBe(409);
-    expect(await eventsOf(taken)).toEqual([]);
+    expect(await h.eventsOf(taken)).toEqual([]);
     const notAdmin = await h.api
       .post('/v1/policies')
       .set(as(requester))
       .send({ ...body, name: 'other' });
     expect(notAdmin.status).toBe(403);
-    expect((await eventsOf(notAdmin)).map((e) => e.action)).toEqual(['authorization.failed']);
+    expect((await h.eventsOf(notAdmin)).map((e) => e.action)).toEqual(['authorization.failed']);
     expect((await h.audit.query({ action: 'policy.created', limit: 10 })).items).toHaveLength(1);
   });
 
@@ -75,7 +73,7 @@ describe('policies: create, read, replace, delete, each change audited', () => {
       .set(as(admin))
       .send({ ...body, maxDuration: 'PT1H', requireApproval: true, enabled: false });
     expect(res.status).toBe(200);
-    const events = await eventsOf(res);
+    const events = await h.eventsOf(res);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       action: 'policy.updated',
@@ -91,21 +89,21 @@ describe('policies: create, read, replace, delete, each change audited', () => {
     const res = await h.api.delete(`/v1/policies/${id}`).set(as(admin));
     expect(res.status).toBe(204);
     expect(res.text).toBe('');
-    const events = await eventsOf(res);
+    const events = await h.eventsOf(res);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ action: 'policy.deleted', outcome: 'success', actor: { kind: 'user', subject: 'admin-1' }, target: `policy:${id}` });
     expect((await h.api.get(`/v1/policies/${id}`).set(as(admin))).status).toBe(404);
     expect((await h.api.get('/v1/policies').set(as(admin))).body.items).toEqual([]);
     const again = await h.api.delete(`/v1/policies/${id}`).set(as(admin));
     expect(again.status).toBe(404);
-    expect(await eventsOf(again)).toEqual([]);
+    expect(await h.eventsOf(again)).toEqual([]);
   });
 
   it('DELETE by an auditor is refused (403), keeps the policy, and appends authorization.failed, not policy.deleted', async () => {
     const id = (await create()).body.id as string;
     const res = await h.api.delete(`/v1/policies/${id}`).set(as(auditor));
     expect(res.status).toBe(403);
-    expect((await eventsOf(res)).map((e) => [e.action, e.outcome, e.actor.subject])).toEqual([['authorization.failed', 'denied', 'dave']]);
+    expect((await h.eventsOf(res)).map((e) => [e.action, e.outcome, e.actor.subject])).toEqual([['authorization.failed', 'denied', 'dave']]);
     expect((await h.api.get(`/v1/policies/${id}`).set(as(admin))).status).toBe(200);
   });
 });

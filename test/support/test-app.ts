@@ -11,6 +11,7 @@ import request from 'supertest';
 import { sql } from 'kysely';
 import { Client } from 'pg';
 import { Services, createServices, openInfra, redactPaths } from '../../src/app';
+import { StoredAuditEvent } from '../../src/audit/audit-log';
 import { migrate } from '../../src/store/database';
 import { openPostgres } from '../../src/store/postgres';
 import { TestPostgres, startPostgres } from './postgres';
@@ -44,6 +45,8 @@ export interface TestApp extends Services {
   ackPending(deviceId: string, key: DeviceKeyPair): Promise<{ version: number; password: string }>;
   /** Counts of every table and the audit head, to show a refused request changed nothing. */
   snapshot(): Promise<Record<string, number | string>>;
+  /** The audit events the request behind this response appended (found by its X-Request-Id). */
+  eventsOf(res: { headers: Record<string, unknown> }): Promise<StoredAuditEvent[]>;
   /** Every password the vault holds, plus every one a response carried. */
   knownPasswords(): Promise<string[]>;
   /** Throws when any log line, non-password response or the database file holds a known password. */
@@ -285,6 +288,10 @@ export async function createTestApp(env: Record<string, string> = {}, opts: { st
     return out;
   }
 
+  async function eventsOf(res: { headers: Record<string, unknown> }): Promise<StoredAuditEvent[]> {
+    return (await services.audit.query({ requestId: res.headers['x-request-id'] as string, limit: 50 })).items;
+  }
+
   async function knownPasswords(): Promise<string[]> {
     const versions = await services.db.selectFrom('credential_versions').select(['device_id', 'version', 'vault_ref']).execute();
     const fromVault = await Promise.all(versions.map((v) => services.vault.get({ deviceId: v.device_id, version: v.version }, v.vault_ref)));
@@ -338,6 +345,7 @@ export async function createTestApp(env: Record<string, string> = {}, opts: { st
     enrolDevice,
     ackPending,
     snapshot,
+    eventsOf,
     knownPasswords,
     assertNoSecretLeaked,
     async close() {
