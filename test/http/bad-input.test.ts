@@ -291,9 +291,14 @@ describe('bad input gets a clear problem document and changes nothing', () => {
       if (b.requestId !== res.headers['x-request-id']) problems.push('requestId missing');
       if (/\n\s+at |stack|node_modules|SqliteError|\.ts:\d/.test(res.text)) problems.push('a trace or internal detail in the body');
       if (c.code === 'invalid-request' && res.status === 400 && !/JSON/.test(String(b.detail)) && !Array.isArray(b.errors)) problems.push('no errors[] for a validation failure');
-      const { audit_events: a1, ...rest1 } = before;
-      const { audit_events: a2, ...rest2 } = after;
+      const { audit_events: a1, agent_tokens: t1, ...rest1 } = before;
+      const { audit_events: a2, agent_tokens: t2, ...rest2 } = after;
       if (JSON.stringify(rest1) !== JSON.stringify(rest2)) problems.push(`state changed: ${JSON.stringify(rest1)} -> ${JSON.stringify(rest2)}`);
+      // A valid device token is spent when it authenticates, whatever the body then holds (a replay must fail); a body
+      // refused before authentication (not JSON, too large) spends none, and nothing else records one.
+      const refusedBeforeAuth = res.status === 413 || res.status === 415 || (res.status === 400 && /JSON/.test(String(b.detail)));
+      const spent = c.who === 'device' && c.authorization === undefined && res.status !== 401 && !refusedBeforeAuth ? 1 : 0;
+      if (Number(t2) - Number(t1) !== spent) problems.push(`agent tokens recorded: ${Number(t2) - Number(t1)}, expected ${spent}`);
       const audited = added.map((e) => `${e.action}/${e.outcome}`);
       // A reveal of an unknown grant is audited too (how grant ids are probed).
       const allowed = ['auth.failed/denied', 'authorization.failed/denied', 'grant.requested/denied', 'grant.password-revealed/denied'];

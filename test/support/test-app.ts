@@ -277,7 +277,18 @@ export async function createTestApp(env: Record<string, string> = {}, opts: { st
 
   async function snapshot(): Promise<Record<string, number | string>> {
     const out: Record<string, number | string> = {};
-    for (const table of ['devices', 'policies', 'grants', 'credential_versions', 'rotation_jobs', 'vault_secrets', 'audit_events'] as const) {
+    for (const table of [
+      'devices',
+      'policies',
+      'grants',
+      'credential_versions',
+      'rotation_jobs',
+      'vault_secrets',
+      'agent_tokens',
+      'escalations',
+      'webhook_deliveries',
+      'audit_events',
+    ] as const) {
       const r = await sql<{ n: number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(services.db);
       out[table] = Number(r.rows[0]?.n ?? 0);
     }
