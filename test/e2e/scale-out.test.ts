@@ -1,29 +1,32 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { JWK, KeyLike, exportJWK, generateKeyPair } from 'jose';
+import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { advisoryKey } from '../../src/store/job-lock';
-import { signAgentToken } from '../support/agent-token';
-import { DaemonProcess, runCli, startDaemonProcess } from '../support/daemon-process';
+import { DaemonProcess, cleanEnv, cliPath, runCli, startDaemonProcess } from '../support/daemon-process';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
 jest.setTimeout(60000);
+const run = promisify(execFile);
 
 /**
  * Several daemons on one PostgreSQL database (store.driver postgres), as separate processes that
- * share one data dir for their keys (identity, vault master, checkpoint): every decision is audited
+ * share one data dir for their keys (identity, vault master, checkpoint), with each device's real
+ * agent (jitbroker agent run, file setter) answering whichever daemon: every decision is audited
  * once on one chain that verifies, every rotation job runs once, and a daemon killed while it holds
- * claimed jobs has them finished by another once their lease runs out.
+ * claimed jobs has them finished by another once their lease runs out. Run with three daemons, then two.
  */
-describe('scale-out: several daemons on one PostgreSQL database (three at once)', () => {
+describe.each([3, 2])('scale-out: %i daemons on one PostgreSQL database', (count) => {
   let pg: TestPostgres;
   let db: Client;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-scale-'));
   const dataDir = path.join(dir, 'data');
   const daemons: DaemonProcess[] = [];
   const devices = Array.from({ length: 6 }, (_, i) => `pc-${i}`);
-  const keys = new Map<string, { privateKey: KeyLike; publicJwk: JWK }>();
+  const keyFile = (id: string) => path.join(dir, `${id}.key`);
+  const deviceFile = (id: string) => path.join(dir, `${id}.password`);
   let adminToken = '';
   const lease = 4;
 
@@ -57,13 +60,13 @@ describe('scale-out: several daemons on one PostgreSQL database (three at once)'
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
   };
-  const agentToken = (id: string) => signAgentToken(id, (keys.get(id) as { privateKey: KeyLike }).privateKey);
-  /** Plays the device's agent against `base`: fetch the pending password, acknowledge it as set. */
+  /** The device's real agent against `base`, once: fetches the pending password, sets it in the device's file, acknowledges it. */
   const ack = async (base: string, id: string) => {
-    const f = await call(base, await agentToken(id), 'GET', '/v1/agent/credential');
-    if (f.status !== 200) throw new Error(`agent fetch ${id}: ${f.status} ${JSON.stringify(f.body)}`);
-    const a = await call(base, await agentToken(id), 'POST', `/v1/agent/credential/${String(f.body.version)}/ack`, { result: 'set' });
-    if (a.status !== 204) throw new Error(`agent ack ${id}: ${a.status} ${JSON.stringify(a.body)}`);
+    const before = fs.existsSync(deviceFile(id)) ? fs.readFileSync(deviceFile(id), 'utf8') : undefined;
+    await run(process.execPath, [cliPath, 'agent', 'run', '--once', '--url', base, '--device-id', id, '--key', keyFile(id), '--setter', 'file', '--file', deviceFile(id)], {
+      env: cleanEnv(),
+    });
+    if (fs.readFileSync(deviceFile(id), 'utf8') === before) throw new Error(`the agent of ${id} set no new password`);
   };
   const rows = async <T>(text: string, values: unknown[] = []) => (await db.query(text, values)).rows as T[];
   const waitFor = async (what: string, check: () => Promise<boolean>, ms = 20000) => {
@@ -101,16 +104,15 @@ describe('scale-out: several daemons on one PostgreSQL database (three at once)'
     expect(migrated.code).toBe(0);
   });
 
-  it('three daemons take concurrent requests: every decision audited once, one chain that verifies', async () => {
+  it(`${count} daemons take concurrent requests: every decision audited once, one chain that verifies`, async () => {
     const a = await start();
-    const b = await start();
-    const c = await start();
-    const all = [a.url, b.url, c.url];
+    const all = [a.url];
+    for (let i = 1; i < count; i++) all.push((await start()).url);
     adminToken = token('admin-1', 'admin');
     for (const [i, id] of devices.entries()) {
-      const pair = await generateKeyPair('ES256', { extractable: true });
-      keys.set(id, { privateKey: pair.privateKey, publicJwk: await exportJWK(pair.publicKey) });
-      const r = await call(all[i % all.length] as string, adminToken, 'POST', '/v1/devices', { id, groups: ['fleet'], agentKey: keys.get(id)?.publicJwk });
+      const keygen = runCli(['agent', 'keygen', '--key', keyFile(id)]);
+      expect(keygen.code).toBe(0);
+      const r = await call(all[i % all.length] as string, adminToken, 'POST', '/v1/devices', { id, groups: ['fleet'], agentKey: JSON.parse(keygen.stdout) });
       expect(r.status).toBe(201);
     }
     // Each device's agent answers the daemon its device was not enrolled on.
@@ -132,6 +134,8 @@ describe('scale-out: several daemons on one PostgreSQL database (three at once)'
           expect(g.status).toBe(201);
           const reveal = await call(all[(ri + di + 1) % all.length] as string, r.token, 'GET', `/v1/grants/${String(g.body.id)}/password`);
           expect(reveal.status).toBe(200);
+          // What the device's agent set, whichever daemon handed it out and whichever reveals it.
+          expect(reveal.body.password).toBe(fs.readFileSync(deviceFile(id), 'utf8'));
           return String(g.body.id);
         }),
       ),
