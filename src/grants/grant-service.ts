@@ -297,7 +297,8 @@ export function createGrantService(deps: {
       if (e instanceof DomainError && e.code === 'unavailable') return refuse(event, e, 'failure');
       throw e;
     }
-    const ended = new DomainError('conflict', `Grant ${id} ended; no password is revealed.`);
+    // A marker, not an Error: building one (and its stack) on every reveal costs more than the check it reports.
+    const ended = Symbol('grant ended');
     await transactor
       .run(
         async (tx) => {
@@ -326,7 +327,7 @@ export function createGrantService(deps: {
         // The audit event is this unit's last statement, and its only write unless a pending version is shown.
         { singleWrite: !pending },
       )
-      .catch((e: unknown) => (e === ended ? refuse(event, ended) : Promise.reject(e)));
+      .catch((e: unknown) => (e === ended ? refuse(event, new DomainError('conflict', `Grant ${id} ended; no password is revealed.`)) : Promise.reject(e)));
     return {
       deviceId: g.deviceId,
       account: account ?? 'localadmin',
