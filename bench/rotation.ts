@@ -172,19 +172,19 @@ async function fleetRotation(): Promise<void> {
     const slow = fs
       .readFileSync(logFile, 'utf8')
       .split('\n')
-      .filter((l) => l.includes('slow store transaction'));
+      .filter((l) => l.includes('slow store transaction'))
+      .map((l) => JSON.parse(l) as { ms: number; commitMs: number; units: number })
+      .sort((a, b) => b.ms - a.ms);
+    // Where a slow transaction spent its time: its units' work, or the COMMIT (fsync, SQLite's automatic checkpoint).
+    const inCommit = slow.filter((t) => t.commitMs * 2 >= t.ms).length;
     console.log(
-      `transactions over 25 ms: ${slow.length}${
-        slow.length
-          ? ` (${slow
+      `transactions over 25 ms: ${slow.length}, ${inCommit} of them mostly in the COMMIT` +
+        (slow.length
+          ? `; longest: ${slow
               .slice(0, 5)
-              .map((l) => {
-                const j = JSON.parse(l) as { ms: number; units: number };
-                return `${j.ms} ms/${j.units} units`;
-              })
-              .join(', ')})`
-          : ''
-      }`,
+              .map((t) => `${t.ms} ms (commit ${t.commitMs} ms)/${t.units} units`)
+              .join(', ')}`
+          : ''),
     );
   } finally {
     daemon.kill('SIGTERM');

@@ -136,10 +136,11 @@ export async function createServices(config: Config, infra: Infra) {
     // Every daemon's batch takes the chain's lock first: batches from several daemons serialise on it
     // whole, instead of deadlocking on it after taking row locks.
     onBatchStart: config.store.driver === 'postgres' ? (tx) => audit.lockChain(tx) : undefined,
-    onCommit: (seconds, units) => {
+    onCommit: (seconds, units, commitSeconds) => {
       metrics.commit(seconds, units);
       // A transaction holds the event loop: one this long delays every request waiting behind it.
-      if (seconds > 0.025) infra.logger.warn({ ms: Math.round(seconds * 1000), units }, 'slow store transaction');
+      // commitMs tells the units' own work apart from the COMMIT's (fsync, an automatic checkpoint).
+      if (seconds > 0.025) infra.logger.warn({ ms: Math.round(seconds * 1000), commitMs: Math.round(commitSeconds * 1000), units }, 'slow store transaction');
     },
   });
   const vault = instrumentVault(

@@ -38,7 +38,7 @@ function isConnectionError(error: unknown): boolean {
  * in a new transaction, a bounded number of times. A unit's transaction is a new one every time,
  * so its scratch (the audit chain's head) starts empty and is read from the table.
  */
-export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: number, units: number) => void; maxAttempts?: number } = {}): Transactor {
+export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: number, units: number, commitSeconds: number) => void; maxAttempts?: number } = {}): Transactor {
   const maxAttempts = opts.maxAttempts ?? 5;
   const inFlight = new Set<Promise<unknown>>();
 
@@ -46,13 +46,16 @@ export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: nu
     for (let n = 1; ; n++) {
       const started = process.hrtime.bigint();
       let committing = false;
+      let workDone = started;
       try {
         const value = await db.transaction().execute(async (tx) => {
           const v = await work(tx);
           committing = true;
+          workDone = process.hrtime.bigint();
           return v;
         });
-        opts.onCommit?.(Number(process.hrtime.bigint() - started) / 1e9, 1);
+        const ended = process.hrtime.bigint();
+        opts.onCommit?.(Number(ended - started) / 1e9, 1, Number(ended - workDone) / 1e9);
         return value;
       } catch (error) {
         if (isPostgresError(error) && retryable.has(error.code) && n < maxAttempts) {

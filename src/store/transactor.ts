@@ -57,8 +57,12 @@ export function createTransactor(
     maxBatch: number;
     /** A batch takes no more units once it has run this long, so no transaction holds the event loop for long. */
     maxBatchMs: number;
-    /** Told how long each transaction took, from its start to its durable commit, and how many units it held. */
-    onCommit?: (seconds: number, units: number) => void;
+    /**
+     * Told how long each transaction took, from its start to its durable commit, how many units it
+     * held, and how much of that time was the COMMIT itself (the fsync, and SQLite's automatic
+     * checkpoint when one is due).
+     */
+    onCommit?: (seconds: number, units: number, commitSeconds: number) => void;
     /**
      * PostgreSQL only: `group` batches units as on SQLite (one transaction, one chain lock and one
      * commit per batch); `unit` gives each unit a pooled transaction of its own.
@@ -113,6 +117,7 @@ export function createTransactor(
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     const started = process.hrtime.bigint();
     const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
+    let unitsDoneMs = 0;
     try {
       await db.transaction().execute(async (tx) => {
         await opts.onBatchStart?.(tx);
@@ -121,8 +126,10 @@ export function createTransactor(
           batch.push(item);
           outcomes.push(await runUnit(tx, item));
         }
+        unitsDoneMs = elapsedMs();
       });
-      opts.onCommit?.(elapsedMs() / 1000, batch.length);
+      const totalMs = elapsedMs();
+      opts.onCommit?.(totalMs / 1000, batch.length, (totalMs - unitsDoneMs) / 1000);
     } catch (error) {
       // The commit itself failed, or SQLite undid the transaction: nothing of this batch is durable, so every caller fails closed.
       const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
