@@ -48,7 +48,9 @@ describe('the CLI client commands, against the real daemon', () => {
   }
 
   beforeAll(async () => {
-    d = await startDaemonProcess();
+    // The rotation worker runs once a minute, at second 0 (`*/60` in cron's seconds field): the
+    // rotate test below times its calls away from it, so that the job it queued is still open.
+    d = await startDaemonProcess({ env: { JITBROKER_ROTATION_WORKER_SECONDS: '60' } });
     env = { JITBROKER_URL: d.url, JITBROKER_DATA_DIR: path.join(d.dir, 'data') };
     const token = (sub: string, roles: string, groups = '') => {
       const r = runCli(['token', '--sub', sub, '--roles', roles, '--groups', groups], { env });
@@ -104,7 +106,11 @@ describe('the CLI client commands, against the real daemon', () => {
       expect(json<{ items: Array<{ id: string }> }>(tokens.dave, 'device', 'list', '--group', 'sales-laptops').items.map((i) => i.id)).toEqual(['laptop-8']);
     });
 
-    it('rotate: prints the queued job, as a field, as JSON, or alone with -q', () => {
+    it('rotate: prints the queued job, as a field, as JSON, or alone with -q', async () => {
+      // The worker would settle the job (merged into the pending first password) at its next run,
+      // and a later rotate would queue a new one: start with at least 20 s before that run.
+      const second = new Date().getUTCSeconds();
+      if (second >= 40) await new Promise((r) => setTimeout(r, (61 - second) * 1000));
       const shown = fields(ok(tokens.admin, 'device', 'rotate', 'laptop-7'));
       expect(shown.jobId).toMatch(/^[0-9a-f-]{36}$/);
       // A second forced rotation merges into the open job.
