@@ -9,13 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
 import { canonicalJson, genesisHash, sha256Hex } from '../src/audit/audit-event';
 import { exportLines } from '../src/audit/audit-export';
 import { createAuditLog } from '../src/audit/audit-log';
 import { actorColumn } from '../src/audit/audit-chain';
 import { migrate, openSqlite } from '../src/store/database';
-import { Database } from '../src/store/schema';
 import { systemClock } from '../src/time/clock';
 import { machine } from './machine';
 
@@ -68,8 +66,8 @@ async function seed(file: string, n: number): Promise<void> {
 }
 
 function openAudit(file: string) {
-  const sqlite = new BetterSqlite3(file, { readonly: true });
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // As the daemon opens its store (its pragmas and its prepared-statement cache), so the figures are the daemon's.
+  const { db, sqlite } = openSqlite(file);
   return { sqlite, db, audit: createAuditLog({ db, clock: systemClock }) };
 }
 
