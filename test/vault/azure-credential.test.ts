@@ -3,13 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
-import { ManagedIdentityCredential } from '@azure/identity';
+import { AggregateAuthenticationError, AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError, ManagedIdentityCredential } from '@azure/identity';
 import pino from 'pino';
 import selfsigned from 'selfsigned';
 import { Secret } from '../../src/credentials/secret';
 import { CredentialSettings, createCredential, credentialProblem } from '../../src/vault/azure/azure-credential';
 import { createAzureKeyVault } from '../../src/vault/azure/azure-key-vault';
-import { KeyVaultError } from '../../src/vault/azure/key-vault-calls';
+import { KeyVaultError, classify } from '../../src/vault/azure/key-vault-calls';
 import { FakeKeyVault, clientAssertionProblem, startFakeKeyVault } from '../support/fake-key-vault';
 import { createTestApp } from '../support/test-app';
 
@@ -313,7 +313,8 @@ async function refusedWrite(credential: TokenCredential, deviceId: string): Prom
     .catch((x: unknown) => x);
   expect(e).toBeInstanceOf(KeyVaultError);
   expect((e as KeyVaultError).attempts).toBe(1);
-  expect((e as KeyVaultError).classified.retryable).toBe(false);
+  expect((e as KeyVaultError).classified).toEqual({ retryable: false, kind: 'credential' });
+  expect((e as KeyVaultError).message).toBe('Key Vault set failed after 1 attempt: credential');
   expect(vaultRequests().filter((r) => r.hasAuth)).toEqual([]);
   expect(kv.values()).not.toContain('never-stored');
   return String(((e as KeyVaultError).cause as Error | undefined)?.message);
@@ -349,6 +350,31 @@ describe('kind client-certificate', () => {
     const why = await refusedWrite(createCredential(settings(file('other.pem')), {}, kv.ca), 'cert-laptop');
     expect(why).toMatch(/invalid_client.*AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application/);
     expect(tokenRequests().map((r) => r.status)).toEqual([401]);
+  });
+
+  it("rides out a brief Entra outage (a 503 from the token endpoint): the identity library's retry gets the token and the write goes through", async () => {
+    const fault = { match: (r: { path: string }) => r.path === `/${tenantId}/oauth2/v2.0/token`, status: 503, body: { error: 'temporarily_unavailable' }, times: 1 };
+    kv.faults.push(fault);
+    try {
+      await putAndGet(createCredential(settings(file('app.pem')), {}, kv.ca), 'cert-laptop-503');
+    } finally {
+      kv.faults.splice(kv.faults.indexOf(fault), 1);
+    }
+    expect(tokenRequests().map((r) => r.status)).toEqual([503, 200]);
+  });
+});
+
+describe('classify: a credential that got no token is the identity failing, not the vault', () => {
+  it.each([
+    ['Entra refusing the app (AuthenticationError 401)', false, new AuthenticationError(401, { error: 'invalid_client', error_description: 'AADSTS7000215' })],
+    ['Entra refusing the request (AuthenticationError 400)', false, new AuthenticationError(400, { error: 'invalid_request' })],
+    ['Entra throttling (AuthenticationError 429)', true, new AuthenticationError(429, { error: 'throttled' })],
+    ['Entra down (AuthenticationError 503)', true, new AuthenticationError(503, { error: 'temporarily_unavailable' })],
+    ['a credential that cannot run here (CredentialUnavailableError)', false, new CredentialUnavailableError('ManagedIdentityCredential: no managed identity endpoint')],
+    ['an identity that needs a person (AuthenticationRequiredError)', false, new AuthenticationRequiredError({ scopes: ['https://vault.azure.net/.default'] })],
+    ['every credential of a chain failed (AggregateAuthenticationError)', false, new AggregateAuthenticationError([], 'ChainedTokenCredential failed')],
+  ] as const)('%s: kind credential, retried: %p', (_name, retryable, error) => {
+    expect(classify(error)).toEqual({ kind: 'credential', retryable });
   });
 });
 

@@ -5,7 +5,7 @@ export interface Classified {
   /** Worth another attempt: throttling, a server-side outage, a dropped or hung connection. */
   retryable: boolean;
   /** A stable, bounded label (for logs, metrics and the error the caller sees). */
-  kind: 'throttled' | 'unavailable' | 'timeout' | 'network' | 'not-found' | 'disabled' | 'denied' | 'conflict' | 'rejected' | 'unknown';
+  kind: 'throttled' | 'unavailable' | 'timeout' | 'network' | 'not-found' | 'disabled' | 'denied' | 'credential' | 'conflict' | 'rejected' | 'unknown';
   status?: number;
   /** What the server asked us to wait, when it said (Retry-After, retry-after-ms, x-ms-retry-after-ms). */
   retryAfterMs?: number;
@@ -51,6 +51,8 @@ export function retryAfterMs(get: (name: string) => string | undefined, now = Da
  */
 export function classify(e: unknown): Classified {
   if (e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError')) return { retryable: true, kind: 'timeout' };
+  const identity = credentialFailure(e);
+  if (identity) return identity;
   if (isRestError(e)) {
     const status = e.statusCode;
     if (status === undefined) {
@@ -73,6 +75,21 @@ export function classify(e: unknown): Classified {
   // The SDK's deserialiser reading `.error` of an absent body: a server answer we could not read.
   if (e instanceof TypeError) return { retryable: true, kind: 'unavailable' };
   return { retryable: false, kind: 'unknown' };
+}
+
+/**
+ * The daemon's own identity got no token (@azure/identity's errors, raised before any request
+ * reaches Key Vault): `credential`, so that logs and /readyz say it is the identity that fails,
+ * not the vault. A configuration problem (a credential that cannot run here, a secret or
+ * certificate Entra refuses) is not retried; Entra itself throttled or down (408, 429, 5xx) is.
+ */
+function credentialFailure(e: unknown): Classified | undefined {
+  if (!(e instanceof Error)) return undefined;
+  if (['CredentialUnavailableError', 'AuthenticationRequiredError', 'AggregateAuthenticationError'].includes(e.name)) return { retryable: false, kind: 'credential' };
+  if (e.name !== 'AuthenticationError') return undefined;
+  const status = (e as { statusCode?: unknown }).statusCode;
+  const transient = typeof status === 'number' && (status === 408 || status === 429 || status >= 500);
+  return { retryable: transient, kind: 'credential' };
 }
 
 /** A failed vault call, described without anything the vault or the caller sent (no values, no tokens). */
