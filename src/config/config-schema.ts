@@ -103,11 +103,20 @@ export const configSchema = z
             credential: z
               .object({
                 kind: z.enum(credentialKinds),
-                tenantId: z.string().min(1).optional(),
+                // As @azure/identity accepts it (it throws on anything else): the directory's GUID or its domain name.
+                tenantId: z
+                  .string()
+                  .regex(/^[0-9A-Za-z.-]+$/, "a tenant id: the directory's GUID or its domain name (contoso.onmicrosoft.com)")
+                  .optional(),
                 clientId: z.string().min(1).optional(),
                 clientSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'),
                 certificatePath: z.string().min(1).optional(),
-                authorityHost: z.string().url().optional(),
+                // The identity library refuses anything but https (another cloud's login host, or the tests' local authority).
+                authorityHost: z
+                  .string()
+                  .url()
+                  .refine((u) => u.startsWith('https://'), 'an https URL (https://login.microsoftonline.us for another cloud)')
+                  .optional(),
               })
               .strict(),
             // A PEM file of CAs to trust for the vault and token calls only (a private CA; the tests' server).

@@ -45,8 +45,15 @@ function azureKeyVault(deps: VaultDeps): VaultBackend {
       'vault.azure.disableChallengeResourceVerification is set: the vault host is not checked against the token challenge; use it only with a test vault',
     );
   }
+  let credential;
+  try {
+    credential = createCredential(a.credential, deps.env, ca);
+  } catch (e) {
+    // What start-up checks did not foresee and the identity library refuses: still one line naming the key, no stack.
+    throw new VaultConfigError(`vault.azure.credential: ${e instanceof Error ? e.message : String(e)}`);
+  }
   return createAzureKeyVault({
-    credential: createCredential(a.credential, deps.env, ca),
+    credential,
     logger: deps.logger,
     settings: {
       url: a.url as string,

@@ -71,6 +71,19 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     expect(loadConfig({ env: {} }).rotation.lease).toBe('PT5M');
   });
 
+  it('refuses an Entra tenant id or authority the identity library would refuse, before it is ever used', () => {
+    const lines = errorsOf(() =>
+      loadConfig({ env: { JITBROKER_VAULT_AZURE_CREDENTIAL_TENANT_ID: 'contoso tenant', JITBROKER_VAULT_AZURE_CREDENTIAL_AUTHORITY_HOST: 'http://login.example.test' } }),
+    );
+    expect(lines).toHaveLength(2);
+    expect(lines.find((l) => l.startsWith('config vault.azure.credential.tenantId'))).toMatch(/"contoso tenant".*a tenant id: the directory's GUID or its domain name/);
+    expect(lines.find((l) => l.startsWith('config vault.azure.credential.authorityHost'))).toMatch(/"http:\/\/login.example.test".*an https URL/);
+    const ok = loadConfig({
+      env: { JITBROKER_VAULT_AZURE_CREDENTIAL_TENANT_ID: 'contoso.onmicrosoft.com', JITBROKER_VAULT_AZURE_CREDENTIAL_AUTHORITY_HOST: 'https://login.microsoftonline.us' },
+    });
+    expect(ok.vault.azure.credential).toMatchObject({ tenantId: 'contoso.onmicrosoft.com', authorityHost: 'https://login.microsoftonline.us' });
+  });
+
   it('refuses an escalation category routed to a destination that does not exist', () => {
     const lines = errorsOf(() => loadConfig({ env: { JITBROKER_ESCALATIONS_CATEGORIES: '{"hardware":"nobody"}' } }));
     expect(lines[0]).toMatch(/config escalations.categories.hardware .*routes to 'nobody', which is not one of escalations.destinations/);

@@ -273,6 +273,26 @@ describe('credentialProblem: what each kind needs, refused at start-up naming th
     ).rejects.toThrow(`vault.azure.credential.certificatePath ${file('cert-only.pem')}: holds no private key`);
     expect(kv.log).toEqual([]);
   });
+
+  it("stops it, in one line naming the key, when the identity library refuses what the environment holds (the webhook's AZURE_TENANT_ID)", async () => {
+    const caFile = file('vault-ca.pem');
+    fs.writeFileSync(caFile, kv.ca);
+    const restore = withEnv({ AZURE_TENANT_ID: 'not a tenant!', AZURE_CLIENT_ID: 'workload-app', AZURE_FEDERATED_TOKEN_FILE: file('sa-token') });
+    try {
+      const started = createTestApp({
+        JITBROKER_VAULT_BACKEND: 'azure-keyvault',
+        JITBROKER_VAULT_AZURE_URL: kv.base,
+        JITBROKER_VAULT_AZURE_CA_FILE: caFile,
+        JITBROKER_VAULT_AZURE_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+        JITBROKER_VAULT_AZURE_CREDENTIAL_KIND: 'workload-identity',
+      });
+      await expect(started).rejects.toThrow(/^vault\.azure\.credential: Invalid tenant id provided/);
+      await expect(started).rejects.toHaveProperty('name', 'VaultConfigError');
+    } finally {
+      restore();
+    }
+    expect(kv.log).toEqual([]);
+  });
 });
 
 /** The backend as the daemon builds it, on this credential, against the local vault. */
