@@ -100,13 +100,16 @@ describe('start-up and shutdown of the real daemon', () => {
     let answer = '';
     sock.on('data', (b: Buffer) => (answer += b.toString()));
     const body = JSON.stringify({ deviceId: 'laptop-1', reason: 'r', duration: 'PT1H' });
-    sock.write(`POST /v1/grants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
-    await new Promise((r) => setTimeout(r, 200));
+    // Expect: 100-continue makes the daemon say when it has read the headers: the request is then in flight.
+    sock.write(`POST /v1/grants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+    sock.write(body.slice(0, 10));
+    await until(() => answer.startsWith('HTTP/1.1 100 Continue\r\n\r\n'), 'the daemon to read the headers');
     d.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
+    // It has taken the signal once it refuses new connections; only then does the rest of the body arrive.
+    await until(() => refusesConnections(Number(port)), 'the daemon to stop listening');
     sock.end(body.slice(10));
     await new Promise<void>((resolve) => sock.once('close', () => resolve()));
-    expect(answer).toMatch(/^HTTP\/1.1 401 /);
+    expect(answer).toMatch(/^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 401 /);
     expect(answer).toMatch(/application\/problem\+json/);
     expect(await d.stop('SIGTERM')).toBe(0);
     expect(d.output()).toMatch(/jitbroker stopped/);
@@ -179,3 +182,24 @@ describe('the CLI', () => {
     expect(noToken.stderr).toMatch(/^jitbroker: cannot reach http:\/\/127.0.0.1:9/);
   });
 });
+
+/** Polls a condition every 20 ms; fails naming what it waited for after 10 s. */
+async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10000;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Whether a new connection to the port is refused. */
+function refusesConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(port, '127.0.0.1');
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', () => resolve(true));
+  });
+}
