@@ -56,24 +56,37 @@ describe('TLS', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  /**
+   * `jitbroker serve` with these as http.tls.cert and http.tls.key (files in a temporary dir, removed
+   * after); its exit, and whether it had created its database by then.
+   */
+  function serveWithTlsFiles(cert: string, key: string) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-tls-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'cert.pem'), cert);
+      fs.writeFileSync(path.join(dir, 'key.pem'), key, { mode: 0o600 });
+      const r = runCli(['serve'], {
+        env: {
+          JITBROKER_DATA_DIR: path.join(dir, 'data'),
+          JITBROKER_PORT: '0',
+          JITBROKER_HTTP_TLS_CERT: path.join(dir, 'cert.pem'),
+          JITBROKER_HTTP_TLS_KEY: path.join(dir, 'key.pem'),
+        },
+      });
+      return { ...r, createdDatabase: fs.existsSync(path.join(dir, 'data', 'jitbroker.db')) };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   // Readable files that OpenSSL cannot use must stop it before the store opens, with exit 2 (the
   // systemd unit's RestartPreventExitStatus): not an OpenSSL stack trace and exit 1, restarted forever.
   it.each([
     ['a key file that is not PEM', (_own: string, _other: string) => 'this is not a key\n', /http\.tls\.key \S+key\.pem: not a usable PEM private key/],
     ['the key of another certificate', (_own: string, other: string) => other, /http\.tls\.key \S+key\.pem: does not match the certificate in http\.tls\.cert \S+cert\.pem/],
   ])('refuses to start, before opening the store, with %s: exit 2, one line naming the key', async (_name, keyFile, message) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-tls-'));
     const [pems, other] = await Promise.all([selfSigned(), selfSigned()]);
-    fs.writeFileSync(path.join(dir, 'cert.pem'), pems.cert);
-    fs.writeFileSync(path.join(dir, 'key.pem'), keyFile(pems.private, other.private), { mode: 0o600 });
-    const r = runCli(['serve'], {
-      env: {
-        JITBROKER_DATA_DIR: path.join(dir, 'data'),
-        JITBROKER_PORT: '0',
-        JITBROKER_HTTP_TLS_CERT: path.join(dir, 'cert.pem'),
-        JITBROKER_HTTP_TLS_KEY: path.join(dir, 'key.pem'),
-      },
-    });
+    const r = serveWithTlsFiles(pems.cert, keyFile(pems.private, other.private));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^jitbroker: refusing to start:\n/);
     const lines = r.stderr.trim().split('\n').slice(1);
@@ -83,28 +96,15 @@ describe('TLS', () => {
     expect(r.stderr).not.toContain('PRIVATE KEY');
     expect(r.stdout).not.toMatch(/listening/);
     // Refused before the store was opened: no database was created.
-    expect(fs.existsSync(path.join(dir, 'data', 'jitbroker.db'))).toBe(false);
-    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.createdDatabase).toBe(false);
   });
 
   it('names the certificate when the certificate file is not PEM', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-tls-'));
-    const pems = await selfSigned();
-    fs.writeFileSync(path.join(dir, 'cert.pem'), 'garbage\n');
-    fs.writeFileSync(path.join(dir, 'key.pem'), pems.private, { mode: 0o600 });
-    const r = runCli(['serve'], {
-      env: {
-        JITBROKER_DATA_DIR: path.join(dir, 'data'),
-        JITBROKER_PORT: '0',
-        JITBROKER_HTTP_TLS_CERT: path.join(dir, 'cert.pem'),
-        JITBROKER_HTTP_TLS_KEY: path.join(dir, 'key.pem'),
-      },
-    });
+    const r = serveWithTlsFiles('garbage\n', (await selfSigned()).private);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/http\.tls\.cert \S+cert\.pem: not a usable PEM certificate/);
     expect(r.stderr).not.toMatch(/http\.tls\.key/);
     expect(r.stderr).not.toMatch(/^\s+at /m);
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses plain HTTP on a non-loopback address unless allowInsecure is set', () => {
