@@ -12,6 +12,7 @@ import { RotationSettings, createRotationService } from './credentials/rotation-
 import { createDeviceService } from './devices/device-service';
 import { createDeviceRepository } from './devices/device-repository';
 import { createRotationJobRepository } from './credentials/rotation-job-repository';
+import { createCredentialRepository } from './credentials/credential-repository';
 import { MetricsSources, createMetrics } from './metrics/metrics';
 import { createGrantService } from './grants/grant-service';
 import { createDeviceIdentity } from './identity/device-identity';
@@ -117,10 +118,12 @@ function rotationSettings(config: Config): RotationSettings {
 function metricsSources(db: Db, clock: Clock, settings: RotationSettings): MetricsSources {
   const devices = createDeviceRepository(db);
   const jobs = createRotationJobRepository(db);
+  const versions = createCredentialRepository(db);
   return {
     rotationQueue: () => jobs.depth(db, clock.now().toISOString()),
     failingDevices: () => devices.countFailing(db, settings.flagAfter),
     overdueDevices: () => devices.countOverdue(db, new Date(clock.now().getTime() - settings.maxAgeSeconds * 1000).toISOString()),
+    ackOverdueDevices: () => versions.countAckOverdue(db, new Date(clock.now().getTime() - settings.ackTimeoutSeconds * 1000).toISOString()),
   };
 }
 

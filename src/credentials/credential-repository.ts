@@ -15,6 +15,21 @@ export function createCredentialRepository(db: Q) {
     async pending(q: Q, deviceId: string): Promise<CredentialVersion | undefined> {
       return (await pendingOf(q, { deviceId }))[0];
     },
+    /**
+     * Active devices whose agent fetched a pending password at or before `cutoff` and never
+     * acknowledged it (or reported it failed). Reads the pending versions only (their partial index).
+     */
+    async countAckOverdue(q: Q, cutoff: string): Promise<number> {
+      const r = await q
+        .selectFrom('credential_versions as cv')
+        .innerJoin('devices as d', 'd.id', 'cv.device_id')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('cv.state', '=', 'pending')
+        .where('cv.fetched_at', '<=', cutoff)
+        .where('d.status', '=', 'active')
+        .executeTakeFirst();
+      return Number(r?.n ?? 0);
+    },
     async inState(q: Q, deviceId: string, state: CredentialVersion['state']): Promise<CredentialVersion | undefined> {
       return q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('state', '=', state).orderBy('version', 'desc').limit(1).executeTakeFirst();
     },

@@ -7,6 +7,7 @@ export interface MetricsSources {
   failingDevices(): Promise<number>;
   /** Active devices whose password is older than rotation.maxAge. */
   overdueDevices(): Promise<number>;
+  ackOverdueDevices(): Promise<number>;
 }
 
 /** Grant decisions and state changes, one per audited action (plus `conflict`, refused without a change). */
@@ -109,6 +110,11 @@ export function createMetrics(opts: { now: () => Date }) {
   });
   gauge('jitbroker_devices_rotation_failing', 'Devices flagged after repeated rotation failures', (s) => s.failingDevices());
   gauge('jitbroker_devices_rotation_overdue', 'Active devices whose password is older than rotation.maxAge', (s) => s.overdueDevices());
+  gauge(
+    'jitbroker_devices_ack_overdue',
+    'Active devices whose agent fetched a new password more than rotation.ackTimeout ago and has not acknowledged it (the device may hold it; a reveal shows it too)',
+    (s) => s.ackOverdueDevices(),
+  );
 
   return {
     registry,

@@ -1,4 +1,5 @@
 import { CompiledQuery, RootOperationNode, createQueryId, sql } from 'kysely';
+import { createCredentialRepository } from '../../src/credentials/credential-repository';
 import { createRotationJobRepository } from '../../src/credentials/rotation-job-repository';
 import { createDeviceRepository } from '../../src/devices/device-repository';
 import { Db } from '../../src/store/database';
@@ -77,6 +78,12 @@ describe('scheduled rotation across a fleet', () => {
     const plan = await planOf(h, (db) => createRotationJobRepository(db).due(db, h.clock.now().toISOString(), 500));
     expect(plan).toMatch(/USING INDEX rotation_jobs_state_due \(state=\? AND due_at<\?\)/);
     expect(plan).not.toMatch(/SCAN rotation_jobs|TEMP B-TREE/);
+  });
+
+  it('counts ack-overdue devices (a /metrics gauge, scraped every few seconds) from the pending versions alone, not the fleet', async () => {
+    const plan = await planOf(h, (db) => createCredentialRepository(db).countAckOverdue(db, h.clock.now().toISOString()));
+    // The partial index holds only pending versions (at most one per device, most devices none).
+    expect(plan.split('\n')).toEqual(['SCAN cv USING INDEX credential_versions_one_pending', 'SEARCH d USING INDEX sqlite_autoindex_devices_1 (id=?)']);
   });
 
   it('rotates every device exactly once when maxAge has passed, and then none until the next', async () => {

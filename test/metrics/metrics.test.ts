@@ -142,3 +142,40 @@ describe('/metrics', () => {
     for (const v of values) for (const f of forbidden) expect(v.includes(f) ? `${v} holds ${f}` : 'clean').toBe('clean');
   });
 });
+
+describe('/metrics: a device whose agent took a new password and went silent', () => {
+  let s: Scenario;
+  beforeAll(async () => {
+    s = await createScenario();
+  });
+  afterAll(async () => {
+    await s.h.close();
+  });
+
+  it('is counted in jitbroker_devices_ack_overdue once rotation.ackTimeout (PT15M) has passed since the fetch, until its agent acknowledges', async () => {
+    const ackOverdue = async () => sample((await s.h.api.get('/metrics')).text, 'jitbroker_devices_ack_overdue');
+    const agent = async () => `Bearer ${await s.h.agentToken('laptop-7', s.key)}`;
+    expect(await ackOverdue()).toBe(0);
+    await s.h.api.post('/v1/devices/laptop-7/rotate').set('authorization', `Bearer ${s.tokens.admin}`).send().expect(202);
+    await s.h.rotations.runDueJobs();
+    // Pending and not yet fetched: nothing is overdue, the agent has not been asked.
+    s.h.clock.advance(20 * 60 * 1000);
+    expect(await ackOverdue()).toBe(0);
+    const fetched = await s.h.api
+      .get('/v1/agent/credential')
+      .set('authorization', await agent())
+      .expect(200);
+    s.h.clock.advance(15 * 60 * 1000 - 1000);
+    expect(await ackOverdue()).toBe(0);
+    s.h.clock.advance(1000);
+    expect(await ackOverdue()).toBe(1);
+    const device = await s.h.api.get('/v1/devices/laptop-7').set('authorization', `Bearer ${s.tokens.admin}`).expect(200);
+    expect(device.body.rotation.ackOverdue).toBe(true);
+    await s.h.api
+      .post(`/v1/agent/credential/${(fetched.body as { version: number }).version}/ack`)
+      .set('authorization', await agent())
+      .send({ result: 'set' })
+      .expect(204);
+    expect(await ackOverdue()).toBe(0);
+  });
+});
