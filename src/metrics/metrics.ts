@@ -7,6 +7,7 @@ export interface MetricsSources {
   failingDevices(): Promise<number>;
   /** Active devices whose password is older than rotation.maxAge. */
   overdueDevices(): Promise<number>;
+  /** Active devices whose agent fetched a pending password more than rotation.ackTimeout ago and never acknowledged it. */
   ackOverdueDevices(): Promise<number>;
 }
 
