@@ -12,6 +12,8 @@ export interface SetterOptions {
   file?: string;
   /** The program the windows or linux setter runs, when it is not the usual one on the PATH. */
   command?: string;
+  /** How long the program may run before it is stopped and the set reported failed (60 s). */
+  timeoutMs?: number;
 }
 
 /** A command line and what goes to its standard input. The password travels on stdin only. */
@@ -50,19 +52,34 @@ export function linuxInvocation(account: string, password: Secret, command = 'ch
   return { command, args: [], stdin: `${account}:${password.expose()}\n` };
 }
 
-/** Runs an invocation; fails with the exit status and the first line of stderr (the caller redacts the password). */
+/**
+ * Runs an invocation; fails with the exit status and the first line of stderr (the caller redacts
+ * the password). The time limit is ours, not spawn's `timeout`: spawn arms its timer for a program
+ * that never starts too and clears it only on exit, so a missing chpasswd kept `agent run --once`
+ * alive for the whole minute after it had reported the failure.
+ */
 function run(inv: SetterInvocation, timeoutMs = 60000): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(inv.command, inv.args, { stdio: ['pipe', 'ignore', 'pipe'], timeout: timeoutMs, windowsHide: true });
+    const child = spawn(inv.command, inv.args, { stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => {
       if (stderr.length < 4096) stderr += b.toString('utf8');
     });
-    child.once('error', (e) => reject(new Error(`${inv.command} could not be started: ${e.message}`)));
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`${inv.command} could not be started: ${e.message}`));
+    });
     child.once('close', (code, signal) => {
+      clearTimeout(timer);
       if (code === 0) return resolve();
       const first = stderr.split('\n').find((l) => l.trim() !== '') ?? '';
-      reject(new Error(`${inv.command} ${signal ? `was killed by ${signal}` : `exited with ${code}`}${first ? `: ${first.trim().slice(0, 300)}` : ''}`));
+      const how = timedOut ? `did not finish within ${timeoutMs / 1000} s and was stopped` : signal ? `was killed by ${signal}` : `exited with ${code}`;
+      reject(new Error(`${inv.command} ${how}${first ? `: ${first.trim().slice(0, 300)}` : ''}`));
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(inv.stdin);
@@ -81,8 +98,8 @@ function createFileSetter(opts: SetterOptions): PasswordSetter {
 }
 
 export const passwordSetters = {
-  windows: (opts: SetterOptions): PasswordSetter => ({ set: (account, password) => run(windowsInvocation(account, password, opts.command)) }),
-  linux: (opts: SetterOptions): PasswordSetter => ({ set: (account, password) => run(linuxInvocation(account, password, opts.command)) }),
+  windows: (opts: SetterOptions): PasswordSetter => ({ set: (account, password) => run(windowsInvocation(account, password, opts.command), opts.timeoutMs) }),
+  linux: (opts: SetterOptions): PasswordSetter => ({ set: (account, password) => run(linuxInvocation(account, password, opts.command), opts.timeoutMs) }),
   file: createFileSetter,
 } satisfies Record<string, (opts: SetterOptions) => PasswordSetter>;
 

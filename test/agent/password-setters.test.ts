@@ -59,8 +59,17 @@ describe('password setters put the password on stdin, never on a command line', 
     );
   });
 
-  it('reports a program that is not there', async () => {
+  it('reports a program that is not there, and leaves no timer behind (agent run --once exits as soon as it has reported)', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
     await expect(passwordSetters.linux({ command: path.join(dir, 'no-such-chpasswd') }).set('root', password)).rejects.toThrow(/could not be started/);
+    expect(timers()).toBe(before);
+  });
+
+  it('stops a program that hangs after its time limit and reports that, not a bare signal', async () => {
+    const hung = path.join(dir, 'hung-chpasswd');
+    fs.writeFileSync(hung, `#!${process.execPath}\nprocess.stdin.resume();\nsetInterval(() => undefined, 1000);\n`, { mode: 0o755 });
+    await expect(passwordSetters.linux({ command: hung, timeoutMs: 300 }).set('root', password)).rejects.toThrow(`${hung} did not finish within 0.3 s and was stopped`);
   });
 
   it('file: replaces the simulated device password atomically, mode 0600', async () => {
