@@ -210,8 +210,28 @@ if (process.env.JITBROKER_TEST_STORE === 'postgres' && typeof afterAll === 'func
  */
 export async function createTestApp(env: Record<string, string> = {}, opts: { store?: TestStore } = {}): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-test-'));
+  const opened: Opened = {};
+  try {
+    return await assembleTestApp(dataDir, env, opts, opened);
+  } catch (e) {
+    // A start the test expects to be refused: close what was opened, leave no data dir or database behind.
+    await opened.infra?.close().catch(() => undefined);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (opened.pgUrl) await dropTestDatabase(opened.pgUrl).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** What assembleTestApp has opened so far, for createTestApp to close if it fails part way. */
+interface Opened {
+  infra?: Awaited<ReturnType<typeof openInfra>>;
+  pgUrl?: string;
+}
+
+async function assembleTestApp(dataDir: string, env: Record<string, string>, opts: { store?: TestStore }, opened: Opened): Promise<TestApp> {
   const store = opts.store ?? defaultTestStore();
   const pgUrl = store === 'postgres' ? await createTestDatabase() : undefined;
+  opened.pgUrl = pgUrl;
   const config = loadConfig({
     env: {
       JITBROKER_DATA_DIR: dataDir,
@@ -229,6 +249,7 @@ export async function createTestApp(env: Record<string, string> = {}, opts: { st
   const logLines: string[] = [];
   const logger = pino({ level: 'debug', redact: { paths: redactPaths, censor: '[redacted]' } }, { write: (s: string) => void logLines.push(s) });
   const infra = await openInfra(config, { clock, logger });
+  opened.infra = infra;
   const services = await createServices(config, infra);
   const recorded: Recorded[] = [];
   const outer = express();

@@ -23,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   delete process.env[secretEnv];
   await kv.close();
+  fs.rmSync(path.dirname(caFile), { recursive: true, force: true });
 });
 
 function kvEnv(over: Record<string, string> = {}): Record<string, string> {
