@@ -119,8 +119,18 @@ describe('start-up and shutdown of the real daemon', () => {
     fs.rmSync(d.dir, { recursive: true, force: true });
   });
 
+  /** Runs `jitbroker serve` on an empty data dir of its own; its exit, and what it left in that dir (then removed). */
+  function refusedServe(env: Record<string, string>) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jb-bad-'));
+    try {
+      return { ...runCli(['serve'], { env: { ...env, JITBROKER_DATA_DIR: dir } }), left: fs.readdirSync(dir) };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   it('a bad configuration stops it before it listens: exit 2, one line per bad key', () => {
-    const r = runCli(['serve'], { env: { JITBROKER_PORT: 'eighty', JITBROKER_ROTATION_MAX_AGE: 'soon', JITBROKER_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jb-bad-')) } });
+    const r = refusedServe({ JITBROKER_PORT: 'eighty', JITBROKER_ROTATION_MAX_AGE: 'soon' });
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines[0]).toMatch(/invalid configuration, not started/);
@@ -128,15 +138,16 @@ describe('start-up and shutdown of the real daemon', () => {
     expect(r.stderr).toMatch(/config http.port \(from JITBROKER_PORT\): "eighty"/);
     expect(r.stderr).toMatch(/config rotation.maxAge \(from JITBROKER_ROTATION_MAX_AGE\): "soon"/);
     expect(r.stdout).not.toMatch(/listening/);
+    expect(r.left).toEqual([]);
   });
 
   it('refuses local identity on a non-loopback address: exit 2 before listening', () => {
-    const r = runCli(['serve'], {
-      env: { JITBROKER_HOST: '0.0.0.0', JITBROKER_PORT: '0', JITBROKER_HTTP_ALLOW_INSECURE: 'true', JITBROKER_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jb-bad-')) },
-    });
+    const r = refusedServe({ JITBROKER_HOST: '0.0.0.0', JITBROKER_PORT: '0', JITBROKER_HTTP_ALLOW_INSECURE: 'true' });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/identity.mode 'local' is for one host/);
     expect(r.stdout).not.toMatch(/listening/);
+    // Refused before the store, the vault key or the identity key were made.
+    expect(r.left).toEqual([]);
   });
 
   it('refuses to start when the vault master key does not match the store', async () => {
