@@ -10,7 +10,6 @@ describe('devices: rotate, retire, list filters', () => {
     await s.h.close();
   });
   const as = (token: string) => ({ authorization: `Bearer ${token}` });
-  /** The events appended by the request that got `res` (found by its X-Request-Id). */
 
   it('POST /:id/rotate answers 202 with the job and appends device.rotation-requested naming that job', async () => {
     const res = await s.h.api.post('/v1/devices/laptop-7/rotate').set(as(s.tokens.admin)).send({});

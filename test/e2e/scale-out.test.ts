@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { advisoryKey } from '../../src/store/job-lock';
-import { DaemonProcess, cleanEnv, cliPath, runCli, startDaemonProcess } from '../support/daemon-process';
+import { DaemonProcess, cleanEnv, cliPath, runCli, startDaemonProcess, waitUntil } from '../support/daemon-process';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
 jest.setTimeout(60000);
@@ -69,13 +69,8 @@ describe.each([3, 2])('scale-out: %i daemons on one PostgreSQL database', (count
     if (fs.readFileSync(deviceFile(id), 'utf8') === before) throw new Error(`the agent of ${id} set no new password`);
   };
   const rows = async <T>(text: string, values: unknown[] = []) => (await db.query(text, values)).rows as T[];
-  const waitFor = async (what: string, check: () => Promise<boolean>, ms = 20000) => {
-    const until = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${daemons.map((d) => d.output().slice(-2000)).join('\n---\n')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const waitFor = (what: string, check: () => Promise<boolean>, ms = 20000) =>
+    waitUntil(what, check, { timeoutMs: ms, intervalMs: 100, detail: () => daemons.map((d) => d.output().slice(-2000)).join('\n---\n') });
   const pendingEverywhere = async () =>
     Number((await rows<{ n: string }>(`SELECT count(DISTINCT device_id) AS n FROM credential_versions WHERE state = 'pending'`))[0]?.n) === devices.length;
   const verify = () => runCli(['store', 'verify', '--store', pg.url, '--json']);

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import selfsigned from 'selfsigned';
-import { DaemonProcess, runCli, startDaemonProcess } from '../support/daemon-process';
+import { DaemonProcess, serveInTempDir, startDaemonProcess } from '../support/daemon-process';
 import { start as startFakeEntra } from '../support/fake-entra';
 
 function get(url: string, ca: string): Promise<{ status: number; body: string }> {
@@ -46,38 +46,19 @@ describe('TLS', () => {
   });
 
   it('refuses to start, before listening, when the certificate or key cannot be read', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-tls-'));
-    const r = runCli(['serve'], {
-      env: { JITBROKER_DATA_DIR: path.join(dir, 'data'), JITBROKER_PORT: '0', JITBROKER_HTTP_TLS_CERT: '/nope/cert.pem', JITBROKER_HTTP_TLS_KEY: '/nope/key.pem' },
-    });
+    const r = serveInTempDir(() => ({ JITBROKER_HTTP_TLS_CERT: '/nope/cert.pem', JITBROKER_HTTP_TLS_KEY: '/nope/key.pem' }));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/http.tls.cert \/nope\/cert.pem: cannot be read \(ENOENT\)/);
     expect(r.stderr).toMatch(/http.tls.key \/nope\/key.pem: cannot be read/);
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /**
-   * `jitbroker serve` with these as http.tls.cert and http.tls.key (files in a temporary dir, removed
-   * after); its exit, and whether it had created its database by then.
-   */
-  function serveWithTlsFiles(cert: string, key: string) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-tls-'));
-    try {
+  /** `jitbroker serve` with these as http.tls.cert and http.tls.key (files beside its data dir). */
+  const serveWithTlsFiles = (cert: string, key: string) =>
+    serveInTempDir((dir) => {
       fs.writeFileSync(path.join(dir, 'cert.pem'), cert);
       fs.writeFileSync(path.join(dir, 'key.pem'), key, { mode: 0o600 });
-      const r = runCli(['serve'], {
-        env: {
-          JITBROKER_DATA_DIR: path.join(dir, 'data'),
-          JITBROKER_PORT: '0',
-          JITBROKER_HTTP_TLS_CERT: path.join(dir, 'cert.pem'),
-          JITBROKER_HTTP_TLS_KEY: path.join(dir, 'key.pem'),
-        },
-      });
-      return { ...r, createdDatabase: fs.existsSync(path.join(dir, 'data', 'jitbroker.db')) };
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  }
+      return { JITBROKER_HTTP_TLS_CERT: path.join(dir, 'cert.pem'), JITBROKER_HTTP_TLS_KEY: path.join(dir, 'key.pem') };
+    });
 
   // Readable files that OpenSSL cannot use must stop it before the store opens, with exit 2 (the
   // systemd unit's RestartPreventExitStatus): not an OpenSSL stack trace and exit 1, restarted forever.
@@ -96,7 +77,7 @@ describe('TLS', () => {
     expect(r.stderr).not.toContain('PRIVATE KEY');
     expect(r.stdout).not.toMatch(/listening/);
     // Refused before the store was opened: no database was created.
-    expect(r.createdDatabase).toBe(false);
+    expect(r.left).not.toContain('jitbroker.db');
   });
 
   it('names the certificate when the certificate file is not PEM', async () => {
@@ -108,11 +89,9 @@ describe('TLS', () => {
   });
 
   it('refuses plain HTTP on a non-loopback address unless allowInsecure is set', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-tls-'));
-    const r = runCli(['serve'], { env: { JITBROKER_DATA_DIR: path.join(dir, 'data'), JITBROKER_PORT: '0', JITBROKER_HOST: '0.0.0.0' } });
+    const r = serveInTempDir(() => ({ JITBROKER_HOST: '0.0.0.0' }));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/http.host 0.0.0.0 is not loopback and http.tls is not set/);
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { problems } from '../../src/problems/problem';
-import { DaemonProcess, cleanEnv, cliPath, repoRoot, runCli, startDaemonProcess } from '../support/daemon-process';
+import { DaemonProcess, cleanEnv, cliPath, repoRoot, runCli, serveInTempDir, startDaemonProcess, waitUntil } from '../support/daemon-process';
 
 const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 
@@ -103,10 +103,10 @@ describe('start-up and shutdown of the real daemon', () => {
     // Expect: 100-continue makes the daemon say when it has read the headers: the request is then in flight.
     sock.write(`POST /v1/grants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
     sock.write(body.slice(0, 10));
-    await until(() => answer.startsWith('HTTP/1.1 100 Continue\r\n\r\n'), 'the daemon to read the headers');
+    await waitUntil('the daemon to read the headers', () => answer.startsWith('HTTP/1.1 100 Continue\r\n\r\n'));
     d.proc.kill('SIGTERM');
     // It has taken the signal once it refuses new connections; only then does the rest of the body arrive.
-    await until(() => refusesConnections(Number(port)), 'the daemon to stop listening');
+    await waitUntil('the daemon to stop listening', () => refusesConnections(Number(port)));
     sock.end(body.slice(10));
     await new Promise<void>((resolve) => sock.once('close', () => resolve()));
     expect(answer).toMatch(/^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 401 /);
@@ -119,18 +119,8 @@ describe('start-up and shutdown of the real daemon', () => {
     fs.rmSync(d.dir, { recursive: true, force: true });
   });
 
-  /** Runs `jitbroker serve` on an empty data dir of its own; its exit, and what it left in that dir (then removed). */
-  function refusedServe(env: Record<string, string>) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jb-bad-'));
-    try {
-      return { ...runCli(['serve'], { env: { ...env, JITBROKER_DATA_DIR: dir } }), left: fs.readdirSync(dir) };
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  }
-
   it('a bad configuration stops it before it listens: exit 2, one line per bad key', () => {
-    const r = refusedServe({ JITBROKER_PORT: 'eighty', JITBROKER_ROTATION_MAX_AGE: 'soon' });
+    const r = serveInTempDir(() => ({ JITBROKER_PORT: 'eighty', JITBROKER_ROTATION_MAX_AGE: 'soon' }));
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines[0]).toMatch(/invalid configuration, not started/);
@@ -142,7 +132,7 @@ describe('start-up and shutdown of the real daemon', () => {
   });
 
   it('refuses local identity on a non-loopback address: exit 2 before listening', () => {
-    const r = refusedServe({ JITBROKER_HOST: '0.0.0.0', JITBROKER_PORT: '0', JITBROKER_HTTP_ALLOW_INSECURE: 'true' });
+    const r = serveInTempDir(() => ({ JITBROKER_HOST: '0.0.0.0', JITBROKER_HTTP_ALLOW_INSECURE: 'true' }));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/identity.mode 'local' is for one host/);
     expect(r.stdout).not.toMatch(/listening/);
@@ -193,15 +183,6 @@ describe('the CLI', () => {
     expect(noToken.stderr).toMatch(/^jitbroker: cannot reach http:\/\/127.0.0.1:9/);
   });
 });
-
-/** Polls a condition every 20 ms; fails naming what it waited for after 10 s. */
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Whether a new connection to the port is refused. */
 function refusesConnections(port: number): Promise<boolean> {

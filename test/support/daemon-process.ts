@@ -75,3 +75,33 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
   const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: opts.cwd ?? repoRoot, env: cleanEnv(opts.env), encoding: 'utf8', timeout: 30000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * Runs `jitbroker serve` once where it is expected to stop by itself (a refused start), in a
+ * temporary dir removed after: `env(dir)` writes what it needs there and gives the environment
+ * (the data dir is `<dir>/data`, the port 0 unless it says otherwise). Its exit, and what it had
+ * left in its data dir.
+ */
+export function serveInTempDir(env: (dir: string) => Record<string, string> = () => ({})) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-serve-'));
+  const dataDir = path.join(dir, 'data');
+  try {
+    const r = runCli(['serve'], { env: { JITBROKER_DATA_DIR: dataDir, JITBROKER_PORT: '0', ...env(dir) } });
+    return { ...r, left: fs.existsSync(dataDir) ? fs.readdirSync(dataDir) : [] };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `check` until it holds; after `timeoutMs` fails naming `what`, plus `detail()` (e.g. the daemons' output). */
+export async function waitUntil(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  opts: { timeoutMs?: number; intervalMs?: number; detail?: () => string } = {},
+): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10000);
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${opts.detail ? `\n${opts.detail()}` : ''}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+  }
+}
