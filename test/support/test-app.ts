@@ -10,7 +10,7 @@ import pino from 'pino';
 import request from 'supertest';
 import { sql } from 'kysely';
 import { Client } from 'pg';
-import { Services, createServices, openInfra, redactPaths } from '../../src/app';
+import { Infra, Services, createServices, openInfra, redactPaths } from '../../src/app';
 import { StoredAuditEvent } from '../../src/audit/audit-log';
 import { migrate } from '../../src/store/database';
 import { openPostgres } from '../../src/store/postgres';
@@ -224,7 +224,7 @@ export async function createTestApp(env: Record<string, string> = {}, opts: { st
 
 /** What assembleTestApp has opened so far, for createTestApp to close if it fails part way. */
 interface Opened {
-  infra?: Awaited<ReturnType<typeof openInfra>>;
+  infra?: Infra;
   pgUrl?: string;
 }
 
