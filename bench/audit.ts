@@ -16,6 +16,7 @@ import { actorColumn } from '../src/audit/audit-chain';
 import { migrate, openSqlite } from '../src/store/database';
 import { systemClock } from '../src/time/clock';
 import { machine } from './machine';
+import { timeOrderedId } from '../src/store/ids';
 
 const actions = [
   'grant.requested',
@@ -49,7 +50,7 @@ async function seed(file: string, n: number): Promise<void> {
         outcome: action === 'authorization.failed' ? ('denied' as const) : ('success' as const),
         deviceId: `pc-${String(seq % 20000).padStart(5, '0')}`,
         target: `grant:${crypto.randomUUID()}`,
-        context: { requestId: crypto.randomUUID(), clientAddress: '10.0.0.7', userAgent: 'jitbroker-cli' },
+        context: { requestId: timeOrderedId(), clientAddress: '10.0.0.7', userAgent: 'jitbroker-cli' },
         seq,
         at: new Date(start + seq * 1000).toISOString(),
         prevHash: prev,

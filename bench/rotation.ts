@@ -3,7 +3,6 @@
  * by the real daemon with simulated device agents, while a probe measures reveal latency; then the
  * cost of one scheduler tick at 10,000 and 100,000 devices with 100 due.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +15,7 @@ import { loadConfig } from '../src/config/load-config';
 import { UserPrincipal } from '../src/identity/principal';
 import { startServe } from './daemon-process';
 import { machine } from './machine';
+import { timeOrderedId } from '../src/store/ids';
 
 // e.g. BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon under the load.
 const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
@@ -115,7 +115,7 @@ async function fleetRotation(): Promise<void> {
         .setAudience('jitbroker-agent')
         .setIssuedAt()
         .setExpirationTime('60s')
-        .setJti(crypto.randomUUID())
+        .setJti(timeOrderedId())
         .sign(pair.privateKey);
     let acked = 0;
     let polls = 0;

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { SignJWT } from 'jose';
 import { Logger } from 'pino';
@@ -7,6 +6,7 @@ import { failpoint } from '../failpoints/failpoint';
 import { writeFileAtomic } from '../files/atomic-file';
 import { DeviceKey, deviceKeyAlgorithm } from './device-key';
 import { PasswordSetter } from './password-setter';
+import { timeOrderedId } from '../store/ids';
 
 export interface AgentOptions {
   url: string;
@@ -60,7 +60,7 @@ export function createDeviceAgent(o: AgentOptions) {
       .setAudience(o.audience)
       .setIssuedAt(iat)
       .setExpirationTime(iat + lifetime)
-      .setJti(crypto.randomUUID())
+      .setJti(timeOrderedId())
       .sign(o.key.privateKey);
   }
 

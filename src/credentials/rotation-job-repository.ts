@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import { Kysely } from 'kysely';
 import { prepareQuery } from '../store/prepared-query';
 import { Database, RotationJobTable } from '../store/schema';
+import { timeOrderedId } from '../store/ids';
 
 type Q = Kysely<Database>;
 export type RotationJob = RotationJobTable;
@@ -61,7 +61,7 @@ export function createRotationJobRepository(db: Q) {
       return (await openOf(q, { deviceId }))[0];
     },
     async insert(q: Q, deviceId: string, reason: RotationReason, dueAt: string, createdAt: string): Promise<string> {
-      const id = crypto.randomUUID();
+      const id = timeOrderedId();
       await insertJob(q, { id, deviceId, reason, dueAt, createdAt });
       return id;
     },

@@ -1,8 +1,8 @@
-import crypto from 'node:crypto';
 import { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RequestContext } from '../audit/audit-event';
 import { DevicePrincipal, UserPrincipal } from '../identity/principal';
 import { DomainError } from '../problems/problem';
+import { timeOrderedId } from '../store/ids';
 
 export interface Reply {
   status: number;
@@ -26,7 +26,7 @@ const validRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Echoes a sane X-Request-Id or makes one; records who is calling from where. */
 export function requestContext(req: Request, res: Response, next: NextFunction): void {
   const offered = req.get('x-request-id');
-  const requestId = offered && validRequestId.test(offered) ? offered : crypto.randomUUID();
+  const requestId = offered && validRequestId.test(offered) ? offered : timeOrderedId();
   // req.ip honours http.trustProxy (the address X-Forwarded-For names behind a load balancer), as the rate limits do.
   req.context = { requestId, clientAddress: req.ip ?? req.socket.remoteAddress, userAgent: req.get('user-agent')?.slice(0, 256) };
   res.setHeader('X-Request-Id', requestId);

@@ -3,6 +3,7 @@ import { Logger } from 'pino';
 import { Db } from '../store/database';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
+import { timeOrderedId } from '../store/ids';
 
 export const webhookEvents = ['escalation.submitted', 'escalation.status-changed', 'grant.awaiting-approval'] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
@@ -36,7 +37,7 @@ export function createWebhookService(deps: { db: Db; transactor: Transactor; clo
     const endpoints = settings.endpoints.filter((e) => e.events.includes(event));
     const now = clock.now().toISOString();
     for (const e of endpoints) {
-      const id = crypto.randomUUID();
+      const id = timeOrderedId();
       await tx
         .insertInto('webhook_deliveries')
         .values({

@@ -39,6 +39,14 @@ describe('service routes, request ids and problem documents', () => {
     expect(evil).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it("makes request ids that sort in the order the requests came, so each appends to the audit log's request-id index", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await h.api.get('/healthz')).headers['x-request-id'] as string);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+  });
+
   it('puts the request id on the problem, the audit event and the log line of that request', async () => {
     const res = await h.api.get('/v1/devices').set('x-request-id', 'req-trace-1');
     expect(res.status).toBe(401);
