@@ -54,9 +54,9 @@ export function stop(proc: ChildProcess): Promise<number | null> {
  * `jitbroker serve` as a child process logging straight to `logFile` (as under systemd, not
  * through a pipe the bench must drain while it drives load); resolves once it listens.
  */
-export async function startServe(logFile: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<{ url: string; proc: ChildProcess }> {
+export async function startServe(logFile: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], main = cli): Promise<{ url: string; proc: ChildProcess }> {
   const log = fs.openSync(logFile, 'w');
-  const proc = spawn(process.execPath, [...nodeArgs, cli, 'serve'], { env, stdio: ['ignore', log, log] });
+  const proc = spawn(process.execPath, [...nodeArgs, main, 'serve'], { env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   const m = await waitInFile(logFile, /"url":"(http[^"]+)"[^\n]*"msg":"jitbroker listening"/, proc);
   return { url: m[1] as string, proc };

@@ -19,6 +19,9 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 // `-- --vault azure-keyvault` adds a daemon whose vault is Azure Key Vault (the local Key Vault server in this process).
 const vaultArg = process.argv.indexOf('--vault');
 const withAzure = vaultArg > 0 && process.argv[vaultArg + 1] === 'azure-keyvault';
+// BENCH_COMPARE_DIST=<another checkout, built> adds that build's daemon (same setup) to every round,
+// to measure a change against the code before it in one run on one machine.
+const compareRoot = process.env.BENCH_COMPARE_DIST;
 
 interface Target {
   name: string;
@@ -50,7 +53,7 @@ function stopper(proc: ChildProcess): () => Promise<void> {
 }
 
 /** The real daemon with an enrolled, acknowledged device and an active grant. */
-async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Record<string, string> = {}): Promise<Target> {
+async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Record<string, string> = {}, main?: string): Promise<Target> {
   const env = {
     ...process.env,
     JITBROKER_DATA_DIR: path.join(dir, 'data'),
@@ -62,7 +65,7 @@ async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Rec
   };
   // As shipped, the daemon logs every request. Its log goes straight to a file, as under systemd,
   // not through a pipe this process would have to drain while it also drives the load.
-  const { url, proc } = await startServe(path.join(dir, 'daemon.log'), env, daemonNodeArgs);
+  const { url, proc } = await startServe(path.join(dir, 'daemon.log'), env, daemonNodeArgs, main);
   const admin = await runCli(['token', '--sub', 'bench-admin', '--roles', 'admin'], env);
   const alice = await runCli(['token', '--sub', 'alice', '--roles', 'requester', '--groups', 'helpdesk', '--ttl', '2h'], env);
   const keyFile = path.join(dir, 'laptop-1.key');
@@ -113,6 +116,7 @@ async function main(): Promise<void> {
   let b: Target;
   let c: Target | undefined;
   let d: Target;
+  let e: Target | undefined;
   try {
     a = await start(startDaemon(path.join(dir, 'a')));
     // The daemon remembers tokens it verified (identity.verifyCache); the baseline verifies ES256 on
@@ -139,7 +143,12 @@ async function main(): Promise<void> {
       );
       console.log(`vault: C is the same daemon with vault.backend azure-keyvault, against the local Key Vault server (HTTPS, in this process)`);
     }
-    const targets = c ? [a, d, c, b] : [a, d, b];
+    if (compareRoot) {
+      fs.mkdirSync(path.join(dir, 'e'));
+      e = await start(startDaemon(path.join(dir, 'e'), `jitbroker at ${path.basename(compareRoot)}`, {}, path.join(compareRoot, 'dist', 'cli', 'main.js')));
+      console.log(`compare: E is the daemon built in ${compareRoot}, set up the same way`);
+    }
+    const targets = [a, d, ...(c ? [c] : []), ...(e ? [e] : []), b];
     for (const t of targets) results[t.name] = [];
     for (const t of targets) await drive(t); // warm-up, not counted
     for (let i = 0; i < rounds; i++) {
@@ -166,6 +175,12 @@ async function main(): Promise<void> {
   console.log(`${b.name}: ${B.rps.toFixed(0)} req/s, p50 ${B.p50.toFixed(1)} ms, p99 ${B.p99.toFixed(1)} ms, non-2xx ${B.bad}`);
   console.log(`ratio (jitbroker as shipped / baseline): req/s ${(A.rps / B.rps).toFixed(2)}×, p99 ${(A.p99 / B.p99).toFixed(2)}× (target: req/s ≥ 1.0×, p99 ≤ 1.0×)`);
   console.log(`ratio (jitbroker, no token cache / baseline): req/s ${(D.rps / B.rps).toFixed(2)}×, p99 ${(D.p99 / B.p99).toFixed(2)}×`);
+  if (e) {
+    const E = sum(e.name);
+    console.log(`${e.name}: ${E.rps.toFixed(0)} req/s, p50 ${E.p50.toFixed(1)} ms, p99 ${E.p99.toFixed(1)} ms, non-2xx ${E.bad}`);
+    console.log(`ratio (jitbroker as shipped / ${e.name}): req/s ${(A.rps / E.rps).toFixed(2)}×, p99 ${(A.p99 / E.p99).toFixed(2)}×`);
+    console.log(`ratio (${e.name} / baseline): req/s ${(E.rps / B.rps).toFixed(2)}×, p99 ${(E.p99 / B.p99).toFixed(2)}×`);
+  }
   if (c && kv) {
     const C = sum(c.name);
     console.log(`${c.name}: ${C.rps.toFixed(0)} req/s, p50 ${C.p50.toFixed(1)} ms, p99 ${C.p99.toFixed(1)} ms, non-2xx ${C.bad}`);
