@@ -1,4 +1,4 @@
-import { Kysely } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { prepareQuery } from '../store/prepared-query';
 import { CredentialVersionTable, Database } from '../store/schema';
 
@@ -7,9 +7,11 @@ export type CredentialVersion = CredentialVersionTable;
 
 /** The credential_versions table: which password versions a device has, never a password. */
 export function createCredentialRepository(db: Q) {
-  // Each agent poll asks for its pending version: prepared once.
+  // Each agent poll asks for its pending version: prepared once. The state is a literal, not a
+  // parameter: SQLite then plans for the partial index once, where `state = ?` makes it prepare the
+  // statement again on every run to see whether the bound value fits that index.
   const pendingOf = prepareQuery(db, (d, p: { deviceId: string }) =>
-    d.selectFrom('credential_versions').selectAll().where('device_id', '=', p.deviceId).where('state', '=', 'pending'),
+    d.selectFrom('credential_versions').selectAll().where('device_id', '=', p.deviceId).where('state', '=', sql.lit('pending')),
   );
   return {
     async pending(q: Q, deviceId: string): Promise<CredentialVersion | undefined> {

@@ -1,4 +1,4 @@
-import { Kysely } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { prepareQuery } from '../store/prepared-query';
 import { CredentialVersionTable, Database, GrantTable } from '../store/schema';
 import { Grant, GrantState, grantFromRow } from './grant';
@@ -12,7 +12,12 @@ export function createGrantRepository(db: Q) {
     d
       .selectFrom('grants')
       .leftJoin('devices', 'devices.id', 'grants.device_id')
-      .leftJoin('credential_versions as cv', (j) => j.onRef('cv.device_id', '=', 'grants.device_id').on('cv.state', 'in', ['current', 'pending']))
+      // Two literal states joined by OR, not `state IN (?, ?)`: each branch then reads its own partial
+      // unique index (one current, one pending per device) instead of every version the device
+      // ever had, so a reveal costs the same on a device rotated for years as on a new one.
+      .leftJoin('credential_versions as cv', (j) =>
+        j.onRef('cv.device_id', '=', 'grants.device_id').on((eb) => eb.or([eb('cv.state', '=', sql.lit('current')), eb('cv.state', '=', sql.lit('pending'))])),
+      )
       .selectAll('grants')
       .select([
         'devices.account',

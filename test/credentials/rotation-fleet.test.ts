@@ -2,6 +2,7 @@ import { CompiledQuery, RootOperationNode, createQueryId, sql } from 'kysely';
 import { createCredentialRepository } from '../../src/credentials/credential-repository';
 import { createRotationJobRepository } from '../../src/credentials/rotation-job-repository';
 import { createDeviceRepository } from '../../src/devices/device-repository';
+import { createGrantRepository } from '../../src/grants/grant-repository';
 import { Db } from '../../src/store/database';
 import { UserPrincipal } from '../../src/identity/principal';
 import { TestApp, createTestApp } from '../support/test-app';
@@ -28,6 +29,11 @@ async function ackAll(h: TestApp, ids: readonly string[]): Promise<number> {
  * that records the query it builds, and that query (SQL and parameters) is explained.
  */
 async function planOf(h: TestApp, call: (db: Db) => Promise<unknown>): Promise<string> {
+  return (await sentAndPlan(h, call)).plan;
+}
+
+/** The SQL a repository call sends and SQLite's plan for it. A query prepared once (prepareQuery) is recorded when the call first compiles it. */
+async function sentAndPlan(h: TestApp, call: (db: Db) => Promise<unknown>): Promise<{ sql: string; plan: string }> {
   const sent: RootOperationNode[] = [];
   const recording = h.db.withPlugin({
     transformQuery: ({ node }) => {
@@ -39,8 +45,10 @@ async function planOf(h: TestApp, call: (db: Db) => Promise<unknown>): Promise<s
   await call(recording);
   expect(sent).toHaveLength(1);
   const query = recording.getExecutor().compileQuery(sent[0] as RootOperationNode, createQueryId());
-  const plan = await h.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${query.sql}`, [...query.parameters]));
-  return plan.rows.map((r) => r.detail).join('\n');
+  // A prepared query's parameters are stand-ins until it runs; the plan does not depend on their values.
+  const values = query.parameters.map((v) => (typeof v === 'object' && v !== null ? null : v));
+  const plan = await h.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${query.sql}`, values));
+  return { sql: query.sql, plan: plan.rows.map((r) => r.detail).join('\n') };
 }
 
 async function drain(h: TestApp): Promise<void> {
@@ -84,6 +92,21 @@ describe('scheduled rotation across a fleet', () => {
     const plan = await planOf(h, (db) => createCredentialRepository(db).countAckOverdue(db, h.clock.now().toISOString()));
     // The partial index holds only pending versions (at most one per device, most devices none).
     expect(plan.split('\n')).toEqual(['SCAN cv USING INDEX credential_versions_one_pending', 'SEARCH d USING INDEX sqlite_autoindex_devices_1 (id=?)']);
+  });
+
+  it("a reveal reads a device's current and pending versions by their partial indexes, not every version the device ever had", async () => {
+    const { plan } = await sentAndPlan(h, (db) => createGrantRepository(db).findForReveal(db, 'no-such-grant'));
+    expect(plan).toMatch(/MULTI-INDEX OR/);
+    expect(plan).toMatch(/SEARCH cv USING INDEX credential_versions_one_current \(device_id=\?\)/);
+    expect(plan).toMatch(/SEARCH cv USING INDEX credential_versions_one_pending \(device_id=\?\)/);
+    // The primary key (device_id, version) would walk the device's whole history.
+    expect(plan).not.toMatch(/sqlite_autoindex_credential_versions_1/);
+  });
+
+  it('an agent poll asks for the pending version with the state written into the SQL, so SQLite plans it once for the partial index', async () => {
+    const { sql: text, plan } = await sentAndPlan(h, (db) => createCredentialRepository(db).pending(db, 'pc-0001'));
+    expect(text).toMatch(/"state" = 'pending'/);
+    expect(plan).toBe('SEARCH credential_versions USING INDEX credential_versions_one_pending (device_id=?)');
   });
 
   it('rotates every device exactly once when maxAge has passed, and then none until the next', async () => {
