@@ -58,17 +58,23 @@ export function createCredentialRepository(db: Q) {
      * Versions that still hold a vault entry and are safe to remove from the vault: superseded ones
      * past the newest `keep` superseded, and failed ones past the newest `keep` failed. Counted apart,
      * so failed sets never cost the device a superseded password it may still hold.
+     *
+     * Reads only the versions still in the vault (their partial index), a handful per device, not
+     * the device's whole history. The newest `keep` of a state are counted among those: they are
+     * never pruned, so this is the same window; should one have been (history lowered, then raised),
+     * the window only reaches further back and prunes less, never more.
      */
     async beyondHistory(q: Q, deviceId: string, keep: number): Promise<CredentialVersion[]> {
-      const old = await q
+      const unpruned = await q
         .selectFrom('credential_versions')
         .selectAll()
         .where('device_id', '=', deviceId)
-        .where('state', 'in', ['superseded', 'failed'])
+        .where('vault_pruned_at', 'is', null)
+        .where((eb) => eb.or([eb('state', '=', sql.lit('superseded')), eb('state', '=', sql.lit('failed'))]))
         .orderBy('version', 'desc')
         .execute();
-      const past = (state: CredentialVersion['state']) => old.filter((v) => v.state === state).slice(keep);
-      return [...past('superseded'), ...past('failed')].filter((v) => v.vault_pruned_at === null);
+      const past = (state: CredentialVersion['state']) => unpruned.filter((v) => v.state === state).slice(keep);
+      return [...past('superseded'), ...past('failed')];
     },
     async markPruned(q: Q, deviceId: string, version: number, at: string): Promise<void> {
       await q.updateTable('credential_versions').set({ vault_pruned_at: at }).where('device_id', '=', deviceId).where('version', '=', version).execute();

@@ -6,6 +6,7 @@ import * as m001 from './migrations/001-initial';
 import * as m002 from './migrations/002-rotation';
 import * as m003 from './migrations/003-escalations-webhooks';
 import * as m004 from './migrations/004-revealed-versions';
+import * as m005 from './migrations/005-unpruned-versions';
 import { Database } from './schema';
 
 export type Db = Kysely<Database>;
@@ -17,7 +18,13 @@ export function sqliteHandleOf(db: Db): BetterSqlite3.Database | undefined {
   return sqliteHandles.get(db);
 }
 
-const migrations: Record<string, Migration> = { '001-initial': m001, '002-rotation': m002, '003-escalations-webhooks': m003, '004-revealed-versions': m004 };
+const migrations: Record<string, Migration> = {
+  '001-initial': m001,
+  '002-rotation': m002,
+  '003-escalations-webhooks': m003,
+  '004-revealed-versions': m004,
+  '005-unpruned-versions': m005,
+};
 
 /** Creates a directory (and parents) readable by the daemon's user only. */
 export function ensurePrivateDir(dir: string): void {

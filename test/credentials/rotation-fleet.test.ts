@@ -109,6 +109,11 @@ describe('scheduled rotation across a fleet', () => {
     expect(plan).toBe('SEARCH credential_versions USING INDEX credential_versions_one_pending (device_id=?)');
   });
 
+  it("pruning after a rotation reads only the versions still in the vault, not the device's whole history", async () => {
+    const plan = await planOf(h, (db) => createCredentialRepository(db).beyondHistory(db, 'pc-0001', 5));
+    expect(plan).toMatch(/^SEARCH credential_versions USING INDEX credential_versions_unpruned \(device_id=\?\)$/);
+  });
+
   it('rotates every device exactly once when maxAge has passed, and then none until the next', async () => {
     expect(await h.rotations.enqueueDueRotations()).toBe(0);
     h.clock.advance(4 * 3600 * 1000 + 1000);

@@ -78,7 +78,9 @@ describe('jitbroker store copy: a SQLite store into PostgreSQL', () => {
   it('copies every table exactly, in one transaction, and verifies the chain on the target', async () => {
     const migrated = runCli(['migrate', '--store', pg.url]);
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout).toMatch(/applied 001-initial\napplied 002-rotation\napplied 003-escalations-webhooks\napplied 004-revealed-versions\nschema is current/);
+    expect(migrated.stdout).toMatch(
+      /applied 001-initial\napplied 002-rotation\napplied 003-escalations-webhooks\napplied 004-revealed-versions\napplied 005-unpruned-versions\nschema is current/,
+    );
 
     const r = runCli(['store', 'copy', '--from', `sqlite:${dbFile}`, '--to', pg.url, '--batch-size', '7', '--json']);
     expect(r.stderr).toBe('');
@@ -122,7 +124,7 @@ describe('jitbroker store copy: a SQLite store into PostgreSQL', () => {
     const bare = runCli(['store', 'copy', '--from', `sqlite:${dbFile}`, '--to', withDatabase(pg.url, 'second')]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(
-      /refusing to copy: the target is not migrated \(missing 001-initial, 002-rotation, 003-escalations-webhooks, 004-revealed-versions\); run jitbroker migrate --store postgres:/,
+      /refusing to copy: the target is not migrated \(missing 001-initial, 002-rotation, 003-escalations-webhooks, 004-revealed-versions, 005-unpruned-versions\); run jitbroker migrate --store postgres:/,
     );
   });
 
