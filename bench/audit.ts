@@ -16,6 +16,7 @@ import { actorColumn } from '../src/audit/audit-chain';
 import { migrate, openSqlite } from '../src/store/database';
 import { systemClock } from '../src/time/clock';
 import { machine } from './machine';
+import { pct } from './percentile';
 import { timeOrderedId } from '../src/store/ids';
 
 const actions = [
@@ -71,8 +72,6 @@ function openAudit(file: string) {
   const { db, sqlite } = openSqlite(file);
   return { sqlite, db, audit: createAuditLog({ db, clock: systemClock }) };
 }
-
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
 async function queries(file: string, n: number): Promise<void> {
   const { db, audit, sqlite } = openAudit(file);

@@ -16,17 +16,13 @@ import { CredentialVersion, createCredentialRepository } from '../src/credential
 import { createGrantRepository } from '../src/grants/grant-repository';
 import { UserPrincipal } from '../src/identity/principal';
 import { machine } from './machine';
+import { pct } from './percentile';
 
 const admin: UserPrincipal = { kind: 'user', subject: 'bench-admin', roles: ['admin'], groups: [] };
 const alice: UserPrincipal = { kind: 'user', subject: 'alice', roles: ['requester'], groups: ['helpdesk'] };
 const ctx = { requestId: 'bench-history' };
 const histories = [0, 1000, 10000];
 const runs = Number(process.env.BENCH_RUNS ?? 2000);
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
 
 async function timed(run: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < 100; i++) await run();

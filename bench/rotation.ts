@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config/load-config';
 import { UserPrincipal } from '../src/identity/principal';
 import { startServe } from './daemon-process';
 import { machine } from './machine';
+import { pct } from './percentile';
 import { timeOrderedId } from '../src/store/ids';
 
 // e.g. BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon under the load.
@@ -24,11 +25,6 @@ const fleetSize = Number(process.env.BENCH_DEVICES ?? 10000);
 const agentIntervalMs = Number(process.env.BENCH_AGENT_INTERVAL_SECONDS ?? 30) * 1000;
 const admin: UserPrincipal = { kind: 'user', subject: 'bench-admin', roles: ['admin'], groups: [] };
 const ctx = { requestId: 'bench-seed' };
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
 
 /** Enrols the fleet through the services (as the API would), acknowledges every first password, and opens one grant to reveal. */
 async function seedFleet(dataDir: string, publicJwk: object): Promise<{ token: string; grantId: string }> {
