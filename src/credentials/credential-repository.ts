@@ -19,14 +19,15 @@ export function createCredentialRepository(db: Q) {
     },
     /**
      * Active devices whose agent fetched a pending password at or before `cutoff` and never
-     * acknowledged it (or reported it failed). Reads the pending versions only (their partial index).
+     * acknowledged it (or reported it failed). Reads the pending versions only (their partial index),
+     * planned once: the state is a literal, as in `pending` above.
      */
     async countAckOverdue(q: Q, cutoff: string): Promise<number> {
       const r = await q
         .selectFrom('credential_versions as cv')
         .innerJoin('devices as d', 'd.id', 'cv.device_id')
         .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('cv.state', '=', 'pending')
+        .where('cv.state', '=', sql.lit('pending'))
         .where('cv.fetched_at', '<=', cutoff)
         .where('d.status', '=', 'active')
         .executeTakeFirst();
