@@ -1,5 +1,5 @@
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import helmet from 'helmet';
+import helmet, { HelmetOptions } from 'helmet';
 import { Logger } from 'pino';
 import { agentRoutes } from '../credentials/agent-routes';
 import { auditRoutes } from '../audit/audit-routes';
@@ -17,6 +17,29 @@ import { RateLimitSettings, createRateLimits } from './rate-limits';
 import type { Services } from '../app';
 
 const bodyLimit = '64kb';
+
+/**
+ * Helmet set up for a JSON API rather than for HTML pages (the OWASP REST Security Cheat Sheet's
+ * set): a policy that lets a response load nothing and be framed by nobody, no sniffing, no
+ * referrer, HSTS, and reads from other origins refused. Helmet's page defaults (a CSP allowing the
+ * page's own scripts and styles, and headers for DNS prefetch, IE downloads, Flash and the old XSS
+ * auditor) do nothing for JSON and were two thirds of every response's headers.
+ */
+const apiSecurityHeaders = {
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  xFrameOptions: { action: 'deny' },
+  referrerPolicy: { policy: 'no-referrer' },
+  crossOriginResourcePolicy: { policy: 'same-origin' },
+  strictTransportSecurity: { maxAge: 31536000, includeSubDomains: true },
+  xContentTypeOptions: true,
+  crossOriginOpenerPolicy: false,
+  crossOriginEmbedderPolicy: false,
+  originAgentCluster: false,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
+} as const satisfies HelmetOptions;
 
 /** A body must be JSON when one is sent; an empty body is fine on routes where it is optional. */
 function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
@@ -42,8 +65,7 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   app.set('trust proxy', s.httpSettings.trustProxy);
   app.use(requestContext);
   app.use(requestLog(s.logger, s.metrics));
-  // A JSON API still gets the security headers a browser might act on (no sniffing, no framing, HSTS over TLS).
-  app.use(helmet());
+  app.use(helmet(apiSecurityHeaders));
   const limits = createRateLimits({ settings: s.httpSettings.rateLimits, audit: s.audit, transactor: s.transactor, logger: s.logger });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

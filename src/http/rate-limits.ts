@@ -24,7 +24,8 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
   const { settings } = deps;
   const windowMs = settings.windowSeconds * 1000;
   const audited = new Map<string, number>();
-  const address = (req: Request) => ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+  // The address requestContext took from req.ip (which honours http.trustProxy): req.ip parses X-Forwarded-For again on every read.
+  const address = (req: Request) => ipKeyGenerator(req.context.clientAddress ?? 'unknown');
 
   /** Answers 429 with Retry-After; the first refusal of each key in each window is audited. */
   function refuse(req: Request, res: Response, next: NextFunction, name: string, limit: number, keyValue: string, what: string, resetTime?: Date): void {

@@ -44,6 +44,21 @@ describe('abuse limits and security headers', () => {
     }
   });
 
+  it('behind a trusted proxy, counts each forwarded client address apart, not the proxy', async () => {
+    const proxied = await createTestApp({ JITBROKER_HTTP_TRUST_PROXY: '1', JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '2' });
+    try {
+      const good = await proxied.token('admin-1', ['admin']);
+      const from = (client: string) => proxied.api.get('/v1/devices').set('authorization', `Bearer ${good}`).set('x-forwarded-for', client);
+      await from('203.0.113.7').expect(200);
+      await from('203.0.113.7').expect(200);
+      await from('203.0.113.7').expect(429);
+      // The same proxy socket, another client: its own count.
+      await from('203.0.113.8').expect(200);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('successful requests do not count towards the authentication-failure limit', async () => {
     const good = await h.token('admin-1', ['admin']);
     for (let i = 0; i < 10; i++) expect((await h.api.get('/v1/devices').set('authorization', `Bearer ${good}`)).status).toBe(200);
@@ -89,11 +104,25 @@ describe('abuse limits and security headers', () => {
     expect((await h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'nope', reason: 'r', duration: 'PT1H' })).status).toBe(429);
   });
 
-  it('sends the security headers a browser might act on', async () => {
-    const res = await h.api.get('/healthz');
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
-    expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
-    expect(res.headers['x-powered-by']).toBeUndefined();
+  it("sends a JSON API's security headers, on answers and on problem documents, and none meant for HTML pages", async () => {
+    for (const res of [await h.api.get('/healthz'), await h.api.get('/v1/no-such-route')]) {
+      expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+      expect(res.headers['x-frame-options']).toBe('DENY');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+      expect(res.headers['cross-origin-resource-policy']).toBe('same-origin');
+      expect(res.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+      for (const pageOnly of [
+        'x-powered-by',
+        'x-dns-prefetch-control',
+        'x-download-options',
+        'x-permitted-cross-domain-policies',
+        'x-xss-protection',
+        'origin-agent-cluster',
+        'cross-origin-opener-policy',
+      ]) {
+        expect(res.headers[pageOnly]).toBeUndefined();
+      }
+    }
   });
 });
