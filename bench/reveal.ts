@@ -27,6 +27,8 @@ interface Target {
   name: string;
   url: string;
   token: string;
+  /** The server's process, whose CPU time each run reads. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -74,13 +76,13 @@ async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Rec
   await api(url, admin, 'POST', '/v1/policies', { name: 'bench', principals: { groups: ['helpdesk'] }, deviceGroups: ['fleet'], maxDuration: 'PT4H' });
   await runCli(['agent', 'run', '--url', url, '--device-id', 'laptop-1', '--key', keyFile, '--setter', 'file', '--file', path.join(dir, 'device.pw'), '--once'], env);
   const grant = await api(url, alice, 'POST', '/v1/grants', { deviceId: 'laptop-1', reason: 'bench', duration: 'PT2H' });
-  return { name, url: `${url}/v1/grants/${grant.id as string}/password`, token: alice, stop: stopper(proc) };
+  return { name, url: `${url}/v1/grants/${grant.id as string}/password`, token: alice, pid: proc.pid as number, stop: stopper(proc) };
 }
 
 async function startBaseline(dir: string): Promise<Target> {
   const proc = spawn(process.execPath, [path.join(__dirname, 'baseline-server.js'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const m = await waitFor(proc, /listening (\d+) (\S+)\n/);
-  return { name: 'baseline', url: `http://127.0.0.1:${m[1]}/reveal/1`, token: m[2] as string, stop: stopper(proc) };
+  return { name: 'baseline', url: `http://127.0.0.1:${m[1]}/reveal/1`, token: m[2] as string, pid: proc.pid as number, stop: stopper(proc) };
 }
 
 interface Figures {
@@ -88,11 +90,23 @@ interface Figures {
   p50: number;
   p99: number;
   non2xx: number;
+  /** The server process's CPU time (user + system, all its threads) per request, in µs. */
+  cpuUs: number;
+}
+
+/** A process's CPU time so far (user + system, every thread), in µs, from /proc. */
+function cpuTimeUs(pid: number): number {
+  // Fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 a second on Linux); the name in field 2 may hold spaces, so count from its ')'.
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10000;
 }
 
 async function drive(t: Target): Promise<Figures> {
+  const cpuBefore = cpuTimeUs(t.pid);
   const r = await autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors };
+  const cpuUs = (cpuTimeUs(t.pid) - cpuBefore) / Math.max(1, r.requests.total);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors, cpuUs };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -155,7 +169,9 @@ async function main(): Promise<void> {
       for (const t of targets) {
         const f = await drive(t);
         results[t.name]?.push(f);
-        console.log(`round ${i + 1} ${t.name.padEnd(26)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50} ms  p99 ${f.p99} ms${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`);
+        console.log(
+          `round ${i + 1} ${t.name.padEnd(26)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50} ms  p99 ${f.p99} ms  CPU ${f.cpuUs.toFixed(0)} µs/request${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`,
+        );
       }
     }
   } finally {
@@ -164,27 +180,40 @@ async function main(): Promise<void> {
   }
   const sum = (name: string) => {
     const fs_ = results[name] as Figures[];
-    return { rps: mean(fs_.map((f) => f.rps)), p50: mean(fs_.map((f) => f.p50)), p99: mean(fs_.map((f) => f.p99)), bad: fs_.reduce((n, f) => n + f.non2xx, 0) };
+    return {
+      rps: mean(fs_.map((f) => f.rps)),
+      p50: mean(fs_.map((f) => f.p50)),
+      p99: mean(fs_.map((f) => f.p99)),
+      cpu: mean(fs_.map((f) => f.cpuUs)),
+      bad: fs_.reduce((n, f) => n + f.non2xx, 0),
+    };
   };
+  type Summary = ReturnType<typeof sum>;
+  const report = (name: string, X: Summary) =>
+    console.log(`${name}: ${X.rps.toFixed(0)} req/s, p50 ${X.p50.toFixed(1)} ms, p99 ${X.p99.toFixed(1)} ms, CPU ${X.cpu.toFixed(0)} µs/request, non-2xx ${X.bad}`);
+  // CPU per request is the server's own cost; req/s also moves with whatever else the machine runs.
+  const ratio = (what: string, X: Summary, Y: Summary, target = '') =>
+    console.log(`ratio (${what}): req/s ${(X.rps / Y.rps).toFixed(2)}×, p99 ${(X.p99 / Y.p99).toFixed(2)}×, CPU per request ${(X.cpu / Y.cpu).toFixed(2)}×${target}`);
   const A = sum(a.name);
   const B = sum(b.name);
   const D = sum(d.name);
   console.log('');
-  console.log(`${a.name}: ${A.rps.toFixed(0)} req/s, p50 ${A.p50.toFixed(1)} ms, p99 ${A.p99.toFixed(1)} ms, non-2xx ${A.bad}`);
-  console.log(`${d.name}: ${D.rps.toFixed(0)} req/s, p50 ${D.p50.toFixed(1)} ms, p99 ${D.p99.toFixed(1)} ms, non-2xx ${D.bad}`);
-  console.log(`${b.name}: ${B.rps.toFixed(0)} req/s, p50 ${B.p50.toFixed(1)} ms, p99 ${B.p99.toFixed(1)} ms, non-2xx ${B.bad}`);
-  console.log(`ratio (jitbroker as shipped / baseline): req/s ${(A.rps / B.rps).toFixed(2)}×, p99 ${(A.p99 / B.p99).toFixed(2)}× (target: req/s ≥ 1.0×, p99 ≤ 1.0×)`);
-  console.log(`ratio (jitbroker, no token cache / baseline): req/s ${(D.rps / B.rps).toFixed(2)}×, p99 ${(D.p99 / B.p99).toFixed(2)}×`);
+  report(a.name, A);
+  report(d.name, D);
+  report(b.name, B);
+  ratio('jitbroker as shipped / baseline', A, B, ' (target: req/s ≥ 1.0×, p99 ≤ 1.0×)');
+  ratio('jitbroker, no token cache / baseline', D, B);
   if (e) {
     const E = sum(e.name);
-    console.log(`${e.name}: ${E.rps.toFixed(0)} req/s, p50 ${E.p50.toFixed(1)} ms, p99 ${E.p99.toFixed(1)} ms, non-2xx ${E.bad}`);
-    console.log(`ratio (jitbroker as shipped / ${e.name}): req/s ${(A.rps / E.rps).toFixed(2)}×, p99 ${(A.p99 / E.p99).toFixed(2)}×`);
-    console.log(`ratio (${e.name} / baseline): req/s ${(E.rps / B.rps).toFixed(2)}×, p99 ${(E.p99 / B.p99).toFixed(2)}×`);
+    report(e.name, E);
+    ratio(`jitbroker as shipped / ${e.name}`, A, E);
+    ratio(`${e.name} / baseline`, E, B);
   }
   if (c && kv) {
     const C = sum(c.name);
-    console.log(`${c.name}: ${C.rps.toFixed(0)} req/s, p50 ${C.p50.toFixed(1)} ms, p99 ${C.p99.toFixed(1)} ms, non-2xx ${C.bad}`);
-    console.log(`ratio (AKV / local vault): req/s ${(C.rps / A.rps).toFixed(2)}×, p99 ${(C.p99 / A.p99).toFixed(2)}×; Key Vault requests served: ${kv.log.length}`);
+    report(c.name, C);
+    ratio('AKV / local vault', C, A);
+    console.log(`Key Vault requests served: ${kv.log.length}`);
   }
   // A run whose answers were not all 200 measured something else (a refusal is cheaper than a reveal).
   const refused = Object.values(results).reduce((n, fs_) => n + fs_.reduce((m, f) => m + f.non2xx, 0), 0);
