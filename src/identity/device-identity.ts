@@ -2,6 +2,7 @@ import { JWK, KeyLike, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } 
 import { createDeviceRepository } from '../devices/device-repository';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
+import { prepareQuery } from '../store/prepared-query';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { checkIssuedAt, reasonOf } from './local/local-identity';
@@ -16,6 +17,11 @@ const deviceAlgorithm = 'ES256';
  */
 export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clock: Clock; audience: string; maxLifetimeSeconds: number; clockSkewSeconds: number }) {
   const devices = createDeviceRepository(deps.db);
+  // Every agent poll records its token id: prepared once, not built and compiled on each poll.
+  const seenJti = prepareQuery(deps.db, (d, p: { jti: string }) => d.selectFrom('agent_tokens').select('jti').where('jti', '=', p.jti));
+  const recordJti = prepareQuery(deps.db, (d, p: { jti: string; deviceId: string; expiresAt: string }) =>
+    d.insertInto('agent_tokens').values({ jti: p.jti, device_id: p.deviceId, expires_at: p.expiresAt }),
+  );
   // Importing a JWK builds a key object, which costs more than the signature check. Kept per
   // device and keyed by the enrolled JWK's text, so a device re-enrolled with a new key misses.
   const keys = new Map<string, { jwk: string; key: KeyLike | Uint8Array }>();
@@ -63,13 +69,10 @@ export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clo
     if ((payload.exp as number) - (payload.iat as number) > deps.maxLifetimeSeconds) fail(`exp may be at most ${deps.maxLifetimeSeconds} s after iat`);
     const jti = payload.jti as string;
     if (jti.length > 128) fail('jti is too long');
+    const expiresAt = new Date((payload.exp as number) * 1000).toISOString();
     const fresh = await deps.transactor.run(async (tx) => {
-      const seen = await tx.selectFrom('agent_tokens').select('jti').where('jti', '=', jti).executeTakeFirst();
-      if (seen) return false;
-      await tx
-        .insertInto('agent_tokens')
-        .values({ jti, device_id: deviceId, expires_at: new Date((payload.exp as number) * 1000).toISOString() })
-        .execute();
+      if ((await seenJti(tx, { jti })).length > 0) return false;
+      await recordJti(tx, { jti, deviceId, expiresAt });
       return true;
     });
     if (!fresh) fail('this token was already used (replayed jti)');
