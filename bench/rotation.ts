@@ -20,9 +20,12 @@ import { startServe } from './daemon-process';
 import { machine } from './machine';
 import { pct } from './percentile';
 import { AgentsReport, AgentsTask, runAgents } from './rotation-agents';
+import type { Stall } from './stall-recorder';
 
 // e.g. BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon under the load.
 const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+// BENCH_STALLS=1: the daemon records what fills each event-loop stall over 25 ms (bench/stall-recorder.ts); printed for the rotation.
+const recordStalls = process.env.BENCH_STALLS === '1';
 const fleetSize = Number(process.env.BENCH_DEVICES ?? 10000);
 // As shipped, an agent polls every 30 s; each simulated agent keeps that rhythm from a random phase.
 const agentIntervalMs = Number(process.env.BENCH_AGENT_INTERVAL_SECONDS ?? 30) * 1000;
@@ -129,7 +132,13 @@ async function fleetRotation(): Promise<void> {
     JITBROKER_HTTP_RATE_LIMITS_REVEALS_PER_PRINCIPAL: '100000000',
     JITBROKER_HTTP_RATE_LIMITS_AUTH_FAILURES_PER_ADDRESS: '100000000',
   };
-  const { url, proc: daemon } = await startServe(logFile, env, daemonNodeArgs);
+  const stallsFile = path.join(dir, 'stalls.json');
+  const { url, proc: daemon } = await startServe(
+    logFile,
+    recordStalls ? { ...env, JITBROKER_BENCH_STALLS_FILE: stallsFile } : env,
+    recordStalls ? [...daemonNodeArgs, '--require', path.join(__dirname, 'stall-recorder.js')] : daemonNodeArgs,
+  );
+  let rotationStarted = Infinity;
   const revealUrl = `${url}/v1/grants/${grantId}/password`;
   try {
     // A daemon that just started answers its first requests slowly (code not yet compiled, statements
@@ -147,6 +156,7 @@ async function fleetRotation(): Promise<void> {
     const db = new BetterSqlite3(path.join(dataDir, 'jitbroker.db'));
     db.pragma('busy_timeout = 10000');
     const started = Date.now();
+    rotationStarted = started;
     db.prepare("UPDATE devices SET next_due = ? WHERE id LIKE 'pc-%'").run(new Date(started - 1000).toISOString());
     // Watched from a worker thread: the count scans every version (3 ms at 30k rows), which would block the probe's loop.
     const pendingWatch = watchAllPending(path.join(dataDir, 'jitbroker.db'), (at) => (allPendingAt = at));
@@ -211,7 +221,22 @@ async function fleetRotation(): Promise<void> {
   } finally {
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));
+    if (recordStalls && fs.existsSync(stallsFile)) printStalls((JSON.parse(fs.readFileSync(stallsFile, 'utf8')) as Stall[]).filter((s) => s.at >= rotationStarted));
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What filled the daemon's event-loop stalls over 25 ms while the fleet rotated (BENCH_STALLS=1). */
+function printStalls(stalls: Stall[]): void {
+  const mean = (k: keyof Stall) => (stalls.reduce((n, s) => n + s[k], 0) / Math.max(1, stalls.length)).toFixed(1);
+  console.log(
+    `daemon event-loop stalls over 25 ms while rotating: ${stalls.length}, ${mean('gapMs')} ms on average, each holding on average ` +
+      `${mean('requests')} new requests, ${mean('commits')} COMMITs (${mean('commitMs')} ms), ${mean('statements')} other statements (${mean('statementMs')} ms) and ${mean('gcMs')} ms of GC; the rest is JavaScript`,
+  );
+  for (const s of [...stalls].sort((a, b) => b.gapMs - a.gapMs).slice(0, 5)) {
+    console.log(
+      `  ${s.gapMs.toFixed(1)} ms: ${s.requests} requests, ${s.commits} COMMITs (${s.commitMs.toFixed(1)} ms), ${s.statements} statements (${s.statementMs.toFixed(1)} ms), GC ${s.gcMs.toFixed(1)} ms`,
+    );
   }
 }
 
