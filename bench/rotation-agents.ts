@@ -7,8 +7,9 @@
  * device ids and the poll interval. Reports { polls, acked } every half second and when done.
  * `runAgents` is also what the parent runs itself with BENCH_AGENT_PROCESSES=0.
  */
-import { JWK, KeyLike, SignJWT, importJWK } from 'jose';
+import { JWK, KeyLike, importJWK } from 'jose';
 import { timeOrderedId } from '../src/store/ids';
+import { signAgentToken } from '../test/support/agent-token';
 
 export interface AgentsTask {
   url: string;
@@ -27,16 +28,8 @@ export interface AgentsReport {
 /** Runs the agents of `task` until every one has acknowledged a new password; counts into `counts` as it goes. */
 export async function runAgents(task: AgentsTask, counts: AgentsReport): Promise<void> {
   const key = (await importJWK(task.privateJwk, 'ES256')) as KeyLike;
-  const sign = (id: string) =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256' })
-      .setIssuer(id)
-      .setSubject(id)
-      .setAudience('jitbroker-agent')
-      .setIssuedAt()
-      .setExpirationTime('60s')
-      .setJti(timeOrderedId())
-      .sign(key);
+  // The tests' agent token, with a time-ordered jti as the real agent makes.
+  const sign = (id: string) => signAgentToken(id, key, { jti: timeOrderedId() });
   /** One device's agent: polls every interval from a random phase; sets and acknowledges what it finds. */
   const agent = async (id: string) => {
     await new Promise((r) => setTimeout(r, Math.random() * task.intervalMs));

@@ -138,7 +138,8 @@ async function fleetRotation(): Promise<void> {
     recordStalls ? { ...env, JITBROKER_BENCH_STALLS_FILE: stallsFile } : env,
     recordStalls ? [...daemonNodeArgs, '--require', path.join(__dirname, 'stall-recorder.js')] : daemonNodeArgs,
   );
-  let rotationStarted = Infinity;
+  // When the fleet came due; stalls before it (start-up, the probe at rest) are not the rotation's.
+  let started = Infinity;
   const revealUrl = `${url}/v1/grants/${grantId}/password`;
   try {
     // A daemon that just started answers its first requests slowly (code not yet compiled, statements
@@ -155,9 +156,9 @@ async function fleetRotation(): Promise<void> {
     // Every device due at once: the moment the clock reaches their next due time.
     const db = new BetterSqlite3(path.join(dataDir, 'jitbroker.db'));
     db.pragma('busy_timeout = 10000');
-    const started = Date.now();
-    rotationStarted = started;
+    started = Date.now();
     db.prepare("UPDATE devices SET next_due = ? WHERE id LIKE 'pc-%'").run(new Date(started - 1000).toISOString());
+    db.close();
     // Watched from a worker thread: the count scans every version (3 ms at 30k rows), which would block the probe's loop.
     const pendingWatch = watchAllPending(path.join(dataDir, 'jitbroker.db'), (at) => (allPendingAt = at));
     // A reply that waits in this process's event loop is counted as the daemon's latency: how long it waits is printed.
@@ -177,7 +178,6 @@ async function fleetRotation(): Promise<void> {
       acked = finals.reduce((n, r) => n + r.acked, 0);
     }
     await pendingWatch.terminate();
-    db.close();
     const seconds = (Date.now() - started) / 1000;
     during.stop();
     await during.done;
@@ -221,7 +221,7 @@ async function fleetRotation(): Promise<void> {
   } finally {
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));
-    if (recordStalls && fs.existsSync(stallsFile)) printStalls((JSON.parse(fs.readFileSync(stallsFile, 'utf8')) as Stall[]).filter((s) => s.at >= rotationStarted));
+    if (recordStalls && fs.existsSync(stallsFile)) printStalls((JSON.parse(fs.readFileSync(stallsFile, 'utf8')) as Stall[]).filter((s) => s.at >= started));
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
