@@ -76,7 +76,7 @@ export async function openInfra(config: Config, overrides: Partial<Pick<Infra, '
     return { db, close: () => db.destroy(), clock: overrides.clock ?? systemClock, logger };
   }
   const file = sqliteStoreFile(config);
-  const { db, sqlite } = openSqlite(file);
+  const { db, sqlite } = openSqlite(file, { checkpointPages: config.store.checkpointPages });
   // A single SQLite daemon migrates its own store on start (a fresh data dir just works); a schema
   // newer than this build is refused here, before anything listens (SchemaNewerThanBuild).
   try {
@@ -85,7 +85,8 @@ export async function openInfra(config: Config, overrides: Partial<Pick<Infra, '
     await db.destroy();
     throw e;
   }
-  const checkpointer = config.store.checkpoint === 'worker' ? startWalCheckpointer(sqlite, file, { intervalMs: 1000, logger }) : undefined;
+  const checkpointer =
+    config.store.checkpoint === 'worker' ? startWalCheckpointer(sqlite, file, { intervalMs: 1000, logger, fallbackPages: config.store.checkpointPages }) : undefined;
   return {
     db,
     close: async () => {

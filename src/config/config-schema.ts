@@ -75,6 +75,9 @@ export const configSchema = z
         maxBatchMs: z.number().int().min(1).max(1000),
         // Where WAL checkpoints run: inside the committing transaction (SQLite's default) or in a worker thread.
         checkpoint: z.enum(['inline', 'worker']),
+        // Inline: a commit that leaves this many pages in the WAL copies them back to the database file
+        // (SQLite's wal_autocheckpoint; its own default is 1000). The copy and its fsync hold that commit.
+        checkpointPages: z.number().int().min(16).max(100000),
         // PostgreSQL: units batched into one transaction per commit (group), or a transaction each (unit).
         postgresCommit: z.enum(['group', 'unit']),
       })

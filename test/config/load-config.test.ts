@@ -103,6 +103,14 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     expect(lines.find((l) => l.startsWith('config store.driver'))).toMatch(/"mysql".*accepted: one of sqlite \| postgres/);
   });
 
+  it('store.checkpointPages: 250 by default, a whole number of pages from 16 to 100000', () => {
+    expect(loadConfig({ env: {} }).store.checkpointPages).toBe(250);
+    expect(loadConfig({ env: { JITBROKER_STORE_CHECKPOINT_PAGES: '1000' } }).store.checkpointPages).toBe(1000);
+    expect(errorsOf(() => loadConfig({ env: { JITBROKER_STORE_CHECKPOINT_PAGES: '8' } }))[0]).toMatch(
+      /^config store.checkpointPages \(from JITBROKER_STORE_CHECKPOINT_PAGES\): 8.*accepted: an integer from 16 to 100000/,
+    );
+  });
+
   it('refuses unknown keys, unreadable files and files that are not objects', () => {
     const f = path.join(dir, 'unknown.json');
     fs.writeFileSync(f, JSON.stringify({ rotation: { maxAge: 'PT1H', maxage: 'PT2H' } }));

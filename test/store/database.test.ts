@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { migrate, openSqlite } from '../../src/store/database';
+import { openInfra } from '../../src/app';
+import { loadConfig } from '../../src/config/load-config';
+import { migrate, openSqlite, sqliteHandleOf } from '../../src/store/database';
 
 // Errors from native code (better-sqlite3, node:crypto) are built in the realm that first loaded
 // it, so when Jest reuses a worker they are not `instanceof Error` here: match their fields instead.
@@ -93,6 +95,38 @@ describe('the SQLite store is durable and private', () => {
       await expect(db.insertInto('credential_versions').values(version(4, 'pending')).execute()).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
     } finally {
       await db.destroy();
+    }
+  });
+
+  /** Commits `n` rows of most of a page each, one commit per row; then how many frames the WAL holds. */
+  function walFramesAfter(sqlite: NonNullable<ReturnType<typeof sqliteHandleOf>>, n: number): number {
+    sqlite.exec('CREATE TABLE IF NOT EXISTS filler (x TEXT)');
+    const insert = sqlite.prepare('INSERT INTO filler (x) VALUES (?)');
+    for (let i = 0; i < n; i++) insert.run('x'.repeat(3000));
+    // `log` is how many frames the WAL holds now (a checkpoint restarts it only at the next write).
+    return (sqlite.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>)[0]?.log ?? -1;
+  }
+
+  it("checkpoints inline after store.checkpointPages pages (250), not SQLite's 1000: a shorter copy holds the commit that makes it", async () => {
+    for (const [pages, expectFew] of [
+      [undefined, true],
+      ['1000', false],
+    ] as const) {
+      const dataDir = fs.mkdtempSync(path.join(dir, 'ckpt-'));
+      const config = loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, ...(pages ? { JITBROKER_STORE_CHECKPOINT_PAGES: pages } : {}) } });
+      const infra = await openInfra(config);
+      try {
+        const sqlite = sqliteHandleOf(infra.db);
+        if (!sqlite) throw new Error('not SQLite');
+        expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(pages ? 1000 : 250);
+        // 200 commits of a new page each (and the page above it): with 250 the WAL was checkpointed and
+        // restarted on the way, with 1000 it still holds every frame.
+        const frames = walFramesAfter(sqlite, 200);
+        if (expectFew) expect(frames).toBeLessThan(250);
+        else expect(frames).toBeGreaterThan(400);
+      } finally {
+        await infra.close();
+      }
     }
   });
 });
