@@ -108,6 +108,7 @@ function rotationSettings(config: Config): RotationSettings {
     ackTimeoutSeconds: seconds(r.ackTimeout),
     history: r.history,
     concurrency: r.concurrency,
+    maxPerSecond: r.maxPerSecond,
     retryBaseSeconds: seconds(r.retry.base),
     retryMaxSeconds: seconds(r.retry.max),
     flagAfter: r.retry.flagAfter,

@@ -177,13 +177,26 @@ export const configSchema = z
         // Each next due time is pulled earlier by up to this fraction of maxAge, so a fleet enrolled together spreads out.
         jitter: z.number().min(0).max(0.5),
         concurrency: z.number().int().min(1).max(256),
+        // Rotation jobs started per second at most (0: no cap): a fleet due at once must not crowd out requests.
+        maxPerSecond: z.number().min(0).max(100000),
         workerSeconds: z.number().int().min(1).max(60),
         scanSeconds: z.number().int().min(1).max(60),
         // How long a worker holds the rotation jobs it claimed: a daemon that died lets them go after this.
         lease: duration,
         retry: z.object({ base: duration, max: duration, flagAfter: z.number().int().min(1).max(100) }).strict(),
       })
-      .strict(),
+      .strict()
+      .superRefine((r, ctx) => {
+        // The worker claims jobs a page at a time; a page must start well within the lease it holds them by.
+        const leaseSeconds = parseDurationSeconds(r.lease);
+        if (r.maxPerSecond > 0 && leaseSeconds !== undefined && r.maxPerSecond * leaseSeconds < 2) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['maxPerSecond'],
+            message: `is too low for rotation.lease (${r.lease}): a claimed job would wait past its lease; accepted: 0, or at least 2 jobs per lease`,
+          });
+        }
+      }),
     password: passwordPolicy,
     passwordByGroup: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), passwordPolicy.partial().strict()),
     audit: z

@@ -12,6 +12,7 @@ import { Metrics } from '../metrics/metrics';
 import { Clock } from '../time/clock';
 import { VaultBackend } from '../vault/vault-backend';
 import { CredentialService } from './credential-service';
+import { createRotationPacer } from './rotation-pacer';
 import { RotationJob, RotationReason, createRotationJobRepository } from './rotation-job-repository';
 import { Secret } from './secret';
 
@@ -23,6 +24,8 @@ export interface RotationSettings {
   /** Superseded versions kept in the vault for recovery. */
   history: number;
   concurrency: number;
+  /** Rotation jobs started per second at most, across all lanes (0: no cap). */
+  maxPerSecond: number;
   retryBaseSeconds: number;
   retryMaxSeconds: number;
   /** Failures in a row after which a device is flagged. */
@@ -251,12 +254,16 @@ export function createRotationService(deps: {
     deps.metrics.rotation(job.reason, 'rotated');
   }
 
-  /** Runs claimed jobs, at most `concurrency` at a time. */
+  const pace = createRotationPacer(settings.maxPerSecond);
+
+  /** Runs claimed jobs, at most `concurrency` at a time and `maxPerSecond` a second. */
   async function runClaimed(mine: RotationJob[]): Promise<void> {
     let next = 0;
     const lane = async () => {
       while (next < mine.length) {
         const job = mine[next++] as RotationJob;
+        // Taken before the wait: another lane may take the last job meanwhile.
+        await pace();
         // Even recording the failure failed (the store is down): the lane goes on; the job comes back when its lease runs out.
         await runJob(job).catch((e: unknown) => deps.logger.error({ deviceId: job.device_id, job: job.id, reason: describe(e) }, 'could not run or record a rotation job'));
       }
@@ -271,6 +278,8 @@ export function createRotationService(deps: {
    */
   async function runDueJobs(pageSize = 500): Promise<number> {
     let ran = 0;
+    // Under a cap, a page is what the lanes start in half the lease, so no claimed job waits past it.
+    if (settings.maxPerSecond > 0) pageSize = Math.max(1, Math.min(pageSize, Math.floor((settings.leaseSeconds * settings.maxPerSecond) / 2)));
     for (;;) {
       const now = clock.now();
       const until = iso(now.getTime() + settings.leaseSeconds * 1000);

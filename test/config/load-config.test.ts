@@ -111,6 +111,18 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     );
   });
 
+  it('rotation.maxPerSecond: 40 by default, 0 for no cap, never negative', () => {
+    expect(loadConfig({ env: {} }).rotation.maxPerSecond).toBe(40);
+    expect(loadConfig({ env: { JITBROKER_ROTATION_MAX_PER_SECOND: '0' } }).rotation.maxPerSecond).toBe(0);
+    expect(errorsOf(() => loadConfig({ env: { JITBROKER_ROTATION_MAX_PER_SECOND: '-1' } }))[0]).toMatch(
+      /^config rotation.maxPerSecond \(from JITBROKER_ROTATION_MAX_PER_SECOND\): -1.*accepted: a number from 0 to 100000/,
+    );
+    // A page of claimed jobs must start within the lease that holds them.
+    expect(errorsOf(() => loadConfig({ env: { JITBROKER_ROTATION_MAX_PER_SECOND: '0.001', JITBROKER_ROTATION_LEASE: 'PT5M' } }))[0]).toMatch(
+      /^config rotation.maxPerSecond.*too low for rotation.lease \(PT5M\).*accepted: 0, or at least 2 jobs per lease/,
+    );
+  });
+
   it('refuses unknown keys, unreadable files and files that are not objects', () => {
     const f = path.join(dir, 'unknown.json');
     fs.writeFileSync(f, JSON.stringify({ rotation: { maxAge: 'PT1H', maxage: 'PT2H' } }));
