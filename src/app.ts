@@ -85,8 +85,7 @@ export async function openInfra(config: Config, overrides: Partial<Pick<Infra, '
     await db.destroy();
     throw e;
   }
-  const checkpointer =
-    config.store.checkpoint === 'worker' ? startWalCheckpointer(sqlite, file, { intervalMs: 1000, logger, fallbackPages: config.store.checkpointPages }) : undefined;
+  const checkpointer = config.store.checkpoint === 'worker' ? startWalCheckpointer(sqlite, file, { intervalMs: 1000, logger }) : undefined;
   return {
     db,
     close: async () => {

@@ -33,14 +33,16 @@ parentPort.on('message', (m) => {
  * request waits. Here the main connection turns that off and a worker thread checkpoints
  * instead; if the worker fails, automatic checkpoints come back on so the WAL cannot grow forever.
  */
-export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: string, opts: { intervalMs: number; logger: Logger; fallbackPages: number }): { stop(): Promise<void> } {
+export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: string, opts: { intervalMs: number; logger: Logger }): { stop(): Promise<void> } {
+  // What the connection checkpointed at (store.checkpointPages), for the fallback to put back.
+  const inlinePages = sqlite.pragma('wal_autocheckpoint', { simple: true }) as number;
   sqlite.pragma('wal_autocheckpoint = 0');
   const worker = new Worker(workerSource, { eval: true, workerData: { file, intervalMs: opts.intervalMs, driver: require.resolve('better-sqlite3') } });
   let stopping = false;
   const fallBack = (why: string) => {
     if (stopping) return;
     opts.logger.error({ why }, 'WAL checkpointer stopped; checkpoints run on the main connection again');
-    sqlite.pragma(`wal_autocheckpoint = ${opts.fallbackPages}`);
+    sqlite.pragma(`wal_autocheckpoint = ${inlinePages}`);
   };
   worker.on('message', (m: { error?: string }) => {
     if (m.error) opts.logger.warn({ error: m.error }, 'WAL checkpoint failed; will retry');
