@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { api, runCli, startServe, stop } from './daemon-process';
+import { collectLatencies } from './latency';
 import { machine } from './machine';
+import { pct } from './percentile';
 import { FakeKeyVault, startFakeKeyVault } from '../test/support/fake-key-vault';
 
 // e.g. BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon under the load.
@@ -89,6 +91,8 @@ interface Figures {
   rps: number;
   p50: number;
   p99: number;
+  /** Every reply's latency in ms, so the rounds' percentiles are taken over all their replies together. */
+  latencies: number[];
   non2xx: number;
   /** The server process's CPU time (user + system, all its threads) per request, in µs. */
   cpuUs: number;
@@ -104,9 +108,15 @@ function cpuTimeUs(pid: number): number {
 
 async function drive(t: Target): Promise<Figures> {
   const cpuBefore = cpuTimeUs(t.pid);
-  const r = await autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } });
+  let latencies: number[] = [];
+  const r = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } }, (err, result) =>
+      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
+    );
+    latencies = collectLatencies(instance);
+  });
   const cpuUs = (cpuTimeUs(t.pid) - cpuBefore) / Math.max(1, r.requests.total);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors, cpuUs };
+  return { rps: r.requests.average, p50: pct(latencies, 50), p99: pct(latencies, 99), latencies, non2xx: r.non2xx + r.errors, cpuUs };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -170,7 +180,7 @@ async function main(): Promise<void> {
         const f = await drive(t);
         results[t.name]?.push(f);
         console.log(
-          `round ${i + 1} ${t.name.padEnd(26)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50} ms  p99 ${f.p99} ms  CPU ${f.cpuUs.toFixed(0)} µs/request${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`,
+          `round ${i + 1} ${t.name.padEnd(26)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms  CPU ${f.cpuUs.toFixed(0)} µs/request${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`,
         );
       }
     }
@@ -182,15 +192,21 @@ async function main(): Promise<void> {
     const fs_ = results[name] as Figures[];
     return {
       rps: mean(fs_.map((f) => f.rps)),
-      p50: mean(fs_.map((f) => f.p50)),
-      p99: mean(fs_.map((f) => f.p99)),
+      p50: pct(
+        fs_.flatMap((f) => f.latencies),
+        50,
+      ),
+      p99: pct(
+        fs_.flatMap((f) => f.latencies),
+        99,
+      ),
       cpu: mean(fs_.map((f) => f.cpuUs)),
       bad: fs_.reduce((n, f) => n + f.non2xx, 0),
     };
   };
   type Summary = ReturnType<typeof sum>;
   const report = (name: string, X: Summary) =>
-    console.log(`${name}: ${X.rps.toFixed(0)} req/s, p50 ${X.p50.toFixed(1)} ms, p99 ${X.p99.toFixed(1)} ms, CPU ${X.cpu.toFixed(0)} µs/request, non-2xx ${X.bad}`);
+    console.log(`${name}: ${X.rps.toFixed(0)} req/s, p50 ${X.p50.toFixed(2)} ms, p99 ${X.p99.toFixed(2)} ms, CPU ${X.cpu.toFixed(0)} µs/request, non-2xx ${X.bad}`);
   // CPU per request is the server's own cost; req/s also moves with whatever else the machine runs.
   const ratio = (what: string, X: Summary, Y: Summary, target = '') =>
     console.log(`ratio (${what}): req/s ${(X.rps / Y.rps).toFixed(2)}×, p99 ${(X.p99 / Y.p99).toFixed(2)}×, CPU per request ${(X.cpu / Y.cpu).toFixed(2)}×${target}`);
