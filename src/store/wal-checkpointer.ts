@@ -39,20 +39,31 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
   sqlite.pragma('wal_autocheckpoint = 0');
   const worker = new Worker(workerSource, { eval: true, workerData: { file, intervalMs: opts.intervalMs, driver: require.resolve('better-sqlite3') } });
   let stopping = false;
+  let fellBack = false;
   const fallBack = (why: string) => {
-    if (stopping) return;
+    if (stopping || fellBack) return;
+    fellBack = true;
     opts.logger.error({ why }, 'WAL checkpointer stopped; checkpoints run on the main connection again');
     sqlite.pragma(`wal_autocheckpoint = ${inlinePages}`);
   };
   worker.on('message', (m: { error?: string }) => {
     if (m.error) opts.logger.warn({ error: m.error }, 'WAL checkpoint failed; will retry');
   });
+  // A worker that failed also exits: 'error' comes first, with the reason.
   worker.once('error', (e) => fallBack(e.message));
-  worker.once('exit', (code) => fallBack(`exit ${code}`));
+  let running = true;
+  const exited = new Promise<void>((resolve) =>
+    worker.once('exit', (code) => {
+      running = false;
+      fallBack(`exit ${code}`);
+      resolve();
+    }),
+  );
   return {
     async stop() {
       stopping = true;
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      // A worker that already died is not waited for: shutdown must not hang on it.
+      if (!running) return;
       worker.postMessage('stop');
       await exited;
     },

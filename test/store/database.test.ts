@@ -2,9 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import pino from 'pino';
 import { openInfra } from '../../src/app';
 import { loadConfig } from '../../src/config/load-config';
 import { migrate, openSqlite, sqliteHandleOf } from '../../src/store/database';
+import { startWalCheckpointer } from '../../src/store/wal-checkpointer';
 
 // Errors from native code (better-sqlite3, node:crypto) are built in the realm that first loaded
 // it, so when Jest reuses a worker they are not `instanceof Error` here: match their fields instead.
@@ -127,6 +129,62 @@ describe('the SQLite store is durable and private', () => {
       } finally {
         await infra.close();
       }
+    }
+  });
+
+  /** Polls `check` every 50 ms until it holds or `ms` pass; whether it held. */
+  async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (check()) return true;
+    return check();
+  }
+
+  it('store.checkpoint worker: the main connection never checkpoints, a worker thread does, and the WAL restarts after it', async () => {
+    const dataDir = fs.mkdtempSync(path.join(dir, 'ckpt-worker-'));
+    const infra = await openInfra(loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, JITBROKER_STORE_CHECKPOINT: 'worker' } }));
+    try {
+      const sqlite = sqliteHandleOf(infra.db);
+      if (!sqlite) throw new Error('not SQLite');
+      // Off on the main connection: no commit of a request copies pages back, and this test never checkpoints either.
+      expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+      sqlite.exec('CREATE TABLE filler (x TEXT)');
+      const insert = sqlite.prepare('INSERT INTO filler (x) VALUES (?)');
+      for (let i = 0; i < 300; i++) insert.run('x'.repeat(3000));
+      // The WAL header's checkpoint sequence number (bytes 12-15, SQLite's file format) changes each
+      // time the WAL starts over, which a write does only once a checkpoint has copied every frame back.
+      const walFile = `${sqlite.name}-wal`;
+      const sequence = () => fs.readFileSync(walFile).readUInt32BE(12);
+      const first = sequence();
+      const restarted = await eventually(() => {
+        insert.run('y');
+        return sequence() !== first;
+      }, 5000);
+      expect(restarted).toBe(true);
+    } finally {
+      await infra.close();
+    }
+  });
+
+  it('when the checkpoint worker dies, checkpoints come back on the main connection, at its own threshold, and it is logged', async () => {
+    const file = path.join(dir, 'fallback', 'jitbroker.db');
+    const { db, sqlite } = openSqlite(file, { checkpointPages: 300 });
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    // The worker cannot open this file (it must exist), so it fails as it starts.
+    const checkpointer = startWalCheckpointer(sqlite, path.join(dir, 'no-such-dir', 'x.db'), { intervalMs: 50, logger });
+    try {
+      expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+      expect(await eventually(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 300, 5000)).toBe(true);
+      // Logged once, as an error, though the worker reports both its error and its exit.
+      await new Promise((r) => setTimeout(r, 100));
+      const stopped = lines
+        .map((l) => JSON.parse(l) as { level: number; msg: string })
+        .filter((l) => l.msg === 'WAL checkpointer stopped; checkpoints run on the main connection again');
+      expect(stopped).toEqual([expect.objectContaining({ level: 50 })]);
+      // Shutting down with a dead worker returns (it waited forever for an exit that had happened).
+      await checkpointer.stop();
+    } finally {
+      await checkpointer.stop();
+      await db.destroy();
     }
   });
 });
