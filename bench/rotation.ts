@@ -237,16 +237,16 @@ async function fleetRotation(): Promise<void> {
       .readFileSync(logFile, 'utf8')
       .split('\n')
       .filter((l) => l.includes('slow store transaction'))
-      .map((l) => JSON.parse(l) as { ms: number; commitMs: number; units: number })
+      .map((l) => JSON.parse(l) as { ms: number; commitMs: number; units: number; checkpointed?: boolean })
       .sort((a, b) => b.ms - a.ms);
     // Where a slow transaction spent its time: its units' work, or the COMMIT (fsync, SQLite's automatic checkpoint).
     const inCommit = slow.filter((t) => t.commitMs * 2 >= t.ms).length;
     console.log(
-      `transactions over 25 ms: ${slow.length}, ${inCommit} of them mostly in the COMMIT` +
+      `transactions over 25 ms: ${slow.length}, ${inCommit} of them mostly in the COMMIT, ${slow.filter((t) => t.checkpointed).length} whose COMMIT ran a WAL checkpoint` +
         (slow.length
           ? `; longest: ${slow
               .slice(0, 5)
-              .map((t) => `${t.ms} ms (commit ${t.commitMs} ms)/${t.units} units`)
+              .map((t) => `${t.ms} ms (commit ${t.commitMs} ms${t.checkpointed ? ', checkpoint' : ''})/${t.units} units`)
               .join(', ')}`
           : ''),
     );

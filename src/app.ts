@@ -19,7 +19,7 @@ import { createDeviceIdentity } from './identity/device-identity';
 import { identityProviders } from './identity/identity-registry';
 import { withVerifiedTokenCache } from './identity/verified-token-cache';
 import { createPolicyService } from './policies/policy-service';
-import { Db, SchemaBehindBuild, SchemaNewerThanBuild, checkSchemaCurrent, ensurePrivateDir, migrate, openSqlite } from './store/database';
+import { Db, SchemaBehindBuild, SchemaNewerThanBuild, checkSchemaCurrent, ensurePrivateDir, migrate, openSqlite, sqliteHandleOf, walJustCheckpointed } from './store/database';
 import { openPostgres, redactUrl } from './store/postgres';
 import { startWalCheckpointer } from './store/wal-checkpointer';
 import { createTransactor } from './store/transactor';
@@ -144,7 +144,12 @@ export async function createServices(config: Config, infra: Infra) {
       metrics.commit(seconds, units);
       // A transaction holds the event loop: one this long delays every request waiting behind it.
       // commitMs tells the units' own work apart from the COMMIT's (fsync, an automatic checkpoint).
-      if (seconds > 0.025) infra.logger.warn({ ms: Math.round(seconds * 1000), commitMs: Math.round(commitSeconds * 1000), units }, 'slow store transaction');
+      // checkpointed: this COMMIT also copied the WAL back into the database file (store.checkpointPages).
+      if (seconds > 0.025) {
+        const sqlite = sqliteHandleOf(db);
+        const checkpointed = sqlite ? walJustCheckpointed(sqlite) : undefined;
+        infra.logger.warn({ ms: Math.round(seconds * 1000), commitMs: Math.round(commitSeconds * 1000), units, checkpointed }, 'slow store transaction');
+      }
     },
   });
   const vault = instrumentVault(

@@ -64,6 +64,16 @@ export function openSqlite(file: string, opts: { checkpointPages?: number } = {}
 }
 
 /**
+ * Whether the WAL stands fully copied back into the database file: true right after a commit that
+ * ran SQLite's automatic checkpoint (or the checkpoint worker just ran), since the next write
+ * starts the WAL over. Reads the state without checkpointing (NOOP, SQLite 3.51+, bundled with the driver).
+ */
+export function walJustCheckpointed(sqlite: BetterSqlite3.Database): boolean {
+  const [r] = sqlite.pragma('wal_checkpoint(NOOP)') as Array<{ log: number; checkpointed: number }>;
+  return r !== undefined && r.log > 0 && r.checkpointed === r.log;
+}
+
+/**
  * Kysely prepares every query it runs; preparing costs more than running a small one. This keeps
  * each prepared statement by its SQL text (queries are parameterised, so the set is small and
  * bounded) and prepares a fresh one only while the cached one is still iterating a stream.

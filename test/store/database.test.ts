@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import { openInfra } from '../../src/app';
 import { loadConfig } from '../../src/config/load-config';
-import { migrate, openSqlite, sqliteHandleOf } from '../../src/store/database';
+import { migrate, openSqlite, sqliteHandleOf, walJustCheckpointed } from '../../src/store/database';
 import { startWalCheckpointer } from '../../src/store/wal-checkpointer';
 
 // Errors from native code (better-sqlite3, node:crypto) are built in the realm that first loaded
@@ -129,6 +129,32 @@ describe('the SQLite store is durable and private', () => {
       } finally {
         await infra.close();
       }
+    }
+  });
+
+  it('tells a commit that ran the automatic checkpoint from one that did not, without checkpointing itself', async () => {
+    const { db, sqlite } = openSqlite(path.join(dir, 'just', 'jitbroker.db'), { checkpointPages: 100 });
+    try {
+      sqlite.exec('CREATE TABLE filler (x TEXT)');
+      const insert = sqlite.prepare('INSERT INTO filler (x) VALUES (?)');
+      const seen = Array.from({ length: 150 }, () => {
+        insert.run('x'.repeat(3000));
+        return walJustCheckpointed(sqlite);
+      });
+      // The commit that took the WAL past 100 frames checkpointed it; the next one started it over.
+      const at = seen.indexOf(true);
+      expect(at).toBeGreaterThan(20);
+      expect(at).toBeLessThan(100);
+      expect(seen[at + 1]).toBe(false);
+      expect(seen.filter(Boolean).length).toBeLessThan(5);
+      // Asking did not checkpoint: with automatic checkpoints off, the WAL keeps growing.
+      sqlite.pragma('wal_autocheckpoint = 0');
+      for (let i = 0; i < 120; i++) {
+        insert.run('y');
+        expect(walJustCheckpointed(sqlite)).toBe(false);
+      }
+    } finally {
+      await db.destroy();
     }
   });
 
