@@ -21,7 +21,7 @@ import { withVerifiedTokenCache } from './identity/verified-token-cache';
 import { createPolicyService } from './policies/policy-service';
 import { Db, SchemaBehindBuild, SchemaNewerThanBuild, checkSchemaCurrent, ensurePrivateDir, migrate, openSqlite, sqliteHandleOf, walJustCheckpointed } from './store/database';
 import { openPostgres, redactUrl } from './store/postgres';
-import { startWalCheckpointer } from './store/wal-checkpointer';
+import { WalCheckpointer, startWalCheckpointer } from './store/wal-checkpointer';
 import { createTransactor } from './store/transactor';
 import { Clock, systemClock } from './time/clock';
 import { parseDurationSeconds } from './time/duration';
@@ -30,6 +30,8 @@ import { vaultBackends } from './vault/vault-registry';
 
 export interface Infra {
   db: Db;
+  /** SQLite with store.checkpoint worker: the transactor's partner that checkpoints between its batches. */
+  checkpointer?: WalCheckpointer;
   close: () => Promise<void>;
   clock: Clock;
   logger: Logger;
@@ -85,9 +87,10 @@ export async function openInfra(config: Config, overrides: Partial<Pick<Infra, '
     await db.destroy();
     throw e;
   }
-  const checkpointer = config.store.checkpoint === 'worker' ? startWalCheckpointer(sqlite, file, { intervalMs: 1000, logger }) : undefined;
+  const checkpointer = config.store.checkpoint === 'worker' ? startWalCheckpointer(sqlite, file, { pages: config.store.checkpointPages, logger }) : undefined;
   return {
     db,
+    checkpointer,
     close: async () => {
       await checkpointer?.stop();
       await db.destroy();
@@ -140,7 +143,9 @@ export async function createServices(config: Config, infra: Infra) {
     // Every daemon's batch takes the chain's lock first: batches from several daemons serialise on it
     // whole, instead of deadlocking on it after taking row locks.
     onBatchStart: config.store.driver === 'postgres' ? (tx) => audit.lockChain(tx) : undefined,
+    betweenBatches: infra.checkpointer?.gate,
     onCommit: (seconds, units, commitSeconds) => {
+      infra.checkpointer?.committed();
       metrics.commit(seconds, units);
       // A transaction holds the event loop: one this long delays every request waiting behind it.
       // commitMs tells the units' own work apart from the COMMIT's (fsync, an automatic checkpoint).

@@ -68,6 +68,11 @@ export function createTransactor(
      * commit per batch); `unit` gives each unit a pooled transaction of its own.
      */
     postgresCommit?: 'group' | 'unit';
+    /**
+     * Asked before each batch: a promise to wait for first (without holding the event loop), or
+     * undefined to go on. The WAL checkpointer holds batches back while its worker checkpoints.
+     */
+    betweenBatches?: () => Promise<void> | undefined;
     /** Runs first in every batch's transaction (PostgreSQL: take the audit chain's lock, so batches never deadlock on it). */
     onBatchStart?: (tx: Tx) => Promise<void>;
   },
@@ -150,6 +155,8 @@ export function createTransactor(
       // queue that keeps refilling (units whose callers queue the next) would run batch after batch
       // on microtasks alone and starve I/O and timers. It also lets more waiting units join.
       await new Promise<void>((r) => setImmediate(r));
+      const gate = opts.betweenBatches?.();
+      if (gate) await gate;
       await commitBatch();
     }
     running = undefined;

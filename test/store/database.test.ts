@@ -7,6 +7,7 @@ import { openInfra } from '../../src/app';
 import { loadConfig } from '../../src/config/load-config';
 import { migrate, openSqlite, sqliteHandleOf, walJustCheckpointed } from '../../src/store/database';
 import { startWalCheckpointer } from '../../src/store/wal-checkpointer';
+import { createTestApp } from '../support/test-app';
 
 // Errors from native code (better-sqlite3, node:crypto) are built in the realm that first loaded
 // it, so when Jest reuses a worker they are not `instanceof Error` here: match their fields instead.
@@ -164,29 +165,64 @@ describe('the SQLite store is durable and private', () => {
     return check();
   }
 
-  it('store.checkpoint worker: the main connection never checkpoints, a worker thread does, and the WAL restarts after it', async () => {
-    const dataDir = fs.mkdtempSync(path.join(dir, 'ckpt-worker-'));
-    const infra = await openInfra(loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, JITBROKER_STORE_CHECKPOINT: 'worker' } }));
+  it("store.checkpoint worker: the transactor's commits start checkpoints in a worker thread, never on the main connection", async () => {
+    const app = await createTestApp({ JITBROKER_STORE_CHECKPOINT: 'worker', JITBROKER_STORE_CHECKPOINT_PAGES: '100' });
     try {
-      const sqlite = sqliteHandleOf(infra.db);
+      const sqlite = sqliteHandleOf(app.db);
       if (!sqlite) throw new Error('not SQLite');
-      // Off on the main connection: no commit of a request copies pages back, and this test never checkpoints either.
+      // Off on the main connection: no commit copies pages back, and this test never checkpoints either.
       expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
-      sqlite.exec('CREATE TABLE filler (x TEXT)');
-      const insert = sqlite.prepare('INSERT INTO filler (x) VALUES (?)');
-      for (let i = 0; i < 300; i++) insert.run('x'.repeat(3000));
       // The WAL header's checkpoint sequence number (bytes 12-15, SQLite's file format) changes each
       // time the WAL starts over, which a write does only once a checkpoint has copied every frame back.
-      const walFile = `${sqlite.name}-wal`;
-      const sequence = () => fs.readFileSync(walFile).readUInt32BE(12);
+      const sequence = () => fs.readFileSync(`${sqlite.name}-wal`).readUInt32BE(12);
       const first = sequence();
-      const restarted = await eventually(() => {
-        insert.run('y');
-        return sequence() !== first;
-      }, 5000);
-      expect(restarted).toBe(true);
+      // 150 commits of about a page each, one at a time through the daemon's own transactor.
+      for (let i = 0; i < 150; i++) {
+        await app.transactor.run((tx) =>
+          tx
+            .insertInto('agent_tokens')
+            .values({ jti: `${i}-${'x'.repeat(3000)}`, device_id: 'd', expires_at: 'x' })
+            .execute(),
+        );
+      }
+      expect(sequence()).not.toBe(first);
+      expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
     } finally {
-      await infra.close();
+      await app.close();
+    }
+  });
+
+  it('the checkpointer starts one checkpoint once `pages` frames wait, holds batches until it is over, and not again until as many more came', async () => {
+    const file = path.join(dir, 'gate', 'jitbroker.db');
+    const { db, sqlite } = openSqlite(file, { checkpointPages: 1000 });
+    const checkpointer = startWalCheckpointer(sqlite, file, { pages: 50, logger: pino({ level: 'silent' }) });
+    try {
+      sqlite.exec('CREATE TABLE filler (x TEXT)');
+      const insert = sqlite.prepare('INSERT INTO filler (x) VALUES (?)');
+      const wal = () => (sqlite.pragma('wal_checkpoint(NOOP)') as Array<{ log: number; checkpointed: number }>)[0];
+      for (let i = 0; i < 10; i++) insert.run('x'.repeat(3000));
+      checkpointer.committed();
+      // ~20 frames: too few to start one.
+      expect(checkpointer.gate()).toBeUndefined();
+      for (let i = 0; i < 30; i++) insert.run('x'.repeat(3000));
+      checkpointer.committed();
+      const gate = checkpointer.gate();
+      expect(gate).toBeInstanceOf(Promise);
+      // A second commit meanwhile does not start a second one.
+      checkpointer.committed();
+      expect(checkpointer.gate()).toBe(gate);
+      await gate;
+      expect(checkpointer.gate()).toBeUndefined();
+      const after = wal();
+      expect(after?.log).toBeGreaterThan(50);
+      expect(after?.checkpointed).toBe(after?.log);
+      // The next write starts the WAL over; a few frames start nothing.
+      insert.run('y');
+      checkpointer.committed();
+      expect(checkpointer.gate()).toBeUndefined();
+    } finally {
+      await checkpointer.stop();
+      await db.destroy();
     }
   });
 
@@ -196,7 +232,7 @@ describe('the SQLite store is durable and private', () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
     // The worker cannot open this file (it must exist), so it fails as it starts.
-    const checkpointer = startWalCheckpointer(sqlite, path.join(dir, 'no-such-dir', 'x.db'), { intervalMs: 50, logger });
+    const checkpointer = startWalCheckpointer(sqlite, path.join(dir, 'no-such-dir', 'x.db'), { pages: 300, logger });
     try {
       expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
       expect(await eventually(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 300, 5000)).toBe(true);

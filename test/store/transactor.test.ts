@@ -49,6 +49,22 @@ describe('group commit', () => {
     expect(seen.every((n) => n === 20)).toBe(true);
   });
 
+  it('starts no batch while betweenBatches holds it back (the WAL checkpointer), and the event loop stays free meanwhile', async () => {
+    let open: () => void = () => undefined;
+    let gate: Promise<void> | undefined = new Promise<void>((r) => (open = r));
+    const t = createTransactor(db, { maxBatch: 256, maxBatchMs: 1000, betweenBatches: () => gate });
+    let done = false;
+    const unit = t.run(insert('held')).then(() => (done = true));
+    // Timers still fire while the unit waits: the wait is a promise, not a blocked thread.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    expect(count()).toBe(0);
+    gate = undefined;
+    open();
+    await unit;
+    expect(count()).toBe(1);
+  });
+
   it('a unit that fails rolls back alone; the others in its batch commit', async () => {
     const t = createTransactor(db, { maxBatch: 256, maxBatchMs: 1000 });
     const results = await Promise.allSettled([
