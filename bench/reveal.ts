@@ -24,6 +24,14 @@ const withAzure = vaultArg > 0 && process.argv[vaultArg + 1] === 'azure-keyvault
 // BENCH_COMPARE_DIST=<another checkout, built> adds that build's daemon (same setup) to every round,
 // to measure a change against the code before it in one run on one machine.
 const compareRoot = process.env.BENCH_COMPARE_DIST;
+// BENCH_COMPARE_ENV='JITBROKER_X=1 JITBROKER_Y=2' adds the same build's daemon with those settings
+// to every round, to measure a setting against the defaults in one run.
+const compareEnv = Object.fromEntries(
+  (process.env.BENCH_COMPARE_ENV ?? '')
+    .split(' ')
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 
 interface Target {
   name: string;
@@ -141,6 +149,7 @@ async function main(): Promise<void> {
   let c: Target | undefined;
   let d: Target;
   let e: Target | undefined;
+  let withEnv: Target | undefined;
   try {
     a = await start(startDaemon(path.join(dir, 'a')));
     // The daemon remembers tokens it verified (identity.verifyCache); the baseline verifies ES256 on
@@ -172,7 +181,15 @@ async function main(): Promise<void> {
       e = await start(startDaemon(path.join(dir, 'e'), `jitbroker at ${path.basename(compareRoot)}`, {}, path.join(compareRoot, 'dist', 'cli', 'main.js')));
       console.log(`compare: E is the daemon built in ${compareRoot}, set up the same way`);
     }
-    const targets = [a, d, ...(c ? [c] : []), ...(e ? [e] : []), b];
+    if (Object.keys(compareEnv).length > 0) {
+      fs.mkdirSync(path.join(dir, 'f'));
+      const label = Object.entries(compareEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      withEnv = await start(startDaemon(path.join(dir, 'f'), `jitbroker with ${label}`, compareEnv));
+      console.log(`compare: F is this build's daemon with ${label}, set up the same way`);
+    }
+    const targets = [a, d, ...(c ? [c] : []), ...(e ? [e] : []), ...(withEnv ? [withEnv] : []), b];
     for (const t of targets) results[t.name] = [];
     for (const t of targets) await drive(t); // warm-up, not counted
     for (let i = 0; i < rounds; i++) {
@@ -224,6 +241,12 @@ async function main(): Promise<void> {
     report(e.name, E);
     ratio(`jitbroker as shipped / ${e.name}`, A, E);
     ratio(`${e.name} / baseline`, E, B);
+  }
+  if (withEnv) {
+    const F = sum(withEnv.name);
+    report(withEnv.name, F);
+    ratio(`${withEnv.name} / as shipped`, F, A);
+    ratio(`${withEnv.name} / baseline`, F, B);
   }
   if (c && kv) {
     const C = sum(c.name);
