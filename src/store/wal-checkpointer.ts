@@ -112,6 +112,8 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
       release();
       // A worker that already died is not waited for: shutdown must not hang on it.
       if (!running) return;
+      // Held while it closes: unref'd, an otherwise idle process would exit before shutdown finishes.
+      worker.ref();
       worker.postMessage('stop');
       await exited;
     },

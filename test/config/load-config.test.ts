@@ -105,6 +105,8 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
 
   it('store.checkpointPages: 250 by default, a whole number of pages from 16 to 100000', () => {
     expect(loadConfig({ env: {} }).store.checkpointPages).toBe(250);
+    // Checkpoints run in a worker thread between batches unless store.checkpoint says inline.
+    expect(loadConfig({ env: {} }).store.checkpoint).toBe('worker');
     expect(loadConfig({ env: { JITBROKER_STORE_CHECKPOINT_PAGES: '1000' } }).store.checkpointPages).toBe(1000);
     expect(errorsOf(() => loadConfig({ env: { JITBROKER_STORE_CHECKPOINT_PAGES: '8' } }))[0]).toMatch(
       /^config store.checkpointPages \(from JITBROKER_STORE_CHECKPOINT_PAGES\): 8.*accepted: an integer from 16 to 100000/,

@@ -110,13 +110,13 @@ describe('the SQLite store is durable and private', () => {
     return (sqlite.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>)[0]?.log ?? -1;
   }
 
-  it("checkpoints inline after store.checkpointPages pages (250), not SQLite's 1000: a shorter copy holds the commit that makes it", async () => {
+  it("store.checkpoint inline checkpoints after store.checkpointPages pages (250), not SQLite's 1000: a shorter copy holds the commit that makes it", async () => {
     for (const [pages, expectFew] of [
       [undefined, true],
       ['1000', false],
     ] as const) {
       const dataDir = fs.mkdtempSync(path.join(dir, 'ckpt-'));
-      const config = loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, ...(pages ? { JITBROKER_STORE_CHECKPOINT_PAGES: pages } : {}) } });
+      const config = loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, JITBROKER_STORE_CHECKPOINT: 'inline', ...(pages ? { JITBROKER_STORE_CHECKPOINT_PAGES: pages } : {}) } });
       const infra = await openInfra(config);
       try {
         const sqlite = sqliteHandleOf(infra.db);
