@@ -217,6 +217,16 @@ async function fleetRotation(): Promise<void> {
       const m = new RegExp(`^jitbroker_nodejs_gc_duration_seconds_bucket\\{le="0.01",kind="${kind}"\\} (\\S+)$`, 'm').exec(metrics);
       return gcFigure(kind, 'count') - Number(m?.[1] ?? 0);
     };
+    // store.checkpoint worker: how long its checkpoints held the commits back.
+    const checkpointFigure = (what: string) => Number(new RegExp(`^jitbroker_store_checkpoint_seconds_${what} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    const checkpointsWithin = (le: string) => Number(new RegExp(`^jitbroker_store_checkpoint_seconds_bucket\\{le="${le}"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    const checkpointCount = checkpointFigure('count');
+    if (checkpointCount > 0) {
+      console.log(
+        `worker checkpoints over the daemon's life: ${checkpointCount}, ${((checkpointFigure('sum') / checkpointCount) * 1000).toFixed(1)} ms on average; ` +
+          `${checkpointCount - checkpointsWithin('0.01')} over 10 ms, ${checkpointCount - checkpointsWithin('0.025')} over 25 ms (commits wait meanwhile; the event loop does not)`,
+      );
+    }
     const heapUsed = Number(/^jitbroker_nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1]);
     console.log(
       `daemon GC over its life: ${['minor', 'major', 'incremental', 'weakcb']

@@ -135,6 +135,7 @@ function metricsSources(db: Db, clock: Clock, settings: RotationSettings): Metri
 export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
   const metrics = createMetrics({ now: () => clock.now() });
+  infra.checkpointer?.onCheckpoint((seconds) => metrics.checkpoint(seconds));
   const audit = createAuditLog({ db, clock, onAppend: (seconds) => metrics.auditAppend(seconds) });
   const transactor = createTransactor(db, {
     maxBatch: config.store.maxBatch,

@@ -56,6 +56,12 @@ export function createMetrics(opts: { now: () => Date }) {
     buckets: [1, 2, 5, 10, 25, 50, 100, 256],
     registers: [registry],
   });
+  const checkpoints = new Histogram({
+    name: 'jitbroker_store_checkpoint_seconds',
+    help: 'WAL checkpoints in the worker thread (store.checkpoint worker), from request to answer: no batch commits meanwhile',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
   const longest = new Gauge({ name: 'jitbroker_store_transaction_longest_seconds', help: 'The longest store transaction since start', registers: [registry] });
   let longestSeen = 0;
   const rotations = new Counter({ name: 'jitbroker_rotations_total', help: 'Rotation steps by reason and result', labelNames: ['reason', 'result'], registers: [registry] });
@@ -131,6 +137,9 @@ export function createMetrics(opts: { now: () => Date }) {
       commits.observe(seconds);
       batchUnits.observe(units);
       if (seconds > longestSeen) longest.set((longestSeen = seconds));
+    },
+    checkpoint(seconds: number) {
+      checkpoints.observe(seconds);
     },
     rotation(reason: string, result: 'rotated' | 'merged' | 'cancelled' | 'deferred' | 'failed' | 'acknowledged' | 'set-failed') {
       rotations.inc({ reason, result });

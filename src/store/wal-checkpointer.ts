@@ -33,6 +33,8 @@ export interface WalCheckpointer {
   gate(): Promise<void> | undefined;
   /** For the transactor, after each commit: starts a checkpoint in the worker when enough frames wait. */
   committed(): void;
+  /** Told how long each checkpoint held the batches (seconds), once the worker answers. */
+  onCheckpoint(listener: (seconds: number) => void): void;
   stop(): Promise<void>;
 }
 
@@ -58,7 +60,8 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
   let stopping = false;
   let fellBack = false;
   let running = true;
-  let inFlight: { done: Promise<void>; release: () => void; timer: NodeJS.Timeout } | undefined;
+  let inFlight: { done: Promise<void>; release: () => void; timer: NodeJS.Timeout; started: bigint } | undefined;
+  let listener: ((seconds: number) => void) | undefined;
   // The WAL's length when the last checkpoint started: a checkpoint that readers kept from finishing
   // is not retried after every commit, only once as many frames again have come.
   let framesAtLastStart = 0;
@@ -79,7 +82,10 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
   };
   worker.on('message', (m: { done?: boolean; error?: string }) => {
     if (m.error) opts.logger.warn({ error: m.error }, 'WAL checkpoint failed; will retry');
-    if (m.done) release();
+    if (m.done && inFlight) {
+      listener?.(Number(process.hrtime.bigint() - inFlight.started) / 1e9);
+      release();
+    }
   });
   // A worker that failed also exits: 'error' comes first, with the reason.
   worker.once('error', (e) => fallBack(e.message));
@@ -93,6 +99,9 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
 
   return {
     gate: () => inFlight?.done,
+    onCheckpoint(l) {
+      listener = l;
+    },
     committed() {
       if (fellBack || stopping || inFlight) return;
       const r = walState.get() as { log: number; checkpointed: number } | undefined;
@@ -104,7 +113,7 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
       // A worker that stops answering must not hold every write: give up on it and checkpoint inline.
       const timer = setTimeout(() => fallBack(`no answer to a checkpoint in ${opts.timeoutMs ?? 10000} ms`), opts.timeoutMs ?? 10000);
       timer.unref();
-      inFlight = { done, release: settle, timer };
+      inFlight = { done, release: settle, timer, started: process.hrtime.bigint() };
       worker.postMessage('checkpoint');
     },
     async stop() {

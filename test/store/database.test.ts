@@ -187,6 +187,9 @@ describe('the SQLite store is durable and private', () => {
       }
       expect(sequence()).not.toBe(first);
       expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+      // Each checkpoint is timed in /metrics: how long it held the batches.
+      const metrics = (await app.api.get('/metrics')).text;
+      expect(Number(/^jitbroker_store_checkpoint_seconds_count (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     } finally {
       await app.close();
     }
@@ -196,6 +199,8 @@ describe('the SQLite store is durable and private', () => {
     const file = path.join(dir, 'gate', 'jitbroker.db');
     const { db, sqlite } = openSqlite(file, { checkpointPages: 1000 });
     const checkpointer = startWalCheckpointer(sqlite, file, { pages: 50, logger: pino({ level: 'silent' }) });
+    const held: number[] = [];
+    checkpointer.onCheckpoint((seconds) => held.push(seconds));
     try {
       sqlite.exec('CREATE TABLE filler (x TEXT)');
       const insert = sqlite.prepare('INSERT INTO filler (x) VALUES (?)');
@@ -213,6 +218,9 @@ describe('the SQLite store is durable and private', () => {
       expect(checkpointer.gate()).toBe(gate);
       await gate;
       expect(checkpointer.gate()).toBeUndefined();
+      expect(held).toHaveLength(1);
+      expect(held[0]).toBeGreaterThan(0);
+      expect(held[0]).toBeLessThan(10);
       const after = wal();
       expect(after?.log).toBeGreaterThan(50);
       expect(after?.checkpointed).toBe(after?.log);
