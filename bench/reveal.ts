@@ -104,6 +104,8 @@ interface Figures {
   non2xx: number;
   /** The server process's CPU time (user + system, all its threads) per request, in µs. */
   cpuUs: number;
+  /** Of the replies at or above this run's p99, the share that came in its first second. */
+  firstSecondShare: number;
 }
 
 /** A process's CPU time so far (user + system, every thread), in µs, from /proc. */
@@ -117,14 +119,22 @@ function cpuTimeUs(pid: number): number {
 async function drive(t: Target): Promise<Figures> {
   const cpuBefore = cpuTimeUs(t.pid);
   let latencies: number[] = [];
+  const offsets: number[] = [];
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } }, (err, result) =>
       err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
     );
     latencies = collectLatencies(instance);
+    // When each reply came, in the run (same order as `latencies`: both listen to every reply).
+    const started = performance.now();
+    instance.on('response', () => offsets.push((performance.now() - started) / 1000));
   });
   const cpuUs = (cpuTimeUs(t.pid) - cpuBefore) / Math.max(1, r.requests.total);
-  return { rps: r.requests.average, p50: pct(latencies, 50), p99: pct(latencies, 99), latencies, non2xx: r.non2xx + r.errors, cpuUs };
+  // Where in the run the slowest 1% of replies fell: a start-of-run transient would show as a share of the first second far above 1/seconds.
+  const p99 = pct(latencies, 99);
+  const slow = offsets.filter((_at, i) => (latencies[i] ?? 0) >= p99);
+  const firstSecondShare = slow.filter((at) => at < 1).length / Math.max(1, slow.length);
+  return { rps: r.requests.average, p50: pct(latencies, 50), p99, latencies, non2xx: r.non2xx + r.errors, cpuUs, firstSecondShare };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -197,7 +207,7 @@ async function main(): Promise<void> {
         const f = await drive(t);
         results[t.name]?.push(f);
         console.log(
-          `round ${i + 1} ${t.name.padEnd(26)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms  CPU ${f.cpuUs.toFixed(0)} µs/request${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`,
+          `round ${i + 1} ${t.name.padEnd(26)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms  CPU ${f.cpuUs.toFixed(0)} µs/request  slowest 1% in 1st s ${(f.firstSecondShare * 100).toFixed(0)}%${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`,
         );
       }
     }
