@@ -146,7 +146,6 @@ export async function createServices(config: Config, infra: Infra) {
     onBatchStart: config.store.driver === 'postgres' ? (tx) => audit.lockChain(tx) : undefined,
     betweenBatches: infra.checkpointer?.gate,
     onCommit: (seconds, units, commitSeconds) => {
-      infra.checkpointer?.committed();
       metrics.commit(seconds, units);
       // A transaction holds the event loop: one this long delays every request waiting behind it.
       // commitMs tells the units' own work apart from the COMMIT's (fsync, an automatic checkpoint).
@@ -156,6 +155,8 @@ export async function createServices(config: Config, infra: Infra) {
         const checkpointed = sqlite ? walJustCheckpointed(sqlite) : undefined;
         infra.logger.warn({ ms: Math.round(seconds * 1000), commitMs: Math.round(commitSeconds * 1000), units, checkpointed }, 'slow store transaction');
       }
+      // Last: a checkpoint it starts must not be read above as this commit's own.
+      infra.checkpointer?.committed();
     },
   });
   const vault = instrumentVault(

@@ -63,13 +63,31 @@ export function openSqlite(file: string, opts: { checkpointPages?: number } = {}
   return { db, sqlite };
 }
 
+/** How many frames the WAL holds (`log`) and how many of them are copied back into the database file. */
+export interface WalState {
+  log: number;
+  checkpointed: number;
+}
+
+const walStateStatements = new WeakMap<BetterSqlite3.Database, BetterSqlite3.Statement>();
+
+/**
+ * The WAL's state, read without checkpointing (`wal_checkpoint(NOOP)`, SQLite 3.51+, bundled with
+ * the driver). Prepared once per connection: the checkpoint worker asks after every commit.
+ */
+export function readWalState(sqlite: BetterSqlite3.Database): WalState | undefined {
+  let statement = walStateStatements.get(sqlite);
+  if (!statement) walStateStatements.set(sqlite, (statement = sqlite.prepare('PRAGMA wal_checkpoint(NOOP)')));
+  return statement.get() as WalState | undefined;
+}
+
 /**
  * Whether the WAL stands fully copied back into the database file: true right after a commit that
  * ran SQLite's automatic checkpoint (or the checkpoint worker just ran), since the next write
- * starts the WAL over. Reads the state without checkpointing (NOOP, SQLite 3.51+, bundled with the driver).
+ * starts the WAL over.
  */
 export function walJustCheckpointed(sqlite: BetterSqlite3.Database): boolean {
-  const [r] = sqlite.pragma('wal_checkpoint(NOOP)') as Array<{ log: number; checkpointed: number }>;
+  const r = readWalState(sqlite);
   return r !== undefined && r.log > 0 && r.checkpointed === r.log;
 }
 

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { Logger } from 'pino';
+import { readWalState } from './database';
 
 // Runs in the worker thread: its own connection to the same file; a PASSIVE checkpoint (never waits
 // for readers or writers) each time the main thread asks. Plain JavaScript, so it runs the same from dist/ and under ts-jest.
@@ -52,8 +53,6 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
   // What the connection checkpointed at (store.checkpointPages), for the fallback to put back.
   const inlinePages = sqlite.pragma('wal_autocheckpoint', { simple: true }) as number;
   sqlite.pragma('wal_autocheckpoint = 0');
-  // Reads how many frames the WAL holds and how many are copied back, without checkpointing.
-  const walState = sqlite.prepare('PRAGMA wal_checkpoint(NOOP)');
   const worker = new Worker(workerSource, { eval: true, workerData: { file, driver: require.resolve('better-sqlite3') } });
   // It never keeps the process alive: what serves requests does, and SQLite needs no goodbye.
   worker.unref();
@@ -104,7 +103,7 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
     },
     committed() {
       if (fellBack || stopping || inFlight) return;
-      const r = walState.get() as { log: number; checkpointed: number } | undefined;
+      const r = readWalState(sqlite);
       if (!r || r.log - r.checkpointed < opts.pages) return;
       if (r.log >= framesAtLastStart && r.log - framesAtLastStart < opts.pages) return;
       framesAtLastStart = r.log;
