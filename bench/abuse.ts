@@ -20,6 +20,7 @@ import { createLocalIdentity } from '../src/identity/local/local-identity';
 import { api, cli, root, runCli, stop, waitInFile } from './daemon-process';
 import { cleanEnv } from '../test/support/daemon-process';
 import { machine } from './machine';
+import { metricValue } from './metrics-text';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -87,13 +88,6 @@ function slope(points: ReadonlyArray<[number, number]>): number {
   const num = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
   const den = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
   return den === 0 ? 0 : num / den;
-}
-
-function metricValue(text: string, name: string, labels = ''): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}${labels} `)) return Number(line.slice(name.length + labels.length + 1));
-  }
-  return undefined;
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);

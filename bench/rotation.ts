@@ -18,6 +18,7 @@ import { loadConfig } from '../src/config/load-config';
 import { UserPrincipal } from '../src/identity/principal';
 import { startServe } from './daemon-process';
 import { machine } from './machine';
+import { metricValue } from './metrics-text';
 import { collectLatencies } from './latency';
 import { pct } from './percentile';
 import { AgentsReport, AgentsTask, runAgents } from './rotation-agents';
@@ -196,11 +197,12 @@ async function fleetRotation(): Promise<void> {
     during.stop();
     await during.done;
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    const longest = Number(/^jitbroker_store_transaction_longest_seconds (\S+)$/m.exec(metrics)?.[1]);
-    const txCount = Number(/^jitbroker_store_transaction_seconds_count (\S+)$/m.exec(metrics)?.[1]);
-    const unitsSum = Number(/^jitbroker_store_transaction_units_sum (\S+)$/m.exec(metrics)?.[1]);
-    const lagMax = Number(/^jitbroker_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(metrics)?.[1]);
-    const lagP99 = Number(/^jitbroker_nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(metrics)?.[1]);
+    const value = (name: string, labels = '') => metricValue(metrics, name, labels) ?? NaN;
+    const longest = value('jitbroker_store_transaction_longest_seconds');
+    const txCount = value('jitbroker_store_transaction_seconds_count');
+    const unitsSum = value('jitbroker_store_transaction_units_sum');
+    const lagMax = value('jitbroker_nodejs_eventloop_lag_max_seconds');
+    const lagP99 = value('jitbroker_nodejs_eventloop_lag_p99_seconds');
     console.log(
       `fleet of ${fleetSize} due at once, agents polling every ${agentIntervalMs / 1000} s: a pending password for every device after ${allPendingAt ? ((allPendingAt - started) / 1000).toFixed(1) : '?'} s; ` +
         `every device current again after ${seconds.toFixed(1)} s, ${(acked / seconds).toFixed(0)} rotations/s completed (${polls} agent polls)`,
@@ -212,25 +214,21 @@ async function fleetRotation(): Promise<void> {
     // (its default eventLoopMonitoringPrecision), so a loop that is never late reads 10 ms. Printed is how late it ran.
     console.log(`daemon event loop late over the run: p99 ${(lagP99 * 1000 - 10).toFixed(1)} ms, max ${(lagMax * 1000 - 10).toFixed(1)} ms`);
     // prom-client's GC histogram, by kind, over the daemon's life (start-up and the probe at rest included).
-    const gcFigure = (kind: string, what: string) => Number(new RegExp(`^jitbroker_nodejs_gc_duration_seconds_${what}\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
-    const gcOver10ms = (kind: string) => {
-      const m = new RegExp(`^jitbroker_nodejs_gc_duration_seconds_bucket\\{le="0.01",kind="${kind}"\\} (\\S+)$`, 'm').exec(metrics);
-      return gcFigure(kind, 'count') - Number(m?.[1] ?? 0);
-    };
+    const gc = (kind: string, series: 'count' | 'sum') => metricValue(metrics, `jitbroker_nodejs_gc_duration_seconds_${series}`, `{kind="${kind}"}`) ?? 0;
+    const gcOver10ms = (kind: string) => gc(kind, 'count') - (metricValue(metrics, 'jitbroker_nodejs_gc_duration_seconds_bucket', `{le="0.01",kind="${kind}"}`) ?? 0);
     // store.checkpoint worker: how long its checkpoints held the commits back.
-    const checkpointFigure = (what: string) => Number(new RegExp(`^jitbroker_store_checkpoint_seconds_${what} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
-    const checkpointsWithin = (le: string) => Number(new RegExp(`^jitbroker_store_checkpoint_seconds_bucket\\{le="${le}"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
-    const checkpointCount = checkpointFigure('count');
+    const checkpointCount = metricValue(metrics, 'jitbroker_store_checkpoint_seconds_count') ?? 0;
+    const checkpointsOver = (le: string) => checkpointCount - (metricValue(metrics, 'jitbroker_store_checkpoint_seconds_bucket', `{le="${le}"}`) ?? 0);
     if (checkpointCount > 0) {
       console.log(
-        `worker checkpoints over the daemon's life: ${checkpointCount}, ${((checkpointFigure('sum') / checkpointCount) * 1000).toFixed(1)} ms on average; ` +
-          `${checkpointCount - checkpointsWithin('0.01')} over 10 ms, ${checkpointCount - checkpointsWithin('0.025')} over 25 ms (commits wait meanwhile; the event loop does not)`,
+        `worker checkpoints over the daemon's life: ${checkpointCount}, ${(((metricValue(metrics, 'jitbroker_store_checkpoint_seconds_sum') ?? 0) / checkpointCount) * 1000).toFixed(1)} ms on average; ` +
+          `${checkpointsOver('0.01')} over 10 ms, ${checkpointsOver('0.025')} over 25 ms (commits wait meanwhile; the event loop does not)`,
       );
     }
-    const heapUsed = Number(/^jitbroker_nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1]);
+    const heapUsed = value('jitbroker_nodejs_heap_size_used_bytes');
     console.log(
       `daemon GC over its life: ${['minor', 'major', 'incremental', 'weakcb']
-        .map((k) => `${k} ${gcFigure(k, 'count')} (${(gcFigure(k, 'sum') * 1000).toFixed(0)} ms, ${gcOver10ms(k)} over 10 ms)`)
+        .map((k) => `${k} ${gc(k, 'count')} (${(gc(k, 'sum') * 1000).toFixed(0)} ms, ${gcOver10ms(k)} over 10 ms)`)
         .join(', ')}; heap in use at the end ${(heapUsed / 2 ** 20).toFixed(0)} MiB`,
     );
     console.log(

@@ -13,6 +13,7 @@ import autocannon from 'autocannon';
 import { startPostgres } from '../test/support/postgres';
 import { api, runCli, startServe, stop } from './daemon-process';
 import { machine } from './machine';
+import { metricValue } from './metrics-text';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 12);
@@ -61,9 +62,7 @@ interface Run {
 }
 
 async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
+  return metricValue(await (await fetch(`${url}/metrics`)).text(), name) ?? 0;
 }
 
 /** Starts `n` daemons with `env` on one store, sets up a device, a policy and a grant, drives reveals through all of them. */
