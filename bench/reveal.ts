@@ -118,21 +118,18 @@ function cpuTimeUs(pid: number): number {
 
 async function drive(t: Target): Promise<Figures> {
   const cpuBefore = cpuTimeUs(t.pid);
-  let latencies: number[] = [];
-  const offsets: number[] = [];
+  let replies: ReturnType<typeof collectLatencies> = { latencies: [], at: [] };
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } }, (err, result) =>
       err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
     );
-    latencies = collectLatencies(instance);
-    // When each reply came, in the run (same order as `latencies`: both listen to every reply).
-    const started = performance.now();
-    instance.on('response', () => offsets.push((performance.now() - started) / 1000));
+    replies = collectLatencies(instance);
   });
+  const { latencies, at } = replies;
   const cpuUs = (cpuTimeUs(t.pid) - cpuBefore) / Math.max(1, r.requests.total);
   // Where in the run the slowest 1% of replies fell: a start-of-run transient would show as a share of the first second far above 1/seconds.
   const p99 = pct(latencies, 99);
-  const slow = offsets.filter((_at, i) => (latencies[i] ?? 0) >= p99);
+  const slow = at.filter((_at, i) => (latencies[i] ?? 0) >= p99);
   const firstSecondShare = slow.filter((at) => at < 1).length / Math.max(1, slow.length);
   return { rps: r.requests.average, p50: pct(latencies, 50), p99, latencies, non2xx: r.non2xx + r.errors, cpuUs, firstSecondShare };
 }
@@ -217,16 +214,11 @@ async function main(): Promise<void> {
   }
   const sum = (name: string) => {
     const fs_ = results[name] as Figures[];
+    const all = fs_.flatMap((f) => f.latencies);
     return {
       rps: mean(fs_.map((f) => f.rps)),
-      p50: pct(
-        fs_.flatMap((f) => f.latencies),
-        50,
-      ),
-      p99: pct(
-        fs_.flatMap((f) => f.latencies),
-        99,
-      ),
+      p50: pct(all, 50),
+      p99: pct(all, 99),
       cpu: mean(fs_.map((f) => f.cpuUs)),
       bad: fs_.reduce((n, f) => n + f.non2xx, 0),
     };

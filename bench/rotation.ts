@@ -85,7 +85,7 @@ async function probe(url: string, token: string, seconds: number): Promise<{ p50
     finished();
   });
   // Each connection sends every connections/rate seconds.
-  const latencies = collectLatencies(instance, (1000 * connections) / rate);
+  const { latencies } = collectLatencies(instance, (1000 * connections) / rate);
   return Object.assign(figures, { stop: () => instance.stop(), done });
 }
 
