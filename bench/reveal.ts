@@ -18,6 +18,9 @@ const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').fil
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+// BENCH_PER_SECOND=1 prints each run's seconds (wall-clock start, replies, p99, the server's CPU time, the machine's idle,
+// iowait and steal shares, the kernel's dirty and writeback page cache) and keeps the run's directory with the daemons' logs.
+const perSecond = process.env.BENCH_PER_SECOND === '1';
 // `-- --vault azure-keyvault` adds a daemon whose vault is Azure Key Vault (the local Key Vault server in this process).
 const vaultArg = process.argv.indexOf('--vault');
 const withAzure = vaultArg > 0 && process.argv[vaultArg + 1] === 'azure-keyvault';
@@ -116,8 +119,27 @@ function cpuTimeUs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10000;
 }
 
+/** The kernel's dirty and being-written-back page cache, in kB, from /proc/meminfo. */
+function pageCache(): { dirtyKb: number; writebackKb: number } {
+  const info = fs.readFileSync('/proc/meminfo', 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(info)?.[1] ?? 0);
+  return { dirtyKb: kb('Dirty'), writebackKb: kb('Writeback') };
+}
+
+/** The machine's CPU time so far, in clock ticks, by kind (/proc/stat's first line). */
+function machineCpu(): { idle: number; iowait: number; steal: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  return { idle: f[3] ?? 0, iowait: f[4] ?? 0, steal: f[7] ?? 0, total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+}
+
 async function drive(t: Target): Promise<Figures> {
   const cpuBefore = cpuTimeUs(t.pid);
+  const cache: { at: number; dirtyKb: number; writebackKb: number; cpu: ReturnType<typeof machineCpu>; server: number }[] = [];
+  const started = performance.now();
+  const startedAt = Date.now();
+  const sampler = perSecond
+    ? setInterval(() => cache.push({ at: (performance.now() - started) / 1000, ...pageCache(), cpu: machineCpu(), server: cpuTimeUs(t.pid) }), 50)
+    : undefined;
   let replies: ReturnType<typeof collectLatencies> = { latencies: [], at: [] };
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } }, (err, result) =>
@@ -125,7 +147,24 @@ async function drive(t: Target): Promise<Figures> {
     );
     replies = collectLatencies(instance);
   });
+  clearInterval(sampler);
   const { latencies, at } = replies;
+  if (perSecond) {
+    for (let s = 0; s < seconds; s++) {
+      const inSecond = latencies.filter((_l, i) => (at[i] ?? 0) >= s && (at[i] ?? 0) < s + 1);
+      const samples = cache.filter((c) => c.at >= s && c.at < s + 1);
+      const wb = Math.max(0, ...samples.map((c) => c.writebackKb));
+      const dirty = Math.max(0, ...samples.map((c) => c.dirtyKb));
+      const first = samples[0];
+      const last = samples[samples.length - 1];
+      const ticks = first && last ? last.cpu.total - first.cpu.total : 0;
+      const share = (k: 'idle' | 'iowait' | 'steal') => (first && last && ticks > 0 ? `${(((last.cpu[k] - first.cpu[k]) / ticks) * 100).toFixed(0)}%` : '-');
+      const serverMs = first && last ? (last.server - first.server) / 1000 : 0;
+      console.log(
+        `  ${new Date(startedAt + s * 1000).toISOString().slice(11, 23)} ${t.name} second ${s}: ${inSecond.length} replies, p99 ${pct(inSecond, 99).toFixed(2)} ms, server CPU ${serverMs.toFixed(0)} ms, machine idle ${share('idle')} iowait ${share('iowait')} steal ${share('steal')}, dirty ≤ ${dirty} kB, writeback ≤ ${wb} kB`,
+      );
+    }
+  }
   const cpuUs = (cpuTimeUs(t.pid) - cpuBefore) / Math.max(1, r.requests.total);
   // Where in the run the slowest 1% of replies fell: a start-of-run transient would show as a share of the first second far above 1/seconds.
   const p99 = pct(latencies, 99);
@@ -264,7 +303,9 @@ async function main(): Promise<void> {
   }
   const log = fs.readFileSync(path.join(dir, 'a', 'daemon.log'), 'utf8');
   console.log(`daemon log: ${log.split('\n').length - 1} lines; audit: every reveal is an event in ${path.join(dir, 'a', 'data')}`);
-  fs.rmSync(dir, { recursive: true, force: true });
+  // With BENCH_PER_SECOND=1 the daemons' logs stay, to read against the seconds printed.
+  if (perSecond) console.log(`kept: ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
 }
 
 main().catch((e: unknown) => {
