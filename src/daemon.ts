@@ -7,6 +7,7 @@ import { AddressInfo } from 'node:net';
 import { Config } from './config/config-schema';
 import { Infra, createServices, openInfra } from './app';
 import { createHttpApp } from './http/http-app';
+import { serverClasses } from './http/server-classes';
 import { missingNodeFlags } from './node-flags';
 import { createScheduler, scheduleJobs } from './scheduler/jobs';
 import { withJobLock } from './store/job-lock';
@@ -146,9 +147,11 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     requestTimeout: config.http.requestTimeoutSeconds * 1000,
     connectionsCheckingInterval: Math.max(250, (config.http.headersTimeoutSeconds * 1000) / 4),
   };
+  // Requests and responses born with express's prototypes (src/http/server-classes.ts).
+  const options = { ...timeouts, ...serverClasses(app) };
   const server = config.http.tls
-    ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key), ...timeouts }, app)
-    : http.createServer(timeouts, app);
+    ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key), ...options }, app)
+    : http.createServer(options, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
