@@ -17,7 +17,6 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import BetterSqlite3 from 'better-sqlite3';
 import { createLocalIdentity } from '../src/identity/local/local-identity';
-import { daemonNodeFlags } from '../src/node-flags';
 import { api, cli, root, runCli, stop, waitInFile } from './daemon-process';
 import { cleanEnv } from '../test/support/daemon-process';
 import { machine } from './machine';
@@ -159,7 +158,7 @@ async function main(): Promise<void> {
 
   const logFile = path.join(dir, 'daemon.log');
   const log = fs.openSync(logFile, 'w');
-  const proc = spawn(process.execPath, [...daemonNodeFlags, cli, 'serve'], { env, stdio: ['ignore', log, log] });
+  const proc = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   let stopped = false;
   try {

@@ -2,7 +2,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { daemonNodeFlags } from '../src/node-flags';
 
 export const root = path.resolve(__dirname, '..', '..');
 export const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -57,8 +56,7 @@ export function stop(proc: ChildProcess): Promise<number | null> {
  */
 export async function startServe(logFile: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], main = cli): Promise<{ url: string; proc: ChildProcess }> {
   const log = fs.openSync(logFile, 'w');
-  // As shipped: with the flags npm start, the systemd unit and the image give node (src/node-flags.ts).
-  const proc = spawn(process.execPath, [...daemonNodeFlags, ...nodeArgs, main, 'serve'], { env, stdio: ['ignore', log, log] });
+  const proc = spawn(process.execPath, [...nodeArgs, main, 'serve'], { env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   const m = await waitInFile(logFile, /"url":"(http[^"]+)"[^\n]*"msg":"jitbroker listening"/, proc);
   return { url: m[1] as string, proc };

@@ -11,13 +11,10 @@ import { api, runCli, startServe, stop } from './daemon-process';
 import { collectLatencies } from './latency';
 import { machine } from './machine';
 import { pct } from './percentile';
-import { daemonNodeFlags } from '../src/node-flags';
 import { FakeKeyVault, startFakeKeyVault } from '../test/support/fake-key-vault';
 
 // e.g. BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon under the load.
 const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-// e.g. BENCH_BASELINE_NODE_ARGS=--no-memory-reducer: the baseline with the node flags the daemon ships with, to see what they alone are worth.
-const baselineNodeArgs = (process.env.BENCH_BASELINE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -96,7 +93,7 @@ async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Rec
 }
 
 async function startBaseline(dir: string): Promise<Target> {
-  const proc = spawn(process.execPath, [...baselineNodeArgs, path.join(__dirname, 'baseline-server.js'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [path.join(__dirname, 'baseline-server.js'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const m = await waitFor(proc, /listening (\d+) (\S+)\n/);
   return { name: 'baseline', url: `http://127.0.0.1:${m[1]}/reveal/1`, token: m[2] as string, pid: proc.pid as number, stop: stopper(proc) };
 }
@@ -181,7 +178,6 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
   console.log(`load: autocannon, ${connections} connections, ${seconds} s per run, ${rounds} rounds of A (jitbroker) then B (baseline)`);
-  console.log(`node flags: jitbroker ${[...daemonNodeFlags, ...daemonNodeArgs].join(' ') || '(none)'}, baseline ${baselineNodeArgs.join(' ') || '(none)'}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-bench-'));
   fs.mkdirSync(path.join(dir, 'a'));
   fs.mkdirSync(path.join(dir, 'b'));

@@ -116,5 +116,4 @@ if [ ! -f "$cli" ]; then
 	printf '%s: %s not found: set JITBROKER_APP_DIR to the directory holding dist/ (npm run build).\n' "$me" "$cli" >&2
 	exit 1
 fi
-# The flags src/node-flags.ts lists, as every launcher passes them (README, "Node flags").
-exec "$node_bin" --no-memory-reducer "$cli" "$@"
+exec "$node_bin" "$cli" "$@"

@@ -8,7 +8,6 @@ import { Config } from './config/config-schema';
 import { Infra, createServices, openInfra } from './app';
 import { createHttpApp } from './http/http-app';
 import { serverClasses } from './http/server-classes';
-import { missingNodeFlags } from './node-flags';
 import { createScheduler, scheduleJobs } from './scheduler/jobs';
 import { withJobLock } from './store/job-lock';
 
@@ -166,9 +165,6 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   const address = server.address() as AddressInfo;
   const url = `${config.http.tls ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ url, dataDir: config.dataDir, vault: config.vault.backend, identity: config.identity.mode }, 'jitbroker listening');
-  const missing = missingNodeFlags();
-  // Not an error: the daemon is correct without them, only slower to answer after an idle spell.
-  if (missing.length > 0) logger.info({ missing }, 'node was started without the flags the launchers give it (README, "Node flags")');
 
   let stopping: Promise<void> | undefined;
   async function stop(): Promise<void> {

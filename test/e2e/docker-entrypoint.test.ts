@@ -5,7 +5,6 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import selfsigned from 'selfsigned';
-import { daemonNodeFlags } from '../../src/node-flags';
 import { cleanEnv, cliPath, repoRoot } from '../support/daemon-process';
 
 // The image's entrypoint and Dockerfile, exercised without a container engine: the script runs as
@@ -177,21 +176,6 @@ describe('the container entrypoint (scripts/docker-entrypoint.sh)', () => {
     const r2 = run(['--version'], { JITBROKER_DATA_DIR: path.join(data, 'sub') }, { ...imageUser, script, cwd: base });
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/does not exist and uid 10001 cannot create it/);
-  });
-
-  it("execs node with the launchers' node flags, then the CLI and the command's own arguments", () => {
-    const dir = sharedTempDir();
-    try {
-      // A stand-in for node that prints the arguments it was given, one per line.
-      const fakeNode = path.join(dir, 'node');
-      fs.writeFileSync(fakeNode, '#!/bin/sh\nfor a in "$@"; do printf \'%s\\n\' "$a"; done\n', { mode: 0o755 });
-      const r = run(['token', '--sub', 'alice'], { ...asRoot, JITBROKER_NODE: fakeNode, JITBROKER_DATA_DIR: path.join(dir, 'data') });
-      expect(r.stderr).toBe('');
-      expect(r.code).toBe(0);
-      expect(r.stdout.trimEnd().split('\n')).toEqual([...daemonNodeFlags, cliPath, 'token', '--sub', 'alice']);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   it("starts the daemon: /healthz answers, the Dockerfile's HEALTHCHECK passes, SIGTERM reaches the daemon (exec)", async () => {

@@ -2,7 +2,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { daemonNodeFlags } from '../../src/node-flags';
 import { cliPath, repoRoot } from '../support/daemon-process';
 
 const unitFile = path.join(repoRoot, 'scripts', 'jitbroker.service');
@@ -35,10 +34,10 @@ const value = (key: string) => service.get(key)?.at(-1);
 const systemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 
 describe('the systemd unit (scripts/jitbroker.service)', () => {
-  it("runs the built CLI (the package bin) as `serve` with the launchers' node flags, with its state directory as the data dir", () => {
+  it('runs the built CLI (the package bin) as `serve`, with its state directory as the data dir', () => {
     const execStart = value('ExecStart')?.split(/\s+/) ?? [];
     const bin = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.jitbroker;
-    expect(execStart).toEqual(['/usr/bin/node', ...daemonNodeFlags, `/opt/jitbroker/${bin}`, 'serve']);
+    expect(execStart).toEqual(['/usr/bin/node', `/opt/jitbroker/${bin}`, 'serve']);
     expect(path.join(repoRoot, bin as string)).toBe(cliPath);
     expect(fs.existsSync(cliPath)).toBe(true);
     expect(value('StateDirectory')).toBe('jitbroker');

@@ -2,7 +2,6 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { daemonNodeFlags } from '../../src/node-flags';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const cliPath = path.join(repoRoot, 'dist', 'cli', 'main.js');
@@ -26,16 +25,12 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 
 /**
  * Starts `jitbroker serve` as a real child process and waits until it listens: on a free port
- * with its data dir in `cwd`, or with `defaults` on exactly what `npm start` uses. `nodeFlags`
- * replaces the launchers' node flags.
+ * with its data dir in `cwd`, or with `defaults` on exactly what `npm start` uses.
  */
-export async function startDaemonProcess(
-  opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; defaults?: boolean; nodeFlags?: readonly string[] } = {},
-): Promise<DaemonProcess> {
+export async function startDaemonProcess(opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; defaults?: boolean } = {}): Promise<DaemonProcess> {
   if (!fs.existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build (npm test does)`);
   const dir = opts.cwd ?? fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-e2e-'));
-  // By default with the flags npm start, the systemd unit and the image give node (src/node-flags.ts).
-  const proc = spawn(process.execPath, [...(opts.nodeFlags ?? daemonNodeFlags), cliPath, 'serve'], {
+  const proc = spawn(process.execPath, [cliPath, 'serve'], {
     cwd: dir,
     env: cleanEnv(opts.defaults ? opts.env : { JITBROKER_PORT: '0', JITBROKER_DATA_DIR: path.join(dir, 'data'), ...opts.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
