@@ -5,10 +5,12 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import express from 'express';
 import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
+import { serverClasses } from '../src/http/server-classes';
 
 async function main(): Promise<void> {
   const dir = process.argv[2] ?? fs.mkdtempSync('/tmp/jitbroker-baseline-');
@@ -48,7 +50,10 @@ async function main(): Promise<void> {
       () => res.status(401).end(),
     );
   });
-  const server = app.listen(0, '127.0.0.1', () => {
+  // BENCH_BASELINE_BORN=1: requests and responses born with express's prototypes, as the daemon's
+  // (src/http/server-classes.ts), to see how much of the difference that alone makes.
+  const server = http.createServer(process.env.BENCH_BASELINE_BORN === '1' ? serverClasses(app) : {}, app);
+  server.listen(0, '127.0.0.1', () => {
     const addr = server.address() as { port: number };
     process.stdout.write(`listening ${addr.port} ${token}\n`);
   });

@@ -178,6 +178,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
   console.log(`load: autocannon, ${connections} connections, ${seconds} s per run, ${rounds} rounds of A (jitbroker) then B (baseline)`);
+  if (process.env.BENCH_BASELINE_BORN === '1') console.log("baseline: requests and responses born with express's prototypes, as the daemon's (BENCH_BASELINE_BORN=1)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-bench-'));
   fs.mkdirSync(path.join(dir, 'a'));
   fs.mkdirSync(path.join(dir, 'b'));
