@@ -8,20 +8,18 @@ type Bases = { IncomingMessage: typeof http.IncomingMessage; ServerResponse: typ
  * app's prototypes (`app.request`, `app.response`).
  *
  * Express gives every request and response those prototypes with `Object.setPrototypeOf` when it
- * starts handling them, and V8 handles that badly: objects of requests long answered stay
- * reachable until a scavenge, so many survive it and are promoted, and the old generation fills
- * with garbage that only a full collection removes. With an express hello-world under load
- * (`--trace-gc-nvp`), 25% of each scavenge survived and 2.5 MB went to the old generation per
- * scavenge; born with the prototypes, nothing survived, and it answered 2.7x as many requests.
- * Express's own `setPrototypeOf` then finds nothing to change.
+ * starts handling them, and V8 copes badly with that: measured with `--trace-gc-nvp` under load,
+ * an express hello-world kept 25% of each scavenge alive and promoted 2.5 MB per scavenge to the
+ * old generation, where only full collections free it; born with the prototypes, nothing survived
+ * and it answered 2.7x as many requests. Express's own `setPrototypeOf` then finds the prototype
+ * already set, and V8 returns without changing anything.
  *
- * Node's classes are plain constructor functions, called here on the new object. Should a Node
- * release make them ES classes (which cannot be called that way), this returns no classes and
- * node's own are used: correct, only slower.
+ * Each class calls node's constructor function on the new object. Checked once, here: if node's
+ * constructors cannot be called that way (an ES class throws; one that builds its own object when
+ * called without `new` leaves the new object bare), there are no classes and node's own are used:
+ * correct, only slower.
  */
 export function serverClasses(app: Express, bases: Bases = http): Partial<Bases> {
-  const isClass = (f: unknown) => /^class\b/.test(Function.prototype.toString.call(f));
-  if (isClass(bases.IncomingMessage) || isClass(bases.ServerResponse)) return {};
   const BaseRequest = bases.IncomingMessage as unknown as (this: unknown, ...args: unknown[]) => void;
   const BaseResponse = bases.ServerResponse as unknown as (this: unknown, ...args: unknown[]) => void;
   function Request(this: unknown, ...args: unknown[]) {
@@ -32,5 +30,14 @@ export function serverClasses(app: Express, bases: Bases = http): Partial<Bases>
     BaseResponse.apply(this, args);
   }
   Response.prototype = app.response;
-  return { IncomingMessage: Request as unknown as Bases['IncomingMessage'], ServerResponse: Response as unknown as Bases['ServerResponse'] };
+  const classes = { IncomingMessage: Request as unknown as Bases['IncomingMessage'], ServerResponse: Response as unknown as Bases['ServerResponse'] };
+  try {
+    // Node's constructors give every object own state (event and stream state at least).
+    const request = new classes.IncomingMessage(undefined as never);
+    const response = new classes.ServerResponse(request);
+    if (Reflect.ownKeys(request).length === 0 || Reflect.ownKeys(response).length === 0) return {};
+  } catch {
+    return {};
+  }
+  return classes;
 }
