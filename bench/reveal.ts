@@ -132,37 +132,51 @@ function machineCpu(): { idle: number; iowait: number; steal: number; total: num
   return { idle: f[3] ?? 0, iowait: f[4] ?? 0, steal: f[7] ?? 0, total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
 }
 
-async function drive(t: Target): Promise<Figures> {
+async function drive(t: Target, label: string): Promise<Figures> {
   const cpuBefore = cpuTimeUs(t.pid);
-  const cache: { at: number; dirtyKb: number; writebackKb: number; cpu: ReturnType<typeof machineCpu>; server: number }[] = [];
+  type Sample = { at: number; dirtyKb: number; writebackKb: number; cpu: ReturnType<typeof machineCpu>; server: number };
+  const samples: Sample[] = [];
   const started = performance.now();
   const startedAt = Date.now();
+  const sample = () => ({ at: (performance.now() - started) / 1000, ...pageCache(), cpu: machineCpu(), server: cpuTimeUs(t.pid) });
   const sampler = perSecond
-    ? setInterval(() => cache.push({ at: (performance.now() - started) / 1000, ...pageCache(), cpu: machineCpu(), server: cpuTimeUs(t.pid) }), 50)
+    ? setInterval(() => {
+        // A server that has exited has no /proc entry; the run's own error says why.
+        try {
+          samples.push(sample());
+        } catch {
+          clearInterval(sampler);
+        }
+      }, 50)
     : undefined;
+  if (perSecond) samples.push(sample());
   let replies: ReturnType<typeof collectLatencies> = { latencies: [], at: [] };
-  const r = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } }, (err, result) =>
-      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
-    );
-    replies = collectLatencies(instance);
-  });
-  clearInterval(sampler);
+  let r: autocannon.Result;
+  try {
+    r = await new Promise<autocannon.Result>((resolve, reject) => {
+      const instance = autocannon({ url: t.url, connections, duration: seconds, headers: { authorization: `Bearer ${t.token}` } }, (err, result) =>
+        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
+      );
+      replies = collectLatencies(instance);
+    });
+  } finally {
+    clearInterval(sampler);
+  }
   const { latencies, at } = replies;
   if (perSecond) {
+    // Each second runs from the last sample before it to its own last one, so no time falls between seconds.
+    let from = samples[0] as Sample;
     for (let s = 0; s < seconds; s++) {
       const inSecond = latencies.filter((_l, i) => (at[i] ?? 0) >= s && (at[i] ?? 0) < s + 1);
-      const samples = cache.filter((c) => c.at >= s && c.at < s + 1);
-      const wb = Math.max(0, ...samples.map((c) => c.writebackKb));
-      const dirty = Math.max(0, ...samples.map((c) => c.dirtyKb));
-      const first = samples[0];
-      const last = samples[samples.length - 1];
-      const ticks = first && last ? last.cpu.total - first.cpu.total : 0;
-      const share = (k: 'idle' | 'iowait' | 'steal') => (first && last && ticks > 0 ? `${(((last.cpu[k] - first.cpu[k]) / ticks) * 100).toFixed(0)}%` : '-');
-      const serverMs = first && last ? (last.server - first.server) / 1000 : 0;
+      const within = samples.filter((c) => c.at >= s && c.at < s + 1);
+      const to = within[within.length - 1] ?? from;
+      const ticks = to.cpu.total - from.cpu.total;
+      const share = (k: 'idle' | 'iowait' | 'steal') => (ticks > 0 ? `${(((to.cpu[k] - from.cpu[k]) / ticks) * 100).toFixed(0)}%` : '-');
+      const p99 = inSecond.length > 0 ? `${pct(inSecond, 99).toFixed(2)} ms` : '-';
       console.log(
-        `  ${new Date(startedAt + s * 1000).toISOString().slice(11, 23)} ${t.name} second ${s}: ${inSecond.length} replies, p99 ${pct(inSecond, 99).toFixed(2)} ms, server CPU ${serverMs.toFixed(0)} ms, machine idle ${share('idle')} iowait ${share('iowait')} steal ${share('steal')}, dirty ≤ ${dirty} kB, writeback ≤ ${wb} kB`,
+        `  ${new Date(startedAt + s * 1000).toISOString().slice(11, 23)} ${label} ${t.name} second ${s}: ${inSecond.length} replies, p99 ${p99}, server CPU ${((to.server - from.server) / 1000).toFixed(0)} ms, machine idle ${share('idle')} iowait ${share('iowait')} steal ${share('steal')}, dirty ≤ ${Math.max(0, ...within.map((c) => c.dirtyKb))} kB, writeback ≤ ${Math.max(0, ...within.map((c) => c.writebackKb))} kB`,
       );
+      from = to;
     }
   }
   const cpuUs = (cpuTimeUs(t.pid) - cpuBefore) / Math.max(1, r.requests.total);
@@ -238,10 +252,10 @@ async function main(): Promise<void> {
     }
     const targets = [a, d, ...(c ? [c] : []), ...(e ? [e] : []), ...(withEnv ? [withEnv] : []), b];
     for (const t of targets) results[t.name] = [];
-    for (const t of targets) await drive(t); // warm-up, not counted
+    for (const t of targets) await drive(t, 'warm-up'); // not counted
     for (let i = 0; i < rounds; i++) {
       for (const t of targets) {
-        const f = await drive(t);
+        const f = await drive(t, `round ${i + 1}`);
         results[t.name]?.push(f);
         console.log(
           `round ${i + 1} ${t.name.padEnd(26)} ${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms  CPU ${f.cpuUs.toFixed(0)} µs/request  slowest 1% in 1st s ${(f.firstSecondShare * 100).toFixed(0)}%${f.non2xx ? `  non-2xx/errors ${f.non2xx}` : ''}`,
