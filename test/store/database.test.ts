@@ -5,8 +5,9 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import { openInfra } from '../../src/app';
 import { loadConfig } from '../../src/config/load-config';
-import { migrate, openSqlite, sqliteHandleOf, walJustCheckpointed } from '../../src/store/database';
+import { migrate, openSqlite, readWalState, sqliteHandleOf, walJustCheckpointed } from '../../src/store/database';
 import { startWalCheckpointer } from '../../src/store/wal-checkpointer';
+import { waitUntil } from '../support/daemon-process';
 import { createTestApp } from '../support/test-app';
 
 // Errors from native code (better-sqlite3, node:crypto) are built in the realm that first loaded
@@ -159,12 +160,6 @@ describe('the SQLite store is durable and private', () => {
     }
   });
 
-  /** Polls `check` every 50 ms until it holds or `ms` pass; whether it held. */
-  async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (check()) return true;
-    return check();
-  }
-
   it("store.checkpoint worker: the transactor's commits start checkpoints in a worker thread, never on the main connection", async () => {
     const app = await createTestApp({ JITBROKER_STORE_CHECKPOINT: 'worker', JITBROKER_STORE_CHECKPOINT_PAGES: '100' });
     try {
@@ -204,7 +199,6 @@ describe('the SQLite store is durable and private', () => {
     try {
       sqlite.exec('CREATE TABLE filler (x TEXT)');
       const insert = sqlite.prepare('INSERT INTO filler (x) VALUES (?)');
-      const wal = () => (sqlite.pragma('wal_checkpoint(NOOP)') as Array<{ log: number; checkpointed: number }>)[0];
       for (let i = 0; i < 10; i++) insert.run('x'.repeat(3000));
       checkpointer.committed();
       // ~20 frames: too few to start one.
@@ -221,7 +215,7 @@ describe('the SQLite store is durable and private', () => {
       expect(held).toHaveLength(1);
       expect(held[0]).toBeGreaterThan(0);
       expect(held[0]).toBeLessThan(10);
-      const after = wal();
+      const after = readWalState(sqlite);
       expect(after?.log).toBeGreaterThan(50);
       expect(after?.checkpointed).toBe(after?.log);
       // The next write starts the WAL over; a few frames start nothing.
@@ -243,7 +237,8 @@ describe('the SQLite store is durable and private', () => {
     const checkpointer = startWalCheckpointer(sqlite, path.join(dir, 'no-such-dir', 'x.db'), { pages: 300, logger });
     try {
       expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
-      expect(await eventually(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 300, 5000)).toBe(true);
+      await waitUntil('automatic checkpoints back at 300 pages', () => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 300, { timeoutMs: 5000 });
+      expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(300);
       // Logged once, as an error, though the worker reports both its error and its exit.
       await new Promise((r) => setTimeout(r, 100));
       const stopped = lines
