@@ -20,17 +20,7 @@ type Bases = { IncomingMessage: typeof http.IncomingMessage; ServerResponse: typ
  * correct, only slower.
  */
 export function serverClasses(app: Express, bases: Bases = http): Partial<Bases> {
-  const BaseRequest = bases.IncomingMessage as unknown as (this: unknown, ...args: unknown[]) => void;
-  const BaseResponse = bases.ServerResponse as unknown as (this: unknown, ...args: unknown[]) => void;
-  function Request(this: unknown, ...args: unknown[]) {
-    BaseRequest.apply(this, args);
-  }
-  Request.prototype = app.request;
-  function Response(this: unknown, ...args: unknown[]) {
-    BaseResponse.apply(this, args);
-  }
-  Response.prototype = app.response;
-  const classes = { IncomingMessage: Request as unknown as Bases['IncomingMessage'], ServerResponse: Response as unknown as Bases['ServerResponse'] };
+  const classes = { IncomingMessage: bornWith(bases.IncomingMessage, app.request), ServerResponse: bornWith(bases.ServerResponse, app.response) };
   try {
     // Node's constructors give every object own state (event and stream state at least).
     const request = new classes.IncomingMessage(undefined as never);
@@ -40,4 +30,14 @@ export function serverClasses(app: Express, bases: Bases = http): Partial<Bases>
     return {};
   }
   return classes;
+}
+
+/** A constructor that runs `base` on the new object, whose prototype is `prototype`. */
+function bornWith<C>(base: C, prototype: object): C {
+  const init = base as unknown as (this: unknown, ...args: unknown[]) => void;
+  function Born(this: unknown, ...args: unknown[]) {
+    init.apply(this, args);
+  }
+  Born.prototype = prototype;
+  return Born as unknown as C;
 }
