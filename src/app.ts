@@ -134,6 +134,8 @@ function metricsSources(db: Db, clock: Clock, settings: RotationSettings): Metri
 /** The composition root: reads like the data-flow diagram of ARCHITECTURE.md. */
 export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
+  // SQLite's own connection, to tell a slow commit that ran a WAL checkpoint; none on PostgreSQL.
+  const sqlite = sqliteHandleOf(db);
   const metrics = createMetrics({ now: () => clock.now() });
   infra.checkpointer?.onCheckpoint((seconds) => metrics.checkpoint(seconds));
   const audit = createAuditLog({ db, clock, onAppend: (seconds) => metrics.auditAppend(seconds) });
@@ -151,7 +153,6 @@ export async function createServices(config: Config, infra: Infra) {
       // commitMs tells the units' own work apart from the COMMIT's (fsync, an automatic checkpoint).
       // checkpointed: this COMMIT also copied the WAL back into the database file (store.checkpointPages).
       if (seconds > 0.025) {
-        const sqlite = sqliteHandleOf(db);
         const checkpointed = sqlite ? walJustCheckpointed(sqlite) : undefined;
         infra.logger.warn({ ms: Math.round(seconds * 1000), commitMs: Math.round(commitSeconds * 1000), units, checkpointed }, 'slow store transaction');
       }

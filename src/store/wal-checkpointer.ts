@@ -52,6 +52,7 @@ export interface WalCheckpointer {
 export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: string, opts: { pages: number; logger: Logger; timeoutMs?: number }): WalCheckpointer {
   // What the connection checkpointed at (store.checkpointPages), for the fallback to put back.
   const inlinePages = sqlite.pragma('wal_autocheckpoint', { simple: true }) as number;
+  const timeoutMs = opts.timeoutMs ?? 10000;
   sqlite.pragma('wal_autocheckpoint = 0');
   const worker = new Worker(workerSource, { eval: true, workerData: { file, driver: require.resolve('better-sqlite3') } });
   // It never keeps the process alive: what serves requests does, and SQLite needs no goodbye.
@@ -110,7 +111,7 @@ export function startWalCheckpointer(sqlite: BetterSqlite3.Database, file: strin
       let settle: () => void = () => undefined;
       const done = new Promise<void>((resolve) => (settle = resolve));
       // A worker that stops answering must not hold every write: give up on it and checkpoint inline.
-      const timer = setTimeout(() => fallBack(`no answer to a checkpoint in ${opts.timeoutMs ?? 10000} ms`), opts.timeoutMs ?? 10000);
+      const timer = setTimeout(() => fallBack(`no answer to a checkpoint in ${timeoutMs} ms`), timeoutMs);
       timer.unref();
       inFlight = { done, release: settle, timer, started: process.hrtime.bigint() };
       worker.postMessage('checkpoint');
