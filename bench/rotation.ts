@@ -197,7 +197,8 @@ async function fleetRotation(): Promise<void> {
     during.stop();
     await during.done;
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    const value = (name: string, labels = '') => metricValue(metrics, name, labels) ?? NaN;
+    // A series the daemon always writes reads NaN when missing, so a renamed one shows; counts of what may not have happened read 0.
+    const value = (name: string, labels = '', absent = NaN) => metricValue(metrics, name, labels) ?? absent;
     const longest = value('jitbroker_store_transaction_longest_seconds');
     const txCount = value('jitbroker_store_transaction_seconds_count');
     const unitsSum = value('jitbroker_store_transaction_units_sum');
@@ -214,14 +215,14 @@ async function fleetRotation(): Promise<void> {
     // (its default eventLoopMonitoringPrecision), so a loop that is never late reads 10 ms. Printed is how late it ran.
     console.log(`daemon event loop late over the run: p99 ${(lagP99 * 1000 - 10).toFixed(1)} ms, max ${(lagMax * 1000 - 10).toFixed(1)} ms`);
     // prom-client's GC histogram, by kind, over the daemon's life (start-up and the probe at rest included).
-    const gc = (kind: string, series: 'count' | 'sum') => metricValue(metrics, `jitbroker_nodejs_gc_duration_seconds_${series}`, `{kind="${kind}"}`) ?? 0;
-    const gcOver10ms = (kind: string) => gc(kind, 'count') - (metricValue(metrics, 'jitbroker_nodejs_gc_duration_seconds_bucket', `{le="0.01",kind="${kind}"}`) ?? 0);
+    const gc = (kind: string, series: 'count' | 'sum') => value(`jitbroker_nodejs_gc_duration_seconds_${series}`, `{kind="${kind}"}`, 0);
+    const gcOver10ms = (kind: string) => gc(kind, 'count') - value('jitbroker_nodejs_gc_duration_seconds_bucket', `{le="0.01",kind="${kind}"}`, 0);
     // store.checkpoint worker: how long its checkpoints held the commits back.
-    const checkpointCount = metricValue(metrics, 'jitbroker_store_checkpoint_seconds_count') ?? 0;
-    const checkpointsOver = (le: string) => checkpointCount - (metricValue(metrics, 'jitbroker_store_checkpoint_seconds_bucket', `{le="${le}"}`) ?? 0);
+    const checkpointCount = value('jitbroker_store_checkpoint_seconds_count', '', 0);
+    const checkpointsOver = (le: string) => checkpointCount - value('jitbroker_store_checkpoint_seconds_bucket', `{le="${le}"}`, 0);
     if (checkpointCount > 0) {
       console.log(
-        `worker checkpoints over the daemon's life: ${checkpointCount}, ${(((metricValue(metrics, 'jitbroker_store_checkpoint_seconds_sum') ?? 0) / checkpointCount) * 1000).toFixed(1)} ms on average; ` +
+        `worker checkpoints over the daemon's life: ${checkpointCount}, ${((value('jitbroker_store_checkpoint_seconds_sum', '', 0) / checkpointCount) * 1000).toFixed(1)} ms on average; ` +
           `${checkpointsOver('0.01')} over 10 ms, ${checkpointsOver('0.025')} over 25 ms (commits wait meanwhile; the event loop does not)`,
       );
     }
