@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { escapeDeviceId } from '../../src/vault/azure/secret-names';
+import { waitUntil } from '../support/daemon-process';
 import { FakeKeyVault, Fault, startFakeKeyVault, unavailable } from '../support/fake-key-vault';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
 
@@ -69,7 +70,9 @@ describe('the elevation flow on Azure Key Vault', () => {
     expect(kv.values()).toContain(s.password);
     expect((await s.h.snapshot()).vault_secrets).toBe(0);
     // The acknowledgement labels the version current in the vault (best effort, after the answer).
-    await waitFor(() => kv.secrets.get('jitbroker-d-laptop-07--0')?.versions[0]?.tags?.state === 'current');
+    await waitUntil("laptop-07's first version tagged current in Key Vault", () => kv.secrets.get('jitbroker-d-laptop-07--0')?.versions[0]?.tags?.state === 'current', {
+      timeoutMs: 5000,
+    });
     expect(kv.secrets.get('jitbroker-d-laptop-07--0')?.versions[0]?.tags).toMatchObject({ deviceId: 'laptop-7', brokerVersion: '1' });
   });
 
@@ -129,11 +132,3 @@ describe('Azure Key Vault settings are checked before the daemon starts', () => 
     );
   });
 });
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
