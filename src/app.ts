@@ -18,6 +18,7 @@ import { createGrantService } from './grants/grant-service';
 import { createDeviceIdentity } from './identity/device-identity';
 import { identityProviders } from './identity/identity-registry';
 import { withVerifiedTokenCache } from './identity/verified-token-cache';
+import { createPolicyRepository } from './policies/policy-repository';
 import { createPolicyService } from './policies/policy-service';
 import { Db, SchemaBehindBuild, SchemaNewerThanBuild, checkSchemaCurrent, ensurePrivateDir, migrate, openSqlite, sqliteHandleOf, walJustCheckpointed } from './store/database';
 import { openPostgres, redactUrl } from './store/postgres';
@@ -168,8 +169,7 @@ export async function createServices(config: Config, infra: Infra) {
   const credentials = createCredentialService({ db, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
   const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger: infra.logger, settings: rotationSettings(config), metrics });
   metrics.setSources(metricsSources(db, clock, rotationSettings(config)));
-  const policies = createPolicyService({ db, transactor, audit, clock });
-  const devices = createDeviceService({ db, transactor, audit, credentials, rotations, clock });
+  const policyRepository = createPolicyRepository(db);
   const webhooks = createWebhookService({
     db,
     transactor,
@@ -188,7 +188,7 @@ export async function createServices(config: Config, infra: Infra) {
     transactor,
     audit,
     webhooks,
-    policies,
+    policies: policyRepository,
     credentials,
     rotations,
     clock,
@@ -197,6 +197,9 @@ export async function createServices(config: Config, infra: Infra) {
     metrics,
     revealAuthContext: config.identity.mode === 'oidc' ? config.identity.oidc.revealAuthContext : undefined,
   });
+  // After grants: a policy change and a device's retirement end grants through the grant state machine.
+  const policies = createPolicyService({ db, transactor, policies: policyRepository, grants, audit, clock });
+  const devices = createDeviceService({ db, transactor, audit, credentials, rotations, grants, clock });
   const signIn = await identityProviders[config.identity.mode](config.identity, { dataDir: config.dataDir, clock, logger: infra.logger });
   const identity = withVerifiedTokenCache(signIn.provider, {
     clock,

@@ -123,8 +123,9 @@ export function deviceCommand(): Command {
   cmd.addCommand(
     client('retire', 'retire a device: no new grants, open grants end, passwords kept for recovery')
       .argument('<id>')
-      .action(async (id: string, o: Flags) => {
-        const d = await call(connection(o), 'DELETE', `/v1/devices/${enc(id)}`);
+      .option('--force', 'retire even though the device still holds a password a requester was shown')
+      .action(async (id: string, o: Flags & { force?: boolean }) => {
+        const d = await call(connection(o), 'DELETE', `/v1/devices/${enc(id)}${o.force ? '?force=true' : ''}`);
         show(o.json ? d : flattenDevice(d as Record<string, unknown>), o, columns, (v) => v.id);
       }),
   );
@@ -194,8 +195,8 @@ export function policyCommand(): Command {
     client('remove', 'delete a policy')
       .argument('<id>')
       .action(async (id: string, o: Flags) => {
-        await call(connection(o), 'DELETE', `/v1/policies/${enc(id)}`);
-        if (!o.quiet) console.log(o.json ? JSON.stringify({ deleted: id }) : `policy ${id} removed`);
+        const { grantsEnded } = (await call(connection(o), 'DELETE', `/v1/policies/${enc(id)}`)) as { grantsEnded: number };
+        if (!o.quiet) console.log(o.json ? JSON.stringify({ deleted: id, grantsEnded }) : `policy ${id} removed; ${grantsEnded} open grant(s) it made ended`);
       }),
   );
   return cmd;

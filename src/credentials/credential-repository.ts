@@ -77,6 +77,26 @@ export function createCredentialRepository(db: Q) {
       const past = (state: CredentialVersion['state']) => unpruned.filter((v) => v.state === state).slice(keep);
       return [...past('superseded'), ...past('failed')];
     },
+    /** Notes when a requester was first shown each version (never moved later by another reveal). */
+    async markRevealed(q: Q, deviceId: string, versions: readonly number[], at: string): Promise<void> {
+      await q
+        .updateTable('credential_versions')
+        .set({ revealed_at: sql<string>`coalesce(revealed_at, ${at})` })
+        .where('device_id', '=', deviceId)
+        .where('version', 'in', versions)
+        .execute();
+    },
+    /** The current or pending version a requester was shown, if any: a used password the device still holds. */
+    async revealedInEffect(q: Q, deviceId: string): Promise<CredentialVersion | undefined> {
+      return q
+        .selectFrom('credential_versions')
+        .selectAll()
+        .where('device_id', '=', deviceId)
+        .where('state', 'in', ['current', 'pending'])
+        .where('revealed_at', 'is not', null)
+        .orderBy('version', 'desc')
+        .executeTakeFirst();
+    },
     async markPruned(q: Q, deviceId: string, version: number, at: string): Promise<void> {
       await q.updateTable('credential_versions').set({ vault_pruned_at: at }).where('device_id', '=', deviceId).where('version', '=', version).execute();
     },

@@ -101,7 +101,17 @@ export function createCredentialService(deps: {
     return { currentVersion: current?.version ?? null, pendingVersion: pending?.version ?? null };
   }
 
-  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, versions };
+  /** Records, in the reveal's transaction, that a requester was shown these versions: each is now a used password. */
+  async function markRevealed(tx: Tx, deviceId: string, shown: readonly number[], at: Date): Promise<void> {
+    await versions.markRevealed(tx, deviceId, shown, at.toISOString());
+  }
+
+  /** The current or pending version of a device a requester was shown, if any. */
+  async function revealedInEffect(tx: Tx, deviceId: string): Promise<CredentialVersion | undefined> {
+    return versions.revealedInEffect(tx, deviceId);
+  }
+
+  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, markRevealed, revealedInEffect, versions };
 }
 
 export type CredentialService = ReturnType<typeof createCredentialService>;

@@ -108,13 +108,19 @@ export function createRotationService(deps: {
     }
   }
 
-  async function liveGrantsEnd(q: Db | Tx, deviceId: string, now: string): Promise<string | undefined> {
+  /**
+   * When the last grant that was live as the job came due ends. Grants activated after that do not
+   * hold it back again: otherwise overlapping grants could put a password's rotation off for ever, and
+   * no password outlives rotation.maxAge by more than the longest grant a policy allows.
+   */
+  async function liveGrantsEnd(q: Db | Tx, deviceId: string, now: string, liveSince: string): Promise<string | undefined> {
     const r = await q
       .selectFrom('grants')
       .select((eb) => eb.fn.max('expires_at').as('until'))
       .where('device_id', '=', deviceId)
       .where('state', '=', 'active')
       .where('expires_at', '>', now)
+      .where('activated_at', '<=', liveSince)
       .executeTakeFirst();
     return (r?.until as string | null | undefined) ?? undefined;
   }
@@ -203,7 +209,7 @@ export function createRotationService(deps: {
     if (pending) return meetPending(job, pending.version, now);
     if (job.reason === 'scheduled') {
       // Not under someone who is using the password now: wait for the last live grant to end.
-      const until = await liveGrantsEnd(db, device.id, now.toISOString());
+      const until = await liveGrantsEnd(db, device.id, now.toISOString(), job.created_at);
       if (until) {
         deps.metrics.rotation(job.reason, 'deferred');
         return void (await transactor.run((tx) => jobs.reschedule(tx, job.id, { due_at: until })));

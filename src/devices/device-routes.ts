@@ -17,6 +17,8 @@ export const enrolDeviceBody = z
   })
   .strict();
 export const deviceParams = z.object({ id: deviceId }).strict();
+/** `?force=true` retires a device that still holds a password a requester was shown (audited as such). */
+export const retireQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
 export const listQuery = z.object({ group: groupName.optional(), status: z.enum(['active', 'retired']).optional(), ...pageQuery }).strict();
 
 export function deviceRoutes(devices: DeviceService): Router {
@@ -46,7 +48,8 @@ export function deviceRoutes(devices: DeviceService): Router {
     handle(async (req) => {
       const { id } = parse(deviceParams, req.params, 'params');
       parse(emptyBody, req.body, 'body');
-      return { status: 200, body: await devices.retireDevice(userOf(req), id, req.context) };
+      const { force } = parse(retireQuery, req.query, 'query');
+      return { status: 200, body: await devices.retireDevice(userOf(req), id, { force: force === 'true' }, req.context) };
     }),
   );
   return r;

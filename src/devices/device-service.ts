@@ -3,6 +3,7 @@ import { RequestContext } from '../audit/audit-event';
 import { AuditLog } from '../audit/audit-log';
 import { CredentialService, PreparedVersion } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
+import { GrantService } from '../grants/grant-service';
 import { UserPrincipal, requireRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
@@ -30,11 +31,12 @@ export function createDeviceService(deps: {
   db: Db;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
-  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'versionSummary'>;
+  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'versionSummary' | 'revealedInEffect'>;
   rotations: Pick<RotationService, 'enqueue' | 'rotationStatus'>;
+  grants: Pick<GrantService, 'endGrantsOnDevice'>;
   clock: Clock;
 }) {
-  const { db, transactor, audit, credentials, rotations, clock } = deps;
+  const { db, transactor, audit, credentials, rotations, grants, clock } = deps;
   const devices = createDeviceRepository(db);
 
   async function view(d: Device): Promise<DeviceView> {
@@ -110,29 +112,42 @@ export function createDeviceService(deps: {
     });
   }
 
-  /** Retires a device: no new grants; open grants end; its passwords stay in the vault for recovery. */
-  async function retireDevice(p: UserPrincipal, id: string, ctx: RequestContext): Promise<DeviceView> {
+  /**
+   * Retires a device: no new grants; open grants end through the grant state machine (each audited);
+   * its passwords stay in the vault for recovery. A device whose password in effect was shown to a
+   * requester is refused (409) unless `force`: once retired it is never rotated again, so the password
+   * someone saw would stay valid on the device for as long as it runs. Rotate first, retire once the
+   * agent has acknowledged the new password; or force it, and the audit says a seen password remains.
+   */
+  async function retireDevice(p: UserPrincipal, id: string, opts: { force: boolean }, ctx: RequestContext): Promise<DeviceView> {
     requireRole(p, 'admin');
-    await transactor.run(async (tx) => {
+    const ended = await transactor.run(async (tx) => {
       const d = await devices.findById(tx, id);
       if (!d) throw new DomainError('not-found', `No device '${id}'.`);
+      if (d.status !== 'active') throw new DomainError('conflict', `Device '${id}' is already retired.`);
+      const seen = await credentials.revealedInEffect(tx, id);
+      if (seen && !opts.force) {
+        throw new DomainError(
+          'conflict',
+          `Device '${id}' still holds password version ${seen.version}, which a requester was shown. Rotate it first (POST /v1/devices/${id}/rotate) ` +
+            'and retire the device once its agent has acknowledged the new password, or retire with ?force=true to leave that password on the device.',
+        );
+      }
       const at = clock.now().toISOString();
       if (!(await devices.retire(tx, id, at))) throw new DomainError('conflict', `Device '${id}' is already retired.`);
-      const ended = await tx
-        .updateTable('grants')
-        .set({ state: 'revoked', ended_by: p.subject, ended_at: at, end_reason: 'device retired' })
-        .where('device_id', '=', id)
-        .where('state', 'in', ['pending', 'active'])
-        .executeTakeFirst();
+      const outcome = await grants.endGrantsOnDevice(tx, id, { actor: actorOf(p), by: p.subject, reason: 'device retired', context: ctx });
       await audit.append(tx, {
         actor: actorOf(p),
         action: 'device.retired',
         outcome: 'success',
         deviceId: id,
-        details: { grantsEnded: Number(ended.numUpdatedRows) },
+        ...(seen ? { reason: `retired with force: version ${seen.version}, which a requester was shown, remains on the device` } : {}),
+        details: { grantsEnded: outcome.ended, revealedPasswordRemains: seen !== undefined },
         context: ctx,
       });
+      return outcome;
     });
+    ended.committed();
     return getDevice(p, id);
   }
 

@@ -1,7 +1,7 @@
 import { Kysely, sql } from 'kysely';
 import { prepareQuery } from '../store/prepared-query';
 import { CredentialVersionTable, Database, GrantTable } from '../store/schema';
-import { Grant, GrantState, grantFromRow } from './grant';
+import { Grant, GrantRequester, GrantState, grantFromRow, requesterFromRow } from './grant';
 
 type Q = Kysely<Database>;
 
@@ -21,6 +21,7 @@ export function createGrantRepository(db: Q) {
       .selectAll('grants')
       .select([
         'devices.account',
+        'devices.groups as device_groups',
         'cv.version as cv_version',
         'cv.state as cv_state',
         'cv.reason as cv_reason',
@@ -52,7 +53,7 @@ export function createGrantRepository(db: Q) {
      * The grant with what a reveal needs in the same read: the device's account and its current
      * and pending credential versions (never a secret; those are in the vault).
      */
-    async findForReveal(q: Q, id: string): Promise<{ grant: Grant; account: string | null; versions: CredentialVersionTable[] } | undefined> {
+    async findForReveal(q: Q, id: string): Promise<{ grant: Grant; account: string | null; deviceGroups: string[]; versions: CredentialVersionTable[] } | undefined> {
       const rows = await forReveal(q, { id });
       const first = rows[0];
       if (!first) return undefined;
@@ -76,7 +77,25 @@ export function createGrantRepository(db: Q) {
               },
             ],
       );
-      return { grant: grantFromRow(first), account: first.account, versions };
+      return { grant: grantFromRow(first), account: first.account, deviceGroups: JSON.parse(first.device_groups ?? '[]') as string[], versions };
+    },
+    /** The grant and its requester as the request was decided. */
+    async findWithRequester(q: Q, id: string): Promise<{ grant: Grant; requester: GrantRequester } | undefined> {
+      const [r] = await byId(q, { id });
+      return r ? { grant: grantFromRow(r), requester: requesterFromRow(r) } : undefined;
+    },
+    /** The open (pending or active) grants a policy made, with their requesters. */
+    async openUnderPolicy(q: Q, policyId: string): Promise<Array<{ grant: Grant; requester: GrantRequester }>> {
+      const rows = await q.selectFrom('grants').selectAll().where('policy_id', '=', policyId).where('state', 'in', ['pending', 'active']).execute();
+      return rows.map((r) => ({ grant: grantFromRow(r), requester: requesterFromRow(r) }));
+    },
+    /** The open (pending or active) grants on a device. */
+    async openOnDevice(q: Q, deviceId: string): Promise<Grant[]> {
+      return (await q.selectFrom('grants').selectAll().where('device_id', '=', deviceId).where('state', 'in', ['pending', 'active']).execute()).map(grantFromRow);
+    },
+    /** Notes the version a reveal showed under the grant. */
+    async markRevealed(q: Q, id: string, version: number): Promise<void> {
+      await q.updateTable('grants').set({ revealed_version: version }).where('id', '=', id).execute();
     },
     /** Changes a grant only from the state it was read in; false when another request moved it first. */
     async updateIfState(q: Q, id: string, expected: GrantState, set: Partial<GrantTable>): Promise<boolean> {

@@ -1,16 +1,15 @@
 import crypto from 'node:crypto';
-import { sql } from 'kysely';
-import { AuditInput, RequestContext } from '../audit/audit-event';
+import { AuditActor, AuditInput, RequestContext } from '../audit/audit-event';
 import { actorOf } from '../audit/actor';
 import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
 import { Secret } from '../credentials/secret';
 import { createDeviceRepository } from '../devices/device-repository';
-import { UserPrincipal, hasRole, requireRole } from '../identity/principal';
+import { UserPrincipal, hasRole, requireRole, sharesLogin } from '../identity/principal';
 import { StepUpRequired, satisfiesAuthContext } from '../identity/step-up';
-import { decide } from '../policies/policy';
-import { PolicyService } from '../policies/policy-service';
+import { Policy, decide, decideGrant } from '../policies/policy';
+import { PolicyRepository } from '../policies/policy-repository';
 import { Metrics } from '../metrics/metrics';
 import { DomainError, problems } from '../problems/problem';
 import { Db } from '../store/database';
@@ -19,7 +18,7 @@ import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
 import { parseDurationSeconds } from '../time/duration';
-import { Grant, assertCanMove, isLive } from './grant';
+import { Grant, GrantRequester, assertCanMove, isLive } from './grant';
 import { createGrantRepository } from './grant-repository';
 
 export interface GrantRequest {
@@ -39,6 +38,20 @@ export interface Reveal {
   unconfirmed?: boolean;
   /** A newer version the device fetched and never confirmed within rotation.ackTimeout: it may be the one in effect. */
   possiblyInEffect?: { version: number; password: Secret; fetchedAt: string };
+  /**
+   * The password changed since it was last shown under this grant (a colleague's grant ended and the
+   * device rotated): the one shown before no longer works.
+   */
+  changedSinceLastReveal?: { previousVersion: number };
+}
+
+/** Who ends a grant that policy or the device's retirement no longer allows, and why. */
+export interface GrantEnding {
+  actor: AuditActor;
+  /** Recorded as the grant's `endedBy` (active) or `decidedBy` (pending). */
+  by: string;
+  reason: string;
+  context?: RequestContext;
 }
 
 /** A refusal whose audit event is already committed; the HTTP layer must not audit it again. */
@@ -51,8 +64,8 @@ export function createGrantService(deps: {
   db: Db;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
-  policies: Pick<PolicyService, 'enabledPolicies'>;
-  credentials: Pick<CredentialService, 'readSecret'>;
+  policies: Pick<PolicyRepository, 'enabled'>;
+  credentials: Pick<CredentialService, 'readSecret' | 'markRevealed'>;
   rotations: Pick<RotationService, 'enqueue'>;
   clock: Clock;
   postUseDelaySeconds: number;
@@ -81,8 +94,16 @@ export function createGrantService(deps: {
         throw e;
       });
 
-  /** Queues the post-use rotation once no other live grant on the device still uses the password. */
-  async function afterUse(tx: Tx, deviceId: string, endedGrantId: string, at: Date): Promise<void> {
+  /**
+   * Queues the post-use rotation of a grant that ended. A password revealed under it dies with it,
+   * whatever other grants are live on the device (their holders reveal the new one): a colleague's
+   * grant must not keep a departed requester's password valid. A grant that never revealed used
+   * nothing of its own; its rotation waits until no other live grant remains, as before.
+   */
+  async function afterUse(tx: Tx, ended: Pick<Grant, 'id' | 'deviceId' | 'revealedVersion'>, at: Date): Promise<void> {
+    const { deviceId, id: endedGrantId } = ended;
+    const dueAt = new Date(at.getTime() + deps.postUseDelaySeconds * 1000);
+    if (ended.revealedVersion !== null) return void (await rotations.enqueue(tx, deviceId, 'post-use', dueAt));
     const others = await tx
       .selectFrom('grants')
       .select(['id', 'state', 'expires_at'])
@@ -91,7 +112,7 @@ export function createGrantService(deps: {
       .where('id', '!=', endedGrantId)
       .execute();
     if (others.some((o) => isLive({ state: o.state, expiresAt: o.expires_at }, at))) return;
-    await rotations.enqueue(tx, deviceId, 'post-use', new Date(at.getTime() + deps.postUseDelaySeconds * 1000));
+    await rotations.enqueue(tx, deviceId, 'post-use', dueAt);
   }
 
   /** True when this call expired it; the caller counts it once the transaction has committed. */
@@ -105,8 +126,78 @@ export function createGrantService(deps: {
       target: `grant:${g.id}`,
       context: ctx,
     });
-    await afterUse(tx, g.deviceId, g.id, clock.now());
+    await afterUse(tx, g, clock.now());
     return true;
+  }
+
+  /**
+   * Ends an open grant that policy or the device no longer allows, in the caller's transaction, through
+   * the state machine: pending → denied, active → revoked, each audited, the post-use rotation queued.
+   * Returns the state it moved to, or undefined when another request moved the grant first.
+   */
+  async function endInTx(tx: Tx, g: Grant, ending: GrantEnding): Promise<Ended | undefined> {
+    const at = clock.now();
+    // Past its expiry already (the expiry job has not run yet): it expired; nobody needs to end it.
+    if (g.state === 'active' && !isLive(g, at)) return (await expireInTx(tx, g, ending.context)) ? 'expired' : undefined;
+    const event = { actor: ending.actor, deviceId: g.deviceId, target: `grant:${g.id}`, outcome: 'success', reason: ending.reason, context: ending.context } as const;
+    if (g.state === 'pending') {
+      assertCanMove(g, 'denied');
+      const set = { state: 'denied', decided_by: ending.by, decided_at: at.toISOString(), decision_comment: ending.reason } as const;
+      if (!(await grants.updateIfState(tx, g.id, 'pending', set))) return undefined;
+      await audit.append(tx, { ...event, action: 'grant.denied' });
+      return 'denied';
+    }
+    assertCanMove(g, 'revoked');
+    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'revoked', ended_by: ending.by, ended_at: at.toISOString(), end_reason: ending.reason }))) return undefined;
+    await audit.append(tx, { ...event, action: 'grant.revoked' });
+    await afterUse(tx, g, at);
+    return 'revoked';
+  }
+
+  type Ended = 'denied' | 'revoked' | 'expired';
+  /** Counts grants ended in a transaction, once it has committed. */
+  function counted(ended: Ended[]): { ended: number; committed: () => void } {
+    return { ended: ended.length, committed: () => ended.forEach((state) => metrics.grant(state)) };
+  }
+
+  const approvedOf = (g: Grant) => g.decidedBy !== null;
+  const durationOf = (g: Grant) => parseDurationSeconds(g.duration) ?? Number.POSITIVE_INFINITY;
+
+  /** The decision the policies as they are now make on a grant's request, for its requester as they were when they asked. */
+  function redecide(policies: readonly Policy[], g: Grant, requester: GrantRequester, deviceGroups: readonly string[], approved: boolean) {
+    // Grants from before requesters' groups and roles were kept: the subject is all that is known of them.
+    const designee = requester.known ? requester : { subject: requester.subject, groups: [], roles: [] };
+    return decideGrant(policies, designee, { deviceGroups, durationSeconds: durationOf(g), ticket: g.ticket ?? undefined, approved });
+  }
+
+  /**
+   * After a policy was disabled, deleted or narrowed, in the same transaction: each open grant it made
+   * that no enabled policy covers any more is ended; one another policy covers is now held under that one.
+   */
+  async function endGrantsNoPolicyCovers(tx: Tx, policyId: string, ending: Omit<GrantEnding, 'reason'>): Promise<{ ended: number; committed: () => void }> {
+    const policies = await deps.policies.enabled(tx);
+    const ended: Ended[] = [];
+    for (const { grant: g, requester } of await grants.openUnderPolicy(tx, policyId)) {
+      const device = await devices.findById(tx, g.deviceId);
+      const d = redecide(policies, g, requester, device?.groups ?? [], g.state === 'pending' || approvedOf(g));
+      if (d.allow) {
+        if (d.policy.id !== policyId) await grants.updateIfState(tx, g.id, g.state, { policy_id: d.policy.id });
+        continue;
+      }
+      const state = await endInTx(tx, g, { ...ending, reason: `A policy change: no enabled policy allows this grant any more (${d.reason})` });
+      if (state) ended.push(state);
+    }
+    return counted(ended);
+  }
+
+  /** Ends every open grant on a device (its retirement), in the caller's transaction. */
+  async function endGrantsOnDevice(tx: Tx, deviceId: string, ending: GrantEnding): Promise<{ ended: number; committed: () => void }> {
+    const ended: Ended[] = [];
+    for (const g of await grants.openOnDevice(tx, deviceId)) {
+      const state = await endInTx(tx, g, ending);
+      if (state) ended.push(state);
+    }
+    return counted(ended);
   }
 
   /** Asks for elevation; the policy decision and the new grant are audited in the grant's own transaction. */
@@ -128,7 +219,7 @@ export function createGrantService(deps: {
         if (open.state === 'active' && !isLive(open, now)) expired += (await expireInTx(tx, open, ctx)) ? 1 : 0;
         else throw new DomainError('conflict', `You already hold ${open.state} grant ${open.id} on device '${req.deviceId}'.`);
       }
-      const decision = decide(await policies.enabledPolicies(tx), p, { deviceGroups: device.groups, durationSeconds, ticket: req.ticket });
+      const decision = decide(await policies.enabled(tx), p, { deviceGroups: device.groups, durationSeconds, ticket: req.ticket });
       if (!decision.allow) return { denied: decision.reason, active: false };
       const active = !decision.requireApproval;
       const at = now.toISOString();
@@ -151,6 +242,11 @@ export function createGrantService(deps: {
         ended_by: null,
         ended_at: null,
         end_reason: null,
+        // Kept so that approval and policy changes decide this request again for the requester as they asked.
+        requester_groups: JSON.stringify(p.groups),
+        requester_roles: JSON.stringify(p.roles),
+        requester_logins: JSON.stringify(p.logins ?? []),
+        revealed_version: null,
       });
       const details = { policy: decision.policy.name, duration: req.duration, ticket: req.ticket ?? null, requireApproval: decision.requireApproval };
       await audit.append(tx, { ...event, outcome: 'success', reason: req.reason, details });
@@ -184,9 +280,13 @@ export function createGrantService(deps: {
   async function decideInTx(p: UserPrincipal, id: string, ctx: RequestContext, to: 'active' | 'denied', note: string | undefined): Promise<Grant> {
     requireRole(p, 'approver');
     await transactor.run(async (tx) => {
-      const g = await grants.findById(tx, id);
-      if (!g) throw new DomainError('not-found', `No grant '${id}'.`);
-      if (g.requester === p.subject) throw new DomainError('forbidden', 'A grant must be decided by another person than its requester.');
+      const found = await grants.findWithRequester(tx, id);
+      if (!found) throw new DomainError('not-found', `No grant '${id}'.`);
+      const { grant: g, requester } = found;
+      // The same person under another object id (a guest in another allowed tenant) has the same sign-in name.
+      if (g.requester === p.subject || sharesLogin(requester.logins, p.logins)) {
+        throw new DomainError('forbidden', 'A grant must be decided by another person than its requester.');
+      }
       assertCanMove(g, to);
       const now = clock.now();
       const at = now.toISOString();
@@ -199,6 +299,9 @@ export function createGrantService(deps: {
       }
       const device = await devices.findById(tx, g.deviceId);
       if (device?.status !== 'active') throw new DomainError('conflict', `Device '${g.deviceId}' is retired.`);
+      // Decided again against the policies as they are now: one disabled, deleted or narrowed since the request no longer allows it.
+      const decision = redecide(await policies.enabled(tx), g, requester, device.groups, true);
+      if (!decision.allow) throw new DomainError('policy-denied', `No enabled policy allows this request any more: ${decision.reason}`);
       // The clock starts at activation, not at the request: the requester gets the whole duration.
       const expiresAt = new Date(now.getTime() + (parseDurationSeconds(g.duration) ?? 0) * 1000).toISOString();
       if (
@@ -209,6 +312,7 @@ export function createGrantService(deps: {
           decided_by: p.subject,
           decided_at: at,
           decision_comment: note ?? null,
+          policy_id: decision.policy.id,
         }))
       ) {
         throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
@@ -241,7 +345,7 @@ export function createGrantService(deps: {
         throw new DomainError('conflict', `Grant ${id} changed while it was being revoked; read it again.`);
       }
       await audit.append(tx, { actor: actorOf(p), action: 'grant.revoked', outcome: 'success', deviceId: g.deviceId, target: `grant:${id}`, reason, context: ctx });
-      if (g.state === 'active') await afterUse(tx, g.deviceId, g.id, now);
+      if (g.state === 'active') await afterUse(tx, g, now);
     });
     metrics.grant('revoked');
     return (await grants.findById(db, id)) as Grant;
@@ -266,13 +370,22 @@ export function createGrantService(deps: {
     const found = await grants.findForReveal(db, id);
     // Asking for the password of a grant that does not exist is audited too: it is how ids are probed.
     if (!found) return refuse({ actor: actorOf(p), action: 'grant.password-revealed', target: `grant:${id}`, context: ctx }, new DomainError('not-found', `No grant '${id}'.`));
-    const { grant: g, account, versions } = found;
+    const { grant: g, account, deviceGroups, versions } = found;
     const event = { actor: actorOf(p), action: 'grant.password-revealed', deviceId: g.deviceId, target: `grant:${id}`, context: ctx } as const;
     if (g.requester !== p.subject) return refuse(event, new DomainError('forbidden', "Only the grant's requester may read its password."));
     if (!isLive(g, clock.now())) {
       const why = g.state === 'active' ? 'has expired' : `is ${g.state}`;
       return refuse(event, new DomainError('conflict', `Grant ${id} ${why}; no password is revealed.`));
     }
+    // The policies as they are now, for the requester as they sign in now: a grant no enabled policy
+    // allows any more (a group left, a policy changed on another daemon a moment ago) reveals nothing.
+    const decision = decideGrant(await policies.enabled(db), p, {
+      deviceGroups,
+      durationSeconds: durationOf(g),
+      ticket: g.ticket ?? undefined,
+      approved: approvedOf(g),
+    });
+    if (!decision.allow) return refuse(event, new DomainError('policy-denied', `No enabled policy allows this grant any more: ${decision.reason}`));
     if (!satisfiesAuthContext(p, deps.revealAuthContext)) {
       // Step-up: a valid token is not enough to see a password; the refusal is audited, then challenged.
       const stepUp = new StepUpRequired(deps.revealAuthContext as string, 'Revealing a password', true);
@@ -287,6 +400,11 @@ export function createGrantService(deps: {
     const shown = current ?? pending;
     if (!shown) return refuse(event, new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`), 'failure');
     const alsoPending = current && pending ? pending : undefined;
+    // The first reveal of a version under this grant marks it used (it then dies with the grant) and tells
+    // a holder who saw an older one that it changed; later reveals of the same version write only their event.
+    const firstOfVersion = g.revealedVersion !== shown.version;
+    const changed = g.revealedVersion !== null && firstOfVersion ? { previousVersion: g.revealedVersion } : undefined;
+    const used = [...new Set([...(firstOfVersion ? [shown.version] : []), ...(pending ? [pending.version] : [])])];
     // Read before the audit event is written, so an unreadable vault leaves no record of a reveal that did not happen.
     let secret: Secret;
     let pendingSecret: Secret | undefined;
@@ -305,27 +423,27 @@ export function createGrantService(deps: {
           // Re-read inside the transaction: a revoke or expiry that committed first wins.
           const fresh = await grants.findLiveness(tx, id);
           if (!fresh || !isLive(fresh, clock.now())) throw ended;
-          // A pending version a requester has seen is a used password: a rotation asked for after
-          // this use must not be satisfied by it (the rotation worker reads this mark).
-          if (pending) {
-            await tx
-              .updateTable('credential_versions')
-              .set({ revealed_at: sql<string>`coalesce(revealed_at, ${now.toISOString()})` })
-              .where('device_id', '=', g.deviceId)
-              .where('version', '=', pending.version)
-              .execute();
-          }
+          // A version a requester has seen is a used password: a pending one must not satisfy a rotation
+          // asked for after this use (the rotation worker reads this mark), and a device whose current one
+          // was seen is not retired silently.
+          if (used.length > 0) await credentials.markRevealed(tx, g.deviceId, used, now);
+          if (firstOfVersion) await grants.markRevealed(tx, id, shown.version);
           await audit.append(tx, {
             ...event,
             outcome: 'success',
             ...(pending
               ? { reason: `version ${pending.version} was fetched by the device and not acknowledged within the ack timeout; it may be in effect and was revealed too` }
               : {}),
-            details: { version: shown.version, unconfirmed: shown === pending, possiblyInEffect: alsoPending?.version ?? null },
+            details: {
+              version: shown.version,
+              unconfirmed: shown === pending,
+              possiblyInEffect: alsoPending?.version ?? null,
+              ...(changed ? { changedSinceLastReveal: true, previousVersion: changed.previousVersion } : {}),
+            },
           });
         },
-        // The audit event is this unit's last statement, and its only write unless a pending version is shown.
-        { singleWrite: !pending },
+        // The audit event is this unit's last statement, and its only write unless a version is marked used.
+        { singleWrite: used.length === 0 && !firstOfVersion },
       )
       .catch((e: unknown) => (e === ended ? refuse(event, new DomainError('conflict', `Grant ${id} ended; no password is revealed.`)) : Promise.reject(e)));
     return {
@@ -336,6 +454,7 @@ export function createGrantService(deps: {
       expiresAt: g.expiresAt as string,
       ...(shown === pending ? { unconfirmed: true } : {}),
       ...(alsoPending && pendingSecret ? { possiblyInEffect: { version: alsoPending.version, password: pendingSecret, fetchedAt: alsoPending.fetched_at as string } } : {}),
+      ...(changed ? { changedSinceLastReveal: changed } : {}),
     };
   }
 
@@ -375,6 +494,8 @@ export function createGrantService(deps: {
     revokeGrant: countingConflicts(revokeGrant),
     revealPassword,
     expireDueGrants,
+    endGrantsNoPolicyCovers,
+    endGrantsOnDevice,
     getGrant,
     listGrants,
   };

@@ -1,4 +1,5 @@
 import { DomainError } from '../problems/problem';
+import { Role } from '../identity/principal';
 import { GrantTable } from '../store/schema';
 
 export type GrantState = GrantTable['state'];
@@ -32,6 +33,30 @@ export interface Grant {
   endedBy: string | null;
   endedAt: string | null;
   endReason: string | null;
+  /** The credential version last shown under this grant: set, the password is used and dies with the grant. */
+  revealedVersion: number | null;
+}
+
+/** A grant's requester as their request was decided: what policies designate by, and their sign-in names. */
+export interface GrantRequester {
+  subject: string;
+  groups: readonly string[];
+  roles: readonly Role[];
+  logins: readonly string[];
+  /** False for grants made before the requester's groups and roles were kept: decided by subject alone. */
+  known: boolean;
+}
+
+const jsonList = (v: string | null): string[] => (v === null ? [] : (JSON.parse(v) as string[]));
+
+export function requesterFromRow(r: GrantTable): GrantRequester {
+  return {
+    subject: r.requester,
+    groups: jsonList(r.requester_groups),
+    roles: jsonList(r.requester_roles) as Role[],
+    logins: jsonList(r.requester_logins),
+    known: r.requester_groups !== null,
+  };
 }
 
 export function grantFromRow(r: GrantTable): Grant {
@@ -54,6 +79,7 @@ export function grantFromRow(r: GrantTable): Grant {
     endedBy: r.ended_by,
     endedAt: r.ended_at,
     endReason: r.end_reason,
+    revealedVersion: r.revealed_version,
   };
 }
 

@@ -58,8 +58,7 @@ export function policyRoutes(policies: PolicyService): Router {
     handle(async (req) => {
       const { id } = parse(policyParams, req.params, 'params');
       parse(emptyBody, req.body, 'body');
-      await policies.deletePolicy(userOf(req), id, req.context);
-      return { status: 204 };
+      return { status: 200, body: await policies.deletePolicy(userOf(req), id, req.context) };
     }),
   );
   return r;

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { RequestContext } from '../audit/audit-event';
 import { actorOf } from '../audit/actor';
 import { AuditLog } from '../audit/audit-log';
+import { GrantService } from '../grants/grant-service';
 import { UserPrincipal, requireRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
@@ -9,9 +10,13 @@ import { Page, decodeCursor, encodeCursor } from '../store/paging';
 import { PolicyTable } from '../store/schema';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
-import { Policy, policyFromRow } from './policy';
+import { Policy } from './policy';
+import { PolicyRepository } from './policy-repository';
 
 export type PolicyInput = Omit<Policy, 'id' | 'createdAt' | 'updatedAt'>;
+
+/** A policy after a change, and how many open grants the change ended (those no enabled policy allows any more). */
+export type ChangedPolicy = Policy & { grantsEnded: number };
 
 function toRow(id: string, input: PolicyInput, createdAt: string, updatedAt: string): PolicyTable {
   return {
@@ -30,14 +35,15 @@ function toRow(id: string, input: PolicyInput, createdAt: string, updatedAt: str
 }
 
 /** Designations: who may elevate on which device groups, and on what terms (admin). */
-export function createPolicyService(deps: { db: Db; transactor: Transactor; audit: Pick<AuditLog, 'append'>; clock: Clock }) {
-  const { db, transactor, audit, clock } = deps;
-
-  async function nameTaken(tx: Tx, name: string, exceptId?: string): Promise<boolean> {
-    let q = tx.selectFrom('policies').select('id').where('name', '=', name);
-    if (exceptId) q = q.where('id', '!=', exceptId);
-    return (await q.executeTakeFirst()) !== undefined;
-  }
+export function createPolicyService(deps: {
+  db: Db;
+  transactor: Transactor;
+  policies: PolicyRepository;
+  grants: Pick<GrantService, 'endGrantsNoPolicyCovers'>;
+  audit: Pick<AuditLog, 'append'>;
+  clock: Clock;
+}) {
+  const { db, transactor, policies, audit, clock } = deps;
 
   const details = (input: PolicyInput) => ({
     name: input.name,
@@ -48,75 +54,75 @@ export function createPolicyService(deps: { db: Db; transactor: Transactor; audi
     enabled: input.enabled,
   });
 
+  /** Ends, in the change's own transaction, the open grants the policy made that no enabled policy allows now. */
+  const endUncovered = (tx: Tx, p: UserPrincipal, id: string, ctx: RequestContext) =>
+    deps.grants.endGrantsNoPolicyCovers(tx, id, { actor: { kind: 'system', subject: 'policies' }, by: `system:policy-change:${p.subject}`.slice(0, 200), context: ctx });
+
   async function createPolicy(p: UserPrincipal, input: PolicyInput, ctx: RequestContext): Promise<Policy> {
     requireRole(p, 'admin');
     const id = crypto.randomUUID();
     const now = clock.now().toISOString();
     await transactor.run(async (tx) => {
-      if (await nameTaken(tx, input.name)) throw new DomainError('conflict', `A policy named '${input.name}' already exists.`);
-      await tx
-        .insertInto('policies')
-        .values(toRow(id, input, now, now))
-        .execute();
+      if (await policies.nameTaken(tx, input.name)) throw new DomainError('conflict', `A policy named '${input.name}' already exists.`);
+      await policies.insert(tx, toRow(id, input, now, now));
       await audit.append(tx, { actor: actorOf(p), action: 'policy.created', outcome: 'success', target: `policy:${id}`, details: details(input), context: ctx });
     });
     return getPolicy(p, id);
   }
 
-  async function replacePolicy(p: UserPrincipal, id: string, input: PolicyInput, ctx: RequestContext): Promise<Policy> {
+  /** Replaces a policy; what it no longer allows (disabled, narrowed) ends in the same transaction. */
+  async function replacePolicy(p: UserPrincipal, id: string, input: PolicyInput, ctx: RequestContext): Promise<ChangedPolicy> {
     requireRole(p, 'admin');
-    await transactor.run(async (tx) => {
-      const old = await tx.selectFrom('policies').selectAll().where('id', '=', id).executeTakeFirst();
+    const ended = await transactor.run(async (tx) => {
+      const old = await policies.findById(tx, id);
       if (!old) throw new DomainError('not-found', `No policy '${id}'.`);
-      if (await nameTaken(tx, input.name, id)) throw new DomainError('conflict', `A policy named '${input.name}' already exists.`);
-      await tx
-        .updateTable('policies')
-        .set(toRow(id, input, old.created_at, clock.now().toISOString()))
-        .where('id', '=', id)
-        .execute();
-      await audit.append(tx, { actor: actorOf(p), action: 'policy.updated', outcome: 'success', target: `policy:${id}`, details: details(input), context: ctx });
+      if (await policies.nameTaken(tx, input.name, id)) throw new DomainError('conflict', `A policy named '${input.name}' already exists.`);
+      await policies.replace(tx, toRow(id, input, old.createdAt, clock.now().toISOString()));
+      const outcome = await endUncovered(tx, p, id, ctx);
+      await audit.append(tx, {
+        actor: actorOf(p),
+        action: 'policy.updated',
+        outcome: 'success',
+        target: `policy:${id}`,
+        details: { ...details(input), grantsEnded: outcome.ended },
+        context: ctx,
+      });
+      return outcome;
     });
-    return getPolicy(p, id);
+    ended.committed();
+    return { ...(await getPolicy(p, id)), grantsEnded: ended.ended };
   }
 
-  async function deletePolicy(p: UserPrincipal, id: string, ctx: RequestContext): Promise<void> {
+  /** Deletes a policy; the open grants it made that no other policy allows end in the same transaction. */
+  async function deletePolicy(p: UserPrincipal, id: string, ctx: RequestContext): Promise<{ id: string; grantsEnded: number }> {
     requireRole(p, 'admin');
-    await transactor.run(async (tx) => {
-      const r = await tx.deleteFrom('policies').where('id', '=', id).executeTakeFirst();
-      if (r.numDeletedRows === 0n) throw new DomainError('not-found', `No policy '${id}'.`);
-      await audit.append(tx, { actor: actorOf(p), action: 'policy.deleted', outcome: 'success', target: `policy:${id}`, context: ctx });
+    const ended = await transactor.run(async (tx) => {
+      if (!(await policies.delete(tx, id))) throw new DomainError('not-found', `No policy '${id}'.`);
+      const outcome = await endUncovered(tx, p, id, ctx);
+      await audit.append(tx, { actor: actorOf(p), action: 'policy.deleted', outcome: 'success', target: `policy:${id}`, details: { grantsEnded: outcome.ended }, context: ctx });
+      return outcome;
     });
+    ended.committed();
+    return { id, grantsEnded: ended.ended };
   }
 
   async function getPolicy(p: UserPrincipal, id: string): Promise<Policy> {
     requireRole(p, 'admin', 'auditor');
-    const r = await db.selectFrom('policies').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!r) throw new DomainError('not-found', `No policy '${id}'.`);
-    return policyFromRow(r);
+    const policy = await policies.findById(db, id);
+    if (!policy) throw new DomainError('not-found', `No policy '${id}'.`);
+    return policy;
   }
 
   async function listPolicies(p: UserPrincipal, f: { cursor?: string; limit: number }): Promise<Page<Policy>> {
     requireRole(p, 'admin', 'auditor');
     const after = decodeCursor(f.cursor, ['string']);
-    let q = db.selectFrom('policies').selectAll();
-    if (after) q = q.where('name', '>', after[0]);
-    const rows = (
-      await q
-        .orderBy('name')
-        .limit(f.limit + 1)
-        .execute()
-    ).map(policyFromRow);
+    const rows = await policies.list(db, { afterName: after?.[0], limit: f.limit + 1 });
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
     return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.name]) : null };
   }
 
-  /** Every enabled policy, for decisions inside a grant transaction. */
-  async function enabledPolicies(tx: Tx): Promise<Policy[]> {
-    return (await tx.selectFrom('policies').selectAll().where('enabled', '=', 1).execute()).map(policyFromRow);
-  }
-
-  return { createPolicy, replacePolicy, deletePolicy, getPolicy, listPolicies, enabledPolicies };
+  return { createPolicy, replacePolicy, deletePolicy, getPolicy, listPolicies };
 }
 
 export type PolicyService = ReturnType<typeof createPolicyService>;

@@ -40,7 +40,10 @@ export interface ElevationRequest {
 
 export type Decision = { allow: true; policy: Policy; requireApproval: boolean } | { allow: false; reason: string };
 
-function designates(policy: Policy, p: UserPrincipal): boolean {
+/** Who a policy designates by: a signed-in principal, or a grant's requester as their request was decided. */
+export type Designee = Pick<UserPrincipal, 'subject' | 'groups' | 'roles'>;
+
+function designates(policy: Policy, p: Designee): boolean {
   const { groups = [], roles = [], subjects = [] } = policy.principals;
   return groups.some((g) => p.groups.includes(g)) || roles.some((r) => (p.roles as readonly string[]).includes(r)) || subjects.includes(p.subject);
 }
@@ -61,7 +64,7 @@ function refusal(policy: Policy, req: ElevationRequest): string | undefined {
  * when any enabled policy designating the principal for one of the device's groups accepts it;
  * among those, one that needs no second person is used.
  */
-export function decide(policies: readonly Policy[], p: UserPrincipal, req: ElevationRequest): Decision {
+export function decide(policies: readonly Policy[], p: Designee, req: ElevationRequest): Decision {
   const relevant = policies.filter((pol) => pol.enabled && designates(pol, p) && pol.deviceGroups.some((g) => req.deviceGroups.includes(g)));
   if (relevant.length === 0) {
     return {
@@ -75,4 +78,18 @@ export function decide(policies: readonly Policy[], p: UserPrincipal, req: Eleva
   }
   const chosen = accepting.find((pol) => !pol.requireApproval) ?? (accepting[0] as Policy);
   return { allow: true, policy: chosen, requireApproval: chosen.requireApproval };
+}
+
+/**
+ * Whether the policies as they are now still allow a grant decided earlier: on approval, on every
+ * reveal, and for each open grant when a policy is disabled, deleted or narrowed. Besides what
+ * `decide` asks, an active grant that no second person approved needs a policy that asks for none:
+ * a policy that now requires approval does not cover a grant that went live without it.
+ */
+export function decideGrant(policies: readonly Policy[], requester: Designee, grant: ElevationRequest & { approved: boolean }): Decision {
+  const d = decide(policies, requester, grant);
+  if (d.allow && d.requireApproval && !grant.approved) {
+    return { allow: false, reason: `policy '${d.policy.name}' now requires a second person's approval, and this grant had none.` };
+  }
+  return d;
 }

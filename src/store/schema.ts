@@ -49,6 +49,10 @@ export interface GrantTable {
   ended_by: string | null;
   ended_at: string | null;
   end_reason: string | null;
+  requester_groups: string | null; // JSON array, as the request was decided
+  requester_roles: string | null; // JSON array
+  requester_logins: string | null; // JSON array of normalised sign-in names
+  revealed_version: number | null;
 }
 
 export interface CredentialVersionTable {

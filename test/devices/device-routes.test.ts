@@ -41,9 +41,11 @@ describe('devices: rotate, retire, list filters', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: 'laptop-7', status: 'retired', retiredAt: s.h.clock.now().toISOString() });
     expect((await s.h.api.get(`/v1/grants/${g.id}`).set(as(s.tokens.admin))).body).toMatchObject({ state: 'revoked', endReason: 'device retired' });
+    // Issue 17: each ended grant goes through the grant state machine, with its own event, before device.retired.
     const events = await s.h.eventsOf(res);
-    expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatchObject({ action: 'grant.revoked', actor: { kind: 'user', subject: 'admin-1' }, target: `grant:${g.id}`, reason: 'device retired' });
+    expect(events[1]).toMatchObject({
       action: 'device.retired',
       outcome: 'success',
       actor: { kind: 'user', subject: 'admin-1' },

@@ -84,11 +84,12 @@ describe('policies: create, read, replace, delete, each change audited', () => {
     });
   });
 
-  it('DELETE answers 204, appends policy.deleted, and the policy is gone; a second DELETE is 404 and appends nothing', async () => {
+  it('DELETE answers 200 with how many grants it ended, appends policy.deleted, and the policy is gone; a second DELETE is 404 and appends nothing', async () => {
     const id = (await create()).body.id as string;
     const res = await h.api.delete(`/v1/policies/${id}`).set(as(admin));
-    expect(res.status).toBe(204);
-    expect(res.text).toBe('');
+    // Issue 17: the answer says how many open grants the deletion ended (none here).
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ id, grantsEnded: 0 });
     const events = await h.eventsOf(res);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ action: 'policy.deleted', outcome: 'success', actor: { kind: 'user', subject: 'admin-1' }, target: `policy:${id}` });

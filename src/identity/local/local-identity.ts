@@ -4,7 +4,7 @@ import { JWK, KeyLike, SignJWT, errors as joseErrors, exportJWK, generateKeyPair
 import { readOrCreateKeyFile } from '../../keys/key-file';
 import { DomainError } from '../../problems/problem';
 import { IdentityProvider } from '../identity-provider';
-import { Role, UserPrincipal, roles } from '../principal';
+import { Role, UserPrincipal, loginNamesOf, roles } from '../principal';
 import { Clock } from '../../time/clock';
 
 export const localAlgorithm = 'ES256';
@@ -96,6 +96,7 @@ export async function createLocalIdentity(opts: LocalIdentityOptions) {
         tenant: typeof payload.tid === 'string' ? payload.tid : 'local',
         roles: stringList(payload.roles).filter((r): r is Role => (roles as readonly string[]).includes(r)),
         groups: stringList(payload.groups),
+        logins: loginNamesOf(payload),
       };
       return { principal, expiresAt: payload.exp as number };
     },

@@ -6,7 +6,7 @@ import { Clock } from '../../time/clock';
 import { parseDurationSeconds } from '../../time/duration';
 import { IdentityProvider } from '../identity-provider';
 import { checkIssuedAt, reasonOf } from '../local/local-identity';
-import { Role, UserPrincipal, roles } from '../principal';
+import { Role, UserPrincipal, loginNamesOf, roles } from '../principal';
 import { createIssuerClient } from './issuer-client';
 import { createIssuerKeys } from './issuer-keys';
 import { OidcConfig } from './oidc-config';
@@ -112,6 +112,7 @@ export async function createOidcIdentity(deps: { settings: OidcConfig; clockSkew
         roles: mapRoles(stringList(payload.roles), s.roleMap),
         groups: stringList(payload.groups),
         authContexts: stringList(payload.acrs),
+        logins: loginNamesOf(payload),
       };
       return { principal, expiresAt: payload.exp as number };
     },
