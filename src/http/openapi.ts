@@ -45,6 +45,7 @@ const device = z
   })
   .passthrough();
 const policy = policyApi.policyBody.extend({ id: z.string().uuid(), createdAt: z.string(), updatedAt: z.string() });
+const grantsEnded = z.number().describe('Open grants the change ended: those no enabled policy allows any more.');
 // The grant state machine's table names the states: the enum cannot drift from what the code allows.
 const grant = z
   .object({ id: z.string().uuid(), state: z.enum(grantStates), deviceId: z.string(), requester: z.string(), duration: z.string(), expiresAt: z.string().nullable() })
@@ -62,6 +63,10 @@ const reveal = z.object({
   expiresAt: z.string(),
   unconfirmed: z.boolean().optional(),
   possiblyInEffect: z.object({ version: z.number(), password: z.string(), fetchedAt: z.string() }).optional(),
+  changedSinceLastReveal: z
+    .object({ previousVersion: z.number() })
+    .optional()
+    .describe('The password changed since it was last shown under this grant (the device rotated after another grant that revealed it ended).'),
 });
 const auditEvent = z
   .object({
@@ -155,7 +160,14 @@ export function buildOpenApi(): object {
     'not-found',
     'conflict',
   ]);
-  route('delete', '/v1/devices/{id}', 'Retire a device (admin)', { params: deviceApi.deviceParams }, { 200: json(device, 'Retired') }, ['not-found', 'conflict']);
+  route(
+    'delete',
+    '/v1/devices/{id}',
+    'Retire a device (admin); refused (409) while it holds a password a requester was shown, unless force=true',
+    { params: deviceApi.deviceParams, query: deviceApi.retireQuery },
+    { 200: json(device, 'Retired') },
+    ['not-found', 'conflict'],
+  );
 
   route('post', '/v1/policies', 'Designate who may elevate where (admin)', body(policyApi.policyBody), { 201: json(policy, 'Created') }, [
     'conflict',
@@ -164,11 +176,17 @@ export function buildOpenApi(): object {
   ]);
   route('get', '/v1/policies', 'List policies', { query: policyApi.listQuery }, { 200: json(page(policy), 'A page of policies') });
   route('get', '/v1/policies/{id}', 'A policy', { params: policyApi.policyParams }, { 200: json(policy, 'The policy') }, ['not-found']);
-  route('put', '/v1/policies/{id}', 'Replace a policy (admin)', { params: policyApi.policyParams, ...body(policyApi.policyBody) }, { 200: json(policy, 'Replaced') }, [
+  route(
+    'put',
+    '/v1/policies/{id}',
+    'Replace a policy (admin)',
+    { params: policyApi.policyParams, ...body(policyApi.policyBody) },
+    { 200: json(policy.extend({ grantsEnded }), 'Replaced') },
+    ['not-found', 'conflict'],
+  );
+  route('delete', '/v1/policies/{id}', 'Delete a policy (admin)', { params: policyApi.policyParams }, { 200: json(z.object({ id: z.string().uuid(), grantsEnded }), 'Deleted') }, [
     'not-found',
-    'conflict',
   ]);
-  route('delete', '/v1/policies/{id}', 'Delete a policy (admin)', { params: policyApi.policyParams }, { 204: { description: 'Deleted' } }, ['not-found']);
 
   route('post', '/v1/grants', 'Ask for elevation on a device (requester)', body(grantApi.requestGrantBody), { 201: json(grant, 'Active, or pending approval') }, [
     'policy-denied',
@@ -183,7 +201,7 @@ export function buildOpenApi(): object {
     'Approve (an approver other than the requester)',
     { params: grantApi.grantParams, ...body(grantApi.approveBody) },
     { 200: json(grant, 'Active') },
-    ['not-found', 'conflict'],
+    ['not-found', 'conflict', 'policy-denied'],
   );
   route('post', '/v1/grants/{id}/deny', 'Deny (approver)', { params: grantApi.grantParams, ...body(grantApi.denyBody) }, { 200: json(grant, 'Denied') }, ['not-found', 'conflict']);
   route(
@@ -200,7 +218,7 @@ export function buildOpenApi(): object {
     "The device's password, to the grant's requester while the grant is live; audited before it is sent (Cache-Control: no-store)",
     { params: grantApi.grantParams },
     { 200: json(reveal, 'The password') },
-    ['not-found', 'conflict', 'no-current-password'],
+    ['not-found', 'conflict', 'no-current-password', 'policy-denied'],
   );
 
   route(

@@ -151,13 +151,13 @@ describe('the CLI client commands, against the real daemon', () => {
       refused("No policy '00000000-0000-4000-8000-000000000000'.", tokens.admin, 'policy', 'show', '00000000-0000-4000-8000-000000000000');
     });
 
-    it('remove: says so (or {deleted} with --json); the policy is gone after', () => {
+    it('remove: says so, with how many open grants it ended (or {deleted, grantsEnded} with --json); the policy is gone after', () => {
       const add = (name: string) =>
         ok(tokens.admin, 'policy', 'add', '--name', name, '--roles', 'requester', '--device-groups', 'sales-laptops', '--max-duration', 'PT1H', '-q').trim();
       const first = add('temporary-1');
-      expect(ok(tokens.admin, 'policy', 'remove', first)).toBe(`policy ${first} removed\n`);
+      expect(ok(tokens.admin, 'policy', 'remove', first)).toBe(`policy ${first} removed; 0 open grant(s) it made ended\n`);
       const second = add('temporary-2');
-      expect(json(tokens.admin, 'policy', 'remove', second)).toEqual({ deleted: second });
+      expect(json(tokens.admin, 'policy', 'remove', second)).toEqual({ deleted: second, grantsEnded: 0 });
       refused(`No policy '${first}'.`, tokens.admin, 'policy', 'show', first);
       refused(`No policy '${second}'.`, tokens.admin, 'policy', 'remove', second);
       expect(json<{ items: Array<{ id: string }> }>(tokens.admin, 'policy', 'list').items.map((p) => p.id)).toEqual([policyId]);
