@@ -165,8 +165,10 @@ export function createGrantService(deps: {
 
   /** The decision the policies as they are now make on a grant's request, for its requester as they were when they asked. */
   function redecide(policies: readonly Policy[], g: Grant, requester: GrantRequester, deviceGroups: readonly string[], approved: boolean) {
-    // Grants from before requesters' groups and roles were kept: the subject is all that is known of them.
-    const designee = requester.known ? requester : { subject: requester.subject, groups: [], roles: [] };
+    // A grant from before requesters' groups and roles were kept: all that is known is that its own
+    // policy designated them, so it stands while that policy (enabled, as it is now) still would.
+    const own = policies.find((pol) => pol.id === g.policyId)?.principals;
+    const designee = requester.known ? requester : { subject: requester.subject, groups: own?.groups ?? [], roles: own?.roles ?? [] };
     return decideGrant(policies, designee, { deviceGroups, durationSeconds: durationOf(g), ticket: g.ticket ?? undefined, approved });
   }
 

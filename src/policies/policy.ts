@@ -1,11 +1,11 @@
-import { UserPrincipal } from '../identity/principal';
+import { Role, UserPrincipal } from '../identity/principal';
 import { PolicyTable } from '../store/schema';
 import { parseDurationSeconds } from '../time/duration';
 
 export interface Policy {
   id: string;
   name: string;
-  principals: { groups?: string[]; roles?: string[]; subjects?: string[] };
+  principals: { groups?: string[]; roles?: Role[]; subjects?: string[] };
   deviceGroups: string[];
   maxDuration: string;
   requireTicket: boolean;

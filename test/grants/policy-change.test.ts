@@ -123,6 +123,19 @@ describe('a policy change reaches the grants it made', () => {
     expect(await grantOf(s, g.id)).toMatchObject({ state: 'pending' });
     expect((await s.h.eventsOf(res)).map((e) => [e.action, e.outcome])).toEqual([['authorization.failed', 'denied']]);
   });
+
+  it("a request made before requesters' groups were kept stands while its own policy still allows it", async () => {
+    await changePolicy(s, { requireApproval: true });
+    const first = await requestGrant(s, s.tokens.alice);
+    const second = await requestGrant(s, s.tokens.bob);
+    // As a grant written by an earlier release reads: no requester groups, roles or sign-in names.
+    const earlier = { requester_groups: null, requester_roles: null, requester_logins: null };
+    await s.h.db.updateTable('grants').set(earlier).where('id', 'in', [first.id, second.id]).execute();
+    await s.h.api.post(`/v1/grants/${first.id}/approve`).set(as(s.tokens.approver)).send({}).expect(200);
+    const narrowed = await changePolicy(s, { requireApproval: true, maxDuration: 'PT30M' });
+    expect(narrowed.body).toMatchObject({ grantsEnded: 2 });
+    expect([(await grantOf(s, first.id)).state, (await grantOf(s, second.id)).state]).toEqual(['revoked', 'denied']);
+  });
 });
 
 describe('a revealed password dies with the grant it was revealed under', () => {

@@ -8,7 +8,7 @@ import { Kysely } from 'kysely';
  *   with another object id in another tenant from approving their own request;
  * - revealed_version: the credential version last shown under the grant; a grant with one is a used
  *   password, which dies with the grant whatever other grants are live on the device.
- * NULL on grants made before this migration: they are decided by subject alone.
+ * NULL on grants made before this migration: they stand while their own policy still allows them.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('grants').addColumn('requester_groups', 'text').execute();
