@@ -20,7 +20,7 @@ export const deviceParams = z.object({ id: deviceId }).strict();
 export const listQuery = z.object({ group: groupName.optional(), status: z.enum(['active', 'retired']).optional(), ...pageQuery }).strict();
 
 export function deviceRoutes(devices: DeviceService): Router {
-  const r = Router();
+  const r = Router({ caseSensitive: true, strict: true });
   r.post(
     '/',
     handle(async (req) => ({ status: 201, body: await devices.enrolDevice(userOf(req), parse(enrolDeviceBody, req.body, 'body'), req.context) })),

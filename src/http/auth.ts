@@ -66,7 +66,6 @@ async function auditRefusal(deps: AuthAudit, req: Request, e: unknown, credentia
 
 export function authenticateUser(identity: IdentityProvider, audit: AuthAudit) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    res.locals.route ??= `${req.baseUrl}/*`;
     Promise.resolve()
       .then(() => identity.verify(tokenOf(req)))
       .then(
@@ -81,7 +80,6 @@ export function authenticateUser(identity: IdentityProvider, audit: AuthAudit) {
 
 export function authenticateDevice(devices: Pick<DeviceIdentity, 'verify'>, audit: AuthAudit) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    res.locals.route ??= `${req.baseUrl}/*`;
     Promise.resolve()
       .then(() => devices.verify(tokenOf(req)))
       .then(

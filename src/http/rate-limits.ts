@@ -99,11 +99,9 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
   return {
     perAddress: limiter('requests', settings.requestsPerAddress, address, 'requests from your address'),
     authFailures: failureLimiter('auth-failures', settings.authFailuresPerAddress, 'failed authentications from your address'),
-    /** On the grants router: limits asking for grants and reading passwords, per principal. */
-    grants: ((req, res, next) => {
-      if (req.method === 'POST' && req.path === '/') return grantRequests(req, res, next);
-      if (req.method === 'GET' && /^\/[^/]+\/password$/.test(req.path)) return reveals(req, res, next);
-      next();
-    }) as RequestHandler,
+    /** On the route that asks for a grant, per principal. */
+    grantRequests,
+    /** On the route that reveals a password, per principal. */
+    reveals,
   };
 }
