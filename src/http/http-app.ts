@@ -124,10 +124,9 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
       for (const method of Object.keys(layer.route.methods)) routes.push(`${method.toUpperCase()} ${prefix}${layer.route.path === '/' ? '' : layer.route.path}`);
     }
   };
-  // Failed authentications are counted per address before any token is looked at.
-  app.use('/v1', limits.authFailures);
-  // Refused credentials are audited (auth.failed) before the 401 leaves.
-  const authAudit = { audit: s.audit, transactor: s.transactor, logger: s.logger };
+  // Refused credentials are audited (auth.failed) before the 401 leaves, and counted per address
+  // after the check: past the limit, failed ones answer 429, valid ones still pass.
+  const authAudit = { audit: s.audit, transactor: s.transactor, logger: s.logger, failures: limits.authFailures };
   mount('/v1/agent', authenticateDevice(s.deviceIdentity, authAudit), agentRoutes({ rotations: s.rotations }));
   const user = authenticateUser(s.identity, authAudit);
   mount('/v1/devices', user, deviceRoutes(s.devices));
