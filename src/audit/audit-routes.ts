@@ -46,7 +46,7 @@ export const exportQuery = z.object({ format: z.enum(exportFormats).default('jso
 
 export function auditRoutes(deps: { audit: AuditLog; transactor: Transactor; signer: CheckpointSigner; checkpoints: Pick<AuditCheckpoints, 'checkpointNow' | 'latest'> }): Router {
   const { audit } = deps;
-  const r = Router();
+  const r = Router({ caseSensitive: true, strict: true });
   r.get(
     '/events',
     handle(async (req) => {

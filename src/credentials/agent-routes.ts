@@ -16,7 +16,7 @@ export const ackParams = z
 export const ackBody = z.object({ result: z.enum(['set', 'failed']), error: shortText(1000).optional() }).strict();
 
 export function agentRoutes(deps: { rotations: Pick<RotationService, 'fetchPending' | 'acknowledge'> }): Router {
-  const r = Router();
+  const r = Router({ caseSensitive: true, strict: true });
   r.get(
     '/credential',
     handle(async (req) => {

@@ -22,7 +22,7 @@ export const retireQuery = z.object({ force: z.enum(['true', 'false']).optional(
 export const listQuery = z.object({ group: groupName.optional(), status: z.enum(['active', 'retired']).optional(), ...pageQuery }).strict();
 
 export function deviceRoutes(devices: DeviceService): Router {
-  const r = Router();
+  const r = Router({ caseSensitive: true, strict: true });
   r.post(
     '/',
     handle(async (req) => ({ status: 201, body: await devices.enrolDevice(userOf(req), parse(enrolDeviceBody, req.body, 'body'), req.context) })),

@@ -21,7 +21,7 @@ export const params = z.object({ id: uuid }).strict();
 export const listQuery = z.object({ status: z.enum(escalationStatuses).optional(), ...pageQuery }).strict();
 
 export function escalationRoutes(escalations: EscalationService): Router {
-  const r = Router();
+  const r = Router({ caseSensitive: true, strict: true });
   r.post(
     '/',
     handle(async (req) => ({ status: 201, body: await escalations.fileEscalation(userOf(req), parse(fileBody, req.body, 'body'), req.context) })),

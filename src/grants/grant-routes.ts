@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { handle, userOf } from '../http/handle';
 import { deviceId, duration, pageQuery, parse, shortText, subjectName, uuid } from '../http/validation';
@@ -12,11 +12,18 @@ export const revokeBody = z.object({ reason: shortText(500).optional() }).strict
 export const grantParams = z.object({ id: uuid }).strict();
 export const listQuery = z.object({ state: z.enum(grantStates).optional(), deviceId: deviceId.optional(), requester: subjectName.optional(), ...pageQuery }).strict();
 
-export function grantRoutes(grants: GrantService): Router {
-  const r = Router();
+/** The per-principal abuse limits, each attached to the route it guards. */
+export interface GrantRouteLimits {
+  grantRequests: RequestHandler;
+  reveals: RequestHandler;
+}
+
+export function grantRoutes(grants: GrantService, limits: GrantRouteLimits): Router {
+  const r = Router({ caseSensitive: true, strict: true });
   const id = (params: unknown) => parse(grantParams, params, 'params').id;
   r.post(
     '/',
+    limits.grantRequests,
     handle(async (req) => ({ status: 201, body: await grants.requestGrant(userOf(req), parse(requestGrantBody, req.body, 'body'), req.context) })),
   );
   r.get(
@@ -39,8 +46,10 @@ export function grantRoutes(grants: GrantService): Router {
     '/:id/revoke',
     handle(async (req) => ({ status: 200, body: await grants.revokeGrant(userOf(req), id(req.params), parse(revokeBody, req.body, 'body').reason, req.context) })),
   );
+  // The limit is part of the route, not a pattern over the URL: whatever spelling reaches this handler passed it.
   r.get(
     '/:id/password',
+    limits.reveals,
     handle(async (req) => {
       const reveal = await grants.revealPassword(userOf(req), id(req.params), req.context);
       // The one place a user's password leaves the broker: audited already, never cached.

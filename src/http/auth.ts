@@ -5,6 +5,7 @@ import { IdentityProvider } from '../identity/identity-provider';
 import { DeviceIdentity } from '../identity/device-identity';
 import { DomainError, ProblemCode } from '../problems/problem';
 import { Transactor } from '../store/transactor';
+import type { AuthFailureLimit } from './rate-limits';
 
 // Only `Authorization: Bearer <jwt>`: a token in a query string or without the scheme is ignored.
 const bearer = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
@@ -17,11 +18,12 @@ function tokenOf(req: Request): string {
   return m[1] as string;
 }
 
-/** Where a refused authentication is recorded. */
+/** Where a refused authentication is recorded, and counted against its address. */
 export interface AuthAudit {
   audit: Pick<AuditLog, 'append'>;
   transactor: Transactor;
   logger: Logger;
+  failures: AuthFailureLimit;
 }
 
 /** A refused authentication already audited, or refused as unavailable because it could not be: not audited again. */
@@ -36,11 +38,18 @@ const refusals: ReadonlySet<ProblemCode> = new Set(['unauthenticated', 'forbidde
  * Audits a refused credential as `auth.failed` before the 401 leaves. The caller is anonymous and
  * the reason is the refusal's own text: never the token, nor any claim of a token that did not
  * verify. Fail closed, like every other decision: when the event cannot be written the answer is
- * 503 `unavailable`, not a 401 nobody can later find in the log; it still counts against the
- * per-address limit on failed authentications.
+ * 503 `unavailable`, not a 401 nobody can later find in the log.
+ *
+ * A failed credential counts against its address's limit on failed authentications first (only
+ * here, after the check: a valid credential never meets that limit); past it, the answer is that
+ * limit's 429, audited once per window rather than each as auth.failed.
  */
-async function auditRefusal(deps: AuthAudit, req: Request, e: unknown, credential: 'user' | 'device'): Promise<unknown> {
+async function auditRefusal(deps: AuthAudit, req: Request, res: Response, e: unknown, credential: 'user' | 'device'): Promise<unknown> {
   if (!(e instanceof DomainError) || !refusals.has(e.code)) return e;
+  if (e.code === 'unauthenticated') {
+    const limited = await deps.failures.failed(req, res);
+    if (limited) return limited;
+  }
   try {
     await deps.transactor.run(
       (tx) =>
@@ -57,8 +66,6 @@ async function auditRefusal(deps: AuthAudit, req: Request, e: unknown, credentia
     );
   } catch (auditError) {
     deps.logger.error({ err: auditError, requestId: req.context?.requestId }, 'could not audit a failed authentication');
-    // Answered 503, yet a 401 all the same for the per-address limit on failed authentications.
-    if (req.res && e.code === 'unauthenticated') req.res.locals.unauditedAuthFailure = true;
     return new RefusedAuthentication('unavailable', 'The audit log is unavailable; the request was refused.');
   }
   return new RefusedAuthentication(e.code, e.message);
@@ -66,7 +73,6 @@ async function auditRefusal(deps: AuthAudit, req: Request, e: unknown, credentia
 
 export function authenticateUser(identity: IdentityProvider, audit: AuthAudit) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    res.locals.route ??= `${req.baseUrl}/*`;
     Promise.resolve()
       .then(() => identity.verify(tokenOf(req)))
       .then(
@@ -74,14 +80,13 @@ export function authenticateUser(identity: IdentityProvider, audit: AuthAudit) {
           req.user = principal;
           next();
         },
-        (e: unknown) => auditRefusal(audit, req, e, 'user').then(next),
+        (e: unknown) => auditRefusal(audit, req, res, e, 'user').then(next, next),
       );
   };
 }
 
 export function authenticateDevice(devices: Pick<DeviceIdentity, 'verify'>, audit: AuthAudit) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    res.locals.route ??= `${req.baseUrl}/*`;
     Promise.resolve()
       .then(() => devices.verify(tokenOf(req)))
       .then(
@@ -89,7 +94,7 @@ export function authenticateDevice(devices: Pick<DeviceIdentity, 'verify'>, audi
           req.device = d;
           next();
         },
-        (e: unknown) => auditRefusal(audit, req, e, 'device').then(next),
+        (e: unknown) => auditRefusal(audit, req, res, e, 'device').then(next, next),
       );
   };
 }

@@ -36,8 +36,6 @@ export function requestContext(req: Request, res: Response, next: NextFunction):
 /** Runs a route body; anything thrown goes to the one error handler. No try in routes. */
 export function handle(fn: (req: Request) => Promise<Reply>): RequestHandler {
   return (req, res, next) => {
-    // Noted now: once an error leaves the router, Express has already restored req.baseUrl.
-    res.locals.route = `${req.baseUrl}${String(req.route?.path ?? '')}`;
     fn(req).then((reply) => {
       if (reply.noStore) res.setHeader('Cache-Control', 'no-store');
       if (reply.json !== undefined) res.status(reply.status).type('application/json').send(reply.json);

@@ -61,6 +61,10 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // One spelling per route: `/PASSWORD` or `/password/` would otherwise reach a handler past
+  // whatever is attached to its declared path, and make a metric series of its own.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
   // Behind a load balancer the client address comes from X-Forwarded-For (http.trustProxy); else the socket.
   app.set('trust proxy', s.httpSettings.trustProxy);
   app.use(requestContext);
@@ -106,22 +110,28 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   const routes: string[] = ['GET /healthz', 'GET /openapi.json', 'GET /metrics', 'GET /readyz'];
   /** Mounts a router and notes its routes (method and full path), for the OpenAPI coverage test. */
   const mount = (prefix: string, ...handlers: [...RequestHandler[], Router]) => {
-    app.use(prefix, ...handlers);
-    const router = handlers[handlers.length - 1] as Router;
+    const router = handlers[handlers.length - 1] as Router & { caseSensitive?: boolean; strict?: boolean };
+    // A router's own options decide how it matches, whatever the app's are.
+    if (router.caseSensitive !== true || router.strict !== true) throw new Error(`The router on ${prefix} must be Router({ caseSensitive: true, strict: true }).`);
+    const notePrefix: RequestHandler = (_req, res, next) => {
+      // The prefix as declared, for the route label: req.baseUrl is the caller's spelling of it.
+      res.locals.routePrefix = prefix;
+      next();
+    };
+    app.use(prefix, notePrefix, ...handlers);
     for (const layer of router.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>) {
       if (!layer.route) continue;
       for (const method of Object.keys(layer.route.methods)) routes.push(`${method.toUpperCase()} ${prefix}${layer.route.path === '/' ? '' : layer.route.path}`);
     }
   };
-  // Failed authentications are counted per address before any token is looked at.
-  app.use('/v1', limits.authFailures);
-  // Refused credentials are audited (auth.failed) before the 401 leaves.
-  const authAudit = { audit: s.audit, transactor: s.transactor, logger: s.logger };
+  // Refused credentials are audited (auth.failed) before the 401 leaves, and counted per address
+  // after the check: past the limit, failed ones answer 429, valid ones still pass.
+  const authAudit = { audit: s.audit, transactor: s.transactor, logger: s.logger, failures: limits.authFailures };
   mount('/v1/agent', authenticateDevice(s.deviceIdentity, authAudit), agentRoutes({ rotations: s.rotations }));
   const user = authenticateUser(s.identity, authAudit);
   mount('/v1/devices', user, deviceRoutes(s.devices));
   mount('/v1/policies', user, policyRoutes(s.policies));
-  mount('/v1/grants', user, limits.grants, grantRoutes(s.grants));
+  mount('/v1/grants', user, grantRoutes(s.grants, { grantRequests: limits.grantRequests, reveals: limits.reveals }));
   mount('/v1/escalations', user, escalationRoutes(s.escalations));
   mount('/v1/audit', user, auditRoutes({ audit: s.audit, transactor: s.transactor, signer: s.checkpointSigner, checkpoints: s.checkpoints }));
   app.locals.routes = routes;

@@ -1,15 +1,21 @@
-import { NextFunction, Request, RequestHandler, Response } from 'express';
+import { Request, RequestHandler, Response } from 'express';
 import { MemoryStore, ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log';
 import { DomainError } from '../problems/problem';
 import { Transactor } from '../store/transactor';
 
+/** For the authentication middleware, once a credential has failed its check. */
+export interface AuthFailureLimit {
+  /** Counts the failure; returns the 429 to answer instead when its address is past the limit. */
+  failed(req: Request, res: Response): Promise<DomainError | undefined>;
+}
+
 export interface RateLimitSettings {
   windowSeconds: number;
   /** Every request from one address, a ceiling against floods. */
   requestsPerAddress: number;
-  /** Failed authentications (401) from one address; past it, that address is refused before any token is checked. */
+  /** Failed authentications (401) from one address; past it, that address's failed ones answer 429 (valid credentials still pass). */
   authFailuresPerAddress: number;
   grantRequestsPerPrincipal: number;
   revealsPerPrincipal: number;
@@ -27,8 +33,8 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
   // The address requestContext took from req.ip (which honours http.trustProxy): req.ip parses X-Forwarded-For again on every read.
   const address = (req: Request) => ipKeyGenerator(req.context.clientAddress ?? 'unknown');
 
-  /** Answers 429 with Retry-After; the first refusal of each key in each window is audited. */
-  function refuse(req: Request, res: Response, next: NextFunction, name: string, limit: number, keyValue: string, what: string, resetTime?: Date): void {
+  /** The 429 to answer, with Retry-After set; the first refusal of each key in each window is audited. */
+  function refusal(req: Request, res: Response, name: string, limit: number, keyValue: string, what: string, resetTime?: Date): DomainError {
     const windowEnd = resetTime?.getTime() ?? Date.now() + windowMs;
     const retryAfter = Math.max(1, Math.ceil((windowEnd - Date.now()) / 1000));
     res.setHeader('Retry-After', String(retryAfter));
@@ -52,7 +58,7 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
         )
         .catch((e: unknown) => deps.logger.error({ err: e }, 'could not audit a rate limit'));
     }
-    next(new DomainError('rate-limited', `Too many ${what}; try again in ${retryAfter} s.`));
+    return new DomainError('rate-limited', `Too many ${what}; try again in ${retryAfter} s.`);
   }
 
   function limiter(name: string, limit: number, key: (req: Request) => string, what: string): RequestHandler {
@@ -64,32 +70,36 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
       legacyHeaders: false,
       handler: (req, res, next) => {
         const info = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit;
-        refuse(req, res, next, name, limit, key(req), what, info?.resetTime);
+        next(refusal(req, res, name, limit, key(req), what, info?.resetTime));
       },
     });
   }
 
   /**
-   * Failed authentications per address. express-rate-limit's own skipSuccessfulRequests counts every
-   * request when it arrives and takes successes back when they finish, so many good requests in
-   * flight at once (a NAT, a proxy, a slow commit) would be refused. Here only a 401 that happened
-   * counts (in the library's store), and the gate reads the count before any token is looked at. A
-   * burst of bad tokens sent all at once can pass the gate together; the per-address request limit
-   * bounds that.
+   * Failed authentications per address, asked by the authentication middleware only once a
+   * credential has failed its check: a valid token or agent JWT is never refused by it, so one
+   * client sending bad tokens from behind a helpdesk's NAT or proxy does not lock out the users
+   * and agents behind the same address. Past the limit, that address's failures answer 429
+   * instead of 401 (audited once per window, not each as auth.failed). The count and the check
+   * are one step, so a burst of bad tokens sent at once cannot pass the limit together.
+   *
+   * Keyed on the address alone, not on a failed token's sub or kid: those claims did not verify,
+   * so they are the sender's to choose; keyed on them, a flood would spread itself over made-up
+   * keys, or spend a victim's allowance under the victim's name.
+   *
+   * The cost of checking a credential past the limit stays bounded: the per-address request
+   * limit still applies, a malformed token fails before any signature check, and a valid one
+   * reused is a cache hit (identity.verifyCache; failures are not cached).
    */
-  function failureLimiter(name: string, limit: number, what: string): RequestHandler {
+  function failureLimit(name: string, limit: number, what: string): AuthFailureLimit {
     const failures = new MemoryStore();
     failures.init({ windowMs } as Parameters<MemoryStore['init']>[0]);
-    return (req, res, next) => {
-      const keyValue = address(req);
-      failures.get(keyValue).then((info) => {
-        if (info && info.totalHits >= limit) return refuse(req, res, next, name, limit, keyValue, what, info.resetTime);
-        res.on('finish', () => {
-          // A refused token whose audit failed answers 503 (fail closed), yet it is still a failed authentication.
-          if (res.statusCode === 401 || res.locals.unauditedAuthFailure === true) void failures.increment(keyValue);
-        });
-        next();
-      }, next);
+    return {
+      async failed(req, res) {
+        const keyValue = address(req);
+        const { totalHits, resetTime } = await failures.increment(keyValue);
+        return totalHits > limit ? refusal(req, res, name, limit, keyValue, what, resetTime) : undefined;
+      },
     };
   }
 
@@ -98,12 +108,10 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
   const reveals = limiter('reveals', settings.revealsPerPrincipal, principal, 'password reveals');
   return {
     perAddress: limiter('requests', settings.requestsPerAddress, address, 'requests from your address'),
-    authFailures: failureLimiter('auth-failures', settings.authFailuresPerAddress, 'failed authentications from your address'),
-    /** On the grants router: limits asking for grants and reading passwords, per principal. */
-    grants: ((req, res, next) => {
-      if (req.method === 'POST' && req.path === '/') return grantRequests(req, res, next);
-      if (req.method === 'GET' && /^\/[^/]+\/password$/.test(req.path)) return reveals(req, res, next);
-      next();
-    }) as RequestHandler,
+    authFailures: failureLimit('auth-failures', settings.authFailuresPerAddress, 'failed authentications from your address'),
+    /** On the route that asks for a grant, per principal. */
+    grantRequests,
+    /** On the route that reveals a password, per principal. */
+    reveals,
   };
 }

@@ -3,6 +3,18 @@ import { Logger } from 'pino';
 import { Metrics } from '../metrics/metrics';
 
 /**
+ * The route as declared (the mount's prefix and the route's pattern), never the path: ids in a
+ * label would make one series per device or grant, and a caller's spelling one per spelling. A
+ * request no route took is `<prefix>/*` inside a mount (refused before its route: 401, 429, 404)
+ * and `(unmatched)` outside, so the set of labels is fixed by the code.
+ */
+function routeLabel(req: Request, res: Response): string {
+  const prefix = typeof res.locals.routePrefix === 'string' ? res.locals.routePrefix : '';
+  if (req.route) return `${prefix}${String(req.route.path)}`;
+  return prefix ? `${prefix}/*` : '(unmatched)';
+}
+
+/**
  * One log line per request when its response finishes: request id, method, route pattern (never
  * the raw URL, whose query string could carry something secret), status, latency and principal.
  * Written on the base logger: a child logger per request (what pino-http does) costs more than
@@ -14,8 +26,7 @@ export function requestLog(logger: Logger, metrics: Pick<Metrics, 'httpRequest'>
     res.once('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : 'info';
-      // The route pattern, never the path: ids in a label would make one series per device or grant.
-      const route = typeof res.locals.route === 'string' ? res.locals.route : req.route ? String(req.route.path) : '(unmatched)';
+      const route = routeLabel(req, res);
       metrics.httpRequest(route, req.method, res.statusCode, ms / 1000);
       logger[level](
         {

@@ -29,6 +29,10 @@ export type VaultOp = (typeof vaultOps)[number];
 export function createMetrics(opts: { now: () => Date }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'jitbroker_' });
+  // prom-client names three gauges `…_total`, which Prometheus reserves for counters (promtool
+  // refuses the scrape). Each is the sum of its by-type gauge (`jitbroker_nodejs_active_handles`
+  // and so on) over the same list, so dropping it loses nothing.
+  for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`jitbroker_nodejs_active_${kind}_total`);
   let sources: MetricsSources | undefined;
 
   const httpRequests = new Counter({

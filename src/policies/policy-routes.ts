@@ -33,7 +33,7 @@ export const policyParams = z.object({ id: uuid }).strict();
 export const listQuery = z.object(pageQuery).strict();
 
 export function policyRoutes(policies: PolicyService): Router {
-  const r = Router();
+  const r = Router({ caseSensitive: true, strict: true });
   r.post(
     '/',
     handle(async (req) => ({ status: 201, body: await policies.createPolicy(userOf(req), parse(policyBody, req.body, 'body'), req.context) })),

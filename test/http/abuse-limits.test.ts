@@ -14,21 +14,43 @@ describe('abuse limits and security headers', () => {
     await h.close();
   });
 
-  it('after 5 failed authentications from one address, refuses it with 429, Retry-After and a problem document, audited once', async () => {
+  it('after 5 failed authentications from one address, its failed ones answer 429 with Retry-After and a problem document, audited once', async () => {
     for (let i = 0; i < 5; i++) expect((await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token')).status).toBe(401);
-    const good = await h.token('admin-1', ['admin']);
-    const res = await h.api.get('/v1/devices').set('authorization', `Bearer ${good}`);
+    const res = await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token');
     expect(res.status).toBe(429);
     expect(res.headers['content-type']).toMatch(/problem\+json/);
     expect(res.body).toMatchObject({ code: 'rate-limited', status: 429 });
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
-    await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token').expect(429);
+    // No token at all, and a bad agent token, from the same address: refused the same way.
+    await h.api.get('/v1/policies').expect(429);
+    await h.api.get('/v1/agent/credential').set('authorization', 'Bearer aaaa.bbbb.cccc').expect(429);
     await h.transactor.drain();
     const limited = await h.audit.query({ action: 'security.rate-limited', limit: 10 });
     expect(limited.items).toHaveLength(1);
-    // the five refusals were audited one by one; refused before any token check, the later ones are not
+    // the five refusals were audited one by one; the ones answered 429 only by that one event
     expect((await h.audit.query({ action: 'auth.failed', limit: 50 })).items).toHaveLength(5);
+  });
+
+  it('with its address over the failure limit, a valid user and a valid device agent behind it still get through (one client behind a NAT locks out nobody else)', async () => {
+    const admin = await h.token('admin-1', ['admin']);
+    const key = await h.enrolDevice('laptop-7', ['g']);
+    for (let i = 0; i < 5; i++) await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token').expect(401);
+    await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token').expect(429);
+    const devices = await h.api.get('/v1/devices').set('authorization', `Bearer ${admin}`);
+    expect(devices.status).toBe(200);
+    expect((devices.body as { items: Array<{ id: string }> }).items.map((d) => d.id)).toEqual(['laptop-7']);
+    // The agent fetches its pending password and acknowledges it, from the same address.
+    const { version } = await h.ackPending('laptop-7', key);
+    expect(version).toBe(1);
+    // The valid token with its signature changed stays refused, and the valid ones did not reset the count.
+    const tampered = `${admin.slice(0, -6)}${admin.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA'}`;
+    await h.api.get('/v1/devices').set('authorization', `Bearer ${tampered}`).expect(429);
+    await h.api
+      .get('/v1/agent/credential')
+      .set('authorization', `Bearer ${await h.agentToken('laptop-7', await h.deviceKey())}`)
+      .expect(429);
+    await h.api.get('/v1/devices').set('authorization', `Bearer ${admin}`).expect(200);
   });
 
   it('an address over its request limit still gets /healthz, /readyz and /metrics (a load balancer must not take the daemon out)', async () => {

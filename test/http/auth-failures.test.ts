@@ -71,9 +71,9 @@ describe('when the audit of a failed authentication cannot be written', () => {
     });
     const app = express();
     app.use(requestContext);
-    app.use('/v1', limits.authFailures);
-    app.get('/v1/x', authenticateUser(identity, { audit, transactor: broken, logger }), (_req, res) => void res.json({}));
-    app.get('/v1/agent', authenticateDevice({ verify: identity.verify as never }, { audit, transactor: broken, logger }), (_req, res) => void res.json({}));
+    const authAudit = { audit, transactor: broken, logger, failures: limits.authFailures };
+    app.get('/v1/x', authenticateUser(identity, authAudit), (_req, res) => void res.json({}));
+    app.get('/v1/agent', authenticateDevice({ verify: identity.verify as never }, authAudit), (_req, res) => void res.json({}));
     app.use(createErrorHandler({ audit, transactor: broken, logger }));
     return { app, logLines, appended };
   }

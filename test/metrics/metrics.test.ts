@@ -1,4 +1,5 @@
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { lintPrometheusText } from '../support/prometheus-lint';
 import { failInserts, restoreInserts } from '../support/store-faults';
 
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -43,6 +44,30 @@ describe('/metrics', () => {
     ]) {
       expect(sample(res.text, name)).toBeDefined();
     }
+  });
+
+  it("passes promtool's lint (check metrics): counters end in _total and nothing else does, every family has help, no series twice", async () => {
+    const text = (await s.h.api.get('/metrics')).text;
+    expect(lintPrometheusText(text)).toEqual([]);
+    // The same rule book refuses what promtool refuses.
+    const bad = [
+      '# HELP a_active_total Open things.',
+      '# TYPE a_active_total gauge',
+      'a_active_total 1',
+      '# TYPE a_events counter',
+      'a_events{kind="x"} 1',
+      'a_events{kind="x"} 2',
+      '# HELP a_wait_milliseconds Waits.',
+      '# TYPE a_wait_milliseconds histogram',
+      'a_wait_milliseconds_count 1',
+    ].join('\n');
+    expect(lintPrometheusText(bad)).toEqual([
+      'a_events duplicate series a_events{kind="x"}',
+      'a_active_total non-counter metrics should not have "_total" suffix',
+      'a_events no help text',
+      'a_events counter metrics should have "_total" suffix',
+      'a_wait_milliseconds use base unit "seconds" instead of "milliseconds"',
+    ]);
   });
 
   it('never carries a device id, a subject, a grant id or a password in a label', async () => {
