@@ -155,6 +155,17 @@ describe(`malformed requests on every route are 4xx problem documents and change
     );
   });
 
+  it('answers a HEAD of a reveal by its grant`s owner with 404: nothing is revealed, audited or marked used', async () => {
+    const grant = (await s.h.api.get('/v1/grants?state=active').set('authorization', `Bearer ${s.tokens.alice}`)).body.items[0] as { id: string };
+    const head = (await s.h.audit.head()).seq;
+    const before = await rows();
+    const res = await s.h.api.head(`/v1/grants/${grant.id}/password`).set('authorization', `Bearer ${s.tokens.alice}`);
+    expect(res.status).toBe(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(await rows()).toBe(before);
+    expect((await s.h.audit.query({ afterSeq: head, limit: 10 })).items).toEqual([]);
+  });
+
   it('refuses every grant under a policy stored with a duration past the bound, rather than answering 500', async () => {
     // Saved before durations were bounded: P999999999D days overflow a Date.
     await s.h.db.updateTable('policies').set({ max_duration: 'P999999999D' }).where('id', '=', s.policyId).execute();
