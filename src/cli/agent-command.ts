@@ -48,9 +48,11 @@ export function agentCommand(): Command {
           once?: boolean;
         }) => {
           if (!(setterNames as string[]).includes(o.setter)) throw new CliError(`--setter ${o.setter}: accepted: ${setterNames.join(' | ')}`, 2);
-          const interval = parseShortDurationSeconds(o.interval);
-          const maxBackoff = parseShortDurationSeconds(o.maxBackoff);
-          if (interval === undefined || maxBackoff === undefined) throw new CliError('--interval and --max-backoff take a lifetime such as 30s, 5m or PT1M', 2);
+          // At most a day: a longer wait overflows node's timers (24.8 days), which then fire at once, and
+          // an agent that waits longer than rotation.ackTimeout leaves every rotation of its device unacknowledged.
+          const interval = parseShortDurationSeconds(o.interval, 86400);
+          const maxBackoff = parseShortDurationSeconds(o.maxBackoff, 86400);
+          if (interval === undefined || maxBackoff === undefined) throw new CliError('--interval and --max-backoff take a lifetime of at most 1d such as 30s, 5m or PT1M', 2);
           const logger = pino({ redact: { paths: redactPaths, censor: '[redacted]' } }, pino.destination(2));
           const agent = createDeviceAgent({
             url: o.url ?? process.env.JITBROKER_URL ?? 'http://127.0.0.1:7800',

@@ -2,7 +2,7 @@ import { NextFunction, Request, Response } from 'express';
 import { Logger } from 'pino';
 import { AuditActor } from '../audit/audit-event';
 import { AuditLog } from '../audit/audit-log';
-import { DomainError, ProblemCode, toProblem } from '../problems/problem';
+import { DomainError, FieldError, ProblemCode, toProblem } from '../problems/problem';
 import { Transactor } from '../store/transactor';
 
 const bodyParserCodes: Record<string, { code: ProblemCode; detail: string }> = {
@@ -11,6 +11,28 @@ const bodyParserCodes: Record<string, { code: ProblemCode; detail: string }> = {
   'encoding.unsupported': { code: 'unsupported-media-type', detail: 'The request body encoding is not supported.' },
   'charset.unsupported': { code: 'unsupported-media-type', detail: 'The request body must be UTF-8 JSON.' },
 };
+
+/**
+ * What the client sent wrong before any route saw it, found by what the parser threw: a path
+ * segment that is not valid percent-encoding (express's router throws a URIError decoding it), or a
+ * body its Content-Encoding does not describe (zlib's Z_* errors, passed on by the body parser).
+ * Anything else unknown is ours, and answers 500.
+ */
+function malformedRequest(err: unknown): { code: ProblemCode; detail: string; errors?: FieldError[] } | undefined {
+  const e = err as { name?: unknown; code?: unknown; type?: unknown; status?: unknown } | undefined;
+  if (typeof e?.type === 'string' && bodyParserCodes[e.type]) return bodyParserCodes[e.type];
+  if (e?.name === 'URIError' && e.status === 400) {
+    return { code: 'invalid-request', detail: 'The URL path is not valid percent-encoded UTF-8.', errors: [{ path: 'params', message: 'not valid percent-encoded UTF-8' }] };
+  }
+  if (typeof e?.code === 'string' && e.code.startsWith('Z_')) {
+    return {
+      code: 'invalid-request',
+      detail: 'The request body is not valid for its Content-Encoding.',
+      errors: [{ path: 'body', message: 'cannot be decoded as its Content-Encoding says' }],
+    };
+  }
+  return undefined;
+}
 
 const authorisationFailures: ReadonlySet<ProblemCode> = new Set(['unauthenticated', 'forbidden', 'policy-denied']);
 
@@ -30,7 +52,7 @@ export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; tran
     void (async () => {
       const requestId = req.context?.requestId;
       let problem: ReturnType<typeof toProblem>;
-      const parserType = (err as { type?: unknown } | undefined)?.type;
+      const malformed = malformedRequest(err);
       if (err instanceof DomainError) {
         problem = toProblem(err.code, err.message, requestId, err.errors);
         if (authorisationFailures.has(err.code) && !(err as { audited?: boolean }).audited) {
@@ -51,9 +73,8 @@ export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; tran
           }
         }
         if (problem.status >= 500) deps.logger.error({ err: (err as { cause?: unknown }).cause ?? err, requestId }, err.message);
-      } else if (typeof parserType === 'string' && bodyParserCodes[parserType]) {
-        const { code, detail } = bodyParserCodes[parserType];
-        problem = toProblem(code, detail, requestId);
+      } else if (malformed) {
+        problem = toProblem(malformed.code, malformed.detail, requestId, malformed.errors);
       } else {
         deps.logger.error({ err, requestId }, 'unhandled error');
         problem = toProblem('internal', 'Something went wrong on our side; quote the request id to the operators.', requestId);

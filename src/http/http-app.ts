@@ -51,6 +51,14 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
   next();
 }
 
+// The methods the API's routes are declared with. Express would run a GET route for HEAD (a reveal:
+// audited and marked used, with a body nobody receives) and answer OPTIONS itself, in text/html.
+const apiMethods: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+function refuseOtherMethods(req: Request, _res: Response, next: NextFunction): void {
+  next(apiMethods.has(req.method) ? undefined : new DomainError('not-found', `No route ${req.method} ${req.baseUrl}${req.path}.`));
+}
+
 /** Express, thin: parse, authenticate, call one service method, map errors to problem documents. */
 export interface HttpSettings {
   trustProxy: boolean | number | string;
@@ -104,6 +112,7 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   // After the operator endpoints: a busy address (a NAT, a proxy without trustProxy) must never make
   // a load balancer's /readyz or the scraper's /metrics answer 429 and take the daemon out of service.
   app.use(limits.perAddress);
+  app.use('/v1', refuseOtherMethods);
   app.use(requireJsonBody);
   app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
 

@@ -4,15 +4,7 @@ import { handle, userOf } from '../http/handle';
 import { duration, emptyBody, groupName, pageQuery, parse, shortText, subjectName, uuid } from '../http/validation';
 import { roles } from '../identity/principal';
 import { PolicyService } from './policy-service';
-
-function compiles(pattern: string): boolean {
-  try {
-    new RegExp(pattern);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { ticketPatternProblem } from './ticket-pattern';
 
 export const policyBody = z
   .object({
@@ -24,7 +16,15 @@ export const policyBody = z
     deviceGroups: z.array(groupName).min(1, 'at least one device group').max(100),
     maxDuration: duration,
     requireTicket: z.boolean().default(false),
-    ticketPattern: z.string().min(1).max(200).refine(compiles, 'must compile as a regular expression').optional(),
+    // Refused here, with the reason, when RE2 cannot compile it: a stored pattern must be one that matches in linear time.
+    ticketPattern: z
+      .string()
+      .min(1)
+      .superRefine((v, ctx) => {
+        const problem = ticketPatternProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
     requireApproval: z.boolean().default(false),
     enabled: z.boolean().default(true),
   })

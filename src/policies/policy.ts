@@ -1,6 +1,7 @@
 import { Role, UserPrincipal } from '../identity/principal';
 import { PolicyTable } from '../store/schema';
 import { parseDurationSeconds } from '../time/duration';
+import { ticketMatches } from './ticket-pattern';
 
 export interface Policy {
   id: string;
@@ -53,7 +54,7 @@ function refusal(policy: Policy, req: ElevationRequest): string | undefined {
   const max = parseDurationSeconds(policy.maxDuration) ?? 0;
   if (req.durationSeconds > max) return `policy '${policy.name}' allows at most ${policy.maxDuration}`;
   if (policy.requireTicket && !req.ticket) return `policy '${policy.name}' requires a ticket`;
-  if (policy.ticketPattern && req.ticket !== undefined && !new RegExp(policy.ticketPattern).test(req.ticket)) {
+  if (policy.ticketPattern && req.ticket !== undefined && !ticketMatches(policy.ticketPattern, req.ticket)) {
     return `policy '${policy.name}' requires a ticket matching ${policy.ticketPattern}`;
   }
   return undefined;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { createDeviceAgent } from '../../src/agent/device-agent';
@@ -6,6 +7,7 @@ import { PasswordSetter } from '../../src/agent/password-setter';
 import { passwordSetters } from '../../src/agent/password-setter';
 import { redactPaths } from '../../src/app';
 import { Secret } from '../../src/credentials/secret';
+import { runCli } from '../support/daemon-process';
 import { DeviceKeyPair, TestApp, createTestApp } from '../support/test-app';
 
 describe('the device agent against a listening broker', () => {
@@ -76,5 +78,17 @@ describe('the device agent against a listening broker', () => {
     const jtis = await h.db.selectFrom('agent_tokens').select('jti').execute();
     expect(jtis.length).toBeGreaterThanOrEqual(2);
     expect(new Set(jtis.map((j) => j.jti)).size).toBe(jtis.length);
+  });
+});
+
+describe('jitbroker agent run: its waits are bounded', () => {
+  it.each([
+    ['--interval', '2d'],
+    ['--max-backoff', 'P999999999D'],
+  ])('refuses %s %s (exit 2) before it polls', (flag, value) => {
+    // Past node's timer limit (24.8 days) a wait fires at once: the agent would poll in a tight loop.
+    const r = runCli(['agent', 'run', '--device-id', 'laptop-7', '--key', path.join(os.tmpdir(), 'no-such.key'), '--setter', 'file', flag, value]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--interval and --max-backoff take a lifetime of at most 1d/);
   });
 });

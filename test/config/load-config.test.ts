@@ -103,6 +103,17 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     expect(lines.find((l) => l.startsWith('config store.driver'))).toMatch(/"mysql".*accepted: one of sqlite \| postgres/);
   });
 
+  it('refuses a duration longer than 366 days in any duration setting, naming the bound', () => {
+    expect(loadConfig({ env: { JITBROKER_ROTATION_MAX_AGE: 'P366D' } }).rotation.maxAge).toBe('P366D');
+    const lines = errorsOf(() =>
+      loadConfig({ env: { JITBROKER_ROTATION_MAX_AGE: 'P999999999D', JITBROKER_AUDIT_CHECKPOINT_EVERY: 'P367D', JITBROKER_IDENTITY_OIDC_JWKS_COOLDOWN: `PT${'9'.repeat(400)}S` } }),
+    );
+    expect(lines).toHaveLength(3);
+    for (const key of ['rotation.maxAge', 'audit.checkpoint.every', 'identity.oidc.jwksCooldown']) {
+      expect(lines.find((l) => l.startsWith(`config ${key}`))).toMatch(/accepted: an ISO 8601 duration greater than zero and at most 366 days/);
+    }
+  });
+
   it('store.checkpointPages: 250 by default, a whole number of pages from 16 to 100000', () => {
     expect(loadConfig({ env: {} }).store.checkpointPages).toBe(250);
     // Checkpoints run in a worker thread between batches unless store.checkpoint says inline.

@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
 
 type Who = 'admin' | 'alice' | 'bob' | 'approver' | 'auditor' | 'device';
@@ -7,9 +8,10 @@ interface Case {
   method: 'get' | 'post' | 'put' | 'delete';
   path: string;
   who?: Who;
-  /** An object is sent as JSON; a string is sent raw with `contentType`. */
+  /** An object is sent as JSON; a string or bytes are sent raw with `contentType`. */
   body?: unknown;
   contentType?: string;
+  headers?: Record<string, string>;
   authorization?: string | null;
   status: number;
   code: string;
@@ -98,6 +100,7 @@ function cases(s: Scenario, grantId: string): Case[] {
     { name: 'a repeated query parameter', method: 'get', path: '/v1/devices?status=active&status=retired', who: 'admin', status: 400, code: 'invalid-request' },
     { name: 'a bad status filter', method: 'get', path: '/v1/devices?status=zombie', who: 'admin', status: 400, code: 'invalid-request' },
     { name: 'an unknown device', method: 'get', path: '/v1/devices/laptop-404', who: 'admin', status: 404, code: 'not-found' },
+    { name: 'a device id cut mid-escape', method: 'delete', path: '/v1/devices/laptop-7%', who: 'admin', status: 400, code: 'invalid-request' },
     { name: 'a bad device id in the path', method: 'get', path: `/v1/devices/${encodeURIComponent('a b')}`, who: 'admin', status: 400, code: 'invalid-request' },
     { name: 'rotate an unknown device', method: 'post', path: '/v1/devices/laptop-404/rotate', who: 'admin', status: 404, code: 'not-found' },
     { name: 'rotate with a body', method: 'post', path: '/v1/devices/laptop-7/rotate', who: 'admin', body: { now: true }, status: 400, code: 'invalid-request' },
@@ -119,6 +122,26 @@ function cases(s: Scenario, grantId: string): Case[] {
     { name: 'maxDuration PT0S', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: 'PT0S' }, status: 400, code: 'invalid-request' },
     { name: 'maxDuration -PT1H', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: '-PT1H' }, status: 400, code: 'invalid-request' },
     { name: 'maxDuration in months', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: 'P1M' }, status: 400, code: 'invalid-request' },
+    // Past 366 days: P999999999D overflowed the Date of a grant's expiry (a 500).
+    {
+      name: 'maxDuration P999999999D',
+      method: 'post',
+      path: '/v1/policies',
+      who: 'admin',
+      body: { ...validPolicy, maxDuration: 'P999999999D' },
+      status: 400,
+      code: 'invalid-request',
+    },
+    { name: 'maxDuration P367D', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, maxDuration: 'P367D' }, status: 400, code: 'invalid-request' },
+    {
+      name: 'maxDuration of 400 digits',
+      method: 'post',
+      path: '/v1/policies',
+      who: 'admin',
+      body: { ...validPolicy, maxDuration: `PT${'9'.repeat(400)}S` },
+      status: 400,
+      code: 'invalid-request',
+    },
     { name: 'nobody designated', method: 'post', path: '/v1/policies', who: 'admin', body: { ...validPolicy, principals: {} }, status: 400, code: 'invalid-request' },
     {
       name: 'an unknown role designated',
@@ -162,6 +185,39 @@ function cases(s: Scenario, grantId: string): Case[] {
     { name: 'duration as minutes', method: 'post', path: '/v1/grants', who: 'alice', body: { ...grantBody, duration: 60 }, status: 400, code: 'invalid-request' },
     { name: 'duration PT0S', method: 'post', path: '/v1/grants', who: 'alice', body: { ...grantBody, duration: 'PT0S' }, status: 400, code: 'invalid-request' },
     { name: 'duration -PT1H', method: 'post', path: '/v1/grants', who: 'alice', body: { ...grantBody, duration: '-PT1H' }, status: 400, code: 'invalid-request' },
+    { name: 'duration P999999999D', method: 'post', path: '/v1/grants', who: 'bob', body: { ...grantBody, duration: 'P999999999D' }, status: 400, code: 'invalid-request' },
+    { name: 'a grant id that is not percent-encoding', method: 'get', path: '/v1/grants/%zz', who: 'alice', status: 400, code: 'invalid-request' },
+    { name: 'an overlong UTF-8 grant id', method: 'get', path: '/v1/grants/%C0%AF/password', who: 'alice', status: 400, code: 'invalid-request' },
+    {
+      name: 'a corrupt gzip body',
+      method: 'post',
+      path: '/v1/grants',
+      who: 'bob',
+      body: zlib.gzipSync(JSON.stringify(grantBody)).subarray(0, 12),
+      headers: { 'content-encoding': 'gzip' },
+      status: 400,
+      code: 'invalid-request',
+    },
+    {
+      name: 'a deflate header on a plain body',
+      method: 'post',
+      path: '/v1/grants',
+      who: 'bob',
+      body: JSON.stringify(grantBody),
+      headers: { 'content-encoding': 'deflate' },
+      status: 400,
+      code: 'invalid-request',
+    },
+    {
+      name: 'a brotli body',
+      method: 'post',
+      path: '/v1/grants',
+      who: 'bob',
+      body: zlib.brotliCompressSync(JSON.stringify(grantBody)),
+      headers: { 'content-encoding': 'br' },
+      status: 415,
+      code: 'unsupported-media-type',
+    },
     { name: 'duration over the policy', method: 'post', path: '/v1/grants', who: 'bob', body: { ...grantBody, duration: 'P1D' }, status: 403, code: 'policy-denied' },
     { name: 'deviceId null', method: 'post', path: '/v1/grants', who: 'alice', body: { ...grantBody, deviceId: null }, status: 400, code: 'invalid-request' },
     { name: 'a second open grant', method: 'post', path: '/v1/grants', who: 'alice', body: grantBody, status: 409, code: 'conflict' },
@@ -277,7 +333,8 @@ describe('bad input gets a clear problem document and changes nothing', () => {
       const auth =
         c.authorization !== undefined ? c.authorization : c.who === 'device' ? `Bearer ${await s.h.agentToken('laptop-7', s.key)}` : c.who ? `Bearer ${s.tokens[c.who]}` : null;
       if (auth !== null) req = req.set('authorization', auth);
-      if (typeof c.body === 'string') req = req.set('content-type', c.contentType ?? 'application/json').send(c.body);
+      for (const [k, v] of Object.entries(c.headers ?? {})) req = req.set(k, v);
+      if (typeof c.body === 'string' || Buffer.isBuffer(c.body)) req = req.set('content-type', c.contentType ?? 'application/json').send(c.body);
       else if (c.body !== undefined) req = req.send(c.body as object);
       const res = await req;
       const after = await s.h.snapshot();
