@@ -112,7 +112,14 @@ export function createMetrics(opts: { now: () => Date }) {
       help,
       registers: [registry],
       async collect() {
-        if (sources) this.set(await read(sources));
+        if (!sources) return;
+        try {
+          this.set(await read(sources));
+        } catch {
+          // The store cannot be read (an outage): the figure is unknown, and the scrape still answers,
+          // with jitbroker_store_commit_failures_total and the request counters that tell of the outage.
+          this.set(Number.NaN);
+        }
       },
     });
   gauge('jitbroker_rotation_queue_open_jobs', 'Open rotation jobs', async (s) => (await s.rotationQueue()).open);

@@ -108,6 +108,10 @@ describe('a PostgreSQL outage under load', () => {
       expect(d.proc.exitCode).toBeNull();
       expect(await status(`${d.url}/readyz`)).toBe(503);
       expect(await status(`${d.url}/healthz`)).toBe(200);
+      // The scrape still answers (the store-backed gauges read NaN), counting the failed reveals.
+      const metrics = await fetch(`${d.url}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(Number(/^jitbroker_reveals_total\{outcome="unavailable"\} (\d+)$/m.exec(await metrics.text())?.[1])).toBeGreaterThan(0);
       pg.restart();
       await waitFor('/readyz 200 again', async () => (await status(`${d.url}/readyz`)) === 200);
       const after = seen.length;
