@@ -24,6 +24,8 @@ import { Db, SchemaBehindBuild, SchemaNewerThanBuild, checkSchemaCurrent, ensure
 import { openPostgres, redactUrl } from './store/postgres';
 import { WalCheckpointer, startWalCheckpointer } from './store/wal-checkpointer';
 import { createTransactor } from './store/transactor';
+import { storeOutageCode } from './store/store-fault';
+import { createStoreHealth } from './store/store-health';
 import { Clock, systemClock } from './time/clock';
 import { parseDurationSeconds } from './time/duration';
 import { instrumentVault } from './vault/instrumented-vault';
@@ -36,6 +38,31 @@ export interface Infra {
   close: () => Promise<void>;
   clock: Clock;
   logger: Logger;
+  /**
+   * PostgreSQL that could not be reached at start: settles once it answers and its schema is
+   * checked (rejecting with SchemaBehindBuild or SchemaNewerThanBuild if this build cannot use it).
+   * Undefined when the store was usable at once.
+   */
+  storeReady?: Promise<void>;
+}
+
+/**
+ * Checks the shared store's schema again, with backoff, until it answers: a daemon started while
+ * PostgreSQL is down (or starting up) waits for it instead of exiting. Anything else than an
+ * outage (a schema this build cannot use, a refused login) rejects.
+ */
+async function waitForPostgres(db: Db, closed: () => boolean): Promise<void> {
+  for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 5000)) {
+    await new Promise((r) => setTimeout(r, delayMs));
+    // Stopped while waiting: the daemon is going away, there is nothing to wait for.
+    if (closed()) return new Promise<void>(() => undefined);
+    try {
+      await checkSchemaCurrent(db);
+      return;
+    } catch (e) {
+      if (!storeOutageCode(e)) throw e;
+    }
+  }
 }
 
 export { redactPaths } from './logging/redact-paths';
@@ -67,16 +94,39 @@ export async function openInfra(config: Config, overrides: Partial<Pick<Infra, '
   if (config.store.driver === 'postgres') {
     // Enough connections for the scheduled jobs (each holds one for its advisory lock) and requests besides.
     const db = openPostgres(config.store.url as string, { maxConnections: 20 });
+    let closed = false;
+    const infra = {
+      db,
+      close: async () => {
+        closed = true;
+        await db.destroy();
+      },
+      clock: overrides.clock ?? systemClock,
+      logger,
+    };
     // Several daemons share the database: none migrates it on start (jitbroker migrate does, once).
     // A pending migration or a schema newer than this build is refused before anything listens.
     try {
       await checkSchemaCurrent(db);
     } catch (e) {
+      const outage = storeOutageCode(e);
+      if (outage) {
+        logger.warn(
+          { store: redactUrl(config.store.url as string), cause: outage },
+          'the PostgreSQL store cannot be reached: waiting for the store (readiness answers 503 meanwhile)',
+        );
+        const storeReady = waitForPostgres(db, () => closed);
+        void storeReady.then(
+          () => logger.info({ store: redactUrl(config.store.url as string) }, 'the PostgreSQL store answers'),
+          () => undefined,
+        );
+        return { ...infra, storeReady };
+      }
       await db.destroy();
       if (e instanceof SchemaNewerThanBuild || e instanceof SchemaBehindBuild) throw e;
       throw new Error(`cannot use the PostgreSQL store ${redactUrl(config.store.url as string)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
-    return { db, close: () => db.destroy(), clock: overrides.clock ?? systemClock, logger };
+    return infra;
   }
   const file = sqliteStoreFile(config);
   const { db, sqlite } = openSqlite(file, { checkpointPages: config.store.checkpointPages });
@@ -138,6 +188,7 @@ export async function createServices(config: Config, infra: Infra) {
   // SQLite's own connection, to tell a slow commit that ran a WAL checkpoint; none on PostgreSQL.
   const sqlite = sqliteHandleOf(db);
   const metrics = createMetrics({ now: () => clock.now() });
+  const storeHealth = createStoreHealth({ logger: infra.logger, clock, metrics });
   infra.checkpointer?.onCheckpoint((seconds) => metrics.checkpoint(seconds));
   const audit = createAuditLog({ db, clock, onAppend: (seconds) => metrics.auditAppend(seconds) });
   const transactor = createTransactor(db, {
@@ -148,6 +199,8 @@ export async function createServices(config: Config, infra: Infra) {
     // whole, instead of deadlocking on it after taking row locks.
     onBatchStart: config.store.driver === 'postgres' ? (tx) => audit.lockChain(tx) : undefined,
     betweenBatches: infra.checkpointer?.gate,
+    onCommitFailed: (error) => storeHealth.commitFailed(error),
+    onCommitSucceeded: () => storeHealth.committed(),
     onCommit: (seconds, units, commitSeconds) => {
       metrics.commit(seconds, units);
       // A transaction holds the event loop: one this long delays every request waiting behind it.
@@ -230,6 +283,19 @@ export async function createServices(config: Config, infra: Infra) {
   });
   const ready = async () => {
     await db.selectFrom('audit_events').select('seq').limit(1).execute();
+    // Reads pass on a store that takes no writes (a full disk, a read-only file system): after a commit
+    // failed for an outage, readiness fails until one succeeds, and tries one itself, audited.
+    await storeHealth.check(() =>
+      transactor.run((tx) =>
+        audit.append(tx, {
+          actor: { kind: 'system', subject: 'store' },
+          action: 'store.write-probe',
+          outcome: 'success',
+          reason: 'readiness: the store takes writes again after commits failed',
+          details: { ...storeHealth.failure() },
+        }),
+      ),
+    );
     await vault.check();
   };
   return {
@@ -246,6 +312,7 @@ export async function createServices(config: Config, infra: Infra) {
     issueToken,
     deviceIdentity,
     ready,
+    storeHealth,
     metrics,
     checkpointSigner,
     checkpoints,

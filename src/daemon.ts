@@ -10,6 +10,7 @@ import { createHttpApp } from './http/http-app';
 import { serverClasses } from './http/server-classes';
 import { createScheduler, scheduleJobs } from './scheduler/jobs';
 import { withJobLock } from './store/job-lock';
+import { SchemaBehindBuild, SchemaNewerThanBuild } from './store/database';
 
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
@@ -95,6 +96,12 @@ export function checkStartup(config: Config): string[] {
 export interface RunningDaemon {
   url: string;
   stop(): Promise<void>;
+  /**
+   * Settles only if start-up checks that had to wait for the store (PostgreSQL down at start) refuse
+   * once it answers (a schema this build cannot use, an audit log that went back in time): the
+   * daemon has stopped by then, and the caller exits as for any refused start.
+   */
+  refusedLate: Promise<StartupRefused>;
 }
 
 /** Starts the daemon: store, services, HTTP and the scheduled jobs; `stop()` drains and closes. */
@@ -104,12 +111,37 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   const infra = await openInfra(config, infraOverrides);
   const { logger } = infra;
   const services = await createServices(config, infra);
-  // A store and a vault that cannot be used stop the daemon here, not at the first reveal.
-  try {
-    await services.ready();
-  } catch (e) {
-    await infra.close();
-    throw new StartupRefused([`not ready: ${e instanceof Error ? e.message : String(e)}`]);
+  // The database must still hold the last checkpoint signed beside it: otherwise it went back in time.
+  const refuseRolledBack = async () => {
+    const rolledBack = await services.checkpoints.checkNotRolledBack();
+    if (!rolledBack) return;
+    if (!config.audit.acceptRollback) throw new StartupRefused([`${rolledBack}; restore the newer database, or set audit.acceptRollback to start anyway (audited)`]);
+    logger.error({ problem: rolledBack }, 'starting on an audit log that went back in time (audit.acceptRollback)');
+    await services.transactor.run((tx) =>
+      services.audit.append(tx, { actor: { kind: 'system', subject: 'audit' }, action: 'audit.rollback-accepted', outcome: 'failure', reason: rolledBack }),
+    );
+    await services.checkpoints.checkpointNow();
+  };
+  /** The start-up steps that need the store; before listening, or once a store that was down at start answers. */
+  const prepare = async () => {
+    // A store and a vault that cannot be used stop the daemon here, not at the first reveal.
+    try {
+      await services.ready();
+    } catch (e) {
+      throw new StartupRefused([`not ready: ${e instanceof Error ? e.message : String(e)}`]);
+    }
+    await refuseRolledBack();
+    // SQLite has one daemon: any claim on a rotation job is from its own previous run. On PostgreSQL a
+    // claim may be another live daemon's: it is left alone, and taken over only when its lease runs out.
+    if (config.store.driver === 'sqlite') await services.rotations.releaseClaimsOfDeadRun();
+  };
+  if (!infra.storeReady) {
+    try {
+      await prepare();
+    } catch (e) {
+      await infra.close();
+      throw e;
+    }
   }
   if (!isLoopback(config.http.host) && !config.http.tls) {
     logger.warn(
@@ -120,23 +152,13 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   if (config.identity.mode === 'local') {
     logger.warn("identity.mode is local: tokens are signed by this daemon's own key (development and single-host use only)");
   }
-  // The database must still hold the last checkpoint signed beside it: otherwise it went back in time.
-  const rolledBack = await services.checkpoints.checkNotRolledBack();
-  if (rolledBack) {
-    if (!config.audit.acceptRollback) {
-      await infra.close();
-      throw new StartupRefused([`${rolledBack}; restore the newer database, or set audit.acceptRollback to start anyway (audited)`]);
-    }
-    logger.error({ problem: rolledBack }, 'starting on an audit log that went back in time (audit.acceptRollback)');
-    await services.transactor.run((tx) =>
-      services.audit.append(tx, { actor: { kind: 'system', subject: 'audit' }, action: 'audit.rollback-accepted', outcome: 'failure', reason: rolledBack }),
-    );
-    await services.checkpoints.checkpointNow();
-  }
-  // SQLite has one daemon: any claim on a rotation job is from its own previous run. On PostgreSQL a
-  // claim may be another live daemon's: it is left alone, and taken over only when its lease runs out.
-  if (config.store.driver === 'sqlite') await services.rotations.releaseClaimsOfDeadRun();
-  const app = createHttpApp({ ...services, logger, ready: services.ready, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } });
+  let started = !infra.storeReady;
+  // Not ready until the start-up steps ran: a store that answers again is not enough by itself.
+  const ready = async () => {
+    await services.ready();
+    if (!started) throw new Error('the daemon is still starting: its start-up checks run once the store answers');
+  };
+  const app = createHttpApp({ ...services, logger, ready, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } });
   // Slow clients cannot hold sockets open: headers within http.headersTimeoutSeconds, the whole
   // request within http.requestTimeoutSeconds (then 408 and the socket closes). Node enforces both
   // only when it sweeps the connections (every 30 s by default): sweep often enough that a timeout
@@ -157,11 +179,13 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   });
   // On PostgreSQL several daemons may share the store: each scheduled job runs on one of them per tick.
   const lock = config.store.driver === 'postgres' ? (name: string, run: () => Promise<unknown>) => withJobLock(infra.db, name, run) : undefined;
-  const scheduler = scheduleJobs(createScheduler(logger, lock), services, {
-    rotationWorkerSeconds: config.rotation.workerSeconds,
-    rotationScanSeconds: config.rotation.scanSeconds,
-    webhookSeconds: config.webhooks.intervalSeconds,
-  });
+  const startJobs = () =>
+    scheduleJobs(createScheduler(logger, lock), services, {
+      rotationWorkerSeconds: config.rotation.workerSeconds,
+      rotationScanSeconds: config.rotation.scanSeconds,
+      webhookSeconds: config.webhooks.intervalSeconds,
+    });
+  let scheduler = infra.storeReady ? undefined : startJobs();
   const address = server.address() as AddressInfo;
   const url = `${config.http.tls ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ url, dataDir: config.dataDir, vault: config.vault.backend, identity: config.identity.mode }, 'jitbroker listening');
@@ -169,7 +193,7 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   let stopping: Promise<void> | undefined;
   async function stop(): Promise<void> {
     stopping ??= (async () => {
-      scheduler.stop();
+      scheduler?.stop();
       // Stop taking connections, let requests in flight finish, then close idle keep-alive sockets.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -182,5 +206,28 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     })();
     return stopping;
   }
-  return { url, stop };
+  // The store was down at start: the daemon listens (healthz 200, readyz 503) and finishes starting once it answers.
+  const refusedLate = new Promise<StartupRefused>((resolve) => {
+    infra.storeReady
+      ?.then(prepare)
+      .then(() => {
+        if (stopping) return;
+        scheduler = startJobs();
+        started = true;
+        logger.info('jitbroker ready: the store answers');
+      })
+      .catch(async (e: unknown) => {
+        if (stopping) return;
+        const refusal =
+          e instanceof StartupRefused
+            ? e
+            : new StartupRefused([
+                e instanceof SchemaNewerThanBuild || e instanceof SchemaBehindBuild ? e.message : `cannot use the store: ${e instanceof Error ? e.message : String(e)}`,
+              ]);
+        logger.fatal({ problem: refusal.lines }, 'refusing to start');
+        await stop().catch(() => undefined);
+        resolve(refusal);
+      });
+  });
+  return { url, stop, refusedLate };
 }

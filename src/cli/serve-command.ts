@@ -42,6 +42,10 @@ export function serveCommand(): Command {
         throw e;
       }
       const running = daemon;
+      void running.refusedLate.then((refusal) => {
+        console.error(`jitbroker: refusing to start:\n${refusal.lines.join('\n')}`);
+        process.exit(2);
+      });
       const stop = () => {
         running.stop().then(
           () => process.exit(0),

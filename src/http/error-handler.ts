@@ -3,6 +3,8 @@ import { Logger } from 'pino';
 import { AuditActor } from '../audit/audit-event';
 import { AuditLog } from '../audit/audit-log';
 import { DomainError, FieldError, ProblemCode, toProblem } from '../problems/problem';
+import { storeUnavailable } from '../store/store-fault';
+import { StoreHealth } from '../store/store-health';
 import { Transactor } from '../store/transactor';
 
 const bodyParserCodes: Record<string, { code: ProblemCode; detail: string }> = {
@@ -47,8 +49,12 @@ function actorOfRequest(req: Request): AuditActor {
  * authorisation failure not yet audited, and answers anything unknown as `internal` with the
  * request id only (the full error goes to the log, which redacts secrets).
  */
-export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; transactor: Transactor; logger: Logger }) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; transactor: Transactor; logger: Logger; storeHealth?: Pick<StoreHealth, 'unavailable'> }) {
+  return (thrown: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    // Any store call can fail for an outage, reads included (a reveal's read before its transaction):
+    // that is 503 unavailable, never 500, and it is logged once per cause, not once per request.
+    const outage = !(thrown instanceof DomainError) && deps.storeHealth?.unavailable(thrown) === true;
+    const err = outage ? storeUnavailable(thrown) : thrown;
     void (async () => {
       const requestId = req.context?.requestId;
       let problem: ReturnType<typeof toProblem>;
@@ -72,7 +78,9 @@ export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; tran
             problem = toProblem('unavailable', 'The audit log is unavailable; the request was refused.', requestId);
           }
         }
-        if (problem.status >= 500) deps.logger.error({ err: (err as { cause?: unknown }).cause ?? err, requestId }, err.message);
+        const cause = (err as { cause?: unknown }).cause;
+        const loggedByCause = outage || (cause !== undefined && deps.storeHealth?.unavailable(cause) === true);
+        if (problem.status >= 500 && !loggedByCause) deps.logger.error({ err: cause ?? err, requestId }, err.message);
       } else if (malformed) {
         problem = toProblem(malformed.code, malformed.detail, requestId, malformed.errors);
       } else {

@@ -103,7 +103,8 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
           },
         ),
       (e: unknown) => {
-        s.logger.warn({ err: e }, 'not ready');
+        // A store outage is logged once per cause (storeHealth), not at every poll of the load balancer.
+        if (!s.storeHealth.unavailable(e)) s.logger.warn({ err: e }, 'not ready');
         next(new DomainError('unavailable', 'The store or the vault is not usable.'));
       },
     );
@@ -146,6 +147,6 @@ export function createHttpApp(s: Services & { logger: Logger; ready: () => Promi
   app.locals.routes = routes;
 
   app.use((req, _res, next) => next(new DomainError('not-found', `No route ${req.method} ${req.path}.`)));
-  app.use(createErrorHandler({ audit: s.audit, transactor: s.transactor, logger: s.logger }));
+  app.use(createErrorHandler({ audit: s.audit, transactor: s.transactor, logger: s.logger, storeHealth: s.storeHealth }));
   return app;
 }

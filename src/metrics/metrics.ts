@@ -66,6 +66,12 @@ export function createMetrics(opts: { now: () => Date }) {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });
+  const commitFailures = new Counter({
+    name: 'jitbroker_store_commit_failures_total',
+    help: 'Writes the store did not commit, by cause (SQLITE_FULL, SQLITE_IOERR_WRITE, a PostgreSQL SQLSTATE, ECONNREFUSED, connection-lost…)',
+    labelNames: ['code'],
+    registers: [registry],
+  });
   const longest = new Gauge({ name: 'jitbroker_store_transaction_longest_seconds', help: 'The longest store transaction since start', registers: [registry] });
   let longestSeen = 0;
   const rotations = new Counter({ name: 'jitbroker_rotations_total', help: 'Rotation steps by reason and result', labelNames: ['reason', 'result'], registers: [registry] });
@@ -110,7 +116,14 @@ export function createMetrics(opts: { now: () => Date }) {
       help,
       registers: [registry],
       async collect() {
-        if (sources) this.set(await read(sources));
+        if (!sources) return;
+        try {
+          this.set(await read(sources));
+        } catch {
+          // The store cannot be read (an outage): the figure is unknown, and the scrape still answers,
+          // with jitbroker_store_commit_failures_total and the request counters that tell of the outage.
+          this.set(Number.NaN);
+        }
       },
     });
   gauge('jitbroker_rotation_queue_open_jobs', 'Open rotation jobs', async (s) => (await s.rotationQueue()).open);
@@ -141,6 +154,9 @@ export function createMetrics(opts: { now: () => Date }) {
       commits.observe(seconds);
       batchUnits.observe(units);
       if (seconds > longestSeen) longest.set((longestSeen = seconds));
+    },
+    storeCommitFailure(code: string) {
+      commitFailures.inc({ code });
     },
     checkpoint(seconds: number) {
       checkpoints.observe(seconds);

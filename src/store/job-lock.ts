@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { Kysely, sql } from 'kysely';
 import { isPostgres } from './dialect';
+import { isStoreOutage } from './store-fault';
 
 /**
  * A stable 64-bit advisory lock key for a name: every daemon on one database derives the same
@@ -25,7 +26,11 @@ export async function withJobLock<DB, T>(db: Kysely<DB>, name: string, fn: () =>
     try {
       return await fn();
     } finally {
-      await sql`SELECT pg_advisory_unlock(${key}::bigint)`.execute(conn);
+      // A connection that died took its session, and the lock, with it: nothing is left to unlock.
+      // (The job may have finished on other connections meanwhile; its outcome is the one reported.)
+      await sql`SELECT pg_advisory_unlock(${key}::bigint)`.execute(conn).catch((e: unknown) => {
+        if (!isStoreOutage(e)) throw e;
+      });
     }
   });
 }

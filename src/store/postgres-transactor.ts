@@ -1,5 +1,7 @@
 import { DomainError } from '../problems/problem';
 import { Db } from './database';
+import { isStoreOutage } from './store-fault';
+import { inTransaction } from './transaction';
 import type { Transactor, UnitOptions, Work } from './transactor';
 
 /** SQLSTATEs after which running the whole unit again, in a new transaction, can succeed. */
@@ -17,18 +19,6 @@ function isPostgresError(error: unknown): error is { code: string } {
   return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string';
 }
 
-/** Whether the connection itself failed (the server went away): nothing of the unit is known to be durable. */
-function isConnectionError(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown } | undefined;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  return (
-    code.startsWith('08') ||
-    code === '57P01' ||
-    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code) ||
-    (typeof e?.message === 'string' && /Connection terminated|connection ended|Client has encountered a connection error/i.test(e.message))
-  );
-}
-
 /**
  * The transactor on PostgreSQL: each unit in a pooled transaction of its own (READ COMMITTED),
  * committed concurrently with other units and other daemons, so no group commit. Errors map as
@@ -38,7 +28,15 @@ function isConnectionError(error: unknown): boolean {
  * in a new transaction, a bounded number of times. A unit's transaction is a new one every time,
  * so its scratch (the audit chain's head) starts empty and is read from the table.
  */
-export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: number, units: number, commitSeconds: number) => void; maxAttempts?: number } = {}): Transactor {
+export function createPostgresTransactor(
+  db: Db,
+  opts: {
+    onCommit?: (seconds: number, units: number, commitSeconds: number) => void;
+    onCommitFailed?: (error: unknown) => void;
+    onCommitSucceeded?: () => void;
+    maxAttempts?: number;
+  } = {},
+): Transactor {
   const maxAttempts = opts.maxAttempts ?? 5;
   const inFlight = new Set<Promise<unknown>>();
 
@@ -48,7 +46,7 @@ export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: nu
       let committing = false;
       let workDone = started;
       try {
-        const value = await db.transaction().execute(async (tx) => {
+        const value = await inTransaction(db, async (tx) => {
           const v = await work(tx);
           committing = true;
           workDone = process.hrtime.bigint();
@@ -56,6 +54,7 @@ export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: nu
         });
         const ended = process.hrtime.bigint();
         opts.onCommit?.(Number(ended - started) / 1e9, 1, Number(ended - workDone) / 1e9);
+        opts.onCommitSucceeded?.();
         return value;
       } catch (error) {
         if (isPostgresError(error) && retryable.has(error.code) && n < maxAttempts) {
@@ -63,6 +62,7 @@ export function createPostgresTransactor(db: Db, opts: { onCommit?: (seconds: nu
           await new Promise((r) => setTimeout(r, Math.random() * 10 * n));
           continue;
         }
+        if (committing || isStoreOutage(error)) opts.onCommitFailed?.(error);
         throw postgresToDomain(error, committing);
       }
     }
@@ -89,7 +89,8 @@ export function isUniqueViolation(error: unknown): boolean {
 
 /** A PostgreSQL failure as the SQLite transactor reports one: refused, or not committed. */
 export function postgresToDomain(error: unknown, committing: boolean): unknown {
-  if (committing || isConnectionError(error)) {
+  // The server went away (or cannot serve): nothing of the unit is known to be durable.
+  if (committing || isStoreOutage(error)) {
     const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
     (failure as { cause?: unknown }).cause = error;
     return failure;

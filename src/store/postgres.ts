@@ -12,9 +12,14 @@ export function isPostgresUrl(url: string): boolean {
  * (several daemons may share the database), `jitbroker migrate`, `store copy` and `store verify`.
  */
 export function openPostgres(url: string, opts: { maxConnections?: number } = {}): Kysely<Database> {
-  const pool = new Pool({ connectionString: url, max: opts.maxConnections ?? 4 });
+  // A server that does not answer (a lost host, a dropped route) fails the connect after 10 s instead of hanging the request.
+  const pool = new Pool({ connectionString: url, max: opts.maxConnections ?? 4, connectionTimeoutMillis: 10_000 });
   // An idle client that loses its connection emits 'error' on the pool; unhandled it would end the process.
   pool.on('error', () => undefined);
+  // A checked-out client emits 'error' on itself, and the pool listens only while it is idle: one held
+  // between two queries (a job's advisory lock, a transaction between statements) ended the process
+  // when the server went away. Its caller still hears: the query in flight, or the next one, fails.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -4,6 +4,8 @@ import { Db, sqliteHandleOf } from './database';
 import { isPostgres } from './dialect';
 import { createPostgresTransactor, isUniqueViolation, postgresToDomain } from './postgres-transactor';
 import { Database } from './schema';
+import { isStoreOutage } from './store-fault';
+import { inTransaction } from './transaction';
 
 export type Tx = Transaction<Database>;
 export type Work<T> = (tx: Tx) => Promise<T>;
@@ -64,6 +66,13 @@ export function createTransactor(
      */
     onCommit?: (seconds: number, units: number, commitSeconds: number) => void;
     /**
+     * Told the store's own error when a transaction did not commit (the whole batch failed), and
+     * when a unit's write failed because the store is unavailable (storeOutageCode).
+     */
+    onCommitFailed?: (error: unknown) => void;
+    /** Told when a transaction committed with no unit failing for a store outage: the store takes writes. */
+    onCommitSucceeded?: () => void;
+    /**
      * PostgreSQL only: `group` batches units as on SQLite (one transaction, one chain lock and one
      * commit per batch); `unit` gives each unit a pooled transaction of its own.
      */
@@ -79,7 +88,8 @@ export function createTransactor(
 ): Transactor {
   const pg = isPostgres(db);
   const sqlite = pg ? undefined : sqliteHandleOf(db);
-  if (pg && opts.postgresCommit === 'unit') return createPostgresTransactor(db, { onCommit: opts.onCommit });
+  if (pg && opts.postgresCommit === 'unit')
+    return createPostgresTransactor(db, { onCommit: opts.onCommit, onCommitFailed: opts.onCommitFailed, onCommitSucceeded: opts.onCommitSucceeded });
   // Requests' units go first; background units fill what room a batch has left.
   const queue: Waiting[] = [];
   const later: Waiting[] = [];
@@ -104,8 +114,13 @@ export function createTransactor(
         // would run and commit on its own while its caller heard "nothing was done". End the batch here.
         if (sqlite && !sqlite.inTransaction) throw new TransactionLost(error);
         if (savepoint) {
-          await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx);
-          await sql`RELEASE SAVEPOINT unit`.execute(tx);
+          try {
+            await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx);
+            await sql`RELEASE SAVEPOINT unit`.execute(tx);
+          } catch {
+            // The connection is gone (or the transaction with it): the unit's own error is the cause, not this one's.
+            throw error;
+          }
         }
         scratch.clear();
         before.forEach((v, k) => scratch.set(k, v));
@@ -124,7 +139,7 @@ export function createTransactor(
     const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
     let unitsDoneMs = 0;
     try {
-      await db.transaction().execute(async (tx) => {
+      await inTransaction(db, async (tx) => {
         await opts.onBatchStart?.(tx);
         while (waiting() > 0 && batch.length < opts.maxBatch && (batch.length === 0 || elapsedMs() < opts.maxBatchMs)) {
           const item = take();
@@ -137,11 +152,17 @@ export function createTransactor(
       opts.onCommit?.(totalMs / 1000, batch.length, (totalMs - unitsDoneMs) / 1000);
     } catch (error) {
       // The commit itself failed, or SQLite undid the transaction: nothing of this batch is durable, so every caller fails closed.
+      const cause = error instanceof TransactionLost ? error.cause : error;
       const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
-      (failure as { cause?: unknown }).cause = error instanceof TransactionLost ? error.cause : error;
+      (failure as { cause?: unknown }).cause = cause;
+      opts.onCommitFailed?.(cause);
       batch.forEach((item) => item.reject(failure));
       return;
     }
+    // A write the store could not take (a full disk that undid only the statement) is a failed commit of that unit.
+    const refused = outcomes.flatMap((o) => (!o.ok && isStoreOutage(o.error) ? [o.error] : []));
+    if (refused.length === 0) opts.onCommitSucceeded?.();
+    refused.forEach((error) => opts.onCommitFailed?.(error));
     batch.forEach((item, i) => {
       const o = outcomes[i];
       if (o?.ok) item.resolve(o.value);

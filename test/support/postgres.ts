@@ -12,6 +12,14 @@ export interface TestPostgres {
   log(): string;
   /** pg_ctl stop -m fast, then removes the cluster's directory. */
   stop(): Promise<void>;
+  /** pg_ctl stop -m immediate: the server dies at once, as on a crash or a lost host, and every client's connection drops. */
+  kill(): void;
+  /**
+   * Starts the stopped cluster again on the same port. `refuseConnections` starts it as a standby
+   * with hot_standby off: it runs, and refuses every connection with 57P03, as a server still
+   * starting up or recovering does.
+   */
+  restart(opts?: { refuseConnections?: boolean }): void;
 }
 
 const missing = 'PostgreSQL binaries (initdb, pg_ctl) are required for the PostgreSQL tests; install postgresql-15';
@@ -90,13 +98,14 @@ export async function startPostgres(opts: { database?: string; durable?: boolean
     throw e;
   }
   let port = 0;
+  const serverOptions = (extra = '') =>
+    // Benchmarks ask for a durable server (fsync on, as SQLite's synchronous=FULL is); tests do not need one.
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${opts.durable ? '' : ' -c fsync=off -c full_page_writes=off'}${extra}`;
   // Another process may take the free port between the probe and the server's bind: try again on a new one.
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
     try {
-      // Benchmarks ask for a durable server (fsync on, as SQLite's synchronous=FULL is); tests do not need one.
-      const durability = opts.durable ? '' : ' -c fsync=off -c full_page_writes=off';
-      run('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${durability}`, 'start']);
+      run('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '30', '-o', serverOptions(), 'start']);
       break;
     } catch (e) {
       if (attempt >= 3) {
@@ -107,10 +116,21 @@ export async function startPostgres(opts: { database?: string; durable?: boolean
   }
   const stop = async () => {
     try {
-      run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+      // A test that killed the cluster (kill) may end before it restarts it.
+      if (fs.existsSync(path.join(data, 'postmaster.pid'))) run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
     } finally {
       remove();
     }
+  };
+  const standbySignal = path.join(data, 'standby.signal');
+  const kill = () => run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+  const restart = (how: { refuseConnections?: boolean } = {}) => {
+    if (how.refuseConnections) {
+      fs.writeFileSync(standbySignal, '');
+      const owner = fs.statSync(data);
+      fs.chownSync(standbySignal, owner.uid, owner.gid);
+    } else fs.rmSync(standbySignal, { force: true });
+    run('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '30', '-o', serverOptions(how.refuseConnections ? ' -c hot_standby=off' : ''), 'start']);
   };
   const database = opts.database ?? 'jitbroker_test';
   try {
@@ -125,5 +145,5 @@ export async function startPostgres(opts: { database?: string; durable?: boolean
     await stop();
     throw e;
   }
-  return { url: `postgres://postgres@127.0.0.1:${port}/${database}`, log, stop };
+  return { url: `postgres://postgres@127.0.0.1:${port}/${database}`, log, stop, kill, restart };
 }

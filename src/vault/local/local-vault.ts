@@ -5,6 +5,7 @@ import { readOrCreateKeyFile } from '../../keys/key-file';
 import { Db } from '../../store/database';
 import { prepareQuery } from '../../store/prepared-query';
 import { VaultSecretTable } from '../../store/schema';
+import { isStoreOutage } from '../../store/store-fault';
 import { Transactor } from '../../store/transactor';
 import { Clock } from '../../time/clock';
 import { SecretAddress, VaultBackend } from '../vault-backend';
@@ -73,7 +74,9 @@ export function createLocalVault(deps: { db: Db; dataDir: string; clock: Clock; 
       let found: Secret | undefined;
       try {
         found = await vault.get(canary, '');
-      } catch {
+      } catch (e) {
+        // A store that cannot be read says nothing about the key.
+        if (isStoreOutage(e)) throw e;
         throw new Error(`the vault master key ${keyFileName} does not decrypt this store's secrets (wrong or replaced key file)`);
       }
       if (found === undefined) {
