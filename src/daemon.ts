@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import { AddressInfo } from 'node:net';
 import { Config } from './config/config-schema';
 import { Infra, createServices, openInfra } from './app';
+import { answerClientError } from './http/client-error';
 import { createHttpApp } from './http/http-app';
 import { serverClasses } from './http/server-classes';
 import { createScheduler, scheduleJobs } from './scheduler/jobs';
@@ -173,6 +174,7 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
   const server = config.http.tls
     ? https.createServer({ cert: fs.readFileSync(config.http.tls.cert), key: fs.readFileSync(config.http.tls.key), ...options }, app)
     : http.createServer(options, app);
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());

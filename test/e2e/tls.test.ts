@@ -163,6 +163,7 @@ describe('request timeouts (http.headersTimeoutSeconds, http.requestTimeoutSecon
   it('answers 408 and closes the socket of a client whose headers never finish', async () => {
     const r = await stall('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
     expect(r.answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(problemOf(r.answer)).toMatchObject({ status: 408, code: 'request-timeout' });
     // Not before the configured second; and by the 15 s default it would not be closed yet.
     expect(r.closedAfterMs).toBeGreaterThanOrEqual(900);
     expect(r.closedAfterMs).toBeLessThan(5000);
@@ -175,6 +176,23 @@ describe('request timeouts (http.headersTimeoutSeconds, http.requestTimeoutSecon
     // The whole-request limit (2 s) cut it, not the headers limit (1 s): its headers were complete.
     expect(r.closedAfterMs).toBeGreaterThanOrEqual(1900);
     expect(r.closedAfterMs).toBeLessThan(6000);
+  });
+
+  /** The problem document after the status line and headers of a raw answer. */
+  const problemOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { status: number; code: string };
+
+  it('answers what the HTTP parser refuses with a problem document too, and closes the connection (issue 17.6)', async () => {
+    const cases: Array<[string, RegExp, string]> = [
+      ['FOO /healthz HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400 /, 'invalid-request'],
+      ['GET /v1/grants/a\x01b HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400 /, 'invalid-request'],
+      [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`, /^HTTP\/1\.1 431 /, 'headers-too-large'],
+    ];
+    for (const [request, status, code] of cases) {
+      const r = await stall(request);
+      expect(r.answer).toMatch(status);
+      expect(r.answer).toMatch(/\r\ncontent-type: application\/problem\+json\r\n/i);
+      expect(problemOf(r.answer)).toMatchObject({ code });
+    }
   });
 
   it('still serves other clients meanwhile', async () => {
