@@ -54,7 +54,14 @@ describe('the SQLite store is durable and private', () => {
       await migrate(db);
       await migrate(db);
       const rows = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db);
-      expect(rows.rows.map((r) => r.name)).toEqual(['001-initial', '002-rotation', '003-escalations-webhooks', '004-revealed-versions', '005-unpruned-versions']);
+      expect(rows.rows.map((r) => r.name)).toEqual([
+        '001-initial',
+        '002-rotation',
+        '003-escalations-webhooks',
+        '004-revealed-versions',
+        '005-unpruned-versions',
+        '006-agent-key-thumbprint',
+      ]);
     } finally {
       await db.destroy();
     }
