@@ -140,7 +140,7 @@ export function createWebhookService(deps: { db: Db; transactor: Transactor; clo
             );
           } catch (e) {
             const attempts = d.attempts + 1;
-            // By name, not instanceof: fetch's abort is a DOMException, which need not be this realm's Error.
+            // By name: send's timer ends the attempt with an error named TimeoutError.
             const name = (e as { name?: unknown } | undefined)?.name;
             const error = (name === 'TimeoutError' ? `no answer within ${settings.timeoutSeconds} s` : e instanceof Error ? e.message : String(e)).slice(0, 300);
             // A target refused for where it points is not retried: it would be refused again.
