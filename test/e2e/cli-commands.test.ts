@@ -249,7 +249,7 @@ describe('the CLI client commands, against the real daemon', () => {
     it('the API refuses a reason with ESC or a bidi override (400), with the field named', () => {
       for (const reason of ['clear \u001b[2J the screen', 'file.\u202etxt.exe']) {
         refused(
-          'The body is not valid: body.reason: must not contain control characters (other than tab and line feed) or bidi overrides',
+          'The body is not valid: body.reason: must not contain control characters (other than tab and line breaks) or bidi overrides',
           tokens.alice,
           'grant',
           'request',
