@@ -48,12 +48,12 @@ async function main(): Promise<void> {
       { name: 'desk', principals: { groups: ['helpdesk'] }, deviceGroups: ['desk'], maxDuration: 'PT4H', requireTicket: false, requireApproval: false, enabled: true },
       ctx,
     );
-    const agentKey = await exportJWK((await generateKeyPair('ES256')).publicKey);
     const grants = createGrantRepository(db);
     const versions = createCredentialRepository(db);
     const figures: Record<string, Record<number, { p50: number; p99: number }>> = { reveal: {}, pending: {}, prune: {} };
     for (const n of histories) {
       const id = `desk-${n}`;
+      const agentKey = await exportJWK((await generateKeyPair('ES256')).publicKey);
       await s.devices.enrolDevice(admin, { id, groups: ['desk'], agentKey: agentKey as never }, ctx);
       const p = await s.rotations.fetchPending(id, ctx);
       await s.rotations.acknowledge(id, p!.version, 'set', undefined, ctx);

@@ -49,7 +49,15 @@ async function seedFleet(dataDir: string, publicJwk: object): Promise<{ token: s
   const started = Date.now();
   const ids = Array.from({ length: fleetSize }, (_, i) => `pc-${String(i).padStart(6, '0')}`);
   for (let i = 0; i < ids.length; i += 200) {
-    await Promise.all(ids.slice(i, i + 200).map((id) => s.devices.enrolDevice(admin, { id, groups: ['fleet'], agentKey: publicJwk as never }, ctx)));
+    // Each enrolment needs a key of its own (one agent key, one device); the simulated agents then
+    // share the bench's one key, set in the store directly, so one process can play the whole fleet.
+    const keys = await Promise.all(ids.slice(i, i + 200).map(async () => exportJWK((await generateKeyPair('ES256')).publicKey)));
+    await Promise.all(ids.slice(i, i + 200).map((id, k) => s.devices.enrolDevice(admin, { id, groups: ['fleet'], agentKey: keys[k] as never }, ctx)));
+    await infra.db
+      .updateTable('devices')
+      .set({ agent_key: JSON.stringify(publicJwk) })
+      .where('id', 'in', ids.slice(i, i + 200))
+      .execute();
     await Promise.all(
       ids.slice(i, i + 200).map(async (id) => {
         const p = await s.rotations.fetchPending(id, ctx);
@@ -57,7 +65,7 @@ async function seedFleet(dataDir: string, publicJwk: object): Promise<{ token: s
       }),
     );
   }
-  await s.devices.enrolDevice(admin, { id: 'reveal-1', groups: ['desk'], agentKey: publicJwk as never }, ctx);
+  await s.devices.enrolDevice(admin, { id: 'reveal-1', groups: ['desk'], agentKey: (await exportJWK((await generateKeyPair('ES256')).publicKey)) as never }, ctx);
   const p = await s.rotations.fetchPending('reveal-1', ctx);
   await s.rotations.acknowledge('reveal-1', p!.version, 'set', undefined, ctx);
   await s.policies.createPolicy(

@@ -11,7 +11,13 @@ export interface AuditActor {
 
 /** Where a request came from; on every event of that request. */
 export interface RequestContext {
+  /** Minted by the daemon, unique: what the request-id filter and the logs find it by. */
   requestId: string;
+  /**
+   * The X-Request-Id the client sent, if sane: the client's word only, never unique. Absent from
+   * events written before it existed, and then absent from their hashed form too, so they verify.
+   */
+  clientRequestId?: string;
   clientAddress?: string;
   userAgent?: string;
 }

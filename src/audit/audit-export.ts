@@ -9,10 +9,21 @@ export type ExportFormat = (typeof exportFormats)[number];
 
 const csvColumns = ['seq', 'at', 'actor', 'action', 'outcome', 'device_id', 'target', 'request_id', 'prev_hash', 'hash', 'event'] as const;
 
-/** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
+// What a spreadsheet reads as the start of a formula (OWASP, CSV injection): = + - @, and tab or CR,
+// which some spreadsheets skip before looking for one.
+const formulaStart = /^[=+\-@\t\r]/;
+
+/**
+ * RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. A field that
+ * would start a formula (an actor, target or request id is partly a caller's text) is prefixed
+ * with a single quote and quoted, so a spreadsheet shows it as text and never evaluates it. The
+ * last column, the event as hashed, starts with `{` and is never changed.
+ */
 function csvField(v: string | number | null): string {
-  const s = v === null ? '' : String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  let s = v === null ? '' : String(v);
+  if (formulaStart.test(s)) s = `'${s}`;
+  else if (!/[",\r\n]/.test(s)) return s;
+  return `"${s.replace(/"/g, '""')}"`;
 }
 
 /**

@@ -7,7 +7,7 @@ import { exportVerifyNotes, verifyExport } from '../audit/audit-export';
 import { checkpointKeyFromJwk } from '../audit/checkpoint-signer';
 import { CliError } from './cli-error';
 import { ClientOptions, call, callStream } from './client';
-import { print } from './output';
+import { print, visible } from './output';
 
 interface Flags {
   url: string;
@@ -52,7 +52,7 @@ function query(params: Record<string, string | number | undefined>): string {
 }
 
 function show(value: unknown, f: Flags, columns: readonly string[], essential?: (v: Record<string, unknown>) => unknown): void {
-  if (f.quiet && essential && value && typeof value === 'object') console.log(String(essential(value as Record<string, unknown>)));
+  if (f.quiet && essential && value && typeof value === 'object') console.log(visible(String(essential(value as Record<string, unknown>))));
   else print(value, f.json ?? false, columns);
 }
 

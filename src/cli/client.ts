@@ -1,4 +1,5 @@
 import { ProblemDocument } from '../problems/problem';
+import { visible } from './output';
 
 export class ClientError extends Error {
   constructor(
@@ -40,7 +41,8 @@ async function send(opts: ClientOptions, path: string, init: { method?: string; 
     } catch {
       problem = undefined;
     }
-    throw new ClientError(problem?.detail ?? `HTTP ${res.status}`, problem);
+    // The detail can quote what a client sent: printed on the terminal, it is shown, not obeyed.
+    throw new ClientError(visible(problem?.detail ?? `HTTP ${res.status}`), problem);
   }
   return res;
 }

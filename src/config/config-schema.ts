@@ -5,6 +5,7 @@ import { roles } from '../identity/principal';
 import { identityModes } from '../identity/identity-registry';
 import { oidcConfigSchema, requireOidcSettings } from '../identity/oidc/oidc-config';
 import { webhookEvents } from '../webhooks/webhook-service';
+import { webhookUrlProblem } from '../webhooks/webhook-target';
 
 // Azure's vault domains (public, China, US Government, Managed HSM): the SDK's challenge check expects one of them.
 const keyVaultHosts = ['.vault.azure.net', '.vault.azure.cn', '.vault.usgovcloudapi.net', '.managedhsm.azure.net'];
@@ -240,10 +241,10 @@ export const configSchema = z
         endpoints: z.array(
           z
             .object({
-              url: z
-                .string()
-                .url()
-                .refine((u) => /^https?:\/\//.test(u), 'an http(s) URL'),
+              url: z.string().superRefine((u, ctx) => {
+                const problem = webhookUrlProblem(u);
+                if (problem) ctx.addIssue({ code: 'custom', message: problem });
+              }),
               events: z.array(z.enum(webhookEvents)).min(1),
               secret: z.string().min(16, 'at least 16 characters').optional(),
             })

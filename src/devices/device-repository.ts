@@ -15,6 +15,10 @@ export function createDeviceRepository(db: Q) {
       const [r] = await byId(q, { id });
       return r ? deviceFromRow(r) : undefined;
     },
+    /** The device, retired or not, enrolled with the agent key of this RFC 7638 thumbprint. */
+    async findIdByKeyThumbprint(q: Q, thumbprint: string): Promise<string | undefined> {
+      return (await q.selectFrom('devices').select('id').where('agent_key_thumbprint', '=', thumbprint).executeTakeFirst())?.id;
+    },
     async insert(q: Q, row: DeviceTable): Promise<void> {
       await q.insertInto('devices').values(row).execute();
     },

@@ -1,4 +1,4 @@
-import { JWK } from 'jose';
+import { JWK, calculateJwkThumbprint } from 'jose';
 import { RequestContext } from '../audit/audit-event';
 import { AuditLog } from '../audit/audit-log';
 import { CredentialService, PreparedVersion } from '../credentials/credential-service';
@@ -44,22 +44,39 @@ export function createDeviceService(deps: {
     return { ...d, credential: { ...versions, lastRotatedAt, nextRotationDue }, rotation };
   }
 
+  /**
+   * One agent key, one device: a device token names its device, but a key shared by two would let
+   * either agent fetch and acknowledge the other's password. Retired devices keep their key: a
+   * retired machine (sold, scrapped, re-imaged) may still hold the private key, so it stays spent.
+   */
+  async function refuseEnrolledKey(q: Db, thumbprint: string): Promise<void> {
+    const holder = await devices.findIdByKeyThumbprint(q, thumbprint);
+    if (holder !== undefined)
+      throw new DomainError('conflict', `This agent key is already enrolled for device '${holder}'; each device's agent needs a key of its own (jitbroker agent keygen).`);
+  }
+
   /** Enrols a device and records its initial password as pending, audited in the same transaction. */
   async function enrolDevice(p: UserPrincipal, input: EnrolDevice, ctx: RequestContext): Promise<DeviceView> {
     requireRole(p, 'admin');
     if (await devices.findById(db, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
+    // Keys compare canonically (RFC 7638: the required members only), so kid, alg or member order cannot disguise a reused key.
+    const thumbprint = await calculateJwkThumbprint(input.agentKey, 'sha256');
+    await refuseEnrolledKey(db, thumbprint);
     // A remote vault is written before the transaction; one in this store, inside it.
     const inStore = credentials.writePendingInTransaction;
     const early = inStore ? undefined : await credentials.preparePassword(input.id, input.groups, 'initial');
     const now = clock.now().toISOString();
     await transactor.run(async (tx) => {
       if (await devices.findById(tx, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
+      // Checked again in the transaction; the unique index settles a race between daemons (the unit runs again and lands here).
+      await refuseEnrolledKey(tx, thumbprint);
       await devices.insert(tx, {
         id: input.id,
         display_name: input.displayName ?? input.id,
         groups: JSON.stringify([...new Set(input.groups)]),
         account: input.account ?? 'localadmin',
         agent_key: JSON.stringify(input.agentKey),
+        agent_key_thumbprint: thumbprint,
         status: 'active',
         created_at: now,
         retired_at: null,

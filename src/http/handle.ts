@@ -23,13 +23,20 @@ declare module 'express-serve-static-core' {
 
 const validRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Echoes a sane X-Request-Id or makes one; records who is calling from where. */
+/**
+ * Mints this request's id (the one in X-Request-Id, the logs, problem documents and audit
+ * `requestId`) and records who is calling from where. An X-Request-Id the client offers is kept
+ * apart, as `clientRequestId`, and echoed in X-Client-Request-Id when it is sane: were it used as
+ * the request id, any client could file its events under another request's id.
+ */
 export function requestContext(req: Request, res: Response, next: NextFunction): void {
   const offered = req.get('x-request-id');
-  const requestId = offered && validRequestId.test(offered) ? offered : timeOrderedId();
+  const clientRequestId = offered && validRequestId.test(offered) ? offered : undefined;
+  const requestId = timeOrderedId();
   // req.ip honours http.trustProxy (the address X-Forwarded-For names behind a load balancer), as the rate limits do.
-  req.context = { requestId, clientAddress: req.ip ?? req.socket.remoteAddress, userAgent: req.get('user-agent')?.slice(0, 256) };
+  req.context = { requestId, clientRequestId, clientAddress: req.ip ?? req.socket.remoteAddress, userAgent: req.get('user-agent')?.slice(0, 256) };
   res.setHeader('X-Request-Id', requestId);
+  if (clientRequestId) res.setHeader('X-Client-Request-Id', clientRequestId);
   next();
 }
 

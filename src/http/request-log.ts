@@ -31,6 +31,7 @@ export function requestLog(logger: Logger, metrics: Pick<Metrics, 'httpRequest'>
       logger[level](
         {
           requestId: req.context.requestId,
+          clientRequestId: req.context.clientRequestId,
           method: req.method,
           route,
           status: res.statusCode,

@@ -23,7 +23,23 @@ export const duration = z
   .string()
   .max(40)
   .refine((v) => parseDurationSeconds(v) !== undefined, `must be ${durationForm}`);
-export const shortText = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
+// Control characters (C0 but tab, line feed and the CR of a CRLF; DEL; C1) and the bidi embeddings,
+// overrides and isolates: never part of a reason or a name, and on an auditor's terminal or in a
+// spreadsheet they forge text (ESC sequences, a line read backwards).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const forgingText = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|\r(?!\n)/;
+
+/**
+ * Free text a person types: trimmed, 1 to `max` characters; tab and line breaks (LF or CRLF)
+ * allowed, every other control character and the bidi overrides refused.
+ */
+export const shortText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `at most ${max} characters`)
+    .refine((v) => !forgingText.test(v), 'must not contain control characters (other than tab and line breaks) or bidi overrides');
 
 /** Routes that take no body still refuse one with fields in it (an empty object is fine). */
 export const emptyBody = z.object({}).strict();

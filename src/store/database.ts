@@ -7,6 +7,7 @@ import * as m002 from './migrations/002-rotation';
 import * as m003 from './migrations/003-escalations-webhooks';
 import * as m004 from './migrations/004-revealed-versions';
 import * as m005 from './migrations/005-unpruned-versions';
+import * as m006 from './migrations/006-agent-key-thumbprint';
 import * as m007 from './migrations/007-grant-coverage';
 import { Database } from './schema';
 
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '003-escalations-webhooks': m003,
   '004-revealed-versions': m004,
   '005-unpruned-versions': m005,
+  '006-agent-key-thumbprint': m006,
   '007-grant-coverage': m007,
 };
 

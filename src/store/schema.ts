@@ -7,6 +7,8 @@ export interface DeviceTable {
   groups: string; // JSON array
   account: string;
   agent_key: string; // JSON public JWK
+  /** RFC 7638 thumbprint of agent_key, unique: one agent key, one device. NULL only for a duplicate enrolled before 006. */
+  agent_key_thumbprint: string | null;
   status: 'active' | 'retired';
   created_at: string;
   retired_at: string | null;

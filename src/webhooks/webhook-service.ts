@@ -1,9 +1,12 @@
 import crypto from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { Logger } from 'pino';
 import { Db } from '../store/database';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { timeOrderedId } from '../store/ids';
+import { RefusedWebhookTarget, Resolve, guardedLookup, refuseLiteralTarget } from './webhook-target';
 
 export const webhookEvents = ['escalation.submitted', 'escalation.status-changed', 'grant.awaiting-approval'] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
@@ -11,7 +14,7 @@ export type WebhookEvent = (typeof webhookEvents)[number];
 export interface WebhookEndpoint {
   url: string;
   events: readonly WebhookEvent[];
-  /** When set, each delivery carries X-Jitbroker-Signature: sha256=<HMAC of the body>. */
+  /** When set, each attempt carries X-Jitbroker-Signature: t=<X-Jitbroker-Timestamp>,v1=<HMAC-SHA256 of "<t>.<body>">. */
   secret?: string;
 }
 
@@ -28,7 +31,7 @@ export interface WebhookSettings {
  * is written in the same transaction as what it announces, and a dispatcher posts it afterwards
  * with retries and backoff. A receiver that is down or slow never holds up the request.
  */
-export function createWebhookService(deps: { db: Db; transactor: Transactor; clock: Clock; logger: Logger; settings: WebhookSettings }) {
+export function createWebhookService(deps: { db: Db; transactor: Transactor; clock: Clock; logger: Logger; settings: WebhookSettings; /** DNS, for tests. */ resolve?: Resolve }) {
   const { db, transactor, clock, settings } = deps;
   let busy = false;
 
@@ -62,19 +65,51 @@ export function createWebhookService(deps: { db: Db; transactor: Transactor; clo
     return capped * 1000 * (0.5 + Math.random() / 2);
   }
 
+  /** What a receiver checks: the HMAC of the attempt's timestamp and the body, as Stripe signs (t=…,v1=…). */
+  function signature(secret: string, timestamp: number, body: string): string {
+    return `t=${timestamp},v1=${crypto.createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+  }
+
   async function post(url: string, delivery: { id: string; event: string; payload: string }): Promise<void> {
     const endpoint = settings.endpoints.find((e) => e.url === url);
     if (!endpoint) throw new Error('the endpoint is no longer configured');
+    // A fresh timestamp per attempt, signed with the body: a receiver refuses one too old, so a
+    // captured delivery cannot be replayed later (X-Jitbroker-Delivery lets it drop duplicates).
+    const timestamp = Math.floor(clock.now().getTime() / 1000);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'jitbroker-webhooks',
       'x-jitbroker-event': delivery.event,
       'x-jitbroker-delivery': delivery.id,
+      'x-jitbroker-timestamp': String(timestamp),
     };
-    if (endpoint.secret) headers['x-jitbroker-signature'] = `sha256=${crypto.createHmac('sha256', endpoint.secret).update(delivery.payload).digest('hex')}`;
-    const res = await fetch(url, { method: 'POST', headers, body: delivery.payload, signal: AbortSignal.timeout(settings.timeoutSeconds * 1000), redirect: 'manual' });
-    await res.arrayBuffer().catch(() => undefined);
-    if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status}`);
+    if (endpoint.secret) headers['x-jitbroker-signature'] = signature(endpoint.secret, timestamp, delivery.payload);
+    const status = await send(new URL(url), headers, delivery.payload);
+    if (status < 200 || status >= 300) throw new Error(`HTTP ${status}`);
+  }
+
+  /**
+   * One POST, no redirect followed, on a connection of its own whose address was checked as it was
+   * resolved (guardedLookup); the answer's status once its body is read, within timeoutSeconds.
+   */
+  function send(url: URL, headers: Record<string, string>, body: string): Promise<number> {
+    refuseLiteralTarget(url);
+    return new Promise((resolve, reject) => {
+      const client = url.protocol === 'https:' ? https : http;
+      const req = client.request(
+        url,
+        { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: false, lookup: guardedLookup(url.protocol, deps.resolve) },
+        (res) => {
+          res.on('error', reject);
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.resume();
+        },
+      );
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { name: 'TimeoutError' })), settings.timeoutSeconds * 1000);
+      req.on('close', () => clearTimeout(timer));
+      req.on('error', reject);
+      req.end(body);
+    });
   }
 
   /** The dispatcher: posts every due delivery; a failure waits an exponential backoff, and after maxAttempts is given up (and logged). */
@@ -105,10 +140,11 @@ export function createWebhookService(deps: { db: Db; transactor: Transactor; clo
             );
           } catch (e) {
             const attempts = d.attempts + 1;
-            // By name, not instanceof: fetch's abort is a DOMException, which need not be this realm's Error.
+            // By name: send's timer ends the attempt with an error named TimeoutError.
             const name = (e as { name?: unknown } | undefined)?.name;
             const error = (name === 'TimeoutError' ? `no answer within ${settings.timeoutSeconds} s` : e instanceof Error ? e.message : String(e)).slice(0, 300);
-            const giveUp = attempts >= settings.maxAttempts;
+            // A target refused for where it points is not retried: it would be refused again.
+            const giveUp = attempts >= settings.maxAttempts || e instanceof RefusedWebhookTarget;
             await transactor.run(
               (tx) =>
                 tx

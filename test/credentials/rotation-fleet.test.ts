@@ -60,8 +60,8 @@ describe('scheduled rotation across a fleet', () => {
   const ids = Array.from({ length: 1000 }, (_, i) => `pc-${String(i).padStart(4, '0')}`);
   beforeAll(async () => {
     h = await createTestApp();
-    const key = await h.deviceKey();
-    for (const id of ids) await h.devices.enrolDevice(admin, { id, groups: ['fleet'], agentKey: key.publicJwk as never }, ctx);
+    // One key per device: an agent key enrols one device only.
+    for (const id of ids) await h.devices.enrolDevice(admin, { id, groups: ['fleet'], agentKey: (await h.deviceKey()).publicJwk as never }, ctx);
     expect(await ackAll(h, ids)).toBe(1000);
   }, 120000);
   afterAll(async () => {

@@ -89,8 +89,9 @@ describe('auditors and support staff through the CLI', () => {
       expect(byAlice.nextCursor).toBeNull();
       expect(json('--device', 'laptop-9').items.map((e) => e.reason)).toEqual(['Fan noise', 'Battery swollen']);
       expect(json('--actor', 'alice', '--device', 'laptop-9').items.map((e) => e.reason)).toEqual(['Battery swollen']);
-      const denied = json('--outcome', 'denied', '--request-id', 'cli-query-refused');
-      expect(denied.items).toMatchObject([{ action: 'auth.failed', outcome: 'denied', context: { requestId: 'cli-query-refused' } }]);
+      const refusedId = refused.headers.get('x-request-id') as string;
+      const denied = json('--outcome', 'denied', '--request-id', refusedId);
+      expect(denied.items).toMatchObject([{ action: 'auth.failed', outcome: 'denied', context: { requestId: refusedId, clientRequestId: 'cli-query-refused' } }]);
 
       // a time range: from the second escalation (inclusive) to the third (exclusive), when their times differ
       const all = json('--action', 'escalation.submitted').items;

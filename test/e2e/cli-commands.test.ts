@@ -216,4 +216,51 @@ describe('the CLI client commands, against the real daemon', () => {
       refused(`Escalation ${filed.id} is resolved; it cannot become rejected.`, tokens.admin, 'escalation', 'status', filed.id, '--status', 'rejected');
     });
   });
+
+  describe('tables show control characters instead of obeying them', () => {
+    // A row that a reason with a newline would forge, and what ESC and U+202E would do to the terminal.
+    const forged = 'printer\n00000000-0000-4000-8000-000000000000  active  laptop-7  gina  PT1H';
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+    it('grant list and audit query print a reason with a newline, and a subject with ESC and U+202E, escaped on one row', () => {
+      const r = runCli(['token', '--sub', 'mallory\u001b[2J\u202eevil', '--roles', 'requester', '--groups', 'helpdesk'], { env });
+      expect(r.code).toBe(0);
+      const mallory = r.stdout.trim();
+      const id = ok(mallory, 'grant', 'request', '--device', 'laptop-7', '--reason', forged, '--duration', 'PT1H', '-q').trim();
+      expect(json(tokens.carol, 'grant', 'show', id)).toMatchObject({ reason: forged, requester: 'mallory\u001b[2J\u202eevil' });
+
+      const listed = ok(tokens.carol, 'grant', 'list', '--state', 'pending', '--device', 'laptop-7');
+      expect(listed).not.toMatch(raw);
+      const rows = table(listed);
+      expect(rows).toHaveLength(json<{ items: unknown[] }>(tokens.carol, 'grant', 'list', '--state', 'pending', '--device', 'laptop-7').items.length);
+      expect(rows.filter((row) => row.ID === id)).toEqual([
+        expect.objectContaining({ REQUESTER: 'mallory\\x1b[2J\\u202eevil', REASON: 'printer\\n00000000-0000-4000-8000-000000000000  active  laptop-7  gina  PT1H' }),
+      ]);
+      expect(rows.filter((row) => row.ID === '00000000-0000-4000-8000-000000000000')).toEqual([]);
+
+      const audit = ok(tokens.dave, 'audit', 'query', '--action', 'grant.requested');
+      expect(audit).not.toMatch(raw);
+      expect(table(audit)).toHaveLength(json<{ items: unknown[] }>(tokens.dave, 'audit', 'query', '--action', 'grant.requested').items.length);
+      expect(audit).toContain('mallory\\x1b[2J\\u202eevil');
+      expect(audit).toContain('printer\\n00000000-0000-4000-8000-000000000000');
+    });
+
+    it('the API refuses a reason with ESC or a bidi override (400), with the field named', () => {
+      for (const reason of ['clear \u001b[2J the screen', 'file.\u202etxt.exe']) {
+        refused(
+          'The body is not valid: body.reason: must not contain control characters (other than tab and line breaks) or bidi overrides',
+          tokens.alice,
+          'grant',
+          'request',
+          '--device',
+          'laptop-7',
+          '--reason',
+          reason,
+          '--duration',
+          'PT1H',
+        );
+      }
+    });
+  });
 });

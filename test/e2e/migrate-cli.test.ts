@@ -20,7 +20,9 @@ describe('jitbroker migrate and the schema check on start', () => {
       'applied 003-escalations-webhooks',
       'applied 004-revealed-versions',
       'applied 005-unpruned-versions',
-      `schema is current (005-unpruned-versions): sqlite:${path.join(data, 'jitbroker.db')}`,
+      'applied 006-agent-key-thumbprint',
+      'applied 007-grant-coverage',
+      `schema is current (007-grant-coverage): sqlite:${path.join(data, 'jitbroker.db')}`,
     ]);
     expect(fs.statSync(data).mode & 0o777).toBe(0o700);
     expect(fs.statSync(path.join(data, 'jitbroker.db')).mode & 0o777).toBe(0o600);
@@ -30,12 +32,12 @@ describe('jitbroker migrate and the schema check on start', () => {
     const r = runCli(['migrate'], { env, cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/applied/);
-    expect(r.stdout).toMatch(/^schema is current \(005-unpruned-versions\), nothing to apply: sqlite:/);
+    expect(r.stdout).toMatch(/^schema is current \(007-grant-coverage\), nothing to apply: sqlite:/);
   });
 
   it('serve refuses, before listening, a store that records a migration this build does not have', () => {
     const sqlite = new BetterSqlite3(path.join(data, 'jitbroker.db'));
-    sqlite.prepare('INSERT INTO kysely_migration (name, timestamp) VALUES (?, ?)').run('006-from-the-future', new Date().toISOString());
+    sqlite.prepare('INSERT INTO kysely_migration (name, timestamp) VALUES (?, ?)').run('999-from-the-future', new Date().toISOString());
     sqlite.close();
     const r = runCli(['serve'], { env, cwd: dir });
     expect(r.code).toBe(2);
@@ -43,10 +45,10 @@ describe('jitbroker migrate and the schema check on start', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      /^jitbroker: refusing to start: the database schema is newer than this build: it has migration 006-from-the-future, which this jitbroker does not know/,
+      /^jitbroker: refusing to start: the database schema is newer than this build: it has migration 999-from-the-future, which this jitbroker does not know/,
     );
     const again = runCli(['migrate'], { env, cwd: dir });
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/^jitbroker: refusing to migrate: .*006-from-the-future/);
+    expect(again.stderr).toMatch(/^jitbroker: refusing to migrate: .*999-from-the-future/);
   });
 });

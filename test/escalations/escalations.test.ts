@@ -191,13 +191,21 @@ describe('the escalation portal', () => {
     expect((await h.api.get(`/v1/escalations/${bobs.id}`).set(await as('alice', ['requester']))).status).toBe(404);
   });
 
-  it('announces a routed escalation to the webhook, signed with HMAC-SHA256', async () => {
+  /** What a receiver checks: the timestamp header, and the HMAC of "<timestamp>.<body>" in v1. */
+  const signed = (got: { headers: Record<string, unknown>; body: string }) => {
+    const t = got.headers['x-jitbroker-timestamp'] as string;
+    return { t, signature: `t=${t},v1=${crypto.createHmac('sha256', secret).update(`${t}.${got.body}`).digest('hex')}` };
+  };
+
+  it('announces a routed escalation to the webhook, signed with HMAC-SHA256 over a timestamp and the body', async () => {
     const e = (await file({ category: 'service-policy' })).body;
     expect(await h.webhooks.deliverDue()).toBe(1);
     expect(hook.received).toHaveLength(1);
     const got = hook.received[0]!;
     expect(got.headers['x-jitbroker-event']).toBe('escalation.submitted');
-    expect(got.headers['x-jitbroker-signature']).toBe(`sha256=${crypto.createHmac('sha256', secret).update(got.body).digest('hex')}`);
+    // The timestamp is the attempt's (the daemon's clock, in unix seconds), and the signature covers it.
+    expect(got.headers['x-jitbroker-timestamp']).toBe(String(Math.floor(h.clock.now().getTime() / 1000)));
+    expect(got.headers['x-jitbroker-signature']).toBe(signed(got).signature);
     expect(JSON.parse(got.body)).toMatchObject({ event: 'escalation.submitted', data: { id: e.id, routedTo: 'operations', severity: 'C' } });
     expect(await h.webhooks.deliverDue()).toBe(0);
   });
@@ -222,6 +230,10 @@ describe('the escalation portal', () => {
       await h.webhooks.deliverDue();
     }
     expect(back.received).toHaveLength(2);
+    // Each attempt is signed afresh with its own time: a receiver that refuses old timestamps refuses a replay.
+    const [first, second] = back.received.map(signed) as [{ t: string; signature: string }, { t: string; signature: string }];
+    expect(Number(second.t)).toBeGreaterThan(Number(first.t));
+    expect(back.received.map((r) => r.headers['x-jitbroker-signature'])).toEqual([first.signature, second.signature]);
     expect(await h.db.selectFrom('webhook_deliveries').select(['state', 'attempts']).executeTakeFirstOrThrow()).toEqual({ state: 'delivered', attempts: 3 });
     await back.close();
   });

@@ -31,12 +31,15 @@ describe('service routes, request ids and problem documents', () => {
     expect((await h.api.get('/readyz')).status).toBe(200);
   });
 
-  it('echoes a sane X-Request-Id and replaces an unsafe one', async () => {
-    expect((await h.api.get('/healthz').set('x-request-id', 'ticket-42.a:b')).headers['x-request-id']).toBe('ticket-42.a:b');
-    const replaced = (await h.api.get('/healthz').set('x-request-id', 'x'.repeat(200))).headers['x-request-id'];
-    expect(replaced).toMatch(/^[0-9a-f-]{36}$/);
-    const evil = (await h.api.get('/healthz').set('x-request-id', 'a\tb')).headers['x-request-id'];
-    expect(evil).toMatch(/^[0-9a-f-]{36}$/);
+  it('mints its own request id whatever the client offers; a sane offered one comes back as X-Client-Request-Id, an unsafe one not at all', async () => {
+    const sane = await h.api.get('/healthz').set('x-request-id', 'ticket-42.a:b');
+    expect(sane.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(sane.headers['x-client-request-id']).toBe('ticket-42.a:b');
+    for (const unsafe of ['x'.repeat(200), 'a\tb']) {
+      const res = await h.api.get('/healthz').set('x-request-id', unsafe);
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.headers['x-client-request-id']).toBeUndefined();
+    }
   });
 
   it("makes request ids that sort in the order the requests came, so each appends to the audit log's request-id index", async () => {
@@ -47,13 +50,14 @@ describe('service routes, request ids and problem documents', () => {
     expect([...ids].sort()).toEqual(ids);
   });
 
-  it('puts the request id on the problem, the audit event and the log line of that request', async () => {
+  it('puts the request id on the problem, the audit event and the log line of that request, and the offered one beside it', async () => {
     const res = await h.api.get('/v1/devices').set('x-request-id', 'req-trace-1');
     expect(res.status).toBe(401);
-    expect(res.body.requestId).toBe('req-trace-1');
-    const events = await h.audit.query({ requestId: 'req-trace-1', limit: 5 });
-    expect(events.items.map((e) => e.action)).toEqual(['auth.failed']);
-    expect(h.logLines.some((l) => l.includes('"requestId":"req-trace-1"') && l.includes('"status":401'))).toBe(true);
+    const id = res.headers['x-request-id'] as string;
+    expect(res.body.requestId).toBe(id);
+    const events = await h.audit.query({ requestId: id, limit: 5 });
+    expect(events.items.map((e) => [e.action, e.context?.clientRequestId])).toEqual([['auth.failed', 'req-trace-1']]);
+    expect(h.logLines.some((l) => l.includes(`"requestId":"${id}"`) && l.includes('"clientRequestId":"req-trace-1"') && l.includes('"status":401'))).toBe(true);
   });
 
   it('never logs the authorization header', async () => {

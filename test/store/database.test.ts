@@ -54,7 +54,15 @@ describe('the SQLite store is durable and private', () => {
       await migrate(db);
       await migrate(db);
       const rows = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db);
-      expect(rows.rows.map((r) => r.name)).toEqual(['001-initial', '002-rotation', '003-escalations-webhooks', '004-revealed-versions', '005-unpruned-versions']);
+      expect(rows.rows.map((r) => r.name)).toEqual([
+        '001-initial',
+        '002-rotation',
+        '003-escalations-webhooks',
+        '004-revealed-versions',
+        '005-unpruned-versions',
+        '006-agent-key-thumbprint',
+        '007-grant-coverage',
+      ]);
     } finally {
       await db.destroy();
     }

@@ -130,13 +130,12 @@ describe('on PostgreSQL', () => {
 
   /** `n` enrolled devices, each with an open rotation job due now; their job ids. */
   async function dueJobs(h: TestApp, n: number): Promise<string[]> {
-    const key = await h.deviceKey();
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
       const id = `pc-${String(i).padStart(3, '0')}`;
       await h.devices.enrolDevice(
         { kind: 'user', subject: admin.sub, roles: admin.roles, groups: [] },
-        { id, groups: ['fleet'], agentKey: key.publicJwk as never },
+        { id, groups: ['fleet'], agentKey: (await h.deviceKey()).publicJwk as never },
         { requestId: 't' },
       );
       ids.push(await h.transactor.run((tx) => h.rotations.enqueue(tx, id, 'manual', h.clock.now())));
