@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { advisoryKey } from '../../src/store/job-lock';
-import { DaemonProcess, cleanEnv, cliPath, runCli, startDaemonProcess, waitUntil } from '../support/daemon-process';
+import { callApi, cleanEnv, cliPath, DaemonProcess, localToken, runCli, startDaemonProcess, waitUntil } from '../support/daemon-process';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
 jest.setTimeout(60000);
@@ -46,20 +46,8 @@ describe.each([3, 2])('scale-out: %i daemons on one PostgreSQL database', (count
     daemons.push(d);
     return d;
   };
-  const token = (sub: string, roles: string, groups = '') => {
-    const r = runCli(['token', '--sub', sub, '--roles', roles, ...(groups ? ['--groups', groups] : []), '--ttl', '1h'], { env: { JITBROKER_DATA_DIR: dataDir } });
-    if (r.code !== 0) throw new Error(r.stderr);
-    return r.stdout.trim();
-  };
-  const call = async (base: string, bearer: string, method: string, route: string, body?: unknown) => {
-    const res = await fetch(base + route, {
-      method,
-      headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
+  const token = (sub: string, roles: string, groups = '') => localToken(dataDir, sub, roles, groups);
+  const call = callApi;
   /** The device's real agent against `base`, once: fetches the pending password, sets it in the device's file, acknowledges it. */
   const ack = async (base: string, id: string) => {
     const before = fs.existsSync(deviceFile(id)) ? fs.readFileSync(deviceFile(id), 'utf8') : undefined;

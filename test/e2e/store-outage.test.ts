@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DaemonProcess, cleanEnv, cliPath, runCli, startDaemonProcess, waitUntil } from '../support/daemon-process';
+import { callApi, cleanEnv, cliPath, DaemonProcess, localToken, runCli, startDaemonProcess, waitUntil } from '../support/daemon-process';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
 jest.setTimeout(60000);
@@ -35,20 +35,8 @@ describe('a PostgreSQL outage under load', () => {
     daemons.push(d);
     return d;
   };
-  const token = (sub: string, roles: string, groups = '') => {
-    const r = runCli(['token', '--sub', sub, '--roles', roles, ...(groups ? ['--groups', groups] : []), '--ttl', '1h'], { env: { JITBROKER_DATA_DIR: dataDir } });
-    if (r.code !== 0) throw new Error(r.stderr);
-    return r.stdout.trim();
-  };
-  const call = async (base: string, bearer: string, method: string, route: string, body?: unknown) => {
-    const res = await fetch(base + route, {
-      method,
-      headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, type: res.headers.get('content-type') ?? '', body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
+  const token = (sub: string, roles: string, groups = '') => localToken(dataDir, sub, roles, groups);
+  const call = callApi;
   const reveal = (base: string) => call(base, requester, 'GET', `/v1/grants/${grantId}/password`);
   const status = async (url: string) => (await fetch(url)).status;
   const detail = () => daemons.map((d) => d.output().slice(-3000)).join('\n---\n') + `\n--- postgres\n${pg.log().slice(-2000)}`;

@@ -84,6 +84,8 @@ describe('oidc identity (Entra ID v2.0 access tokens): claims to principal', () 
       roles: ['requester'],
       groups: [group],
       authContexts: ['c1'],
+      // The sign-in names, lower case: a second key against approving one's own request from another tenant.
+      logins: ['test.user@contoso.example'],
     });
     expect(expiresAt).toBe(Math.floor(h.clock.now().getTime() / 1000) + 3600);
   });

@@ -105,3 +105,21 @@ export async function waitUntil(
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
   }
 }
+
+/** A local-identity token from `jitbroker token`, signed with the key in `dataDir` (the daemons' shared data dir). */
+export function localToken(dataDir: string, sub: string, roles: string, groups = ''): string {
+  const r = runCli(['token', '--sub', sub, '--roles', roles, ...(groups ? ['--groups', groups] : []), '--ttl', '1h'], { env: { JITBROKER_DATA_DIR: dataDir } });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return r.stdout.trim();
+}
+
+/** One API call to a daemon with a bearer token: its status, content type and JSON body. */
+export async function callApi(base: string, bearer: string, method: string, route: string, body?: unknown) {
+  const res = await fetch(base + route, {
+    method,
+    headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+}
