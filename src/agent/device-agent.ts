@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { SignJWT } from 'jose';
 import { Logger } from 'pino';
-import { Secret } from '../credentials/secret';
+import { Secret } from '../secrets/secret';
 import { failpoint } from '../failpoints/failpoint';
 import { writeFileAtomic } from '../files/atomic-file';
 import { DeviceKey, deviceKeyAlgorithm } from './device-key';

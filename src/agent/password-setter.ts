@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { Secret } from '../credentials/secret';
+import { Secret } from '../secrets/secret';
 import { writeFileAtomic } from '../files/atomic-file';
 
 /** Sets the local administrator's password on the device. Throws with a message that never holds the password. */

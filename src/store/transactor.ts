@@ -1,37 +1,19 @@
-import { Transaction, sql } from 'kysely';
+import { sql } from 'kysely';
 import { DomainError } from '../problems/problem';
 import { Db, sqliteHandleOf } from './database';
 import { isPostgres } from './dialect';
 import { createPostgresTransactor, isUniqueViolation, postgresToDomain } from './postgres-transactor';
-import { Database } from './schema';
 import { isStoreOutage } from './store-fault';
 import { inTransaction } from './transaction';
+import { Transactor, Tx, UnitOptions, Work } from './unit-of-work';
 
-export type Tx = Transaction<Database>;
-export type Work<T> = (tx: Tx) => Promise<T>;
-
-export interface UnitOptions {
-  /**
-   * The unit writes at most once, as its last statement: a failed statement undoes itself, so
-   * the unit needs no savepoint of its own. Leave unset for anything else.
-   */
-  singleWrite?: boolean;
-  /** Work nobody waits on (the rotation worker): batched after every waiting request's unit. */
-  background?: boolean;
-}
+export type { Transactor, Tx, UnitOptions, Work } from './unit-of-work';
 
 interface Waiting {
   work: Work<unknown>;
   options: UnitOptions;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
-}
-
-export interface Transactor {
-  /** Runs `work` atomically; resolves only after its changes are durably committed. */
-  run<T>(work: Work<T>, options?: UnitOptions): Promise<T>;
-  /** Waits for every queued unit to finish. */
-  drain(): Promise<void>;
 }
 
 const scratches = new WeakMap<Tx, Map<string, unknown>>();

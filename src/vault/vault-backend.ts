@@ -1,4 +1,4 @@
-import { Secret } from '../credentials/secret';
+import { Secret } from '../secrets/secret';
 import { Tx } from '../store/transactor';
 
 /** Which password: a device's numbered credential version. */

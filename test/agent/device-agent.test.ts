@@ -6,7 +6,7 @@ import { createDeviceAgent } from '../../src/agent/device-agent';
 import { PasswordSetter } from '../../src/agent/password-setter';
 import { passwordSetters } from '../../src/agent/password-setter';
 import { redactPaths } from '../../src/app';
-import { Secret } from '../../src/credentials/secret';
+import { Secret } from '../../src/secrets/secret';
 import { runCli } from '../support/daemon-process';
 import { DeviceKeyPair, TestApp, createTestApp } from '../support/test-app';
 

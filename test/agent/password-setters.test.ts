@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { linuxInvocation, passwordSetters, windowsInvocation } from '../../src/agent/password-setter';
-import { Secret } from '../../src/credentials/secret';
+import { Secret } from '../../src/secrets/secret';
 
 const password = new Secret('Tr1cky$-p@ss;word&(x)');
 

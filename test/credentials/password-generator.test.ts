@@ -2,7 +2,7 @@ import util from 'node:util';
 import fc from 'fast-check';
 import pino from 'pino';
 import { CharClass, PasswordPolicy, entropyBits, generatePassword, policyForDevice } from '../../src/credentials/password-generator';
-import { Secret } from '../../src/credentials/secret';
+import { Secret } from '../../src/secrets/secret';
 
 const random = (p: Partial<PasswordPolicy>): PasswordPolicy => ({
   kind: 'random',

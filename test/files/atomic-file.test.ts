@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { passwordSetters } from '../../src/agent/password-setter';
-import { Secret } from '../../src/credentials/secret';
+import { Secret } from '../../src/secrets/secret';
 import { writeFileAtomic } from '../../src/files/atomic-file';
 
 describe('atomic files (agent state, the file setter) never follow a planted symlink', () => {

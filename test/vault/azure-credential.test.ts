@@ -6,7 +6,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { AggregateAuthenticationError, AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError, ManagedIdentityCredential } from '@azure/identity';
 import pino from 'pino';
 import selfsigned from 'selfsigned';
-import { Secret } from '../../src/credentials/secret';
+import { Secret } from '../../src/secrets/secret';
 import { CredentialSettings, createCredential, credentialProblem } from '../../src/vault/azure/azure-credential';
 import { createAzureKeyVault } from '../../src/vault/azure/azure-key-vault';
 import { KeyVaultError, classify } from '../../src/vault/azure/key-vault-calls';

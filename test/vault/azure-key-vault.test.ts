@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import pino from 'pino';
 import { Writable } from 'node:stream';
-import { Secret } from '../../src/credentials/secret';
+import { Secret } from '../../src/secrets/secret';
 import { AzureKeyVaultSettings, contentType, createAzureKeyVault, formatRef } from '../../src/vault/azure/azure-key-vault';
 import { KeyVaultError, NoWriteSlot, createWritePacer, retryAfterMs } from '../../src/vault/azure/key-vault-calls';
 import { deviceIdOfName, escapeDeviceId, secretName, unescapeDeviceId } from '../../src/vault/azure/secret-names';

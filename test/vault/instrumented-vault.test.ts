@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Secret } from '../../src/credentials/secret';
+import { Secret } from '../../src/secrets/secret';
 import { createMetrics } from '../../src/metrics/metrics';
 import { migrate, openSqlite } from '../../src/store/database';
 import { createTransactor } from '../../src/store/transactor';

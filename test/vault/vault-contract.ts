@@ -1,4 +1,4 @@
-import { Secret } from '../../src/credentials/secret';
+import { Secret } from '../../src/secrets/secret';
 import { VaultBackend } from '../../src/vault/vault-backend';
 
 /** What every vault backend must do, run against each implementation. */

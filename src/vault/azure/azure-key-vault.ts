@@ -3,7 +3,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { Logger } from 'pino';
-import { Secret } from '../../credentials/secret';
+import { Secret } from '../../secrets/secret';
 import { SecretAddress, VaultBackend } from '../vault-backend';
 import { RetrySettings, createWritePacer, kindOf, withRetries } from './key-vault-calls';
 import { SecretNaming, isLastOfGeneration, secretName } from './secret-names';

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { Secret } from '../../credentials/secret';
+import { Secret } from '../../secrets/secret';
 import { readOrCreateKeyFile } from '../../keys/key-file';
 import { Db } from '../../store/database';
 import { prepareQuery } from '../../store/prepared-query';
