@@ -1,24 +1,17 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import tls from 'node:tls';
 import { AddressInfo } from 'node:net';
 import { Config } from './config/config-schema';
 import { Infra, createServices, openInfra } from './app';
 import { answerClientError } from './http/client-error';
+import { isLoopbackHost } from './network/loopback';
 import { createHttpApp } from './http/http-app';
 import { serverClasses } from './http/server-classes';
 import { createScheduler, scheduleJobs } from './scheduler/jobs';
 import { withJobLock } from './store/job-lock';
 import { SchemaBehindBuild, SchemaNewerThanBuild } from './store/database';
-
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (net.isIPv4(host)) return host.startsWith('127.');
-  if (net.isIPv6(host)) return host === '::1';
-  return false;
-}
 
 /** Settings the daemon refuses to start with, one line each. */
 export class StartupRefused extends Error {
@@ -84,7 +77,7 @@ export function checkStartup(config: Config): string[] {
       problems.push(`identity.oidc.caFile ${caFile}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}); accepted: a readable PEM file`);
     }
   }
-  const loopback = isLoopback(config.http.host);
+  const loopback = isLoopbackHost(config.http.host);
   if (config.identity.mode === 'local' && !loopback) {
     problems.push(`identity.mode 'local' is for one host: it is refused on the non-loopback address ${config.http.host}; use identity.mode 'oidc' or http.host 127.0.0.1`);
   }
@@ -144,7 +137,7 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
       throw e;
     }
   }
-  if (!isLoopback(config.http.host) && !config.http.tls) {
+  if (!isLoopbackHost(config.http.host) && !config.http.tls) {
     logger.warn(
       { host: config.http.host },
       'serving plain HTTP on a non-loopback address (http.allowInsecure): tokens and passwords cross the network unencrypted unless a TLS proxy sits in front',

@@ -1,5 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
+import { isLoopbackHost, unmapped } from '../network/loopback';
 
 /**
  * Where a webhook may point. A webhook URL is written by an admin, but the daemon posts to it from
@@ -18,29 +19,13 @@ forbidden.addSubnet('fe80::', 10, 'ipv6');
 forbidden.addAddress('fd00:ec2::254', 'ipv6');
 forbidden.addAddress('::', 'ipv6');
 
-const loopback = new net.BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-
 const metadataNames = new Set(['metadata.google.internal', 'metadata']);
-
-/** An IPv4-mapped IPv6 address (::ffff:169.254.169.254) is the IPv4 address it maps. */
-function normalise(address: string): { address: string; family: 'ipv4' | 'ipv6' } {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return { address: mapped[1] as string, family: 'ipv4' };
-  return { address, family: net.isIPv4(address) ? 'ipv4' : 'ipv6' };
-}
-
-function isLoopbackAddress(address: string): boolean {
-  const a = normalise(address);
-  return loopback.check(a.address, a.family);
-}
 
 /** Why a webhook may not connect to this IP address, or undefined when it may. */
 export function refusedAddress(address: string, protocol: string): string | undefined {
-  const a = normalise(address);
+  const a = unmapped(address);
   if (forbidden.check(a.address, a.family)) return `${address} is a link-local, cloud-metadata or unspecified address`;
-  if (protocol === 'http:' && !isLoopbackAddress(address)) return `${address} is not loopback, and plain http is allowed only to loopback`;
+  if (protocol === 'http:' && !isLoopbackHost(address)) return `${address} is not loopback, and plain http is allowed only to loopback`;
   return undefined;
 }
 

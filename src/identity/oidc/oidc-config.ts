@@ -1,19 +1,11 @@
-import net from 'node:net';
 import { z } from 'zod';
+import { isLoopbackHost } from '../../network/loopback';
 import { durationForm, parseDurationSeconds } from '../../time/duration';
 import { roles } from '../principal';
 
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const tenantId = z.string().regex(guid, 'not a tenant id; accepted: the directory (tenant) id, a GUID');
 const duration = z.string().refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
-
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[(.*)\]$/, '$1');
-  if (host === 'localhost') return true;
-  if (net.isIPv4(host)) return host.startsWith('127.');
-  if (net.isIPv6(host)) return host === '::1';
-  return false;
-}
 
 /**
  * Why a URL may not be used to reach the identity provider, or undefined when it may: https, or
