@@ -161,7 +161,13 @@ export function createGrantService(deps: {
   }
 
   const approvedOf = (g: Grant) => g.decidedBy !== null;
-  const durationOf = (g: Grant) => parseDurationSeconds(g.duration) ?? Number.POSITIVE_INFINITY;
+  /** A grant's request, as a decision reads it; a duration that no longer parses (past the bound) is allowed by no policy. */
+  const requestOf = (g: Grant, deviceGroups: readonly string[], approved: boolean) => ({
+    deviceGroups,
+    durationSeconds: parseDurationSeconds(g.duration) ?? Number.POSITIVE_INFINITY,
+    ticket: g.ticket ?? undefined,
+    approved,
+  });
 
   /** The decision the policies as they are now make on a grant's request, for its requester as they were when they asked. */
   function redecide(policies: readonly Policy[], g: Grant, requester: GrantRequester, deviceGroups: readonly string[], approved: boolean) {
@@ -169,7 +175,7 @@ export function createGrantService(deps: {
     // policy designated them, so it stands while that policy (enabled, as it is now) still would.
     const own = policies.find((pol) => pol.id === g.policyId)?.principals;
     const designee = requester.known ? requester : { subject: requester.subject, groups: own?.groups ?? [], roles: own?.roles ?? [] };
-    return decideGrant(policies, designee, { deviceGroups, durationSeconds: durationOf(g), ticket: g.ticket ?? undefined, approved });
+    return decideGrant(policies, designee, requestOf(g, deviceGroups, approved));
   }
 
   /**
@@ -381,12 +387,7 @@ export function createGrantService(deps: {
     }
     // The policies as they are now, for the requester as they sign in now: a grant no enabled policy
     // allows any more (a group left, a policy changed on another daemon a moment ago) reveals nothing.
-    const decision = decideGrant(await policies.enabled(db), p, {
-      deviceGroups,
-      durationSeconds: durationOf(g),
-      ticket: g.ticket ?? undefined,
-      approved: approvedOf(g),
-    });
+    const decision = decideGrant(await policies.enabled(db), p, requestOf(g, deviceGroups, approvedOf(g)));
     if (!decision.allow) return refuse(event, new DomainError('policy-denied', `No enabled policy allows this grant any more: ${decision.reason}`));
     if (!satisfiesAuthContext(p, deps.revealAuthContext)) {
       // Step-up: a valid token is not enough to see a password; the refusal is audited, then challenged.
