@@ -152,7 +152,7 @@ export async function startDaemon(config: Config, infraOverrides: Partial<Pick<I
     await services.ready();
     if (!started) throw new Error('the daemon is still starting: its start-up checks run once the store answers');
   };
-  const app = createHttpApp({ ...services, logger, ready, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } });
+  const app = createHttpApp({ ...services, logger, ready, serving: () => started, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } });
   // Slow clients cannot hold sockets open: headers within http.headersTimeoutSeconds, the whole
   // request within http.requestTimeoutSeconds (then 408 and the socket closes). Node enforces both
   // only when it sweeps the connections (every 30 s by default): sweep often enough that a timeout

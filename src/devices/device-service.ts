@@ -152,7 +152,7 @@ export function createDeviceService(deps: {
       }
       const at = clock.now().toISOString();
       if (!(await devices.retire(tx, id, at))) throw new DomainError('conflict', `Device '${id}' is already retired.`);
-      const outcome = await grants.endGrantsOnDevice(tx, id, { actor: actorOf(p), by: p.subject, reason: 'device retired', context: ctx });
+      const outcome = await grants.endGrantsOnDevice(tx, id, { actor: actorOf(p), by: p.subject, reason: 'device retired', context: ctx, queueRotation: false });
       await audit.append(tx, {
         actor: actorOf(p),
         action: 'device.retired',

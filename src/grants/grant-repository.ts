@@ -1,4 +1,5 @@
 import { Kysely, sql } from 'kysely';
+import { isPostgres } from '../store/dialect';
 import { prepareQuery } from '../store/prepared-query';
 import { CredentialVersionTable, Database, GrantTable } from '../store/schema';
 import { Grant, GrantRequester, GrantState, grantFromRow, requesterFromRow } from './grant';
@@ -36,7 +37,14 @@ export function createGrantRepository(db: Q) {
       ])
       .where('grants.id', '=', p.id),
   );
-  const liveness = prepareQuery(db, (d, p: { id: string }) => d.selectFrom('grants').select(['state', 'expires_at as expiresAt']).where('id', '=', p.id));
+  const liveness = prepareQuery(db, (d, p: { id: string }) => {
+    const q = d.selectFrom('grants').select(['state', 'expires_at as expiresAt']).where('id', '=', p.id);
+    // PostgreSQL: a revoke committing meanwhile is waited for and seen, and one arriving after waits for
+    // this reveal's commit, so no reveal is audited as a success under a grant that already ended. (SQLite
+    // runs one transaction at a time.)
+    return isPostgres(db) ? q.forShare() : q;
+  });
+  const revealedVersion = prepareQuery(db, (d, p: { id: string }) => d.selectFrom('grants').select('revealed_version').where('id', '=', p.id));
   return {
     /** Just what decides whether a grant is live, for the re-check inside a reveal's transaction. */
     async findLiveness(q: Q, id: string): Promise<Pick<Grant, 'state' | 'expiresAt'> | undefined> {
@@ -92,6 +100,10 @@ export function createGrantRepository(db: Q) {
     /** The open (pending or active) grants on a device. */
     async openOnDevice(q: Q, deviceId: string): Promise<Grant[]> {
       return (await q.selectFrom('grants').selectAll().where('device_id', '=', deviceId).where('state', 'in', ['pending', 'active']).execute()).map(grantFromRow);
+    },
+    /** The version last shown under the grant, read again (inside the transaction that ended it, after its row lock). */
+    async findRevealedVersion(q: Q, id: string): Promise<number | null> {
+      return (await revealedVersion(q, { id }))[0]?.revealed_version ?? null;
     },
     /** Notes the version a reveal showed under the grant. */
     async markRevealed(q: Q, id: string, version: number): Promise<void> {

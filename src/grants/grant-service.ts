@@ -52,6 +52,8 @@ export interface GrantEnding {
   by: string;
   reason: string;
   context?: RequestContext;
+  /** False when the device is retired in the same transaction: it is never rotated again, so no job is queued. */
+  queueRotation?: boolean;
 }
 
 /** A refusal whose audit event is already committed; the HTTP layer must not audit it again. */
@@ -100,10 +102,12 @@ export function createGrantService(deps: {
    * grant must not keep a departed requester's password valid. A grant that never revealed used
    * nothing of its own; its rotation waits until no other live grant remains, as before.
    */
-  async function afterUse(tx: Tx, ended: Pick<Grant, 'id' | 'deviceId' | 'revealedVersion'>, at: Date): Promise<void> {
+  async function afterUse(tx: Tx, ended: Pick<Grant, 'id' | 'deviceId'>, at: Date): Promise<void> {
     const { deviceId, id: endedGrantId } = ended;
     const dueAt = new Date(at.getTime() + deps.postUseDelaySeconds * 1000);
-    if (ended.revealedVersion !== null) return void (await rotations.enqueue(tx, deviceId, 'post-use', dueAt));
+    // Read again now that this transaction has moved the grant (and holds its row): a first reveal that
+    // committed after the caller read the grant must not be missed.
+    if ((await grants.findRevealedVersion(tx, endedGrantId)) !== null) return void (await rotations.enqueue(tx, deviceId, 'post-use', dueAt));
     const others = await tx
       .selectFrom('grants')
       .select(['id', 'state', 'expires_at'])
@@ -143,14 +147,18 @@ export function createGrantService(deps: {
     if (g.state === 'pending') {
       assertCanMove(g, 'denied');
       const set = { state: 'denied', decided_by: ending.by, decided_at: at.toISOString(), decision_comment: ending.reason } as const;
-      if (!(await grants.updateIfState(tx, g.id, 'pending', set))) return undefined;
+      if (!(await grants.updateIfState(tx, g.id, 'pending', set))) {
+        // Approved meanwhile (under the policies as they were): it is active now, and must end as such.
+        const now = await grants.findById(tx, g.id);
+        return now?.state === 'active' ? endInTx(tx, now, ending) : undefined;
+      }
       await audit.append(tx, { ...event, action: 'grant.denied' });
       return 'denied';
     }
     assertCanMove(g, 'revoked');
     if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'revoked', ended_by: ending.by, ended_at: at.toISOString(), end_reason: ending.reason }))) return undefined;
     await audit.append(tx, { ...event, action: 'grant.revoked' });
-    await afterUse(tx, g, at);
+    if (ending.queueRotation !== false) await afterUse(tx, g, at);
     return 'revoked';
   }
 
@@ -445,8 +453,9 @@ export function createGrantService(deps: {
             },
           });
         },
-        // The audit event is this unit's last statement, and its only write unless a version is marked used.
-        { singleWrite: used.length === 0 && !firstOfVersion },
+        // The audit event is this unit's last statement, and its only write unless a version is marked used
+        // (a first reveal of a version always is).
+        { singleWrite: used.length === 0 },
       )
       .catch((e: unknown) => (e === ended ? refuse(event, new DomainError('conflict', `Grant ${id} ended; no password is revealed.`)) : Promise.reject(e)));
     return {

@@ -94,6 +94,8 @@ export interface HttpDependencies {
   checkpointSigner: CheckpointSigner;
   checkpoints: Pick<AuditCheckpoints, 'checkpointNow' | 'latest'>;
   ready: () => Promise<void>;
+  /** False while the start-up checks have not run (a daemon started while its store was down): /v1 answers 503. */
+  serving?: () => boolean;
   httpSettings: HttpSettings;
 }
 
@@ -146,6 +148,12 @@ export function createHttpApp(s: HttpDependencies): express.Express {
   // a load balancer's /readyz or the scraper's /metrics answer 429 and take the daemon out of service.
   app.use(limits.perAddress);
   app.use('/v1', refuseOtherMethods);
+  // Nothing under /v1 is served before the start-up checks (a rolled-back audit log, the schema) have run.
+  app.use('/v1', (_req, _res, next) =>
+    next(
+      s.serving && !s.serving() ? new DomainError('unavailable', 'The daemon is still starting: its store just came back and its start-up checks have not run yet.') : undefined,
+    ),
+  );
   app.use(requireJsonBody);
   app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
 

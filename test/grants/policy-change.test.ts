@@ -218,6 +218,8 @@ describe('retiring a device whose password in effect was revealed', () => {
     expect(retired.status).toBe(200);
     expect(retired.body).toMatchObject({ status: 'retired' });
     expect(await grantOf(s, g.id)).toMatchObject({ state: 'revoked', endReason: 'device retired' });
+    // A retired device is never rotated again: ending its grants queues no job that could only be cancelled.
+    expect(await openJob(s)).toBeUndefined();
     expect((await s.h.eventsOf(retired)).at(-1)).toMatchObject({ action: 'device.retired', details: { grantsEnded: 1, revealedPasswordRemains: false } });
   });
 
@@ -226,6 +228,7 @@ describe('retiring a device whose password in effect was revealed', () => {
     expect((await reveal(s, g.id, s.tokens.alice)).status).toBe(200);
     const res = await s.h.api.delete('/v1/devices/laptop-7?force=true').set(as(s.tokens.admin));
     expect(res.status).toBe(200);
+    expect(await openJob(s)).toBeUndefined();
     expect((await s.h.eventsOf(res)).at(-1)).toMatchObject({
       action: 'device.retired',
       reason: expect.stringMatching(/version 1, which a requester was shown, remains on the device/),
