@@ -2,10 +2,11 @@ import { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { handle, userOf } from '../http/handle';
 import { deviceId, duration, pageQuery, parse, shortText, subjectName, uuid } from '../http/validation';
+import { maxTicketLength } from '../policies/ticket-pattern';
 import { grantStates } from './grant';
 import { GrantService } from './grant-service';
 
-export const requestGrantBody = z.object({ deviceId, reason: shortText(500), ticket: shortText(100).optional(), duration }).strict();
+export const requestGrantBody = z.object({ deviceId, reason: shortText(500), ticket: shortText(maxTicketLength).optional(), duration }).strict();
 export const approveBody = z.object({ comment: shortText(500).optional() }).strict();
 export const denyBody = z.object({ reason: shortText(500) }).strict();
 export const revokeBody = z.object({ reason: shortText(500).optional() }).strict();

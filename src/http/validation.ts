@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import { DomainError } from '../problems/problem';
-import { durationForm, parseDurationSeconds } from '../time/duration';
+import { durationForm, maxDurationText, parseDurationSeconds } from '../time/duration';
 
 /** Parses input with a schema or throws `invalid-request` listing each bad field. */
 export function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, where: 'body' | 'query' | 'params'): z.infer<S> {
@@ -21,7 +21,7 @@ export const subjectName = z.string().min(1).max(256);
 export const uuid = z.string().uuid('not an id this server issued');
 export const duration = z
   .string()
-  .max(40)
+  .max(maxDurationText)
   .refine((v) => parseDurationSeconds(v) !== undefined, `must be ${durationForm}`);
 // Control characters (C0 but tab, line feed and the CR of a CRLF; DEL; C1) and the bidi embeddings,
 // overrides and isolates: never part of a reason or a name, and on an auditor's terminal or in a

@@ -9,35 +9,33 @@ import { RE2JS } from 're2js';
 export const maxTicketPatternLength = 200;
 export const maxTicketLength = 100;
 
-// Compiled once per distinct pattern; `null` remembers a pattern RE2 refuses. Bounded, because the
-// patterns come from stored policies and a churn of edits must not grow the daemon without end.
-const compiled = new Map<string, RE2JS | null>();
+// Compiled once per distinct pattern, with why RE2 refused one. Bounded, because the patterns come
+// from stored policies and a churn of edits must not grow the daemon without end.
+const compiled = new Map<string, { re: RE2JS } | { problem: string }>();
 const maxCached = 256;
 
-function compile(pattern: string): RE2JS | null {
+function compile(pattern: string): { re: RE2JS } | { problem: string } {
   const hit = compiled.get(pattern);
   if (hit !== undefined) return hit;
-  let re: RE2JS | null;
-  try {
-    re = pattern.length <= maxTicketPatternLength ? RE2JS.compile(pattern) : null;
-  } catch {
-    re = null;
+  let outcome: { re: RE2JS } | { problem: string };
+  if (pattern.length > maxTicketPatternLength) outcome = { problem: `at most ${maxTicketPatternLength} characters` };
+  else {
+    try {
+      outcome = { re: RE2JS.compile(pattern) };
+    } catch (e) {
+      const why = e instanceof Error ? e.message.replace(/^error parsing regexp: /, '') : 'it does not compile';
+      outcome = { problem: `is not an RE2 regular expression (${why}); RE2 runs in linear time, so backreferences and lookarounds are not supported` };
+    }
   }
   if (compiled.size >= maxCached) compiled.clear();
-  compiled.set(pattern, re);
-  return re;
+  compiled.set(pattern, outcome);
+  return outcome;
 }
 
 /** Why RE2 cannot compile the pattern (backreferences, lookarounds, a bad repeat...), or undefined when it can. */
 export function ticketPatternProblem(pattern: string): string | undefined {
-  if (pattern.length > maxTicketPatternLength) return `at most ${maxTicketPatternLength} characters`;
-  try {
-    RE2JS.compile(pattern);
-    return undefined;
-  } catch (e) {
-    const why = e instanceof Error ? e.message.replace(/^error parsing regexp: /, '') : 'it does not compile';
-    return `is not an RE2 regular expression (${why}); RE2 runs in linear time, so backreferences and lookarounds are not supported`;
-  }
+  const outcome = compile(pattern);
+  return 'problem' in outcome ? outcome.problem : undefined;
 }
 
 /**
@@ -46,6 +44,6 @@ export function ticketPatternProblem(pattern: string): string | undefined {
  * no ticket: it fails closed.
  */
 export function ticketMatches(pattern: string, ticket: string): boolean {
-  const re = compile(pattern);
-  return re !== null && ticket.length <= maxTicketLength && re.testExact(ticket);
+  const outcome = compile(pattern);
+  return 're' in outcome && ticket.length <= maxTicketLength && outcome.re.testExact(ticket);
 }

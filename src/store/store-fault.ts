@@ -28,8 +28,7 @@ const lostConnection =
  * The one classifier of store outages: the transactors, readiness and the HTTP error handler ask it.
  */
 export function storeOutageCode(error: unknown): string | undefined {
-  let e = error;
-  for (let depth = 0; e !== null && typeof e === 'object' && depth < 8; depth++) {
+  for (const e of causeChain(error)) {
     const { code, message, errors } = e as { code?: unknown; message?: unknown; errors?: unknown };
     if (typeof code === 'string' && (sqliteOutage.test(code) || postgresOutage.test(code) || networkOutage.has(code))) return code;
     if (typeof message === 'string' && lostConnection.test(message)) return 'connection-lost';
@@ -38,9 +37,17 @@ export function storeOutageCode(error: unknown): string | undefined {
       const inner = storeOutageCode(errors[0]);
       if (inner) return inner;
     }
-    e = (e as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** An error and the errors it wraps as `cause`, outermost first, at most 8 deep (a cycle of causes ends too). */
+export function* causeChain(error: unknown): Generator<object> {
+  let e = error;
+  for (let depth = 0; e !== null && typeof e === 'object' && depth < 8; depth++) {
+    yield e;
+    e = (e as { cause?: unknown }).cause;
+  }
 }
 
 /** Whether `error` says the store is unavailable (see storeOutageCode). */

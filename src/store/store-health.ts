@@ -1,17 +1,15 @@
 import { Logger } from 'pino';
 import { Clock } from '../time/clock';
-import { storeOutageCode } from './store-fault';
+import { causeChain, storeOutageCode } from './store-fault';
 
 /** How often a cause that keeps failing is logged again while it lasts. */
 const remindEveryMs = 60_000;
 
 /** A bounded label for a failure that is not an outage: its SQLite, SQLSTATE or errno code, else `other`. */
 function failureLabel(error: unknown): string {
-  let e = error;
-  for (let depth = 0; e !== null && typeof e === 'object' && depth < 8; depth++) {
+  for (const e of causeChain(error)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && /^(SQLITE_[A-Z_]+|[0-9A-Z]{5}|E[A-Z]+)$/.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
   }
   return 'other';
 }

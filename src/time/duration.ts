@@ -11,7 +11,7 @@ const isoDuration = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)
 export const maxDurationSeconds = 366 * 86400;
 
 // Far longer than any duration up to the bound needs (`P366DT23H59M59.999S` is 19); refused before the regex runs.
-const maxDurationText = 40;
+export const maxDurationText = 40;
 
 /** Seconds in an ISO 8601 duration (`PT2H`, `P1DT30M`), or undefined when it is not one greater than zero and at most `max`. */
 export function parseDurationSeconds(text: string, max: number = maxDurationSeconds): number | undefined {
