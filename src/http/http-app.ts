@@ -7,6 +7,7 @@ import { deviceRoutes } from '../devices/device-routes';
 import { escalationRoutes } from '../escalations/escalation-routes';
 import { grantRoutes } from '../grants/grant-routes';
 import { policyRoutes } from '../policies/policy-routes';
+import { portalPages } from '../portal/portal-pages';
 import { DomainError } from '../problems/problem';
 import { authenticateDevice, authenticateUser } from './auth';
 import { createErrorHandler } from './error-handler';
@@ -185,6 +186,7 @@ export function createHttpApp(s: HttpDependencies): express.Express {
   mount('/v1/escalations', user, escalationRoutes(s.escalations));
   mount('/v1/audit', user, auditRoutes({ audit: s.audit, transactor: s.transactor, signer: s.checkpointSigner, checkpoints: s.checkpoints }));
   app.locals.routes = routes;
+  app.use(portalPages());
 
   app.use((req, _res, next) => next(new DomainError('not-found', `No route ${req.method} ${req.path}.`)));
   app.use(createErrorHandler({ audit: s.audit, transactor: s.transactor, logger: s.logger, storeHealth: s.storeHealth }));
