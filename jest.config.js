@@ -24,7 +24,7 @@ module.exports = {
         '/node_modules/',
         '<rootDir>/test/e2e/',
         // A real browser on the portal: one run is its cost; what the pages call is tested on both stores in-process.
-        '<rootDir>/test/portal/',
+        '\\.browser\\.test\\.ts$',
         '<rootDir>/test/store/',
         '<rootDir>/test/agent/',
         '<rootDir>/test/config/',
