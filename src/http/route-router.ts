@@ -27,6 +27,7 @@ export function pathInGroup(group: RouteGroup, r: Route): string {
  * declaration names in front of its handler.
  */
 export function routerOf(group: RouteGroup, limits: Record<LimitClass, RequestHandler>): Router {
+  // A router's own options decide how it matches, whatever the app's are.
   const router = Router({ caseSensitive: true, strict: true });
   for (const r of group.routes) {
     // The limit is part of the route, not a pattern over the URL: whatever spelling reaches this handler passed it.
