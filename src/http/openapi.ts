@@ -57,7 +57,7 @@ function problemResponses(codes: readonly ProblemCode[]): RouteConfig['responses
 
 const openApiPath = (path: string) => path.replace(/:([A-Za-z]+)/g, '{$1}');
 
-function describe(r: Route): string | undefined {
+function descriptionOf(r: Route): string | undefined {
   const who = typeof r.roles === 'string' ? undefined : `Roles: ${r.roles.join(', ')}.`;
   const limit = r.limit ? `Limited per principal (http.rateLimits.${r.limit}PerPrincipal).` : undefined;
   return [who, limit].filter(Boolean).join(' ') || undefined;
@@ -103,7 +103,7 @@ export function buildOpenApi(groups: readonly RouteGroup[]): object {
       method: r.method,
       path: openApiPath(r.path),
       summary: r.summary,
-      description: describe(r),
+      description: descriptionOf(r),
       request: {
         ...(r.params ? { params: r.params as z.AnyZodObject } : {}),
         ...(r.query ? { query: r.query as z.AnyZodObject } : {}),
