@@ -5,6 +5,7 @@ import { createAuditLog } from './audit/audit-log';
 import { createEscalationService } from './escalations/escalation-service';
 import { createWebhookService } from './webhooks/webhook-service';
 import { createAuditCheckpoints } from './audit/audit-checkpoints';
+import { createAuditService } from './audit/audit-service';
 import { loadCheckpointSigner } from './audit/checkpoint-signer';
 import { Config } from './config/config-schema';
 import { createCredentialService } from './credentials/credential-service';
@@ -281,6 +282,7 @@ export async function createServices(config: Config, infra: Infra) {
     logger: infra.logger,
     settings: { everyEvents: config.audit.checkpoint.everyEvents, everySeconds: seconds(config.audit.checkpoint.every) },
   });
+  const auditService = createAuditService({ audit, transactor, signer: checkpointSigner, checkpoints });
   const ready = async () => {
     await db.selectFrom('audit_events').select('seq').limit(1).execute();
     // Reads pass on a store that takes no writes (a full disk, a read-only file system): after a commit
@@ -316,6 +318,7 @@ export async function createServices(config: Config, infra: Infra) {
     metrics,
     checkpointSigner,
     checkpoints,
+    auditService,
     webhooks,
     escalations,
   };

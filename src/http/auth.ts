@@ -71,7 +71,7 @@ async function auditRefusal(deps: AuthAudit, req: Request, res: Response, e: unk
   return new RefusedAuthentication(e.code, e.message);
 }
 
-export function authenticateUser(identity: IdentityProvider, audit: AuthAudit) {
+export function authenticateUser(identity: Pick<IdentityProvider, 'verify'>, audit: AuthAudit) {
   return (req: Request, res: Response, next: NextFunction): void => {
     Promise.resolve()
       .then(() => identity.verify(tokenOf(req)))

@@ -49,6 +49,9 @@ export const pageQuery = {
   cursor: z.string().max(512).optional(),
 };
 
+/** The answer of a list route: a page of items and the cursor of the next (null on the last). */
+export const page = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
 /** A public EC P-256 JWK: the device agent's verification key, never a private one. */
 export const agentKey = z
   .object({

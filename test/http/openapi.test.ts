@@ -63,4 +63,29 @@ describe('GET /openapi.json', () => {
     expect(doc.paths['/v1/agent/credential'].get.security).toEqual([{ deviceKey: [] }]);
     expect(doc.paths['/v1/escalations'].post.responses['422']).toBeDefined();
   });
+
+  it('documents every problem a route can answer, each code under its status, however many share one', async () => {
+    const doc = (await h.api.get('/openapi.json')).body;
+    const codes = (op: { responses: Record<string, { content?: Record<string, { schema: { properties?: { code?: { enum?: string[] } } } }> }> }, status: string) =>
+      op.responses[status]?.content?.['application/problem+json']?.schema.properties?.code?.enum ?? [];
+    const ask = doc.paths['/v1/grants'].post;
+    expect(codes(ask, '403')).toEqual(expect.arrayContaining(['forbidden', 'policy-denied']));
+    expect(codes(ask, '404')).toEqual(['not-found']);
+    expect(codes(ask, '409')).toEqual(['conflict']);
+    const reveal = doc.paths['/v1/grants/{id}/password'].get;
+    expect(codes(reveal, '409')).toEqual(expect.arrayContaining(['conflict', 'no-current-password']));
+    expect(codes(reveal, '403')).toEqual(expect.arrayContaining(['forbidden', 'policy-denied']));
+    // What every route called with a credential can answer: a bad request, a refused credential, a limit, an outage.
+    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, Parameters<typeof codes>[0]>>)) {
+      if (!p.startsWith('/v1/')) continue;
+      for (const op of Object.values(ops))
+        for (const [status, code] of [
+          ['400', 'invalid-request'],
+          ['401', 'unauthenticated'],
+          ['429', 'rate-limited'],
+          ['503', 'unavailable'],
+        ])
+          expect([p, codes(op, status as string)]).toEqual([p, expect.arrayContaining([code])]);
+    }
+  });
 });
