@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import pino from 'pino';
-import { createServices, openInfra } from '../src/app';
+import { createServices } from '../src/app';
+import { openInfra } from '../src/infra';
 import { loadConfig } from '../src/config/load-config';
 import { CredentialVersion, createCredentialRepository } from '../src/credentials/credential-repository';
 import { createGrantRepository } from '../src/grants/grant-repository';
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-bench-history-'));
   const config = loadConfig({ env: { JITBROKER_DATA_DIR: path.join(dir, 'data') } });
-  const infra = await openInfra(config, { logger: pino({ level: 'silent' }) });
+  const infra = await openInfra(config, { env: {}, logger: pino({ level: 'silent' }) });
   try {
     const s = await createServices(config, infra);
     const { db } = infra;

@@ -3,6 +3,7 @@ import pino from 'pino';
 import { createDeviceAgent } from '../agent/device-agent';
 import { generateDeviceKey, loadDeviceKey } from '../agent/device-key';
 import { SetterName, passwordSetters, setterNames } from '../agent/password-setter';
+import { armFailpoints } from '../failpoints/failpoint';
 import { redactPaths } from '../logging/redact-paths';
 import { parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
@@ -53,6 +54,7 @@ export function agentCommand(): Command {
           const interval = parseShortDurationSeconds(o.interval, 86400);
           const maxBackoff = parseShortDurationSeconds(o.maxBackoff, 86400);
           if (interval === undefined || maxBackoff === undefined) throw new CliError('--interval and --max-backoff take a lifetime of at most 1d such as 30s, 5m or PT1M', 2);
+          armFailpoints(process.env.JITBROKER_FAILPOINTS);
           const logger = pino({ redact: { paths: redactPaths, censor: '[redacted]' } }, pino.destination(2));
           const agent = createDeviceAgent({
             url: o.url ?? process.env.JITBROKER_URL ?? 'http://127.0.0.1:7800',

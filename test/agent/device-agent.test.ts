@@ -5,7 +5,7 @@ import pino from 'pino';
 import { createDeviceAgent } from '../../src/agent/device-agent';
 import { PasswordSetter } from '../../src/agent/password-setter';
 import { passwordSetters } from '../../src/agent/password-setter';
-import { redactPaths } from '../../src/app';
+import { redactPaths } from '../../src/logging/redact-paths';
 import { Secret } from '../../src/secrets/secret';
 import { runCli } from '../support/daemon-process';
 import { DeviceKeyPair, TestApp, createTestApp } from '../support/test-app';

@@ -171,6 +171,8 @@ describe('a PostgreSQL outage under load', () => {
     url.pathname = '/no_such_database';
     const refused = runCli(['serve'], { env: { ...env(url.toString()), JITBROKER_PORT: '0' } });
     expect(refused.code).not.toBe(0);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^jitbroker: refusing to start: cannot use the PostgreSQL store /);
     expect(refused.stderr).toContain(`cannot use the PostgreSQL store postgres://postgres:***@127.0.0.1:${url.port}/no_such_database`);
     expect(refused.stderr).not.toContain('s3cret-in-url');
   });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { JWK, KeyLike, SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
-import { checkStartup } from '../../src/daemon';
+import { checkStartup } from '../../src/startup/startup-checks';
 import { TestApp, createTestApp } from '../support/test-app';
 
 describe('local identity: the daemon trusts only tokens it signed, within their lifetime', () => {

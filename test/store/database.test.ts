@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import pino from 'pino';
-import { openInfra } from '../../src/app';
+import { openInfra } from '../../src/infra';
 import { loadConfig } from '../../src/config/load-config';
 import { migrate, openSqlite, readWalState, sqliteHandleOf, walJustCheckpointed } from '../../src/store/database';
 import { startWalCheckpointer } from '../../src/store/wal-checkpointer';
@@ -128,7 +128,7 @@ describe('the SQLite store is durable and private', () => {
     ] as const) {
       const dataDir = fs.mkdtempSync(path.join(dir, 'ckpt-'));
       const config = loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, JITBROKER_STORE_CHECKPOINT: 'inline', ...(pages ? { JITBROKER_STORE_CHECKPOINT_PAGES: pages } : {}) } });
-      const infra = await openInfra(config);
+      const infra = await openInfra(config, { env: {} });
       try {
         const sqlite = sqliteHandleOf(infra.db);
         if (!sqlite) throw new Error('not SQLite');
