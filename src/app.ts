@@ -19,6 +19,10 @@ import { createDeviceIdentity } from './identity/device-identity';
 import { identityProviders } from './identity/identity-registry';
 import { withVerifiedTokenCache } from './identity/verified-token-cache';
 import { createPolicyRepository } from './policies/policy-repository';
+import { createGrantRepository } from './grants/grant-repository';
+import { createEscalationRepository } from './escalations/escalation-repository';
+import { createWebhookDeliveryRepository } from './webhooks/webhook-delivery-repository';
+import { createAgentTokenRepository } from './identity/agent-token-repository';
 import { createPolicyService } from './policies/policy-service';
 import { Db, SchemaBehindBuild, SchemaNewerThanBuild, checkSchemaCurrent, ensurePrivateDir, migrate, openSqlite, sqliteHandleOf, walJustCheckpointed } from './store/database';
 import { openPostgres, redactUrl } from './store/postgres';
@@ -169,11 +173,23 @@ function rotationSettings(config: Config): RotationSettings {
   };
 }
 
+/** One repository per table, each in the folder of the domain that owns it; services get the ones they use. */
+function createRepositories(db: Db) {
+  return {
+    devices: createDeviceRepository(db),
+    policies: createPolicyRepository(db),
+    grants: createGrantRepository(db),
+    versions: createCredentialRepository(db),
+    jobs: createRotationJobRepository(db),
+    agentTokens: createAgentTokenRepository(db),
+    escalations: createEscalationRepository(),
+    deliveries: createWebhookDeliveryRepository(),
+  };
+}
+type Repositories = ReturnType<typeof createRepositories>;
+
 /** The store-backed gauges: each a count over an index, never a scan of the fleet. */
-function metricsSources(db: Db, clock: Clock, settings: RotationSettings): MetricsSources {
-  const devices = createDeviceRepository(db);
-  const jobs = createRotationJobRepository(db);
-  const versions = createCredentialRepository(db);
+function metricsSources(db: Db, clock: Clock, settings: RotationSettings, { devices, jobs, versions }: Repositories): MetricsSources {
   return {
     rotationQueue: () => jobs.depth(db, clock.now().toISOString()),
     failingDevices: () => devices.countFailing(db, settings.flagAfter),
@@ -185,6 +201,7 @@ function metricsSources(db: Db, clock: Clock, settings: RotationSettings): Metri
 /** The composition root: reads like the data-flow diagram of ARCHITECTURE.md. */
 export async function createServices(config: Config, infra: Infra) {
   const { db, clock } = infra;
+  const repos = createRepositories(db);
   // SQLite's own connection, to tell a slow commit that ran a WAL checkpoint; none on PostgreSQL.
   const sqlite = sqliteHandleOf(db);
   const metrics = createMetrics({ now: () => clock.now() });
@@ -219,12 +236,26 @@ export async function createServices(config: Config, infra: Infra) {
     config.vault.backend,
     metrics,
   );
-  const credentials = createCredentialService({ db, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
-  const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger: infra.logger, settings: rotationSettings(config), metrics });
-  metrics.setSources(metricsSources(db, clock, rotationSettings(config)));
-  const policyRepository = createPolicyRepository(db);
+  const credentials = createCredentialService({ db, versions: repos.versions, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
+  const rotations = createRotationService({
+    db,
+    versions: repos.versions,
+    jobs: repos.jobs,
+    devices: repos.devices,
+    grants: repos.grants,
+    transactor,
+    credentials,
+    vault,
+    audit,
+    clock,
+    logger: infra.logger,
+    settings: rotationSettings(config),
+    metrics,
+  });
+  metrics.setSources(metricsSources(db, clock, rotationSettings(config), repos));
   const webhooks = createWebhookService({
     db,
+    deliveries: repos.deliveries,
     transactor,
     clock,
     logger: infra.logger,
@@ -238,10 +269,12 @@ export async function createServices(config: Config, infra: Infra) {
   });
   const grants = createGrantService({
     db,
+    grants: repos.grants,
+    devices: repos.devices,
     transactor,
     audit,
     webhooks,
-    policies: policyRepository,
+    policies: repos.policies,
     credentials,
     rotations,
     clock,
@@ -251,8 +284,8 @@ export async function createServices(config: Config, infra: Infra) {
     revealAuthContext: config.identity.mode === 'oidc' ? config.identity.oidc.revealAuthContext : undefined,
   });
   // After grants: a policy change and a device's retirement end grants through the grant state machine.
-  const policies = createPolicyService({ db, transactor, policies: policyRepository, grants, audit, clock });
-  const devices = createDeviceService({ db, transactor, audit, credentials, rotations, grants, clock });
+  const policies = createPolicyService({ db, transactor, policies: repos.policies, grants, audit, clock });
+  const devices = createDeviceService({ db, devices: repos.devices, transactor, audit, credentials, rotations, grants, clock });
   const signIn = await identityProviders[config.identity.mode](config.identity, { dataDir: config.dataDir, clock, logger: infra.logger });
   const identity = withVerifiedTokenCache(signIn.provider, {
     clock,
@@ -263,13 +296,15 @@ export async function createServices(config: Config, infra: Infra) {
   const { issueToken } = signIn;
   const deviceIdentity = createDeviceIdentity({
     db,
+    devices: repos.devices,
+    agentTokens: repos.agentTokens,
     transactor,
     clock,
     audience: config.agent.audience,
     maxLifetimeSeconds: config.agent.maxTokenLifetimeSeconds,
     clockSkewSeconds: config.identity.clockSkewSeconds,
   });
-  const escalations = createEscalationService({ db, transactor, audit, webhooks, clock, settings: config.escalations });
+  const escalations = createEscalationService({ db, escalations: repos.escalations, transactor, audit, webhooks, clock, settings: config.escalations });
   const checkpointSigner = loadCheckpointSigner(config.dataDir);
   const checkpoints = createAuditCheckpoints({
     db,

@@ -97,6 +97,17 @@ export function createCredentialRepository(db: Q) {
         .orderBy('version', 'desc')
         .executeTakeFirst();
     },
+    /** The first fetch of a pending version (later ones keep its time); false when it is no longer pending. */
+    async markFetched(q: Q, deviceId: string, version: number, at: string): Promise<boolean> {
+      const r = await q
+        .updateTable('credential_versions')
+        .set({ fetched_at: sql<string>`coalesce(fetched_at, ${at})` })
+        .where('device_id', '=', deviceId)
+        .where('version', '=', version)
+        .where('state', '=', 'pending')
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
     async markPruned(q: Q, deviceId: string, version: number, at: string): Promise<void> {
       await q.updateTable('credential_versions').set({ vault_pruned_at: at }).where('device_id', '=', deviceId).where('version', '=', version).execute();
     },

@@ -4,7 +4,7 @@ import { CredentialVersionTable } from '../store/schema';
 import { Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { VaultBackend } from '../vault/vault-backend';
-import { CredentialVersion, createCredentialRepository } from './credential-repository';
+import { CredentialRepository, CredentialVersion } from './credential-repository';
 import { PasswordPolicy, generatePassword, policyForDevice } from './password-generator';
 import { Secret } from '../secrets/secret';
 
@@ -20,12 +20,12 @@ export interface PreparedVersion {
 /** Password versions and the vault: generate, store, read back. The lifecycle lives in the rotation service. */
 export function createCredentialService(deps: {
   db: Db;
+  versions: CredentialRepository;
   vault: VaultBackend;
   clock: Clock;
   passwords: { defaults: PasswordPolicy; byGroup: Readonly<Record<string, Partial<PasswordPolicy>>> };
 }) {
-  const { db, vault, clock } = deps;
-  const versions = createCredentialRepository(db);
+  const { db, versions, vault, clock } = deps;
 
   /**
    * Generates a password under the device's policy and writes it to the vault under the next
@@ -111,7 +111,7 @@ export function createCredentialService(deps: {
     return versions.revealedInEffect(tx, deviceId);
   }
 
-  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, markRevealed, revealedInEffect, versions };
+  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, markRevealed, revealedInEffect };
 }
 
 export type CredentialService = ReturnType<typeof createCredentialService>;

@@ -1,8 +1,8 @@
 import { Logger } from 'pino';
-import { sql } from 'kysely';
 import { AuditActor, RequestContext } from '../audit/audit-event';
 import { AuditLog } from '../audit/audit-log';
-import { createDeviceRepository } from '../devices/device-repository';
+import { DeviceRepository } from '../devices/device-repository';
+import { GrantRepository } from '../grants/grant-repository';
 import { failpoint } from '../failpoints/failpoint';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
@@ -11,9 +11,10 @@ import { Transactor, Tx } from '../store/transactor';
 import { Metrics } from '../metrics/metrics';
 import { Clock } from '../time/clock';
 import { VaultBackend } from '../vault/vault-backend';
+import { CredentialRepository } from './credential-repository';
 import { CredentialService } from './credential-service';
 import { createRotationPacer } from './rotation-pacer';
-import { RotationJob, RotationReason, createRotationJobRepository } from './rotation-job-repository';
+import { RotationJob, RotationJobRepository, RotationReason } from './rotation-job-repository';
 import { Secret } from '../secrets/secret';
 
 export interface RotationSettings {
@@ -50,8 +51,14 @@ function describe(e: unknown): string {
  */
 export function createRotationService(deps: {
   db: Db;
+  versions: CredentialRepository;
+  jobs: RotationJobRepository;
+  /** The rotation state kept on the device's row (last rotated, next due, failures in a row). */
+  devices: Pick<DeviceRepository, 'findById' | 'dueForRotation' | 'clearNextDue' | 'recordFailure' | 'markRotated' | 'rotationState'>;
+  /** When the grants live on a device end: a scheduled rotation waits for them. */
+  grants: Pick<GrantRepository, 'lastLiveExpiry'>;
   transactor: Transactor;
-  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'readSecret' | 'versions'>;
+  credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'readSecret'>;
   vault: Pick<VaultBackend, 'remove' | 'markState'>;
   audit: Pick<AuditLog, 'append'>;
   clock: Clock;
@@ -59,10 +66,7 @@ export function createRotationService(deps: {
   settings: RotationSettings;
   metrics: Pick<Metrics, 'rotation'>;
 }) {
-  const { db, transactor, credentials, audit, clock, settings } = deps;
-  const versions = credentials.versions;
-  const devices = createDeviceRepository(db);
-  const jobs = createRotationJobRepository(db);
+  const { db, versions, jobs, devices, transactor, credentials, audit, clock, settings } = deps;
   const pg = isPostgres(db);
 
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -114,15 +118,7 @@ export function createRotationService(deps: {
    * no password outlives rotation.maxAge by more than the longest grant a policy allows.
    */
   async function liveGrantsEnd(q: Db | Tx, deviceId: string, now: string, liveSince: string): Promise<string | undefined> {
-    const r = await q
-      .selectFrom('grants')
-      .select((eb) => eb.fn.max('expires_at').as('until'))
-      .where('device_id', '=', deviceId)
-      .where('state', '=', 'active')
-      .where('expires_at', '>', now)
-      .where('activated_at', '<=', liveSince)
-      .executeTakeFirst();
-    return (r?.until as string | null | undefined) ?? undefined;
+    return deps.grants.lastLiveExpiry(q, deviceId, now, liveSince);
   }
 
   async function failJob(job: RotationJob, error: unknown): Promise<void> {
@@ -327,14 +323,7 @@ export function createRotationService(deps: {
     const secret = await credentials.readSecret(pending);
     const stillPending = await transactor.run(async (tx) => {
       // The first fetch starts the acknowledgement clock: from then on the device may hold this password.
-      const r = await tx
-        .updateTable('credential_versions')
-        .set({ fetched_at: sql<string>`coalesce(fetched_at, ${clock.now().toISOString()})` })
-        .where('device_id', '=', deviceId)
-        .where('version', '=', pending.version)
-        .where('state', '=', 'pending')
-        .executeTakeFirst();
-      if (r.numUpdatedRows === 0n) return false;
+      if (!(await versions.markFetched(tx, deviceId, pending.version, clock.now().toISOString()))) return false;
       await audit.append(tx, {
         actor: { kind: 'device', subject: deviceId },
         action: 'credential.fetched',

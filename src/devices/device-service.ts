@@ -11,7 +11,7 @@ import { Page, decodeCursor, encodeCursor } from '../store/paging';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { CredentialSummary, Device } from './device';
-import { createDeviceRepository } from './device-repository';
+import { DeviceRepository } from './device-repository';
 import { actorOf } from '../audit/actor';
 
 export interface EnrolDevice {
@@ -29,6 +29,7 @@ type RotationStatus = Omit<Awaited<ReturnType<RotationService['rotationStatus']>
 /** Enrolment, listing and retirement of managed devices (admin). */
 export function createDeviceService(deps: {
   db: Db;
+  devices: DeviceRepository;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
   credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'versionSummary' | 'revealedInEffect'>;
@@ -36,8 +37,7 @@ export function createDeviceService(deps: {
   grants: Pick<GrantService, 'endGrantsOnDevice'>;
   clock: Clock;
 }) {
-  const { db, transactor, audit, credentials, rotations, grants, clock } = deps;
-  const devices = createDeviceRepository(db);
+  const { db, devices, transactor, audit, credentials, rotations, grants, clock } = deps;
 
   async function view(d: Device): Promise<DeviceView> {
     const [versions, { lastRotatedAt, nextRotationDue, ...rotation }] = await Promise.all([credentials.versionSummary(d.id), rotations.rotationStatus(d.id)]);

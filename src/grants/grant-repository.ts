@@ -135,6 +135,28 @@ export function createGrantRepository(db: Q) {
       }
       return (await sel.orderBy('created_at').orderBy('id').limit(f.limit).execute()).map(grantFromRow);
     },
+    /** The other active grants on a device, with what decides whether each is live. */
+    async otherActiveOnDevice(q: Q, deviceId: string, exceptId: string): Promise<Array<Pick<Grant, 'id' | 'state' | 'expiresAt'>>> {
+      return q
+        .selectFrom('grants')
+        .select(['id', 'state', 'expires_at as expiresAt'])
+        .where('device_id', '=', deviceId)
+        .where('state', '=', 'active')
+        .where('id', '!=', exceptId)
+        .execute();
+    },
+    /** When the last of the device's grants active at `now` and activated by `activeSince` expires; undefined when none is. */
+    async lastLiveExpiry(q: Q, deviceId: string, now: string, activeSince: string): Promise<string | undefined> {
+      const r = await q
+        .selectFrom('grants')
+        .select((eb) => eb.fn.max('expires_at').as('until'))
+        .where('device_id', '=', deviceId)
+        .where('state', '=', 'active')
+        .where('expires_at', '>', now)
+        .where('activated_at', '<=', activeSince)
+        .executeTakeFirst();
+      return (r?.until as string | null | undefined) ?? undefined;
+    },
     async dueForExpiry(q: Q, now: string, limit: number): Promise<Grant[]> {
       const rows = await q.selectFrom('grants').selectAll().where('state', '=', 'active').where('expires_at', '<=', now).limit(limit).execute();
       return rows.map(grantFromRow);

@@ -5,7 +5,7 @@ import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
 import { Secret } from '../secrets/secret';
-import { createDeviceRepository } from '../devices/device-repository';
+import { DeviceRepository } from '../devices/device-repository';
 import { UserPrincipal, hasRole, requireRole, sharesLogin } from '../identity/principal';
 import { StepUpRequired, satisfiesAuthContext } from '../identity/step-up';
 import { Policy, decide, decideGrant } from '../policies/policy';
@@ -19,7 +19,7 @@ import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
 import { parseDurationSeconds } from '../time/duration';
 import { Grant, GrantRequester, assertCanMove, isLive } from './grant';
-import { createGrantRepository } from './grant-repository';
+import { GrantRepository } from './grant-repository';
 
 export interface GrantRequest {
   deviceId: string;
@@ -64,6 +64,9 @@ export class AuditedRefusal extends DomainError {
 /** The grant state machine: request, approve, deny, revoke, expire, and the audited reveal. */
 export function createGrantService(deps: {
   db: Db;
+  grants: GrantRepository;
+  /** The device's groups and status, which a decision reads. */
+  devices: Pick<DeviceRepository, 'findById'>;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
   policies: Pick<PolicyRepository, 'enabled'>;
@@ -77,9 +80,7 @@ export function createGrantService(deps: {
   /** An authentication context (Entra `acrs`) a principal's sign-in must satisfy to reveal a password. */
   revealAuthContext?: string;
 }) {
-  const { db, transactor, audit, policies, credentials, rotations, clock, metrics } = deps;
-  const grants = createGrantRepository(db);
-  const devices = createDeviceRepository(db);
+  const { db, grants, devices, transactor, audit, policies, credentials, rotations, clock, metrics } = deps;
 
   /** Commits the refusal's audit event on its own, then throws: a refusal is never unaudited. */
   async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError, outcome: 'denied' | 'failure' = 'denied'): Promise<never> {
@@ -108,14 +109,8 @@ export function createGrantService(deps: {
     // Read again now that this transaction has moved the grant (and holds its row): a first reveal that
     // committed after the caller read the grant must not be missed.
     if ((await grants.findRevealedVersion(tx, endedGrantId)) !== null) return void (await rotations.enqueue(tx, deviceId, 'post-use', dueAt));
-    const others = await tx
-      .selectFrom('grants')
-      .select(['id', 'state', 'expires_at'])
-      .where('device_id', '=', deviceId)
-      .where('state', '=', 'active')
-      .where('id', '!=', endedGrantId)
-      .execute();
-    if (others.some((o) => isLive({ state: o.state, expiresAt: o.expires_at }, at))) return;
+    const others = await grants.otherActiveOnDevice(tx, deviceId, endedGrantId);
+    if (others.some((o) => isLive(o, at))) return;
     await rotations.enqueue(tx, deviceId, 'post-use', dueAt);
   }
 
