@@ -5,7 +5,9 @@ import { timeOrderedId } from '../store/ids';
 
 type Q = Kysely<Database>;
 export type RotationJob = RotationJobTable;
-export type RotationReason = RotationJobTable['reason'];
+import { RotationReason } from './credential-version';
+
+export type { RotationReason };
 
 /**
  * The claim of a page of due jobs on PostgreSQL (exported for its query-plan test). The page is a

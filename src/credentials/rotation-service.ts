@@ -164,7 +164,7 @@ export function createRotationService(deps: {
   async function meetPending(job: RotationJob, pendingVersion: number, now: Date): Promise<void> {
     const outcome = await transactor.run(async (tx): Promise<'merged' | 'waiting' | 'settled'> => {
       const v = await versions.find(tx, job.device_id, pendingVersion);
-      if (v?.revealed_at) {
+      if (v?.revealedAt) {
         if (v.state !== 'pending') {
           // Settled since it was read (acknowledged or failed): free the job to rotate on the next tick.
           await jobs.reschedule(tx, job.id, {});
@@ -342,7 +342,7 @@ export function createRotationService(deps: {
   async function pruneHistory(deviceId: string): Promise<void> {
     try {
       for (const v of await versions.beyondHistory(db, deviceId, settings.history)) {
-        await deps.vault.remove({ deviceId, version: v.version }, v.vault_ref);
+        await deps.vault.remove({ deviceId, version: v.version }, v.vaultRef);
         await versions.markPruned(db, deviceId, v.version, clock.now().toISOString());
       }
     } catch (e) {
@@ -376,7 +376,7 @@ export function createRotationService(deps: {
       if (result === 'failed') {
         const reason = (error ?? 'no detail').slice(0, 500);
         if (!(await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'failed', error: reason }))) throw await changedMeanwhile(tx, version);
-        marks.push({ version, ref: v.vault_ref, state: 'failed' });
+        marks.push({ version, ref: v.vaultRef, state: 'failed' });
         const failures = await devices.recordFailure(tx, deviceId, `the agent could not set version ${version}: ${reason}`);
         await enqueue(tx, deviceId, v.reason, new Date(at.getTime() + backoffMs(failures)));
         await audit.append(tx, {
@@ -392,18 +392,18 @@ export function createRotationService(deps: {
         return v.reason;
       }
       const old = await versions.inState(tx, deviceId, 'current');
-      const superseded = old ? await versions.moveIfState(tx, deviceId, old.version, 'current', { state: 'superseded', superseded_at: at.toISOString() }) : false;
-      if (!(await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'current', acknowledged_at: at.toISOString() }))) {
+      const superseded = old ? await versions.moveIfState(tx, deviceId, old.version, 'current', { state: 'superseded', at: at.toISOString() }) : false;
+      if (!(await versions.moveIfState(tx, deviceId, version, 'pending', { state: 'current', at: at.toISOString() }))) {
         // Another acknowledgement of this version committed first (daemons sharing a PostgreSQL store):
         // a repeated 'set' that changed nothing here is answered as one; anything else is rolled back.
         if (!superseded && (await versions.find(tx, deviceId, version))?.state === 'current') return undefined;
         throw await changedMeanwhile(tx, version);
       }
-      marks.push({ version, ref: v.vault_ref, state: 'current' });
-      if (old) marks.push({ version: old.version, ref: old.vault_ref, state: 'superseded' });
+      marks.push({ version, ref: v.vaultRef, state: 'current' });
+      if (old) marks.push({ version: old.version, ref: old.vaultRef, state: 'superseded' });
       failpoint('ack.before-commit');
       await devices.markRotated(tx, deviceId, at.toISOString(), nextDue(at));
-      if (v.revealed_at) {
+      if (v.revealedAt) {
         // A requester saw this password before it was confirmed: a job that waits for it to settle
         // (meetPending) runs now instead of at its next re-check.
         const open = await jobs.openFor(tx, deviceId);
@@ -444,7 +444,7 @@ export function createRotationService(deps: {
       failures,
       lastError: state?.rotation_error ?? null,
       queued: open ? { jobId: open.id, reason: open.reason, dueAt: open.due_at, attempts: open.attempts } : null,
-      ackOverdue: pending?.fetched_at ? now.getTime() - Date.parse(pending.fetched_at) >= settings.ackTimeoutSeconds * 1000 : false,
+      ackOverdue: pending?.fetchedAt ? now.getTime() - Date.parse(pending.fetchedAt) >= settings.ackTimeoutSeconds * 1000 : false,
     };
   }
 

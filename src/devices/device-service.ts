@@ -70,21 +70,20 @@ export function createDeviceService(deps: {
       if (await devices.findById(tx, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
       // Checked again in the transaction; the unique index settles a race between daemons (the unit runs again and lands here).
       await refuseEnrolledKey(tx, thumbprint);
-      await devices.insert(tx, {
-        id: input.id,
-        display_name: input.displayName ?? input.id,
-        groups: JSON.stringify([...new Set(input.groups)]),
-        account: input.account ?? 'localadmin',
-        agent_key: JSON.stringify(input.agentKey),
-        agent_key_thumbprint: thumbprint,
-        status: 'active',
-        created_at: now,
-        retired_at: null,
-        last_rotated_at: null,
-        next_due: null,
-        rotation_failures: 0,
-        rotation_error: null,
-      });
+      await devices.insert(
+        tx,
+        {
+          id: input.id,
+          displayName: input.displayName ?? input.id,
+          groups: [...new Set(input.groups)],
+          account: input.account ?? 'localadmin',
+          agentKey: input.agentKey,
+          status: 'active',
+          createdAt: now,
+          retiredAt: null,
+        },
+        thumbprint,
+      );
       const prepared = inStore ? await inStore(tx, input.id, input.groups, 'initial') : (early as PreparedVersion);
       if (!inStore) await credentials.recordPending(tx, prepared);
       await audit.append(tx, {

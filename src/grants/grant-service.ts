@@ -116,7 +116,7 @@ export function createGrantService(deps: {
 
   /** True when this call expired it; the caller counts it once the transaction has committed. */
   async function expireInTx(tx: Tx, g: Grant, ctx?: RequestContext): Promise<boolean> {
-    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', ended_at: g.expiresAt, end_reason: 'expired' }))) return false;
+    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', endedAt: g.expiresAt, endReason: 'expired' }))) return false;
     await audit.append(tx, {
       actor: { kind: 'system', subject: 'grants' },
       action: 'grant.expired',
@@ -141,7 +141,7 @@ export function createGrantService(deps: {
     const event = { actor: ending.actor, deviceId: g.deviceId, target: `grant:${g.id}`, outcome: 'success', reason: ending.reason, context: ending.context } as const;
     if (g.state === 'pending') {
       assertCanMove(g, 'denied');
-      const set = { state: 'denied', decided_by: ending.by, decided_at: at.toISOString(), decision_comment: ending.reason } as const;
+      const set = { state: 'denied', decidedBy: ending.by, decidedAt: at.toISOString(), decisionComment: ending.reason } as const;
       if (!(await grants.updateIfState(tx, g.id, 'pending', set))) {
         // Approved meanwhile (under the policies as they were): it is active now, and must end as such.
         const now = await grants.findById(tx, g.id);
@@ -151,7 +151,7 @@ export function createGrantService(deps: {
       return 'denied';
     }
     assertCanMove(g, 'revoked');
-    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'revoked', ended_by: ending.by, ended_at: at.toISOString(), end_reason: ending.reason }))) return undefined;
+    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'revoked', endedBy: ending.by, endedAt: at.toISOString(), endReason: ending.reason }))) return undefined;
     await audit.append(tx, { ...event, action: 'grant.revoked' });
     if (ending.queueRotation !== false) await afterUse(tx, g, at);
     return 'revoked';
@@ -192,7 +192,7 @@ export function createGrantService(deps: {
       const device = await devices.findById(tx, g.deviceId);
       const d = redecide(policies, g, requester, device?.groups ?? [], g.state === 'pending' || approvedOf(g));
       if (d.allow) {
-        if (d.policy.id !== policyId) await grants.updateIfState(tx, g.id, g.state, { policy_id: d.policy.id });
+        if (d.policy.id !== policyId) await grants.updateIfState(tx, g.id, g.state, { policyId: d.policy.id });
         continue;
       }
       const state = await endInTx(tx, g, { ...ending, reason: `A policy change: no enabled policy allows this grant any more (${d.reason})` });
@@ -234,31 +234,32 @@ export function createGrantService(deps: {
       if (!decision.allow) return { denied: decision.reason, active: false };
       const active = !decision.requireApproval;
       const at = now.toISOString();
-      await grants.insert(tx, {
-        id,
-        requester: p.subject,
-        requester_name: p.name ?? null,
-        device_id: req.deviceId,
-        reason: req.reason,
-        ticket: req.ticket ?? null,
-        duration: req.duration,
-        state: active ? 'active' : 'pending',
-        policy_id: decision.policy.id,
-        created_at: at,
-        activated_at: active ? at : null,
-        expires_at: active ? new Date(now.getTime() + durationSeconds * 1000).toISOString() : null,
-        decided_by: null,
-        decided_at: null,
-        decision_comment: null,
-        ended_by: null,
-        ended_at: null,
-        end_reason: null,
+      await grants.insert(
+        tx,
+        {
+          id,
+          requester: p.subject,
+          requesterName: p.name ?? null,
+          deviceId: req.deviceId,
+          reason: req.reason,
+          ticket: req.ticket ?? null,
+          duration: req.duration,
+          state: active ? 'active' : 'pending',
+          policyId: decision.policy.id,
+          createdAt: at,
+          activatedAt: active ? at : null,
+          expiresAt: active ? new Date(now.getTime() + durationSeconds * 1000).toISOString() : null,
+          decidedBy: null,
+          decidedAt: null,
+          decisionComment: null,
+          endedBy: null,
+          endedAt: null,
+          endReason: null,
+          revealedVersion: null,
+        },
         // Kept so that approval and policy changes decide this request again for the requester as they asked.
-        requester_groups: JSON.stringify(p.groups),
-        requester_roles: JSON.stringify(p.roles),
-        requester_logins: JSON.stringify(p.logins ?? []),
-        revealed_version: null,
-      });
+        { groups: p.groups, roles: p.roles, logins: p.logins ?? [] },
+      );
       const details = { policy: decision.policy.name, duration: req.duration, ticket: req.ticket ?? null, requireApproval: decision.requireApproval };
       await audit.append(tx, { ...event, outcome: 'success', reason: req.reason, details });
       if (active) await audit.append(tx, { ...event, action: 'grant.activated', outcome: 'success' });
@@ -303,7 +304,7 @@ export function createGrantService(deps: {
       const at = now.toISOString();
       const target = { actor: actorOf(p), deviceId: g.deviceId, target: `grant:${g.id}`, context: ctx };
       if (to === 'denied') {
-        if (!(await grants.updateIfState(tx, id, 'pending', { state: 'denied', decided_by: p.subject, decided_at: at, decision_comment: note ?? null })))
+        if (!(await grants.updateIfState(tx, id, 'pending', { state: 'denied', decidedBy: p.subject, decidedAt: at, decisionComment: note ?? null })))
           throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
         await audit.append(tx, { ...target, action: 'grant.denied', outcome: 'success', reason: note });
         return;
@@ -318,12 +319,12 @@ export function createGrantService(deps: {
       if (
         !(await grants.updateIfState(tx, id, 'pending', {
           state: 'active',
-          activated_at: at,
-          expires_at: expiresAt,
-          decided_by: p.subject,
-          decided_at: at,
-          decision_comment: note ?? null,
-          policy_id: decision.policy.id,
+          activatedAt: at,
+          expiresAt,
+          decidedBy: p.subject,
+          decidedAt: at,
+          decisionComment: note ?? null,
+          policyId: decision.policy.id,
         }))
       ) {
         throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
@@ -352,7 +353,7 @@ export function createGrantService(deps: {
       if (g.requester !== p.subject && !hasRole(p, 'admin')) throw new DomainError('forbidden', "Only the grant's requester or an admin may revoke it.");
       assertCanMove(g, 'revoked');
       const now = clock.now();
-      if (!(await grants.updateIfState(tx, id, g.state, { state: 'revoked', ended_by: p.subject, ended_at: now.toISOString(), end_reason: reason ?? null }))) {
+      if (!(await grants.updateIfState(tx, id, g.state, { state: 'revoked', endedBy: p.subject, endedAt: now.toISOString(), endReason: reason ?? null }))) {
         throw new DomainError('conflict', `Grant ${id} changed while it was being revoked; read it again.`);
       }
       await audit.append(tx, { actor: actorOf(p), action: 'grant.revoked', outcome: 'success', deviceId: g.deviceId, target: `grant:${id}`, reason, context: ctx });
@@ -402,7 +403,7 @@ export function createGrantService(deps: {
     const current = versions.find((v) => v.state === 'current');
     // A lost acknowledgement must not leave the requester without a working password: a version the
     // agent fetched and never confirmed within ackTimeout may be the one the device now has.
-    const pending = versions.find((v) => v.state === 'pending' && v.fetched_at !== null && now.getTime() - Date.parse(v.fetched_at) >= deps.ackTimeoutSeconds * 1000);
+    const pending = versions.find((v) => v.state === 'pending' && v.fetchedAt !== null && now.getTime() - Date.parse(v.fetchedAt) >= deps.ackTimeoutSeconds * 1000);
     const shown = current ?? pending;
     if (!shown) return refuse(event, new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`), 'failure');
     const alsoPending = current && pending ? pending : undefined;
@@ -460,7 +461,7 @@ export function createGrantService(deps: {
       version: shown.version,
       expiresAt: g.expiresAt as string,
       ...(shown === pending ? { unconfirmed: true } : {}),
-      ...(alsoPending && pendingSecret ? { possiblyInEffect: { version: alsoPending.version, password: pendingSecret, fetchedAt: alsoPending.fetched_at as string } } : {}),
+      ...(alsoPending && pendingSecret ? { possiblyInEffect: { version: alsoPending.version, password: pendingSecret, fetchedAt: alsoPending.fetchedAt as string } } : {}),
       ...(changed ? { changedSinceLastReveal: changed } : {}),
     };
   }

@@ -1,9 +1,7 @@
 import { DomainError } from '../problems/problem';
 import { Role } from '../identity/principal';
-import { GrantTable } from '../store/schema';
-
-export type GrantState = GrantTable['state'];
-export const grantStates = ['pending', 'active', 'denied', 'expired', 'revoked'] as const satisfies readonly GrantState[];
+export const grantStates = ['pending', 'active', 'denied', 'expired', 'revoked'] as const;
+export type GrantState = (typeof grantStates)[number];
 
 /** The grant state machine as data; a requester may withdraw a pending request (pending → revoked). */
 export const allowedNext: Record<GrantState, readonly GrantState[]> = {
@@ -45,42 +43,6 @@ export interface GrantRequester {
   logins: readonly string[];
   /** False for grants made before the requester's groups and roles were kept: decided by subject alone. */
   known: boolean;
-}
-
-const jsonList = (v: string | null): string[] => (v === null ? [] : (JSON.parse(v) as string[]));
-
-export function requesterFromRow(r: GrantTable): GrantRequester {
-  return {
-    subject: r.requester,
-    groups: jsonList(r.requester_groups),
-    roles: jsonList(r.requester_roles) as Role[],
-    logins: jsonList(r.requester_logins),
-    known: r.requester_groups !== null,
-  };
-}
-
-export function grantFromRow(r: GrantTable): Grant {
-  return {
-    id: r.id,
-    requester: r.requester,
-    requesterName: r.requester_name,
-    deviceId: r.device_id,
-    reason: r.reason,
-    ticket: r.ticket,
-    duration: r.duration,
-    state: r.state,
-    policyId: r.policy_id,
-    createdAt: r.created_at,
-    activatedAt: r.activated_at,
-    expiresAt: r.expires_at,
-    decidedBy: r.decided_by,
-    decidedAt: r.decided_at,
-    decisionComment: r.decision_comment,
-    endedBy: r.ended_by,
-    endedAt: r.ended_at,
-    endReason: r.end_reason,
-    revealedVersion: r.revealed_version,
-  };
 }
 
 export function assertCanMove(g: Pick<Grant, 'id' | 'state'>, to: GrantState): void {
