@@ -40,3 +40,19 @@ export interface CredentialVersion {
   /** When a requester was first shown this version while it was pending or current (a used password). */
   revealedAt: string | null;
 }
+
+/**
+ * Which of a device's versions a reveal shows: the current one; beside it (or instead, when none is
+ * current) a pending one the agent fetched at least ackTimeout ago and never confirmed.
+ */
+export function versionsToShow(
+  versions: readonly CredentialVersion[],
+  now: Date,
+  ackTimeoutSeconds: number,
+): { shown?: CredentialVersion; pending?: CredentialVersion; alsoPending?: CredentialVersion } {
+  const current = versions.find((v) => v.state === 'current');
+  // A lost acknowledgement must not leave the requester without a working password: a version the
+  // agent fetched and never confirmed within ackTimeout may be the one the device now has.
+  const pending = versions.find((v) => v.state === 'pending' && v.fetchedAt !== null && now.getTime() - Date.parse(v.fetchedAt) >= ackTimeoutSeconds * 1000);
+  return { shown: current ?? pending, pending, alsoPending: current && pending ? pending : undefined };
+}

@@ -1,48 +1,34 @@
 import crypto from 'node:crypto';
-import { AuditActor, AuditInput, RequestContext } from '../audit/audit-event';
+import { AuditActor, RequestContext } from '../audit/audit-event';
 import { actorOf } from '../audit/actor';
 import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
-import { Secret } from '../secrets/secret';
 import { DeviceRepository } from '../devices/device-repository';
 import { UserPrincipal, hasRole, requireRole, sharesLogin } from '../identity/principal';
-import { StepUpRequired, satisfiesAuthContext } from '../identity/step-up';
 import { Policy, decide, decideGrant } from '../policies/policy';
 import { PolicyRepository } from '../policies/policy-repository';
 import { Metrics } from '../metrics/metrics';
-import { DomainError, problems } from '../problems/problem';
+import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
 import { Page, decodeCursor, encodeCursor } from '../store/paging';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
 import { parseDurationSeconds } from '../time/duration';
-import { Grant, GrantRequester, assertCanMove, isLive } from './grant';
+import { Grant, GrantRequester, approvedOf, assertCanMove, isLive, requestOf } from './grant';
+import { createRefuse } from './grant-refusal';
+import { createGrantReveal } from './grant-reveal';
 import { GrantRepository } from './grant-repository';
+
+export type { Reveal } from './grant-reveal';
+export { AuditedRefusal } from './grant-refusal';
 
 export interface GrantRequest {
   deviceId: string;
   reason: string;
   ticket?: string;
   duration: string;
-}
-
-export interface Reveal {
-  deviceId: string;
-  account: string;
-  password: Secret;
-  version: number;
-  expiresAt: string;
-  /** The password is a pending version the device fetched but never confirmed (there is no confirmed one). */
-  unconfirmed?: boolean;
-  /** A newer version the device fetched and never confirmed within rotation.ackTimeout: it may be the one in effect. */
-  possiblyInEffect?: { version: number; password: Secret; fetchedAt: string };
-  /**
-   * The password changed since it was last shown under this grant (a colleague's grant ended and the
-   * device rotated): the one shown before no longer works.
-   */
-  changedSinceLastReveal?: { previousVersion: number };
 }
 
 /** Who ends a grant that policy or the device's retirement no longer allows, and why. */
@@ -54,11 +40,6 @@ export interface GrantEnding {
   context?: RequestContext;
   /** False when the device is retired in the same transaction: it is never rotated again, so no job is queued. */
   queueRotation?: boolean;
-}
-
-/** A refusal whose audit event is already committed; the HTTP layer must not audit it again. */
-export class AuditedRefusal extends DomainError {
-  readonly audited = true;
 }
 
 /** The grant state machine: request, approve, deny, revoke, expire, and the audited reveal. */
@@ -82,11 +63,20 @@ export function createGrantService(deps: {
 }) {
   const { db, grants, devices, transactor, audit, policies, credentials, rotations, clock, metrics } = deps;
 
-  /** Commits the refusal's audit event on its own, then throws: a refusal is never unaudited. */
-  async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError, outcome: 'denied' | 'failure' = 'denied'): Promise<never> {
-    await transactor.run((tx) => audit.append(tx, { ...event, outcome, reason: error.message }));
-    throw new AuditedRefusal(error.code, error.message);
-  }
+  const refuse = createRefuse({ transactor, audit });
+  const reveal = createGrantReveal({
+    db,
+    grants,
+    transactor,
+    audit,
+    policies,
+    credentials,
+    clock,
+    ackTimeoutSeconds: deps.ackTimeoutSeconds,
+    metrics,
+    refuse,
+    revealAuthContext: deps.revealAuthContext,
+  });
 
   /** Counts each call refused because of the grant's or the device's state (or a race lost), then rethrows. */
   const countingConflicts =
@@ -162,15 +152,6 @@ export function createGrantService(deps: {
   function counted(ended: Ended[]): { ended: number; committed: () => void } {
     return { ended: ended.length, committed: () => ended.forEach((state) => metrics.grant(state)) };
   }
-
-  const approvedOf = (g: Grant) => g.decidedBy !== null;
-  /** A grant's request, as a decision reads it; a duration that no longer parses (past the bound) is allowed by no policy. */
-  const requestOf = (g: Grant, deviceGroups: readonly string[], approved: boolean) => ({
-    deviceGroups,
-    durationSeconds: parseDurationSeconds(g.duration) ?? Number.POSITIVE_INFINITY,
-    ticket: g.ticket ?? undefined,
-    approved,
-  });
 
   /** The decision the policies as they are now make on a grant's request, for its requester as they were when they asked. */
   function redecide(policies: readonly Policy[], g: Grant, requester: GrantRequester, deviceGroups: readonly string[], approved: boolean) {
@@ -363,109 +344,6 @@ export function createGrantService(deps: {
     return (await grants.findById(db, id)) as Grant;
   }
 
-  /** The password, only to the grant's requester inside a live grant, and only after the reveal is audited. */
-  async function revealPassword(p: UserPrincipal, id: string, ctx: RequestContext): Promise<Reveal> {
-    try {
-      const reveal = await revealAudited(p, id, ctx);
-      metrics.reveal('revealed');
-      return reveal;
-    } catch (e) {
-      // No acknowledged password on the device is, like a vault or audit failure, a password that could not be served.
-      const refused = e instanceof DomainError && e.code !== 'no-current-password' && problems[e.code].status < 500;
-      metrics.reveal(refused ? 'refused' : 'unavailable');
-      throw e;
-    }
-  }
-
-  async function revealAudited(p: UserPrincipal, id: string, ctx: RequestContext): Promise<Reveal> {
-    requireRole(p, 'requester');
-    const found = await grants.findForReveal(db, id);
-    // Asking for the password of a grant that does not exist is audited too: it is how ids are probed.
-    if (!found) return refuse({ actor: actorOf(p), action: 'grant.password-revealed', target: `grant:${id}`, context: ctx }, new DomainError('not-found', `No grant '${id}'.`));
-    const { grant: g, account, deviceGroups, versions } = found;
-    const event = { actor: actorOf(p), action: 'grant.password-revealed', deviceId: g.deviceId, target: `grant:${id}`, context: ctx } as const;
-    if (g.requester !== p.subject) return refuse(event, new DomainError('forbidden', "Only the grant's requester may read its password."));
-    if (!isLive(g, clock.now())) {
-      const why = g.state === 'active' ? 'has expired' : `is ${g.state}`;
-      return refuse(event, new DomainError('conflict', `Grant ${id} ${why}; no password is revealed.`));
-    }
-    // The policies as they are now, for the requester as they sign in now: a grant no enabled policy
-    // allows any more (a group left, a policy changed on another daemon a moment ago) reveals nothing.
-    const decision = decideGrant(await policies.enabled(db), p, requestOf(g, deviceGroups, approvedOf(g)));
-    if (!decision.allow) return refuse(event, new DomainError('policy-denied', `No enabled policy allows this grant any more: ${decision.reason}`));
-    if (!satisfiesAuthContext(p, deps.revealAuthContext)) {
-      // Step-up: a valid token is not enough to see a password; the refusal is audited, then challenged.
-      const stepUp = new StepUpRequired(deps.revealAuthContext as string, 'Revealing a password', true);
-      await transactor.run((tx) => audit.append(tx, { ...event, outcome: 'denied', reason: stepUp.message }), { singleWrite: true });
-      throw stepUp;
-    }
-    const now = clock.now();
-    const current = versions.find((v) => v.state === 'current');
-    // A lost acknowledgement must not leave the requester without a working password: a version the
-    // agent fetched and never confirmed within ackTimeout may be the one the device now has.
-    const pending = versions.find((v) => v.state === 'pending' && v.fetchedAt !== null && now.getTime() - Date.parse(v.fetchedAt) >= deps.ackTimeoutSeconds * 1000);
-    const shown = current ?? pending;
-    if (!shown) return refuse(event, new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`), 'failure');
-    const alsoPending = current && pending ? pending : undefined;
-    // The first reveal of a version under this grant marks it used (it then dies with the grant) and tells
-    // a holder who saw an older one that it changed; later reveals of the same version write only their event.
-    const firstOfVersion = g.revealedVersion !== shown.version;
-    const changed = g.revealedVersion !== null && firstOfVersion ? { previousVersion: g.revealedVersion } : undefined;
-    const used = [...new Set([...(firstOfVersion ? [shown.version] : []), ...(pending ? [pending.version] : [])])];
-    // Read before the audit event is written, so an unreadable vault leaves no record of a reveal that did not happen.
-    let secret: Secret;
-    let pendingSecret: Secret | undefined;
-    try {
-      [secret, pendingSecret] = await Promise.all([credentials.readSecret(shown), alsoPending ? credentials.readSecret(alsoPending) : undefined]);
-    } catch (e) {
-      // The attempt is on record as failed (nothing was revealed); the caller gets the vault's 503.
-      if (e instanceof DomainError && e.code === 'unavailable') return refuse(event, e, 'failure');
-      throw e;
-    }
-    // A marker, not an Error: building one (and its stack) on every reveal costs more than the check it reports.
-    const ended = Symbol('grant ended');
-    await transactor
-      .run(
-        async (tx) => {
-          // Re-read inside the transaction: a revoke or expiry that committed first wins.
-          const fresh = await grants.findLiveness(tx, id);
-          if (!fresh || !isLive(fresh, clock.now())) throw ended;
-          // A version a requester has seen is a used password: a pending one must not satisfy a rotation
-          // asked for after this use (the rotation worker reads this mark), and a device whose current one
-          // was seen is not retired silently.
-          if (used.length > 0) await credentials.markRevealed(tx, g.deviceId, used, now);
-          if (firstOfVersion) await grants.markRevealed(tx, id, shown.version);
-          await audit.append(tx, {
-            ...event,
-            outcome: 'success',
-            ...(pending
-              ? { reason: `version ${pending.version} was fetched by the device and not acknowledged within the ack timeout; it may be in effect and was revealed too` }
-              : {}),
-            details: {
-              version: shown.version,
-              unconfirmed: shown === pending,
-              possiblyInEffect: alsoPending?.version ?? null,
-              ...(changed ? { changedSinceLastReveal: true, previousVersion: changed.previousVersion } : {}),
-            },
-          });
-        },
-        // The audit event is this unit's last statement, and its only write unless a version is marked used
-        // (a first reveal of a version always is).
-        { singleWrite: used.length === 0 },
-      )
-      .catch((e: unknown) => (e === ended ? refuse(event, new DomainError('conflict', `Grant ${id} ended; no password is revealed.`)) : Promise.reject(e)));
-    return {
-      deviceId: g.deviceId,
-      account: account ?? 'localadmin',
-      password: secret,
-      version: shown.version,
-      expiresAt: g.expiresAt as string,
-      ...(shown === pending ? { unconfirmed: true } : {}),
-      ...(alsoPending && pendingSecret ? { possiblyInEffect: { version: alsoPending.version, password: pendingSecret, fetchedAt: alsoPending.fetchedAt as string } } : {}),
-      ...(changed ? { changedSinceLastReveal: changed } : {}),
-    };
-  }
-
   /** Ends every active grant past its expiry (the job); reveal never depends on it having run. */
   async function expireDueGrants(): Promise<number> {
     const due = await grants.dueForExpiry(db, clock.now().toISOString(), 500);
@@ -500,7 +378,7 @@ export function createGrantService(deps: {
     approveGrant: countingConflicts(approveGrant),
     denyGrant: countingConflicts(denyGrant),
     revokeGrant: countingConflicts(revokeGrant),
-    revealPassword,
+    revealPassword: reveal.revealPassword,
     expireDueGrants,
     endGrantsNoPolicyCovers,
     endGrantsOnDevice,

@@ -1,5 +1,6 @@
 import { DomainError } from '../problems/problem';
 import { Role } from '../identity/principal';
+import { parseDurationSeconds } from '../time/duration';
 export const grantStates = ['pending', 'active', 'denied', 'expired', 'revoked'] as const;
 export type GrantState = (typeof grantStates)[number];
 
@@ -53,3 +54,14 @@ export function assertCanMove(g: Pick<Grant, 'id' | 'state'>, to: GrantState): v
 export function isLive(g: Pick<Grant, 'state' | 'expiresAt'>, now: Date): boolean {
   return g.state === 'active' && g.expiresAt !== null && now.toISOString() < g.expiresAt;
 }
+
+/** Approved by someone (or active without needing it): what a decision reads as the request's approval. */
+export const approvedOf = (g: Pick<Grant, 'decidedBy'>) => g.decidedBy !== null;
+
+/** A grant's request, as a decision reads it; a duration that no longer parses (past the bound) is allowed by no policy. */
+export const requestOf = (g: Pick<Grant, 'duration' | 'ticket'>, deviceGroups: readonly string[], approved: boolean) => ({
+  deviceGroups,
+  durationSeconds: parseDurationSeconds(g.duration) ?? Number.POSITIVE_INFINITY,
+  ticket: g.ticket ?? undefined,
+  approved,
+});
