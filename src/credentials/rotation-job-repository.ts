@@ -2,6 +2,8 @@ import { Kysely } from 'kysely';
 import { prepareQuery } from '../store/prepared-query';
 import { Database, RotationJobTable } from '../store/schema';
 import { timeOrderedId } from '../store/ids';
+import { isPostgres } from '../store/dialect';
+import { Transactor } from '../store/transactor';
 
 type Q = Kysely<Database>;
 export type RotationJob = RotationJobTable;
@@ -41,6 +43,7 @@ export function claimDueQuery(q: Q, now: string, until: string, limit: number) {
 
 /** The durable rotation queue: at most one open job per device (a unique index keeps it so). */
 export function createRotationJobRepository(db: Q) {
+  const pg = isPostgres(db);
   // A fleet coming due queues thousands of jobs in a row: these are prepared once.
   const openOf = prepareQuery(db, (d, p: { deviceId: string }) => d.selectFrom('rotation_jobs').selectAll().where('device_id', '=', p.deviceId).where('state', '=', 'open'));
   const insertJob = prepareQuery(db, (d, p: { id: string; deviceId: string; reason: RotationReason; dueAt: string; createdAt: string }) =>
@@ -58,6 +61,31 @@ export function createRotationJobRepository(db: Q) {
       outcome: null,
     }),
   );
+  /** Open jobs that are due and not held by a live claim, earliest first (the (state, due_at) index). */
+  async function due(q: Q, now: string, limit: number): Promise<RotationJob[]> {
+    return q
+      .selectFrom('rotation_jobs')
+      .selectAll()
+      .where('state', '=', 'open')
+      .where('due_at', '<=', now)
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+      .orderBy('due_at')
+      .limit(limit)
+      .execute();
+  }
+  /** Takes the jobs of a page for `until` in one statement; returns the ids it got (another worker may hold some). */
+  async function claimMany(q: Q, ids: readonly string[], now: string, until: string): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await q
+      .updateTable('rotation_jobs')
+      .set({ claimed_until: until })
+      .where('id', 'in', [...ids])
+      .where('state', '=', 'open')
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+      .returning('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
   return {
     async openFor(q: Q, deviceId: string): Promise<RotationJob | undefined> {
       return (await openOf(q, { deviceId }))[0];
@@ -75,31 +103,8 @@ export function createRotationJobRepository(db: Q) {
         .where('state', '=', 'open')
         .execute();
     },
-    /** Open jobs that are due and not held by a live claim, earliest first (the (state, due_at) index). */
-    async due(q: Q, now: string, limit: number): Promise<RotationJob[]> {
-      return q
-        .selectFrom('rotation_jobs')
-        .selectAll()
-        .where('state', '=', 'open')
-        .where('due_at', '<=', now)
-        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
-        .orderBy('due_at')
-        .limit(limit)
-        .execute();
-    },
-    /** Takes the jobs of a page for `until` in one statement; returns the ids it got (another worker may hold some). */
-    async claimMany(q: Q, ids: readonly string[], now: string, until: string): Promise<string[]> {
-      if (ids.length === 0) return [];
-      const rows = await q
-        .updateTable('rotation_jobs')
-        .set({ claimed_until: until })
-        .where('id', 'in', [...ids])
-        .where('state', '=', 'open')
-        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
-        .returning('id')
-        .execute();
-      return rows.map((r) => r.id);
-    },
+    due,
+    claimMany,
     /**
      * PostgreSQL, several daemons: takes up to `limit` due jobs no live claim holds for `until`, in
      * one statement, skipping rows another daemon is claiming at this moment (FOR UPDATE SKIP
@@ -107,6 +112,34 @@ export function createRotationJobRepository(db: Q) {
      */
     async claimDue(q: Q, now: string, until: string, limit: number): Promise<RotationJob[]> {
       return claimDueQuery(q, now, until, limit).execute();
+    },
+    /**
+     * Claims the worker's next page of due jobs for `until`, earliest due first; `more` is false once
+     * a page came back short. `run` is the transactor's: the claim is one unit.
+     */
+    async claimPage(run: Transactor['run'], now: string, until: string, limit: number): Promise<{ jobs: RotationJob[]; more: boolean }> {
+      if (pg) {
+        // Several daemons: the page is chosen and claimed in one statement (FOR UPDATE SKIP LOCKED).
+        const mine = await run((tx) => claimDueQuery(tx, now, until, limit).execute());
+        mine.sort((a, b) => (a.due_at < b.due_at ? -1 : a.due_at > b.due_at ? 1 : 0));
+        return { jobs: mine, more: mine.length >= limit };
+      }
+      // One daemon: the page is read outside the transaction, then claimed in one write.
+      const page = await due(db, now, limit);
+      if (page.length === 0) return { jobs: [], more: false };
+      const claimed = new Set(
+        await run(
+          (tx) =>
+            claimMany(
+              tx,
+              page.map((j) => j.id),
+              now,
+              until,
+            ),
+          { singleWrite: true },
+        ),
+      );
+      return { jobs: page.filter((j) => claimed.has(j.id)), more: page.length >= limit };
     },
     /** Takes a job for `until`; false when another worker holds it. */
     async claim(q: Q, id: string, now: string, until: string): Promise<boolean> {
