@@ -134,7 +134,7 @@ export function createAgentCredentials(deps: {
         // A requester saw this password before it was confirmed: a job that waits for it to settle
         // (meetPending) runs now instead of at its next re-check.
         const open = await jobs.openFor(tx, deviceId);
-        if (open && open.due_at > at.toISOString()) await jobs.reschedule(tx, open.id, { due_at: at.toISOString() });
+        if (open && open.dueAt > at.toISOString()) await jobs.reschedule(tx, open.id, { dueAt: at.toISOString() });
       }
       await audit.append(tx, {
         actor,

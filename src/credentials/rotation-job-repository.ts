@@ -6,10 +6,26 @@ import { isPostgres } from '../store/dialect';
 import { Transactor } from '../store/transactor';
 
 type Q = Kysely<Database>;
-export type RotationJob = RotationJobTable;
-import { RotationReason } from './credential-version';
 
-export type { RotationReason };
+function jobFromRow(r: RotationJobTable): RotationJob {
+  return {
+    id: r.id,
+    deviceId: r.device_id,
+    reason: r.reason,
+    dueAt: r.due_at,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    state: r.state,
+    createdAt: r.created_at,
+    claimedUntil: r.claimed_until,
+    doneAt: r.done_at,
+    outcome: r.outcome,
+  };
+}
+import { RotationReason } from './credential-version';
+import { RotationJob } from './rotation';
+
+export type { RotationReason, RotationJob };
 
 /**
  * The claim of a page of due jobs on PostgreSQL (exported for its query-plan test). The page is a
@@ -71,7 +87,8 @@ export function createRotationJobRepository(db: Q) {
       .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
       .orderBy('due_at')
       .limit(limit)
-      .execute();
+      .execute()
+      .then((rows) => rows.map(jobFromRow));
   }
   /** Takes the jobs of a page for `until` in one statement; returns the ids it got (another worker may hold some). */
   async function claimMany(q: Q, ids: readonly string[], now: string, until: string): Promise<string[]> {
@@ -88,17 +105,19 @@ export function createRotationJobRepository(db: Q) {
   }
   return {
     async openFor(q: Q, deviceId: string): Promise<RotationJob | undefined> {
-      return (await openOf(q, { deviceId }))[0];
+      const [r] = await openOf(q, { deviceId });
+      return r ? jobFromRow(r) : undefined;
     },
     async insert(q: Q, deviceId: string, reason: RotationReason, dueAt: string, createdAt: string): Promise<string> {
       const id = timeOrderedId();
       await insertJob(q, { id, deviceId, reason, dueAt, createdAt });
       return id;
     },
-    async reschedule(q: Q, id: string, set: Partial<Pick<RotationJob, 'due_at' | 'reason' | 'attempts' | 'last_error'>>): Promise<void> {
+    /** Changes an open job and lets go of its claim. */
+    async reschedule(q: Q, id: string, set: Partial<Pick<RotationJob, 'dueAt' | 'reason' | 'attempts' | 'lastError'>>): Promise<void> {
       await q
         .updateTable('rotation_jobs')
-        .set({ ...set, claimed_until: null })
+        .set({ due_at: set.dueAt, reason: set.reason, attempts: set.attempts, last_error: set.lastError, claimed_until: null })
         .where('id', '=', id)
         .where('state', '=', 'open')
         .execute();
@@ -111,7 +130,7 @@ export function createRotationJobRepository(db: Q) {
      * LOCKED) instead of waiting on them. A claim whose lease ran out (its daemon died) is taken over.
      */
     async claimDue(q: Q, now: string, until: string, limit: number): Promise<RotationJob[]> {
-      return claimDueQuery(q, now, until, limit).execute();
+      return (await claimDueQuery(q, now, until, limit).execute()).map(jobFromRow);
     },
     /**
      * Claims the worker's next page of due jobs for `until`, earliest due first; `more` is false once
@@ -120,8 +139,8 @@ export function createRotationJobRepository(db: Q) {
     async claimPage(run: Transactor['run'], now: string, until: string, limit: number): Promise<{ jobs: RotationJob[]; more: boolean }> {
       if (pg) {
         // Several daemons: the page is chosen and claimed in one statement (FOR UPDATE SKIP LOCKED).
-        const mine = await run((tx) => claimDueQuery(tx, now, until, limit).execute());
-        mine.sort((a, b) => (a.due_at < b.due_at ? -1 : a.due_at > b.due_at ? 1 : 0));
+        const mine = (await run((tx) => claimDueQuery(tx, now, until, limit).execute())).map(jobFromRow);
+        mine.sort((a, b) => (a.dueAt < b.dueAt ? -1 : a.dueAt > b.dueAt ? 1 : 0));
         return { jobs: mine, more: mine.length >= limit };
       }
       // One daemon: the page is read outside the transaction, then claimed in one write.

@@ -18,7 +18,7 @@ export function createRotationQueue(deps: {
   async function enqueue(tx: Tx, deviceId: string, reason: RotationReason, dueAt: Date): Promise<string> {
     const open = await jobs.openFor(tx, deviceId);
     if (!open) return jobs.insert(tx, deviceId, reason, dueAt.toISOString(), clock.now().toISOString());
-    if (dueAt.toISOString() < open.due_at) await jobs.reschedule(tx, open.id, { due_at: dueAt.toISOString(), reason });
+    if (dueAt.toISOString() < open.dueAt) await jobs.reschedule(tx, open.id, { dueAt: dueAt.toISOString(), reason });
     return open.id;
   }
 

@@ -65,14 +65,14 @@ export function createRotationService(deps: {
   async function rotationStatus(deviceId: string) {
     const now = clock.now();
     const [state, open, pending] = await Promise.all([devices.rotationState(db, deviceId), jobs.openFor(db, deviceId), versions.pending(db, deviceId)]);
-    const failures = state?.rotation_failures ?? 0;
+    const failures = state?.rotationFailures ?? 0;
     return {
-      lastRotatedAt: state?.last_rotated_at ?? null,
-      nextRotationDue: state?.next_due ?? null,
+      lastRotatedAt: state?.lastRotatedAt ?? null,
+      nextRotationDue: state?.nextDue ?? null,
       failing: failures >= settings.flagAfter,
       failures,
-      lastError: state?.rotation_error ?? null,
-      queued: open ? { jobId: open.id, reason: open.reason, dueAt: open.due_at, attempts: open.attempts } : null,
+      lastError: state?.rotationError ?? null,
+      queued: open ? { jobId: open.id, reason: open.reason, dueAt: open.dueAt, attempts: open.attempts } : null,
       ackOverdue: pending?.fetchedAt ? now.getTime() - Date.parse(pending.fetchedAt) >= settings.ackTimeoutSeconds * 1000 : false,
     };
   }

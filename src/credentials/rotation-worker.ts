@@ -55,13 +55,13 @@ export function createRotationWorker(deps: {
     const reason = describe(error);
     const now = clock.now();
     const failures = await transactor.run(async (tx) => {
-      const n = await devices.recordFailure(tx, job.device_id, reason);
-      await jobs.reschedule(tx, job.id, { attempts: job.attempts + 1, last_error: reason, due_at: iso(now.getTime() + backoffMs(n)) });
+      const n = await devices.recordFailure(tx, job.deviceId, reason);
+      await jobs.reschedule(tx, job.id, { attempts: job.attempts + 1, lastError: reason, dueAt: iso(now.getTime() + backoffMs(n)) });
       await audit.append(tx, {
         actor: system,
         action: 'credential.rotation-failed',
         outcome: 'failure',
-        deviceId: job.device_id,
+        deviceId: job.deviceId,
         target: `job:${job.id}`,
         reason,
         details: { failures: n },
@@ -70,7 +70,7 @@ export function createRotationWorker(deps: {
     });
     deps.metrics.rotation(job.reason, 'failed');
     const log = failures >= settings.flagAfter ? deps.logger.error.bind(deps.logger) : deps.logger.warn.bind(deps.logger);
-    log({ deviceId: job.device_id, job: job.id, failures, reason }, failures >= settings.flagAfter ? 'rotation failing: device flagged' : 'rotation failed; will retry');
+    log({ deviceId: job.deviceId, job: job.id, failures, reason }, failures >= settings.flagAfter ? 'rotation failing: device flagged' : 'rotation failed; will retry');
   }
 
   /**
@@ -93,7 +93,7 @@ export function createRotationWorker(deps: {
    */
   async function meetPending(job: RotationJob, pendingVersion: number, now: Date): Promise<void> {
     const outcome = await transactor.run(async (tx): Promise<'merged' | 'waiting' | 'settled'> => {
-      const v = await versions.find(tx, job.device_id, pendingVersion);
+      const v = await versions.find(tx, job.deviceId, pendingVersion);
       if (v?.revealedAt) {
         if (v.state !== 'pending') {
           // Settled since it was read (acknowledged or failed): free the job to rotate on the next tick.
@@ -102,7 +102,7 @@ export function createRotationWorker(deps: {
         }
         // The acknowledgement brings the job forward (acknowledge); this later due time only
         // re-checks a device whose agent never answers (or that was retired meanwhile).
-        await jobs.reschedule(tx, job.id, { due_at: iso(now.getTime() + settings.ackTimeoutSeconds * 1000) });
+        await jobs.reschedule(tx, job.id, { dueAt: iso(now.getTime() + settings.ackTimeoutSeconds * 1000) });
         return 'waiting';
       }
       await jobs.finish(tx, job.id, 'merged', now.toISOString());
@@ -110,7 +110,7 @@ export function createRotationWorker(deps: {
         actor: system,
         action: 'credential.rotation-merged',
         outcome: 'success',
-        deviceId: job.device_id,
+        deviceId: job.deviceId,
         target: `job:${job.id}`,
         details: { reason: job.reason },
       });
@@ -119,13 +119,13 @@ export function createRotationWorker(deps: {
     if (outcome === 'merged') deps.metrics.rotation(job.reason, 'merged');
     if (outcome === 'waiting') {
       deps.metrics.rotation(job.reason, 'deferred');
-      deps.logger.info({ deviceId: job.device_id, job: job.id, version: pendingVersion }, 'rotation waits for a pending version a requester was shown to be acknowledged');
+      deps.logger.info({ deviceId: job.deviceId, job: job.id, version: pendingVersion }, 'rotation waits for a pending version a requester was shown to be acknowledged');
     }
   }
 
   async function attemptJob(job: RotationJob): Promise<void> {
     const now = clock.now();
-    const device = await devices.findById(db, job.device_id);
+    const device = await devices.findById(db, job.deviceId);
     if (!device || device.status !== 'active') {
       await transactor.run((tx) => jobs.finish(tx, job.id, 'cancelled', now.toISOString()));
       deps.metrics.rotation(job.reason, 'cancelled');
@@ -135,10 +135,10 @@ export function createRotationWorker(deps: {
     if (pending) return meetPending(job, pending.version, now);
     if (job.reason === 'scheduled') {
       // Not under someone who is using the password now: wait for the last live grant to end.
-      const until = await liveGrantsEnd(db, device.id, now.toISOString(), job.created_at);
+      const until = await liveGrantsEnd(db, device.id, now.toISOString(), job.createdAt);
       if (until) {
         deps.metrics.rotation(job.reason, 'deferred');
-        return void (await transactor.run((tx) => jobs.reschedule(tx, job.id, { due_at: until })));
+        return void (await transactor.run((tx) => jobs.reschedule(tx, job.id, { dueAt: until })));
       }
     }
     const started = async (tx: Tx, version: number) => {
@@ -197,7 +197,7 @@ export function createRotationWorker(deps: {
         // Taken before the wait: another lane may take the last job meanwhile.
         await pace();
         // Even recording the failure failed (the store is down): the lane goes on; the job comes back when its lease runs out.
-        await runJob(job).catch((e: unknown) => deps.logger.error({ deviceId: job.device_id, job: job.id, reason: describe(e) }, 'could not run or record a rotation job'));
+        await runJob(job).catch((e: unknown) => deps.logger.error({ deviceId: job.deviceId, job: job.id, reason: describe(e) }, 'could not run or record a rotation job'));
       }
     };
     await Promise.all(Array.from({ length: Math.min(settings.concurrency, mine.length) }, lane));

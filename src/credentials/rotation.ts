@@ -1,3 +1,5 @@
+import { RotationReason } from './credential-version';
+
 /** The rotation settings, in seconds (configuration converts its durations once). */
 export interface RotationSettings {
   maxAgeSeconds: number;
@@ -22,4 +24,21 @@ export function describeFailure(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   const cause = (e as { cause?: unknown } | undefined)?.cause;
   return (cause instanceof Error ? `${msg} (${cause.message})` : msg).slice(0, 500);
+}
+
+/** A durable rotation job: one open job per device at most; done when it rotated, merged or was cancelled. */
+export interface RotationJob {
+  id: string;
+  deviceId: string;
+  reason: RotationReason;
+  dueAt: string;
+  attempts: number;
+  lastError: string | null;
+  state: 'open' | 'done' | 'failed';
+  createdAt: string;
+  /** Held by a worker until then; a worker that died lets it go when this passes. */
+  claimedUntil: string | null;
+  doneAt: string | null;
+  /** How a done job ended: rotated (a new pending version), merged (one was already pending), cancelled (device retired). */
+  outcome: 'rotated' | 'merged' | 'cancelled' | null;
 }

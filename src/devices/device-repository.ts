@@ -109,8 +109,10 @@ export function createDeviceRepository(db: Q) {
         .executeTakeFirst();
       return Number(r?.n ?? 0);
     },
-    async rotationState(q: Q, id: string) {
-      return q.selectFrom('devices').select(['last_rotated_at', 'next_due', 'rotation_failures', 'rotation_error']).where('id', '=', id).executeTakeFirst();
+    /** The rotation state kept on the device's row: last rotated, next due, failures in a row and the last error. */
+    async rotationState(q: Q, id: string): Promise<{ lastRotatedAt: string | null; nextDue: string | null; rotationFailures: number; rotationError: string | null } | undefined> {
+      const r = await q.selectFrom('devices').select(['last_rotated_at', 'next_due', 'rotation_failures', 'rotation_error']).where('id', '=', id).executeTakeFirst();
+      return r && { lastRotatedAt: r.last_rotated_at, nextDue: r.next_due, rotationFailures: r.rotation_failures, rotationError: r.rotation_error };
     },
   };
 }
