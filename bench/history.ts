@@ -13,7 +13,8 @@ import pino from 'pino';
 import { createServices } from '../src/app';
 import { openInfra } from '../src/infra';
 import { loadConfig } from '../src/config/load-config';
-import { CredentialVersion, createCredentialRepository } from '../src/credentials/credential-repository';
+import { createCredentialRepository } from '../src/credentials/credential-repository';
+import { CredentialVersionTable } from '../src/store/schema';
 import { createGrantRepository } from '../src/grants/grant-repository';
 import { UserPrincipal } from '../src/identity/principal';
 import { machine } from './machine';
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
       // the vault. Numbered after the current one: the reads measured do not depend on the order.
       const at = new Date().toISOString();
       for (let i = 0; i < n; i += 1000) {
-        const rows = Array.from({ length: Math.min(1000, n - i) }, (_, k): CredentialVersion => {
+        const rows = Array.from({ length: Math.min(1000, n - i) }, (_, k): CredentialVersionTable => {
           const version = 2 + i + k;
           return {
             device_id: id,

@@ -19,6 +19,11 @@ import { Infra } from './infra';
 import { createMetrics } from './metrics/metrics';
 import { storeMetricsSources } from './metrics/metrics-sources';
 import { createPolicyRepository } from './policies/policy-repository';
+import { createGrantRepository } from './grants/grant-repository';
+import { createEscalationRepository } from './escalations/escalation-repository';
+import { createWebhookDeliveryRepository } from './webhooks/webhook-delivery-repository';
+import { createAgentTokenRepository } from './identity/agent-token-repository';
+import { Db } from './store/database';
 import { createPolicyService } from './policies/policy-service';
 import { createReadiness } from './readiness';
 import { createStoreHealth } from './store/store-health';
@@ -26,6 +31,20 @@ import { createStoreTransactor } from './store/store-transactor';
 import { instrumentVault } from './vault/instrumented-vault';
 import { vaultBackends } from './vault/vault-registry';
 import { createWebhookService } from './webhooks/webhook-service';
+
+/** One repository per table, each in the folder of the domain that owns it; services get the ones they use. */
+function createRepositories(db: Db) {
+  return {
+    devices: createDeviceRepository(db),
+    policies: createPolicyRepository(db),
+    grants: createGrantRepository(db),
+    versions: createCredentialRepository(db),
+    jobs: createRotationJobRepository(db),
+    agentTokens: createAgentTokenRepository(db),
+    escalations: createEscalationRepository(),
+    deliveries: createWebhookDeliveryRepository(),
+  };
+}
 
 /**
  * The composition root: builds the services on opened infrastructure (src/infra.ts) and the
@@ -35,26 +54,52 @@ export async function createServices(config: Config, infra: Infra) {
   const { db, clock, logger, env, checkpointer } = infra;
   const { dataDir } = config;
   const settings = serviceSettings(config);
+  const repos = createRepositories(db);
   const metrics = createMetrics({ now: () => clock.now() });
   const storeHealth = createStoreHealth({ logger, clock, metrics });
   const audit = createAuditLog({ db, clock, onAppend: (seconds) => metrics.auditAppend(seconds) });
   const transactor = createStoreTransactor(db, { settings: config.store, lockChain: (tx) => audit.lockChain(tx), health: storeHealth, metrics, checkpointer, logger });
   const vault = instrumentVault(vaultBackends[config.vault.backend]({ db, dataDir, clock, transactor, logger, vault: config.vault, env }), config.vault.backend, metrics);
-  const credentials = createCredentialService({ db, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
-  const rotations = createRotationService({ db, transactor, credentials, vault, audit, clock, logger, settings: settings.rotation, metrics });
-  const gauges = { devices: createDeviceRepository(db), jobs: createRotationJobRepository(db), versions: createCredentialRepository(db) };
-  metrics.setSources(storeMetricsSources({ db, clock, ...gauges, settings: settings.rotation }));
-  const policyRepository = createPolicyRepository(db);
-  const webhooks = createWebhookService({ db, transactor, clock, logger, settings: settings.webhooks });
-  const grants = createGrantService({ db, transactor, audit, webhooks, policies: policyRepository, credentials, rotations, clock, metrics, ...settings.grants });
+  const credentials = createCredentialService({ db, versions: repos.versions, vault, clock, passwords: { defaults: config.password, byGroup: config.passwordByGroup } });
+  const rotations = createRotationService({
+    db,
+    versions: repos.versions,
+    jobs: repos.jobs,
+    devices: repos.devices,
+    grants: repos.grants,
+    transactor,
+    credentials,
+    vault,
+    audit,
+    clock,
+    logger,
+    settings: settings.rotation,
+    metrics,
+  });
+  metrics.setSources(storeMetricsSources({ db, clock, devices: repos.devices, jobs: repos.jobs, versions: repos.versions, settings: settings.rotation }));
+  const webhooks = createWebhookService({ db, deliveries: repos.deliveries, transactor, clock, logger, settings: settings.webhooks });
+  const grants = createGrantService({
+    db,
+    grants: repos.grants,
+    devices: repos.devices,
+    policies: repos.policies,
+    transactor,
+    audit,
+    webhooks,
+    credentials,
+    rotations,
+    clock,
+    metrics,
+    ...settings.grants,
+  });
   // After grants: a policy change and a device's retirement end grants through the grant state machine.
-  const policies = createPolicyService({ db, transactor, policies: policyRepository, grants, audit, clock });
-  const devices = createDeviceService({ db, transactor, audit, credentials, rotations, grants, clock });
+  const policies = createPolicyService({ db, transactor, policies: repos.policies, grants, audit, clock });
+  const devices = createDeviceService({ db, devices: repos.devices, transactor, audit, credentials, rotations, grants, clock });
   const signIn = await identityProviders[config.identity.mode](settings.identity, { dataDir, clock, logger });
   const identity = withVerifiedTokenCache(signIn.provider, { clock, ...settings.verifyCache });
   const { issueToken } = signIn;
-  const deviceIdentity = createDeviceIdentity({ db, transactor, clock, ...settings.deviceIdentity });
-  const escalations = createEscalationService({ db, transactor, audit, webhooks, clock, settings: config.escalations });
+  const deviceIdentity = createDeviceIdentity({ db, devices: repos.devices, agentTokens: repos.agentTokens, transactor, clock, ...settings.deviceIdentity });
+  const escalations = createEscalationService({ db, escalations: repos.escalations, transactor, audit, webhooks, clock, settings: config.escalations });
   const checkpointSigner = loadCheckpointSigner(dataDir);
   const checkpoints = createAuditCheckpoints({ db, transactor, audit, signer: checkpointSigner, clock, dataDir, logger, settings: settings.checkpoints });
   const auditService = createAuditService({ audit, transactor, signer: checkpointSigner, checkpoints });
