@@ -26,6 +26,7 @@ import { WalCheckpointer, startWalCheckpointer } from './store/wal-checkpointer'
 import { createTransactor } from './store/transactor';
 import { storeOutageCode } from './store/store-fault';
 import { createStoreHealth } from './store/store-health';
+import { backoffDelay } from './time/backoff';
 import { Clock, systemClock } from './time/clock';
 import { parseDurationSeconds } from './time/duration';
 import { instrumentVault } from './vault/instrumented-vault';
@@ -52,8 +53,8 @@ export interface Infra {
  * outage (a schema this build cannot use, a refused login) rejects.
  */
 async function waitForPostgres(db: Db, closed: () => boolean): Promise<void> {
-  for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 5000)) {
-    await new Promise((r) => setTimeout(r, delayMs));
+  for (let attempt = 0; ; attempt++) {
+    await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 250, maxMs: 5000, jitter: 'none' })));
     // Stopped while waiting: the daemon is going away, there is nothing to wait for.
     if (closed()) return new Promise<void>(() => undefined);
     try {
