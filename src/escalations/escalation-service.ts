@@ -5,7 +5,7 @@ import { AuditLog } from '../audit/audit-log';
 import { Role, UserPrincipal, hasRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
@@ -110,19 +110,19 @@ export function createEscalationService(deps: {
 
   /** Your own escalations, or everyone's for an admin; newest first. */
   async function listEscalations(p: UserPrincipal, f: { status?: EscalationStatus; cursor?: string; limit: number }): Promise<Page<Escalation>> {
-    const after = decodeCursor(f.cursor, ['string', 'string']);
-    let q = db.selectFrom('escalations').selectAll();
-    if (!hasRole(p, 'admin')) q = q.where('submitter', '=', p.subject);
-    if (f.status) q = q.where('status', '=', f.status);
-    if (after) q = q.where((eb) => eb.or([eb('created_at', '<', after[0]), eb.and([eb('created_at', '=', after[0]), eb('id', '<', after[1])])]));
-    const rows = await q
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(f.limit + 1)
-      .execute();
-    const items = rows.slice(0, f.limit).map(view);
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > f.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+    const page = await keysetPage(
+      f,
+      ['string', 'string'],
+      (after, limit) => {
+        let q = db.selectFrom('escalations').selectAll();
+        if (!hasRole(p, 'admin')) q = q.where('submitter', '=', p.subject);
+        if (f.status) q = q.where('status', '=', f.status);
+        if (after) q = q.where((eb) => eb.or([eb('created_at', '<', after[0]), eb.and([eb('created_at', '=', after[0]), eb('id', '<', after[1])])]));
+        return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+      },
+      (r) => [r.created_at, r.id],
+    );
+    return { ...page, items: page.items.map(view) };
   }
 
   /** An admin moves an escalation along its lifecycle (submitted → acknowledged → resolved | rejected); audited. */

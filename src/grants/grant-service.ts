@@ -7,13 +7,13 @@ import { RotationService } from '../credentials/rotation-service';
 import { Secret } from '../secrets/secret';
 import { createDeviceRepository } from '../devices/device-repository';
 import { UserPrincipal, hasRole, requireRole, sharesLogin } from '../identity/principal';
-import { StepUpRequired, satisfiesAuthContext } from '../identity/step-up';
+import { satisfiesAuthContext, stepUpRequired } from '../identity/step-up';
 import { Policy, decide, decideGrant } from '../policies/policy';
 import { PolicyRepository } from '../policies/policy-repository';
 import { Metrics } from '../metrics/metrics';
 import { DomainError, problems } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
@@ -56,11 +56,6 @@ export interface GrantEnding {
   queueRotation?: boolean;
 }
 
-/** A refusal whose audit event is already committed; the HTTP layer must not audit it again. */
-export class AuditedRefusal extends DomainError {
-  readonly audited = true;
-}
-
 /** The grant state machine: request, approve, deny, revoke, expire, and the audited reveal. */
 export function createGrantService(deps: {
   db: Db;
@@ -84,7 +79,8 @@ export function createGrantService(deps: {
   /** Commits the refusal's audit event on its own, then throws: a refusal is never unaudited. */
   async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError, outcome: 'denied' | 'failure' = 'denied'): Promise<never> {
     await transactor.run((tx) => audit.append(tx, { ...event, outcome, reason: error.message }));
-    throw new AuditedRefusal(error.code, error.message);
+    // Committed above: the HTTP layer must not audit it again.
+    throw new DomainError(error.code, error.message, { alreadyAudited: true });
   }
 
   /** Counts each call refused because of the grant's or the device's state (or a race lost), then rethrows. */
@@ -399,7 +395,7 @@ export function createGrantService(deps: {
     if (!decision.allow) return refuse(event, new DomainError('policy-denied', `No enabled policy allows this grant any more: ${decision.reason}`));
     if (!satisfiesAuthContext(p, deps.revealAuthContext)) {
       // Step-up: a valid token is not enough to see a password; the refusal is audited, then challenged.
-      const stepUp = new StepUpRequired(deps.revealAuthContext as string, 'Revealing a password', true);
+      const stepUp = stepUpRequired(deps.revealAuthContext as string, 'Revealing a password', { alreadyAudited: true });
       await transactor.run((tx) => audit.append(tx, { ...event, outcome: 'denied', reason: stepUp.message }), { singleWrite: true });
       throw stepUp;
     }
@@ -492,11 +488,12 @@ export function createGrantService(deps: {
     requireRole(p, 'requester', 'approver', 'admin', 'auditor');
     // A requester sees only their own grants, whatever filter they send.
     const requester = canSeeAll(p) ? f.requester : p.subject;
-    const after = decodeCursor(f.cursor, ['string', 'string']);
-    const rows = await grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit: f.limit + 1 });
-    const page = rows.slice(0, f.limit);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+    return keysetPage(
+      f,
+      ['string', 'string'],
+      (after, limit) => grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit }),
+      (g) => [g.createdAt, g.id],
+    );
   }
 
   return {
