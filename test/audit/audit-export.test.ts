@@ -6,6 +6,7 @@ import { exportVerifyNotes, verifyExport } from '../../src/audit/audit-export';
 import { checkpointKeyFromJwk } from '../../src/audit/checkpoint-signer';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
 import { createTestApp } from '../support/test-app';
+import { AuditAction } from '../../src/audit/audit-actions';
 
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');
 const verifyText = (text: string, opts: Parameters<typeof verifyExport>[1] = {}) => verifyExport(Readable.from([text]), opts);
@@ -263,7 +264,8 @@ describe('when the daemon signs a checkpoint (audit.checkpoint.everyEvents, .eve
     const h = await createTestApp({ JITBROKER_AUDIT_CHECKPOINT_EVERY_EVENTS: '5', JITBROKER_AUDIT_CHECKPOINT_EVERY: 'PT10M' });
     const appendEvents = async (n: number) => {
       for (let i = 0; i < n; i++) {
-        await h.transactor.run((tx) => h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.event', outcome: 'success' }));
+        // A filler event: an action the broker never writes, outside the catalogue on purpose.
+        await h.transactor.run((tx) => h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.event' as AuditAction, outcome: 'success' }));
       }
     };
     const minute = 60 * 1000;

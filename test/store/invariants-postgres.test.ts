@@ -13,6 +13,7 @@ import { Db } from '../../src/store/database';
 import { RotationJob, createRotationJobRepository } from '../../src/credentials/rotation-job-repository';
 import { sql } from 'kysely';
 import { DomainError } from '../../src/problems/problem';
+import { AuditAction } from '../../src/audit/audit-actions';
 import { TestApp, admin, createTestApp } from '../support/test-app';
 // Grant request → activation audited; reveal audited first; refusals audited and changing nothing.
 import '../grants/grant-flow.test';
@@ -57,7 +58,9 @@ describe('on PostgreSQL', () => {
       const before = (await s.h.audit.head()).seq;
       await Promise.all([
         ...Array.from({ length: 40 }, (_, i) =>
-          s.h.transactor.run((tx) => s.h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.concurrent', outcome: 'success', target: `n:${i}` })),
+          s.h.transactor.run((tx) =>
+            s.h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.concurrent' as AuditAction, outcome: 'success', target: `n:${i}` }),
+          ),
         ),
         ...Array.from({ length: 4 }, () => s.h.checkpoints.checkpointNow()),
       ]);
@@ -102,7 +105,7 @@ describe('on PostgreSQL', () => {
     const h = await createTestApp();
     try {
       // The append-only trigger refuses: fails closed as 'unavailable'.
-      await h.transactor.run((tx) => h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.event', outcome: 'success' }));
+      await h.transactor.run((tx) => h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.event' as AuditAction, outcome: 'success' }));
       const refused = h.transactor.run((tx) => tx.updateTable('audit_events').set({ actor: 'someone-else' }).execute());
       await expect(refused).rejects.toBeInstanceOf(DomainError);
       await expect(refused).rejects.toMatchObject({ code: 'unavailable' });
