@@ -22,6 +22,7 @@ import '../grants/reveal-access.test';
 import '../audit/fail-closed.test';
 // Two-phase rotation (pending → ack → current, superseded kept), a vault that refuses writes keeps the job queued.
 import '../credentials/rotation.test';
+import { bearer } from '../support/bearer';
 
 const previous = process.env.JITBROKER_TEST_STORE;
 process.env.JITBROKER_TEST_STORE = 'postgres';
@@ -37,7 +38,7 @@ describe('on PostgreSQL', () => {
       expect(isPostgres(s.h.db)).toBe(true);
       expect(s.h.config.store.driver).toBe('postgres');
       const g = await requestGrant(s, s.tokens.alice);
-      const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set('authorization', `Bearer ${s.tokens.alice}`);
+      const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice));
       expect(res.status).toBe(200);
       expect(await s.h.audit.verify()).toMatchObject({ ok: true });
       // A time-range query reads the whole seq range: PostgreSQL's integer seq takes its bound.
@@ -75,14 +76,12 @@ describe('on PostgreSQL', () => {
     const s = await createScenario();
     try {
       const tries = await Promise.all(
-        Array.from({ length: 5 }, () =>
-          s.h.api.post('/v1/grants').set('authorization', `Bearer ${s.tokens.alice}`).send({ deviceId: 'laptop-7', reason: 'race', duration: 'PT1H' }),
-        ),
+        Array.from({ length: 5 }, () => s.h.api.post('/v1/grants').set(bearer(s.tokens.alice)).send({ deviceId: 'laptop-7', reason: 'race', duration: 'PT1H' })),
       );
       expect(tries.map((t) => t.status).sort()).toEqual([201, 409, 409, 409, 409]);
       expect((await s.h.audit.query({ action: 'grant.activated', limit: 10 })).items).toHaveLength(1);
 
-      await s.h.api.post('/v1/devices/laptop-7/rotate').set('authorization', `Bearer ${s.tokens.admin}`).send().expect(202);
+      await s.h.api.post('/v1/devices/laptop-7/rotate').set(bearer(s.tokens.admin)).send().expect(202);
       expect(await s.h.rotations.runDueJobs()).toBe(1);
       const ctx = { requestId: 'race' };
       const pending = await s.h.rotations.fetchPending('laptop-7', ctx);
