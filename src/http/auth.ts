@@ -64,6 +64,7 @@ async function auditRefusal(deps: AuthAudit, req: Request, res: Response, e: unk
     // Refused as unavailable because it could not be audited: not audited again by the error handler.
     return new DomainError('unavailable', 'The audit log is unavailable; the request was refused.', { alreadyAudited: true });
   }
+  // Audited above as auth.failed: the error handler must not audit it again.
   return new DomainError(e.code, e.message, { alreadyAudited: true });
 }
 
