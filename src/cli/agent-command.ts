@@ -5,6 +5,7 @@ import { generateDeviceKey, loadDeviceKey } from '../agent/device-key';
 import { SetterName, passwordSetters, setterNames } from '../agent/password-setter';
 import { armFailpoints } from '../failpoints/failpoint';
 import { redactPaths } from '../logging/redact-paths';
+import { backoffDelay } from '../time/backoff';
 import { parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
 
@@ -97,8 +98,7 @@ async function runForever(poll: () => Promise<unknown>, intervalMs: number, maxB
       failures += 1;
       logger.warn({ err: e instanceof Error ? e.message : String(e), failures }, 'poll failed; backing off');
     }
-    const backoff = failures === 0 ? intervalMs : Math.min(maxBackoffMs, intervalMs * 2 ** Math.min(failures, 20));
-    const wait = failures === 0 ? backoff : backoff / 2 + Math.random() * (backoff / 2);
+    const wait = failures === 0 ? intervalMs : backoffDelay(failures, { baseMs: intervalMs, maxMs: maxBackoffMs, jitter: 'equal' });
     await new Promise<void>((resolve) => {
       wake = resolve;
       setTimeout(resolve, wait);

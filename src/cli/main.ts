@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { agentCommand } from './agent-command';
-import { auditCommand, deviceCommand, escalationCommand, grantCommand, policyCommand } from './client-commands';
+import { auditCommand } from './audit-commands';
+import { deviceCommand } from './device-commands';
+import { escalationCommand } from './escalation-commands';
+import { grantCommand } from './grant-commands';
+import { policyCommand } from './policy-commands';
 import { StartupRefused } from '../startup/startup-refused';
 import { CliError } from './cli-error';
 import { serveCommand, tokenCommand } from './serve-command';

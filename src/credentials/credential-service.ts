@@ -39,7 +39,7 @@ export function createCredentialService(deps: {
     try {
       ref = await vault.put({ deviceId, version }, password);
     } catch (e) {
-      throw Object.assign(new DomainError('unavailable', 'The vault did not store the new password; nothing changed.'), { cause: e });
+      throw new DomainError('unavailable', 'The vault did not store the new password; nothing changed.', { cause: e });
     }
     return { deviceId, version, ref, reason };
   }
@@ -57,7 +57,7 @@ export function createCredentialService(deps: {
         try {
           ref = await (vault.putInTransaction as NonNullable<VaultBackend['putInTransaction']>)(tx, { deviceId, version }, password);
         } catch (e) {
-          throw Object.assign(new DomainError('unavailable', 'The vault did not store the new password; nothing changed.'), { cause: e });
+          throw new DomainError('unavailable', 'The vault did not store the new password; nothing changed.', { cause: e });
         }
         const prepared = { deviceId, version, ref, reason };
         await recordPending(tx, prepared);
@@ -89,7 +89,7 @@ export function createCredentialService(deps: {
     try {
       secret = await vault.get({ deviceId: v.deviceId, version: v.version }, v.vaultRef);
     } catch (e) {
-      throw Object.assign(new DomainError('unavailable', 'The vault could not be read; nothing was revealed.'), { cause: e });
+      throw new DomainError('unavailable', 'The vault could not be read; nothing was revealed.', { cause: e });
     }
     if (!secret) throw new DomainError('unavailable', `The vault holds no password for version ${v.version}; nothing was revealed.`);
     return secret;

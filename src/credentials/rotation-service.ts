@@ -5,6 +5,7 @@ import { GrantRepository } from '../grants/grant-repository';
 import { Db } from '../store/database';
 import { Transactor } from '../store/transactor';
 import { Metrics } from '../metrics/metrics';
+import { backoffDelay } from '../time/backoff';
 import { Clock } from '../time/clock';
 import { VaultBackend } from '../vault/vault-backend';
 import { createAgentCredentials } from './agent-credentials';
@@ -51,10 +52,7 @@ export function createRotationService(deps: {
   }
 
   /** Exponential backoff with jitter: base·2^(n−1), capped, then a random 50–100 % of it. */
-  function backoffMs(failures: number): number {
-    const capped = Math.min(settings.retryMaxSeconds, settings.retryBaseSeconds * 2 ** Math.min(failures - 1, 30));
-    return capped * 1000 * (0.5 + Math.random() / 2);
-  }
+  const backoffMs = (failures: number) => backoffDelay(failures - 1, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: 'equal' });
 
   const queue = createRotationQueue({ db, jobs, devices, transactor, clock });
   const { enqueue } = queue;

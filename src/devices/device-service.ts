@@ -7,7 +7,7 @@ import { GrantService } from '../grants/grant-service';
 import { UserPrincipal, requireRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { CredentialSummary, Device } from './device';
@@ -108,11 +108,13 @@ export function createDeviceService(deps: {
 
   async function listDevices(p: UserPrincipal, f: { group?: string; status?: string; cursor?: string; limit: number }): Promise<Page<DeviceView>> {
     requireRole(p, 'admin', 'auditor', 'approver');
-    const after = decodeCursor(f.cursor, ['string']);
-    const rows = await devices.list(db, { group: f.group, status: f.status, afterId: after?.[0], limit: f.limit + 1 });
-    const page = rows.slice(0, f.limit);
-    const last = page[page.length - 1];
-    return { items: await Promise.all(page.map(view)), nextCursor: rows.length > f.limit && last ? encodeCursor([last.id]) : null };
+    const page = await keysetPage(
+      f,
+      ['string'],
+      (after, limit) => devices.list(db, { group: f.group, status: f.status, afterId: after?.[0], limit }),
+      (d) => [d.id],
+    );
+    return { ...page, items: await Promise.all(page.items.map(view)) };
   }
 
   /** Forces a rotation: queues (or merges into) the device's open job, due now. */

@@ -5,7 +5,7 @@ import { AuditLog } from '../audit/audit-log';
 import { Role, UserPrincipal, hasRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
@@ -112,11 +112,13 @@ export function createEscalationService(deps: {
 
   /** Your own escalations, or everyone's for an admin; newest first. */
   async function listEscalations(p: UserPrincipal, f: { status?: EscalationStatus; cursor?: string; limit: number }): Promise<Page<Escalation>> {
-    const after = decodeCursor(f.cursor, ['string', 'string']);
-    const rows = await escalations.list(db, { submitter: hasRole(p, 'admin') ? undefined : p.subject, status: f.status, before: after, limit: f.limit + 1 });
-    const items = rows.slice(0, f.limit).map(view);
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > f.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+    const page = await keysetPage(
+      f,
+      ['string', 'string'],
+      (before, limit) => escalations.list(db, { submitter: hasRole(p, 'admin') ? undefined : p.subject, status: f.status, before, limit }),
+      (e) => [e.createdAt, e.id],
+    );
+    return { ...page, items: page.items.map(view) };
   }
 
   /** An admin moves an escalation along its lifecycle (submitted → acknowledged → resolved | rejected); audited. */

@@ -4,7 +4,7 @@ import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { versionsToShow } from '../credentials/credential-version';
 import { UserPrincipal, requireRole } from '../identity/principal';
-import { StepUpRequired, satisfiesAuthContext } from '../identity/step-up';
+import { satisfiesAuthContext, stepUpRequired } from '../identity/step-up';
 import { Metrics } from '../metrics/metrics';
 import { decideGrant } from '../policies/policy';
 import { PolicyRepository } from '../policies/policy-repository';
@@ -83,7 +83,7 @@ export function createGrantReveal(deps: {
     if (!decision.allow) return refuse(event, new DomainError('policy-denied', `No enabled policy allows this grant any more: ${decision.reason}`));
     if (!satisfiesAuthContext(p, deps.revealAuthContext)) {
       // Step-up: a valid token is not enough to see a password; the refusal is audited, then challenged.
-      const stepUp = new StepUpRequired(deps.revealAuthContext as string, 'Revealing a password', true);
+      const stepUp = stepUpRequired(deps.revealAuthContext as string, 'Revealing a password', { alreadyAudited: true });
       await transactor.run((tx) => audit.append(tx, { ...event, outcome: 'denied', reason: stepUp.message }), { singleWrite: true });
       throw stepUp;
     }

@@ -11,7 +11,7 @@ import { PolicyRepository } from '../policies/policy-repository';
 import { Metrics } from '../metrics/metrics';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
@@ -22,7 +22,6 @@ import { createGrantReveal } from './grant-reveal';
 import { GrantRepository } from './grant-repository';
 
 export type { Reveal } from './grant-reveal';
-export { AuditedRefusal } from './grant-refusal';
 
 export interface GrantRequest {
   deviceId: string;
@@ -366,11 +365,12 @@ export function createGrantService(deps: {
     requireRole(p, 'requester', 'approver', 'admin', 'auditor');
     // A requester sees only their own grants, whatever filter they send.
     const requester = canSeeAll(p) ? f.requester : p.subject;
-    const after = decodeCursor(f.cursor, ['string', 'string']);
-    const rows = await grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit: f.limit + 1 });
-    const page = rows.slice(0, f.limit);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+    return keysetPage(
+      f,
+      ['string', 'string'],
+      (after, limit) => grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit }),
+      (g) => [g.createdAt, g.id],
+    );
   }
 
   return {

@@ -6,7 +6,7 @@ import { GrantService } from '../grants/grant-service';
 import { UserPrincipal, requireRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { Policy } from './policy';
@@ -98,11 +98,12 @@ export function createPolicyService(deps: {
 
   async function listPolicies(p: UserPrincipal, f: { cursor?: string; limit: number }): Promise<Page<Policy>> {
     requireRole(p, 'admin', 'auditor');
-    const after = decodeCursor(f.cursor, ['string']);
-    const rows = await policies.list(db, { afterName: after?.[0], limit: f.limit + 1 });
-    const page = rows.slice(0, f.limit);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.name]) : null };
+    return keysetPage(
+      f,
+      ['string'],
+      (after, limit) => policies.list(db, { afterName: after?.[0], limit }),
+      (policy) => [policy.name],
+    );
   }
 
   return { createPolicy, replacePolicy, deletePolicy, getPolicy, listPolicies };

@@ -6,6 +6,7 @@ import { openPostgres, redactUrl } from './postgres';
 import { storeOutageCode } from './store-fault';
 import { sqliteStoreFile } from './store-file';
 import { WalCheckpointer, startWalCheckpointer } from './wal-checkpointer';
+import { backoffDelay } from '../time/backoff';
 
 export interface OpenStore {
   db: Db;
@@ -26,8 +27,8 @@ export interface OpenStore {
  * outage (a schema this build cannot use, a refused login) rejects.
  */
 async function waitForPostgres(db: Db, closed: () => boolean): Promise<void> {
-  for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 5000)) {
-    await new Promise((r) => setTimeout(r, delayMs));
+  for (let attempt = 0; ; attempt++) {
+    await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 250, maxMs: 5000, jitter: 'none' })));
     // Stopped while waiting: the daemon is going away, there is nothing to wait for.
     if (closed()) return new Promise<void>(() => undefined);
     try {

@@ -4,6 +4,7 @@ import https from 'node:https';
 import { Logger } from 'pino';
 import { Db } from '../store/database';
 import { Transactor, Tx } from '../store/transactor';
+import { backoffDelay } from '../time/backoff';
 import { Clock } from '../time/clock';
 import { timeOrderedId } from '../store/ids';
 import { WebhookDeliveryRepository } from './webhook-delivery-repository';
@@ -66,10 +67,7 @@ export function createWebhookService(deps: {
     return endpoints.length;
   }
 
-  function backoffMs(attempts: number): number {
-    const capped = Math.min(settings.retryMaxSeconds, settings.retryBaseSeconds * 2 ** Math.min(attempts - 1, 30));
-    return capped * 1000 * (0.5 + Math.random() / 2);
-  }
+  const backoffMs = (attempts: number) => backoffDelay(attempts - 1, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: 'equal' });
 
   /** What a receiver checks: the HMAC of the attempt's timestamp and the body, as Stripe signs (t=…,v1=…). */
   function signature(secret: string, timestamp: number, body: string): string {

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { callApi, cleanEnv, cliPath, DaemonProcess, localToken, runCli, startDaemonProcess, waitUntil } from '../support/daemon-process';
+import { callApi, cleanEnv, cliPath, DaemonProcess, localToken, runCli, startDaemonProcess } from '../support/daemon-process';
+import { waitUntil } from '../support/wait-until';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
 jest.setTimeout(60000);

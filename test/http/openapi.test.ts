@@ -5,6 +5,7 @@ import pino from 'pino';
 import { createHttpApp } from '../../src/http/http-app';
 import { TestApp, createTestApp } from '../support/test-app';
 import { repoRoot } from '../support/daemon-process';
+import { bearer } from '../support/bearer';
 
 describe('GET /openapi.json', () => {
   let h: TestApp;
@@ -45,7 +46,7 @@ describe('GET /openapi.json', () => {
   it('documents every field of an answer (the audit verify result, with the checkpoint coverage an auditor relies on)', async () => {
     const doc = (await h.api.get('/openapi.json')).body;
     const auditor = await h.token('auditor-1', ['auditor']);
-    const res = await h.api.get('/v1/audit/verify').set('authorization', `Bearer ${auditor}`).expect(200);
+    const res = await h.api.get('/v1/audit/verify').set(bearer(auditor)).expect(200);
     const schema = doc.paths['/v1/audit/verify'].get.responses['200'].content['application/json'].schema;
     expect(Object.keys(res.body).length).toBeGreaterThan(3);
     for (const field of Object.keys(res.body)) expect(Object.keys(schema.properties)).toContain(field);
