@@ -4,6 +4,12 @@ import { DomainError } from '../problems/problem';
 export const rotationReasons = ['initial', 'scheduled', 'post-use', 'manual'] as const;
 export type RotationReason = (typeof rotationReasons)[number];
 
+/** A rotation job is open until it ends: done (rotated, merged into a pending version, or cancelled), or failed. */
+export const rotationJobStates = ['open', 'done', 'failed'] as const;
+export type RotationJobState = (typeof rotationJobStates)[number];
+/** How a done job ended: rotated (a new pending version), merged (one was already pending), cancelled (device retired). */
+export type RotationJobOutcome = 'rotated' | 'merged' | 'cancelled';
+
 export const credentialVersionStates = ['pending', 'current', 'superseded', 'failed'] as const;
 export type CredentialVersionState = (typeof credentialVersionStates)[number];
 

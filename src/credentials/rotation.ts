@@ -1,4 +1,4 @@
-import { RotationReason } from './credential-version';
+import { RotationJobOutcome, RotationJobState, RotationReason } from './credential-version';
 
 /** The rotation settings, in seconds (configuration converts its durations once). */
 export interface RotationSettings {
@@ -34,11 +34,10 @@ export interface RotationJob {
   dueAt: string;
   attempts: number;
   lastError: string | null;
-  state: 'open' | 'done' | 'failed';
+  state: RotationJobState;
   createdAt: string;
   /** Held by a worker until then; a worker that died lets it go when this passes. */
   claimedUntil: string | null;
   doneAt: string | null;
-  /** How a done job ended: rotated (a new pending version), merged (one was already pending), cancelled (device retired). */
-  outcome: 'rotated' | 'merged' | 'cancelled' | null;
+  outcome: RotationJobOutcome | null;
 }

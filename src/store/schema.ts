@@ -1,10 +1,11 @@
 import { Generated } from 'kysely';
 // The schema describes how the domains persist: it names their states and reasons by the domains'
 // own types, never the other way round (a domain rule must not change because a column did).
-import { CredentialVersionState, RotationReason } from '../credentials/credential-version';
+import { CredentialVersionState, RotationJobOutcome, RotationJobState, RotationReason } from '../credentials/credential-version';
 import { DeviceStatus } from '../devices/device';
 import { EscalationStatus } from '../escalations/escalation';
 import { GrantState } from '../grants/grant';
+import { DeliveryState } from '../webhooks/webhook-delivery';
 
 // Times are RFC 3339 UTC strings: they sort as text and read the same on SQLite and PostgreSQL.
 export interface DeviceTable {
@@ -86,12 +87,11 @@ export interface RotationJobTable {
   due_at: string;
   attempts: number;
   last_error: string | null;
-  state: 'open' | 'done' | 'failed';
+  state: RotationJobState;
   created_at: string;
   claimed_until: string | null;
   done_at: string | null;
-  /** How a done job ended: rotated (a new pending version), merged (one was already pending), cancelled (device retired). */
-  outcome: 'rotated' | 'merged' | 'cancelled' | null;
+  outcome: RotationJobOutcome | null;
 }
 
 export interface VaultSecretTable {
@@ -145,7 +145,7 @@ export interface WebhookDeliveryTable {
   event: string;
   url: string;
   payload: string;
-  state: 'pending' | 'delivered' | 'failed';
+  state: DeliveryState;
   attempts: number;
   next_attempt_at: string;
   last_error: string | null;

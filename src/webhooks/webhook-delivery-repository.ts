@@ -1,22 +1,8 @@
 import { Kysely } from 'kysely';
 import { Database } from '../store/schema';
+import { DeliveryState, WebhookDelivery } from './webhook-delivery';
 
 type Q = Kysely<Database>;
-
-/** One announcement to one endpoint, as the outbox keeps it until it is delivered or given up. */
-export interface WebhookDelivery {
-  id: string;
-  event: string;
-  url: string;
-  /** The JSON body posted, as written in the announcing transaction. */
-  payload: string;
-  state: 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  nextAttemptAt: string;
-  lastError: string | null;
-  createdAt: string;
-  deliveredAt: string | null;
-}
 
 /** The webhook_deliveries table: the outbox. `q` is the store or a transaction of it. */
 export function createWebhookDeliveryRepository() {
@@ -53,7 +39,7 @@ export function createWebhookDeliveryRepository() {
       await q.updateTable('webhook_deliveries').set({ state: 'delivered', attempts, delivered_at: at, last_error: null }).where('id', '=', id).execute();
     },
     /** A failed attempt: retried at `nextAttemptAt` while pending, or given up (failed). */
-    async recordFailedAttempt(q: Q, id: string, f: { state: 'pending' | 'failed'; attempts: number; lastError: string; nextAttemptAt: string }): Promise<void> {
+    async recordFailedAttempt(q: Q, id: string, f: { state: Exclude<DeliveryState, 'delivered'>; attempts: number; lastError: string; nextAttemptAt: string }): Promise<void> {
       await q
         .updateTable('webhook_deliveries')
         .set({ state: f.state, attempts: f.attempts, last_error: f.lastError, next_attempt_at: f.nextAttemptAt })
