@@ -19,8 +19,24 @@ module.exports = {
       severity: 'error',
       comment:
         'store/ is the connection, the transactions and the migrations; the domains build on it. A store that imports a domain cannot be reused by another, and every domain change would ripple into it.',
-      from: { path: '^src/store/' },
+      from: { path: '^src/store/', pathNot: '^src/store/schema\\.ts$' },
       to: { path: `^src/${domains}/` },
+    },
+    {
+      name: 'schema-imports-only-domain-cores',
+      severity: 'error',
+      comment:
+        "The schema names the domains' states and reasons by their own types (grant states, credential version states...), so it may import a domain's pure core (<entity>.ts), which imports no store; never a service, repository or route, which would make the store depend on behaviour.",
+      from: { path: '^src/store/schema\\.ts$' },
+      to: { path: `^src/${domains}/.*-(service|repository|routes|schemas)\\.ts$` },
+    },
+    {
+      name: 'domains-import-not-the-schema',
+      severity: 'error',
+      comment:
+        "The store describes how the domains persist: a domain rule must not change because a column did. Only a domain's repositories map rows to domain types; the audit log's append and chain walk and the local vault backend are their tables' repositories (prepared statements on every reveal), so they may too.",
+      from: { path: `^src/${domains}/`, pathNot: ['-repository\\.ts$', '^src/audit/(audit-log|stored-chain)\\.ts$', '^src/vault/local/'] },
+      to: { path: '^src/store/schema\\.ts$' },
     },
     {
       name: 'domains-import-no-http-cli-or-root',

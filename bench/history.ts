@@ -10,9 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import pino from 'pino';
-import { createServices, openInfra } from '../src/app';
+import { createServices } from '../src/app';
+import { openInfra } from '../src/infra';
 import { loadConfig } from '../src/config/load-config';
-import { CredentialVersion, createCredentialRepository } from '../src/credentials/credential-repository';
+import { createCredentialRepository } from '../src/credentials/credential-repository';
+import { CredentialVersionTable } from '../src/store/schema';
 import { createGrantRepository } from '../src/grants/grant-repository';
 import { UserPrincipal } from '../src/identity/principal';
 import { machine } from './machine';
@@ -39,7 +41,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-bench-history-'));
   const config = loadConfig({ env: { JITBROKER_DATA_DIR: path.join(dir, 'data') } });
-  const infra = await openInfra(config, { logger: pino({ level: 'silent' }) });
+  const infra = await openInfra(config, { env: {}, logger: pino({ level: 'silent' }) });
   try {
     const s = await createServices(config, infra);
     const { db } = infra;
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
       // the vault. Numbered after the current one: the reads measured do not depend on the order.
       const at = new Date().toISOString();
       for (let i = 0; i < n; i += 1000) {
-        const rows = Array.from({ length: Math.min(1000, n - i) }, (_, k): CredentialVersion => {
+        const rows = Array.from({ length: Math.min(1000, n - i) }, (_, k): CredentialVersionTable => {
           const version = 2 + i + k;
           return {
             device_id: id,

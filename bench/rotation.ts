@@ -13,7 +13,8 @@ import autocannon from 'autocannon';
 import BetterSqlite3 from 'better-sqlite3';
 import { exportJWK, generateKeyPair } from 'jose';
 import pino from 'pino';
-import { createServices, openInfra } from '../src/app';
+import { createServices } from '../src/app';
+import { openInfra } from '../src/infra';
 import { loadConfig } from '../src/config/load-config';
 import { UserPrincipal } from '../src/identity/principal';
 import { startServe } from './daemon-process';
@@ -44,7 +45,7 @@ const ctx = { requestId: 'bench-seed' };
 /** Enrols the fleet through the services (as the API would), acknowledges every first password, and opens one grant to reveal. */
 async function seedFleet(dataDir: string, publicJwk: object): Promise<{ token: string; grantId: string }> {
   const config = loadConfig({ env: { JITBROKER_DATA_DIR: dataDir } });
-  const infra = await openInfra(config, { logger: pino({ level: 'silent' }) });
+  const infra = await openInfra(config, { env: {}, logger: pino({ level: 'silent' }) });
   const s = await createServices(config, infra);
   const started = Date.now();
   const ids = Array.from({ length: fleetSize }, (_, i) => `pc-${String(i).padStart(6, '0')}`);
@@ -302,7 +303,7 @@ function printStalls(stalls: Stall[]): void {
 async function tickCost(devices: number): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-bench-tick-'));
   const config = loadConfig({ env: { JITBROKER_DATA_DIR: dir } });
-  const infra = await openInfra(config, { logger: pino({ level: 'silent' }) });
+  const infra = await openInfra(config, { env: {}, logger: pino({ level: 'silent' }) });
   const s = await createServices(config, infra);
   const raw = new BetterSqlite3(path.join(dir, 'jitbroker.db'));
   const future = new Date(Date.now() + 86400000).toISOString();

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { AuditAction } from './audit-actions';
 import { AuditEvent, genesisHash, sha256Hex } from './audit-event';
 
 /** One link of the chain as stored or exported: its content, exactly as hashed, and its hashes. */
@@ -29,7 +30,7 @@ export interface VerifyResult {
   problem?: string;
 }
 
-export const checkpointAction = 'audit.checkpoint';
+export const checkpointAction = 'audit.checkpoint' satisfies AuditAction;
 
 /** What a checkpoint signs: the chain head it vouches for. */
 export function checkpointMessage(seq: number, hash: string): Buffer {

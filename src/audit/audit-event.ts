@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { AuditAction } from './audit-actions';
 
 export type AuditOutcome = 'success' | 'denied' | 'failure';
 
@@ -24,7 +25,7 @@ export interface RequestContext {
 
 export interface AuditInput {
   actor: AuditActor;
-  action: string;
+  action: AuditAction;
   outcome: AuditOutcome;
   deviceId?: string;
   target?: string;

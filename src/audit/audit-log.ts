@@ -3,6 +3,7 @@ import { Insertable, sql } from 'kysely';
 import { Db } from '../store/database';
 import { isPostgres } from '../store/dialect';
 import { advisoryKey } from '../store/job-lock';
+import { splitPage } from '../store/paging';
 import { prepareQuery } from '../store/prepared-query';
 import { AuditEventTable } from '../store/schema';
 import { Tx, transactionScratch } from '../store/transactor';
@@ -176,7 +177,8 @@ export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long e
       until: range.until,
       limit: q.limit + 1,
     });
-    return { rows: rows.slice(0, q.limit), nextSeq: rows.length > q.limit ? (rows[q.limit - 1]?.seq ?? null) : null };
+    const { items, last } = splitPage(rows, q.limit);
+    return { rows: items, nextSeq: last?.seq ?? null };
   }
 
   /** One page of events, parsed. */

@@ -1,16 +1,8 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { handle, userOf } from '../http/handle';
-import { deviceId, emptyBody, pageQuery, parse, subjectName } from '../http/validation';
-import { DomainError } from '../problems/problem';
-import { AuditCheckpoints } from './audit-checkpoints';
-import { requireRole } from '../identity/principal';
-import { decodeCursor, encodeCursor } from '../store/paging';
-import { Transactor } from '../store/transactor';
-import { actorOf } from './actor';
-import { exportFormats, exportLines } from './audit-export';
-import { AuditLog } from './audit-log';
-import { CheckpointSigner } from './checkpoint-signer';
+import { RouteGroup, route, routeGroup } from '../http/route';
+import { deviceId, emptyBody, page, pageQuery, subjectName } from '../http/validation';
+import { exportFormats } from './audit-export';
+import { AuditService } from './audit-service';
 
 const rfc3339 = z
   .string()
@@ -44,85 +36,99 @@ export const verifyQuery = z
 
 export const exportQuery = z.object({ format: z.enum(exportFormats).default('jsonl'), from: rfc3339.optional(), to: rfc3339.optional() }).strict();
 
-export function auditRoutes(deps: { audit: AuditLog; transactor: Transactor; signer: CheckpointSigner; checkpoints: Pick<AuditCheckpoints, 'checkpointNow' | 'latest'> }): Router {
-  const { audit } = deps;
-  const r = Router({ caseSensitive: true, strict: true });
-  r.get(
-    '/events',
-    handle(async (req) => {
-      requireRole(userOf(req), 'auditor');
-      const q = parse(eventsQuery, req.query, 'query');
-      const after = decodeCursor(q.cursor, ['number']);
-      const page = await audit.queryJson({ ...q, afterSeq: after?.[0] });
-      return { status: 200, json: `{"items":${page.itemsJson},"nextCursor":${JSON.stringify(page.nextSeq === null ? null : encodeCursor([page.nextSeq]))}}` };
+const auditEvent = z
+  .object({
+    seq: z.number(),
+    at: z.string(),
+    actor: z.object({ kind: z.string(), subject: z.string() }).passthrough(),
+    action: z.string(),
+    outcome: z.string(),
+    hash: z.string(),
+    prevHash: z.string(),
+  })
+  .passthrough();
+const verifyResult = z.object({
+  ok: z.boolean(),
+  events: z.number(),
+  headHash: z.string(),
+  checkpoints: z.number().optional().describe('Signed checkpoints whose signature was checked.'),
+  signedThroughSeq: z.number().optional().describe('The last event a checked checkpoint signature vouches for; 0 when none is.'),
+  unsignedEvents: z.number().optional().describe('Checked events after signedThroughSeq, which no signature vouches for yet.'),
+  firstBadSeq: z.number().optional(),
+  problem: z.string().optional(),
+});
+const checkpoint = z.object({ seq: z.number(), hash: z.string(), signature: z.string(), keyId: z.string(), at: z.string() });
+
+/** What the audit routes call. */
+export type AuditRouteService = Pick<AuditService, 'queryEvents' | 'verifyLog' | 'checkpointKey' | 'signCheckpoint' | 'latestCheckpoint' | 'exportLog'>;
+
+export function auditRoutes(audits: AuditRouteService): RouteGroup {
+  return routeGroup('/v1/audit', [
+    route({
+      method: 'get',
+      path: '/v1/audit/events',
+      summary: 'Audit events, oldest first (auditor)',
+      roles: ['auditor'],
+      query: eventsQuery,
+      responses: { 200: { description: 'A page of events', json: page(auditEvent) } },
+      handle: async ({ caller, query }) => {
+        const events = await audits.queryEvents(caller, query);
+        return { status: 200, json: `{"items":${events.itemsJson},"nextCursor":${JSON.stringify(events.nextCursor)}}` };
+      },
     }),
-  );
-  r.get(
-    '/verify',
-    handle(async (req) => {
-      requireRole(userOf(req), 'auditor');
-      const { anchor } = parse(verifyQuery, req.query, 'query');
-      return { status: 200, body: await audit.verify({ anchor, checkpointKey: deps.signer.publicKey }) };
+    route({
+      method: 'get',
+      path: '/v1/audit/verify',
+      summary: 'Walk the hash chain (auditor)',
+      roles: ['auditor'],
+      query: verifyQuery,
+      responses: { 200: { description: 'The result', json: verifyResult } },
+      handle: async ({ caller, query }) => ({ status: 200, body: await audits.verifyLog(caller, { anchor: query.anchor }) }),
     }),
-  );
-  r.get(
-    '/checkpoint-key',
-    handle(async (req) => {
-      requireRole(userOf(req), 'auditor');
-      parse(z.object({}).strict(), req.query, 'query');
-      return { status: 200, body: deps.signer.publicJwk };
+    route({
+      method: 'get',
+      path: '/v1/audit/checkpoint-key',
+      summary: 'The public key that signs checkpoints (auditor)',
+      roles: ['auditor'],
+      query: z.object({}).strict(),
+      responses: { 200: { description: 'A public JWK', json: z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }).passthrough() } },
+      handle: async ({ caller }) => ({ status: 200, body: await audits.checkpointKey(caller) }),
     }),
-  );
-  // An auditor takes a checkpoint to keep: later, verify with it as the anchor catches a log cut short or restored.
-  r.post(
-    '/checkpoints',
-    handle(async (req) => {
-      requireRole(userOf(req), 'auditor');
-      parse(emptyBody, req.body, 'body');
-      return { status: 201, body: await deps.checkpoints.checkpointNow() };
+    // An auditor takes a checkpoint to keep: later, verify with it as the anchor catches a log cut short or restored.
+    route({
+      method: 'post',
+      path: '/v1/audit/checkpoints',
+      summary: 'Sign a checkpoint of the chain head now (auditor)',
+      roles: ['auditor'],
+      body: emptyBody,
+      responses: { 201: { description: 'Signed and appended', json: checkpoint } },
+      handle: async ({ caller }) => ({ status: 201, body: await audits.signCheckpoint(caller) }),
     }),
-  );
-  r.get(
-    '/checkpoints/latest',
-    handle(async (req) => {
-      requireRole(userOf(req), 'auditor');
-      const latest = await deps.checkpoints.latest();
-      if (!latest) throw new DomainError('not-found', 'No checkpoint has been signed yet.');
-      return { status: 200, body: latest };
+    route({
+      method: 'get',
+      path: '/v1/audit/checkpoints/latest',
+      summary: 'The last checkpoint (auditor)',
+      roles: ['auditor'],
+      responses: { 200: { description: 'The checkpoint', json: checkpoint } },
+      problems: ['not-found'],
+      handle: async ({ caller }) => ({ status: 200, body: await audits.latestCheckpoint(caller) }),
     }),
-  );
-  // Streamed: constant memory whatever the range. The export is audited before its first byte.
-  r.get('/export', (req, res, next) => {
-    void (async () => {
-      const p = userOf(req);
-      requireRole(p, 'auditor');
-      const q = parse(exportQuery, req.query, 'query');
-      await deps.transactor.run(
-        (tx) =>
-          audit.append(tx, {
-            actor: actorOf(p),
-            action: 'audit.exported',
-            outcome: 'success',
-            details: { format: q.format, from: q.from ?? null, to: q.to ?? null },
-            context: req.context,
-          }),
-        { singleWrite: true },
-      );
-      res.status(200);
-      res.setHeader('Content-Type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
-      res.setHeader('Content-Disposition', `attachment; filename="jitbroker-audit.${q.format}"`);
-      let aborted = false;
-      res.once('close', () => (aborted = true));
-      for await (const line of exportLines(audit.links({ from: q.from, to: q.to }), q.format)) {
-        if (aborted) return;
-        if (!res.write(line)) await new Promise((resolve) => res.once('drain', resolve));
-      }
-      res.end();
-    })().catch((e: unknown) => {
-      // Before the first byte a problem document can still be sent; after it, only cutting the stream tells the client.
-      if (res.headersSent) res.destroy(e instanceof Error ? e : undefined);
-      else next(e);
-    });
-  });
-  return r;
+    // Streamed: constant memory whatever the range. The export is audited before its first byte.
+    route({
+      method: 'get',
+      path: '/v1/audit/export',
+      summary: 'Stream the log with each event as hashed and its hash (auditor)',
+      roles: ['auditor'],
+      query: exportQuery,
+      responses: { 200: { description: 'JSONL or CSV', content: { 'application/x-ndjson': z.string(), 'text/csv': z.string() } } },
+      handle: async ({ caller, query, context }) => ({
+        status: 200,
+        stream: {
+          type: query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+          headers: { 'Content-Disposition': `attachment; filename="jitbroker-audit.${query.format}"` },
+          lines: await audits.exportLog(caller, query, context),
+        },
+      }),
+    }),
+  ]);
 }

@@ -3,7 +3,9 @@ import pino from 'pino';
 import { createDeviceAgent } from '../agent/device-agent';
 import { generateDeviceKey, loadDeviceKey } from '../agent/device-key';
 import { SetterName, passwordSetters, setterNames } from '../agent/password-setter';
+import { armFailpoints } from '../failpoints/failpoint';
 import { redactPaths } from '../logging/redact-paths';
+import { backoffDelay } from '../time/backoff';
 import { parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
 
@@ -53,6 +55,7 @@ export function agentCommand(): Command {
           const interval = parseShortDurationSeconds(o.interval, 86400);
           const maxBackoff = parseShortDurationSeconds(o.maxBackoff, 86400);
           if (interval === undefined || maxBackoff === undefined) throw new CliError('--interval and --max-backoff take a lifetime of at most 1d such as 30s, 5m or PT1M', 2);
+          armFailpoints(process.env.JITBROKER_FAILPOINTS);
           const logger = pino({ redact: { paths: redactPaths, censor: '[redacted]' } }, pino.destination(2));
           const agent = createDeviceAgent({
             url: o.url ?? process.env.JITBROKER_URL ?? 'http://127.0.0.1:7800',
@@ -95,8 +98,7 @@ async function runForever(poll: () => Promise<unknown>, intervalMs: number, maxB
       failures += 1;
       logger.warn({ err: e instanceof Error ? e.message : String(e), failures }, 'poll failed; backing off');
     }
-    const backoff = failures === 0 ? intervalMs : Math.min(maxBackoffMs, intervalMs * 2 ** Math.min(failures, 20));
-    const wait = failures === 0 ? backoff : backoff / 2 + Math.random() * (backoff / 2);
+    const wait = failures === 0 ? intervalMs : backoffDelay(failures, { baseMs: intervalMs, maxMs: maxBackoffMs, jitter: 'equal' });
     await new Promise<void>((resolve) => {
       wake = resolve;
       setTimeout(resolve, wait);

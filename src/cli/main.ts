@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { agentCommand } from './agent-command';
-import { auditCommand, deviceCommand, escalationCommand, grantCommand, policyCommand } from './client-commands';
+import { auditCommand } from './audit-commands';
+import { deviceCommand } from './device-commands';
+import { escalationCommand } from './escalation-commands';
+import { grantCommand } from './grant-commands';
+import { policyCommand } from './policy-commands';
+import { StartupRefused } from '../startup/startup-refused';
 import { CliError } from './cli-error';
 import { serveCommand, tokenCommand } from './serve-command';
 import { migrateCommand, storeCommand } from './store-commands';
@@ -29,6 +34,11 @@ if (require.main === module) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((e: unknown) => {
+      // A refused start (a setting, a file, a store it cannot use) is exit code 2: the systemd unit does not restart it.
+      if (e instanceof StartupRefused) {
+        console.error(`jitbroker: ${e.report()}`);
+        process.exit(2);
+      }
       console.error(`jitbroker: ${e instanceof Error ? e.message : String(e)}`);
       process.exit(e instanceof CliError ? e.exitCode : 1);
     });

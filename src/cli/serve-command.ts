@@ -1,10 +1,12 @@
 import { Command } from 'commander';
 import { Config } from '../config/config-schema';
-import { ConfigError, loadConfig } from '../config/load-config';
+import { loadConfig } from '../config/load-config';
+import { serviceSettings } from '../config/settings';
+import { armFailpoints } from '../failpoints/failpoint';
 import { Role, roles } from '../identity/principal';
-import { SchemaBehindBuild, SchemaNewerThanBuild, ensurePrivateDir } from '../store/database';
+import { ensurePrivateDir } from '../store/database';
 import { systemClock } from '../time/clock';
-import { parseDurationSeconds, parseShortDurationSeconds } from '../time/duration';
+import { parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
 
 const list = (v: string): string[] =>
@@ -13,14 +15,9 @@ const list = (v: string): string[] =>
     .map((s) => s.trim())
     .filter((s) => s !== '');
 
-/** Loads and validates the configuration; a bad value is exit code 2 with one line per bad key. */
+/** Loads and validates the configuration from the file and this process's environment; a bad value is a ConfigError (exit code 2, one line per bad key). */
 export function configOrExit(file: string | undefined): Config {
-  try {
-    return loadConfig({ file });
-  } catch (e) {
-    if (e instanceof ConfigError) throw new CliError(`invalid configuration, not started:\n${e.lines.join('\n')}`, 2);
-    throw e;
-  }
+  return loadConfig({ file, env: process.env });
 }
 
 export function serveCommand(): Command {
@@ -32,18 +29,12 @@ export function serveCommand(): Command {
       // Everything the daemon creates (database, WAL, key files) is private to its user.
       process.umask(0o077);
       // Loaded here, not at the top: every other command (and --help) starts without the daemon's modules.
-      const { StartupRefused, startDaemon } = await import('../daemon');
-      let daemon;
-      try {
-        daemon = await startDaemon(config);
-      } catch (e) {
-        if (e instanceof StartupRefused) throw new CliError(`refusing to start:\n${e.lines.join('\n')}`, 2);
-        if (e instanceof SchemaNewerThanBuild || e instanceof SchemaBehindBuild) throw new CliError(`refusing to start: ${e.message}`, 2);
-        throw e;
-      }
-      const running = daemon;
+      const { startDaemon } = await import('../daemon');
+      armFailpoints(process.env.JITBROKER_FAILPOINTS);
+      // A refused start (StartupRefused) is exit code 2 (main.ts).
+      const running = await startDaemon(config, { env: process.env });
       void running.refusedLate.then((refusal) => {
-        console.error(`jitbroker: refusing to start:\n${refusal.lines.join('\n')}`);
+        console.error(`jitbroker: ${refusal.report()}`);
         process.exit(2);
       });
       const stop = () => {
@@ -77,7 +68,7 @@ export function tokenCommand(): Command {
       const unknown = wanted.filter((r) => !(roles as readonly string[]).includes(r));
       if (unknown.length > 0) throw new CliError(`unknown role(s) ${unknown.join(', ')}; accepted: ${roles.join(', ')}`);
       if (opts.sub.trim() === '' || opts.sub.length > 256) throw new CliError('--sub must be 1 to 256 characters');
-      const ttlSeconds = opts.ttl !== undefined ? parseShortDurationSeconds(opts.ttl) : parseDurationSeconds(config.identity.local.tokenTtl);
+      const ttlSeconds = opts.ttl !== undefined ? parseShortDurationSeconds(opts.ttl) : serviceSettings(config).identity.local.tokenTtlSeconds;
       if (ttlSeconds === undefined) throw new CliError(`--ttl ${opts.ttl}: not a lifetime; accepted: 90s, 30m, 1h, 2d or an ISO 8601 duration`);
       ensurePrivateDir(config.dataDir);
       const { createLocalIdentity } = await import('../identity/local/local-identity');

@@ -2,12 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { StartupRefused } from '../startup/startup-refused';
 import { Config, configSchema } from './config-schema';
 
-export class ConfigError extends Error {
-  constructor(readonly lines: readonly string[]) {
-    super(`invalid configuration:\n${lines.join('\n')}`);
-    this.name = 'ConfigError';
+/** A configuration that does not validate: one line per bad key, each naming what is accepted. */
+export class ConfigError extends StartupRefused {
+  override name = 'ConfigError';
+  constructor(lines: readonly string[]) {
+    super(lines, 'invalid configuration, not started');
   }
 }
 
@@ -166,8 +168,8 @@ function describeValue(tree: Tree, keyPath: readonly (string | number)[]): strin
  * Loads the embedded defaults, then the `--config` file, then `JITBROKER_*` variables, and
  * validates the result. A bad value throws a ConfigError with one line per bad key.
  */
-export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
-  const env = opts.env ?? process.env;
+export function loadConfig(opts: { file?: string; env: NodeJS.ProcessEnv }): Config {
+  const { env } = opts;
   let tree = readConfigFile(defaultConfigFile, 'default config');
   if (opts.file) tree = merge(tree, readConfigFile(opts.file, 'config file'));
   const sources = new Map<string, string>();

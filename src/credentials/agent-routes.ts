@@ -1,7 +1,6 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { deviceOf, handle } from '../http/handle';
-import { parse, shortText } from '../http/validation';
+import { RouteGroup, route, routeGroup } from '../http/route';
+import { shortText } from '../http/validation';
 import { RotationService } from './rotation-service';
 
 export const ackParams = z
@@ -15,26 +14,40 @@ export const ackParams = z
   .strict();
 export const ackBody = z.object({ result: z.enum(['set', 'failed']), error: shortText(1000).optional() }).strict();
 
-export function agentRoutes(deps: { rotations: Pick<RotationService, 'fetchPending' | 'acknowledge'> }): Router {
-  const r = Router({ caseSensitive: true, strict: true });
-  r.get(
-    '/credential',
-    handle(async (req) => {
-      const { deviceId } = deviceOf(req);
-      const pending = await deps.rotations.fetchPending(deviceId, req.context);
-      if (!pending) return { status: 204 };
-      // The agent's copy of a new password: audited as fetched before it leaves, never cached.
-      return { status: 200, noStore: true, body: { version: pending.version, account: pending.account, password: pending.password.expose() } };
+/** What the agent routes call. */
+export type AgentRouteService = Pick<RotationService, 'fetchPending' | 'acknowledge'>;
+
+export function agentRoutes(rotations: AgentRouteService): RouteGroup {
+  return routeGroup('/v1/agent', [
+    route({
+      method: 'get',
+      path: '/v1/agent/credential',
+      summary: 'The pending password the device must set',
+      roles: 'agent',
+      responses: {
+        200: { description: 'Set this', json: z.object({ version: z.number(), account: z.string(), password: z.string() }) },
+        204: { description: 'Nothing to do' },
+      },
+      handle: async ({ caller, context }) => {
+        const pending = await rotations.fetchPending(caller.deviceId, context);
+        if (!pending) return { status: 204 };
+        // The agent's copy of a new password: audited as fetched before it leaves, never cached.
+        return { status: 200, noStore: true, body: { version: pending.version, account: pending.account, password: pending.password.expose() } };
+      },
     }),
-  );
-  r.post(
-    '/credential/:version/ack',
-    handle(async (req) => {
-      const { version } = parse(ackParams, req.params, 'params');
-      const body = parse(ackBody, req.body, 'body');
-      await deps.rotations.acknowledge(deviceOf(req).deviceId, version, body.result, body.error, req.context);
-      return { status: 204 };
+    route({
+      method: 'post',
+      path: '/v1/agent/credential/:version/ack',
+      summary: 'The device set (or failed to set) a version',
+      roles: 'agent',
+      params: ackParams,
+      body: ackBody,
+      responses: { 204: { description: 'Recorded' } },
+      problems: ['not-found', 'conflict'],
+      handle: async ({ caller, params, body, context }) => {
+        await rotations.acknowledge(caller.deviceId, params.version, body.result, body.error, context);
+        return { status: 204 };
+      },
     }),
-  );
-  return r;
+  ]);
 }

@@ -1,9 +1,29 @@
 import { Kysely, sql } from 'kysely';
 import { prepareQuery } from '../store/prepared-query';
 import { CredentialVersionTable, Database } from '../store/schema';
+import { CredentialVersion, CredentialVersionState, assertCanMoveVersion } from './credential-version';
 
 type Q = Kysely<Database>;
-export type CredentialVersion = CredentialVersionTable;
+export type { CredentialVersion } from './credential-version';
+
+/** A credential_versions row as the domain reads it (also for joins that select its columns under other names). */
+export function credentialVersionFromRow(r: CredentialVersionTable): CredentialVersion {
+  return {
+    deviceId: r.device_id,
+    version: r.version,
+    state: r.state,
+    reason: r.reason,
+    vaultRef: r.vault_ref,
+    createdAt: r.created_at,
+    fetchedAt: r.fetched_at,
+    acknowledgedAt: r.acknowledged_at,
+    supersededAt: r.superseded_at,
+    error: r.error,
+    vaultPrunedAt: r.vault_pruned_at,
+    revealedAt: r.revealed_at,
+  };
+}
+const fromRow = (r: CredentialVersionTable | undefined) => (r ? credentialVersionFromRow(r) : undefined);
 
 /** The credential_versions table: which password versions a device has, never a password. */
 export function createCredentialRepository(db: Q) {
@@ -15,7 +35,7 @@ export function createCredentialRepository(db: Q) {
   );
   return {
     async pending(q: Q, deviceId: string): Promise<CredentialVersion | undefined> {
-      return (await pendingOf(q, { deviceId }))[0];
+      return fromRow((await pendingOf(q, { deviceId }))[0]);
     },
     /**
      * Active devices whose agent fetched a pending password at or before `cutoff` and never
@@ -33,11 +53,13 @@ export function createCredentialRepository(db: Q) {
         .executeTakeFirst();
       return Number(r?.n ?? 0);
     },
-    async inState(q: Q, deviceId: string, state: CredentialVersion['state']): Promise<CredentialVersion | undefined> {
-      return q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('state', '=', state).orderBy('version', 'desc').limit(1).executeTakeFirst();
+    async inState(q: Q, deviceId: string, state: CredentialVersionState): Promise<CredentialVersion | undefined> {
+      return fromRow(
+        await q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('state', '=', state).orderBy('version', 'desc').limit(1).executeTakeFirst(),
+      );
     },
     async find(q: Q, deviceId: string, version: number): Promise<CredentialVersion | undefined> {
-      return q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('version', '=', version).executeTakeFirst();
+      return fromRow(await q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('version', '=', version).executeTakeFirst());
     },
     async nextVersion(q: Q, deviceId: string): Promise<number> {
       const r = await q
@@ -47,11 +69,43 @@ export function createCredentialRepository(db: Q) {
         .executeTakeFirst();
       return Number(r?.v ?? 0) + 1;
     },
-    async insert(q: Q, row: CredentialVersion): Promise<void> {
-      await q.insertInto('credential_versions').values(row).execute();
+    async insert(q: Q, v: CredentialVersion): Promise<void> {
+      await q
+        .insertInto('credential_versions')
+        .values({
+          device_id: v.deviceId,
+          version: v.version,
+          state: v.state,
+          reason: v.reason,
+          vault_ref: v.vaultRef,
+          created_at: v.createdAt,
+          fetched_at: v.fetchedAt,
+          acknowledged_at: v.acknowledgedAt,
+          superseded_at: v.supersededAt,
+          error: v.error,
+          vault_pruned_at: v.vaultPrunedAt,
+          revealed_at: v.revealedAt,
+        })
+        .execute();
     },
-    /** Moves a version from the state it was read in; false when something else moved it first. */
-    async moveIfState(q: Q, deviceId: string, version: number, from: CredentialVersion['state'], set: Partial<CredentialVersion>): Promise<boolean> {
+    /**
+     * Moves a version from the state it was read in, along the lifecycle (allowedNextVersionState);
+     * false when something else moved it first. `at` is when it became current or superseded.
+     */
+    async moveIfState(
+      q: Q,
+      deviceId: string,
+      version: number,
+      from: CredentialVersionState,
+      to: { state: 'current' | 'superseded'; at: string } | { state: 'failed'; error: string },
+    ): Promise<boolean> {
+      assertCanMoveVersion({ deviceId, version, state: from }, to.state);
+      const set =
+        to.state === 'failed'
+          ? { state: to.state, error: to.error }
+          : to.state === 'current'
+            ? { state: to.state, acknowledged_at: to.at }
+            : { state: to.state, superseded_at: to.at };
       const r = await q.updateTable('credential_versions').set(set).where('device_id', '=', deviceId).where('version', '=', version).where('state', '=', from).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
@@ -74,8 +128,8 @@ export function createCredentialRepository(db: Q) {
         .where((eb) => eb.or([eb('state', '=', sql.lit('superseded')), eb('state', '=', sql.lit('failed'))]))
         .orderBy('version', 'desc')
         .execute();
-      const past = (state: CredentialVersion['state']) => unpruned.filter((v) => v.state === state).slice(keep);
-      return [...past('superseded'), ...past('failed')];
+      const past = (state: CredentialVersionState) => unpruned.filter((v) => v.state === state).slice(keep);
+      return [...past('superseded'), ...past('failed')].map(credentialVersionFromRow);
     },
     /** Notes when a requester was first shown each version (never moved later by another reveal). */
     async markRevealed(q: Q, deviceId: string, versions: readonly number[], at: string): Promise<void> {
@@ -88,14 +142,27 @@ export function createCredentialRepository(db: Q) {
     },
     /** The current or pending version a requester was shown, if any: a used password the device still holds. */
     async revealedInEffect(q: Q, deviceId: string): Promise<CredentialVersion | undefined> {
-      return q
-        .selectFrom('credential_versions')
-        .selectAll()
+      return fromRow(
+        await q
+          .selectFrom('credential_versions')
+          .selectAll()
+          .where('device_id', '=', deviceId)
+          .where('state', 'in', ['current', 'pending'])
+          .where('revealed_at', 'is not', null)
+          .orderBy('version', 'desc')
+          .executeTakeFirst(),
+      );
+    },
+    /** The first fetch of a pending version (later ones keep its time); false when it is no longer pending. */
+    async markFetched(q: Q, deviceId: string, version: number, at: string): Promise<boolean> {
+      const r = await q
+        .updateTable('credential_versions')
+        .set({ fetched_at: sql<string>`coalesce(fetched_at, ${at})` })
         .where('device_id', '=', deviceId)
-        .where('state', 'in', ['current', 'pending'])
-        .where('revealed_at', 'is not', null)
-        .orderBy('version', 'desc')
+        .where('version', '=', version)
+        .where('state', '=', 'pending')
         .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
     },
     async markPruned(q: Q, deviceId: string, version: number, at: string): Promise<void> {
       await q.updateTable('credential_versions').set({ vault_pruned_at: at }).where('device_id', '=', deviceId).where('version', '=', version).execute();

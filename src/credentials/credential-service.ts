@@ -1,14 +1,14 @@
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { CredentialVersionTable } from '../store/schema';
 import { Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { VaultBackend } from '../vault/vault-backend';
-import { CredentialVersion, createCredentialRepository } from './credential-repository';
+import { CredentialRepository } from './credential-repository';
+import { CredentialVersion, RotationReason } from './credential-version';
 import { PasswordPolicy, generatePassword, policyForDevice } from './password-generator';
 import { Secret } from '../secrets/secret';
 
-export type RotationReason = CredentialVersionTable['reason'];
+export type { RotationReason } from './credential-version';
 
 export interface PreparedVersion {
   deviceId: string;
@@ -20,12 +20,12 @@ export interface PreparedVersion {
 /** Password versions and the vault: generate, store, read back. The lifecycle lives in the rotation service. */
 export function createCredentialService(deps: {
   db: Db;
+  versions: CredentialRepository;
   vault: VaultBackend;
   clock: Clock;
   passwords: { defaults: PasswordPolicy; byGroup: Readonly<Record<string, Partial<PasswordPolicy>>> };
 }) {
-  const { db, vault, clock } = deps;
-  const versions = createCredentialRepository(db);
+  const { db, versions, vault, clock } = deps;
 
   /**
    * Generates a password under the device's policy and writes it to the vault under the next
@@ -39,7 +39,7 @@ export function createCredentialService(deps: {
     try {
       ref = await vault.put({ deviceId, version }, password);
     } catch (e) {
-      throw Object.assign(new DomainError('unavailable', 'The vault did not store the new password; nothing changed.'), { cause: e });
+      throw new DomainError('unavailable', 'The vault did not store the new password; nothing changed.', { cause: e });
     }
     return { deviceId, version, ref, reason };
   }
@@ -57,7 +57,7 @@ export function createCredentialService(deps: {
         try {
           ref = await (vault.putInTransaction as NonNullable<VaultBackend['putInTransaction']>)(tx, { deviceId, version }, password);
         } catch (e) {
-          throw Object.assign(new DomainError('unavailable', 'The vault did not store the new password; nothing changed.'), { cause: e });
+          throw new DomainError('unavailable', 'The vault did not store the new password; nothing changed.', { cause: e });
         }
         const prepared = { deviceId, version, ref, reason };
         await recordPending(tx, prepared);
@@ -68,18 +68,18 @@ export function createCredentialService(deps: {
   /** Records a prepared password as the device's pending version, in the caller's transaction. */
   async function recordPending(tx: Tx, p: PreparedVersion): Promise<void> {
     await versions.insert(tx, {
-      device_id: p.deviceId,
+      deviceId: p.deviceId,
       version: p.version,
       state: 'pending',
       reason: p.reason,
-      vault_ref: p.ref,
-      created_at: clock.now().toISOString(),
-      fetched_at: null,
-      acknowledged_at: null,
-      superseded_at: null,
+      vaultRef: p.ref,
+      createdAt: clock.now().toISOString(),
+      fetchedAt: null,
+      acknowledgedAt: null,
+      supersededAt: null,
       error: null,
-      vault_pruned_at: null,
-      revealed_at: null,
+      vaultPrunedAt: null,
+      revealedAt: null,
     });
   }
 
@@ -87,9 +87,9 @@ export function createCredentialService(deps: {
   async function readSecret(v: CredentialVersion): Promise<Secret> {
     let secret: Secret | undefined;
     try {
-      secret = await vault.get({ deviceId: v.device_id, version: v.version }, v.vault_ref);
+      secret = await vault.get({ deviceId: v.deviceId, version: v.version }, v.vaultRef);
     } catch (e) {
-      throw Object.assign(new DomainError('unavailable', 'The vault could not be read; nothing was revealed.'), { cause: e });
+      throw new DomainError('unavailable', 'The vault could not be read; nothing was revealed.', { cause: e });
     }
     if (!secret) throw new DomainError('unavailable', `The vault holds no password for version ${v.version}; nothing was revealed.`);
     return secret;
@@ -111,7 +111,7 @@ export function createCredentialService(deps: {
     return versions.revealedInEffect(tx, deviceId);
   }
 
-  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, markRevealed, revealedInEffect, versions };
+  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, markRevealed, revealedInEffect };
 }
 
 export type CredentialService = ReturnType<typeof createCredentialService>;

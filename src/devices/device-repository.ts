@@ -1,9 +1,23 @@
 import { Kysely, sql } from 'kysely';
 import { prepareQuery } from '../store/prepared-query';
 import { Database, DeviceTable } from '../store/schema';
-import { Device, deviceFromRow } from './device';
+import { JWK } from 'jose';
+import { Device } from './device';
 
 type Q = Kysely<Database>;
+
+function deviceFromRow(r: DeviceTable): Device {
+  return {
+    id: r.id,
+    displayName: r.display_name,
+    groups: JSON.parse(r.groups) as string[],
+    account: r.account,
+    agentKey: JSON.parse(r.agent_key) as JWK,
+    status: r.status,
+    createdAt: r.created_at,
+    retiredAt: r.retired_at,
+  };
+}
 
 /** The devices table; `q` is `db` or a transaction of it. */
 export function createDeviceRepository(db: Q) {
@@ -19,8 +33,26 @@ export function createDeviceRepository(db: Q) {
     async findIdByKeyThumbprint(q: Q, thumbprint: string): Promise<string | undefined> {
       return (await q.selectFrom('devices').select('id').where('agent_key_thumbprint', '=', thumbprint).executeTakeFirst())?.id;
     },
-    async insert(q: Q, row: DeviceTable): Promise<void> {
-      await q.insertInto('devices').values(row).execute();
+    /** A newly enrolled device: never rotated yet (its initial password is pending), not due. */
+    async insert(q: Q, d: Device, agentKeyThumbprint: string): Promise<void> {
+      await q
+        .insertInto('devices')
+        .values({
+          id: d.id,
+          display_name: d.displayName,
+          groups: JSON.stringify(d.groups),
+          account: d.account,
+          agent_key: JSON.stringify(d.agentKey),
+          agent_key_thumbprint: agentKeyThumbprint,
+          status: d.status,
+          created_at: d.createdAt,
+          retired_at: d.retiredAt,
+          last_rotated_at: null,
+          next_due: null,
+          rotation_failures: 0,
+          rotation_error: null,
+        })
+        .execute();
     },
     async list(q: Q, f: { status?: string; group?: string; afterId?: string; limit: number }): Promise<Device[]> {
       let sel = q.selectFrom('devices').selectAll();
@@ -77,8 +109,10 @@ export function createDeviceRepository(db: Q) {
         .executeTakeFirst();
       return Number(r?.n ?? 0);
     },
-    async rotationState(q: Q, id: string) {
-      return q.selectFrom('devices').select(['last_rotated_at', 'next_due', 'rotation_failures', 'rotation_error']).where('id', '=', id).executeTakeFirst();
+    /** The rotation state kept on the device's row: last rotated, next due, failures in a row and the last error. */
+    async rotationState(q: Q, id: string): Promise<{ lastRotatedAt: string | null; nextDue: string | null; rotationFailures: number; rotationError: string | null } | undefined> {
+      const r = await q.selectFrom('devices').select(['last_rotated_at', 'next_due', 'rotation_failures', 'rotation_error']).where('id', '=', id).executeTakeFirst();
+      return r && { lastRotatedAt: r.last_rotated_at, nextDue: r.next_due, rotationFailures: r.rotation_failures, rotationError: r.rotation_error };
     },
   };
 }

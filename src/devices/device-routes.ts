@@ -1,7 +1,6 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { handle, userOf } from '../http/handle';
-import { agentKey, deviceId, emptyBody, groupName, pageQuery, parse, shortText } from '../http/validation';
+import { RouteGroup, route, routeGroup } from '../http/route';
+import { agentKey, deviceId, emptyBody, groupName, page, pageQuery, shortText } from '../http/validation';
 import { DeviceService } from './device-service';
 
 export const enrolDeviceBody = z
@@ -21,36 +20,82 @@ export const deviceParams = z.object({ id: deviceId }).strict();
 export const retireQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
 export const listQuery = z.object({ group: groupName.optional(), status: z.enum(['active', 'retired']).optional(), ...pageQuery }).strict();
 
-export function deviceRoutes(devices: DeviceService): Router {
-  const r = Router({ caseSensitive: true, strict: true });
-  r.post(
-    '/',
-    handle(async (req) => ({ status: 201, body: await devices.enrolDevice(userOf(req), parse(enrolDeviceBody, req.body, 'body'), req.context) })),
-  );
-  r.get(
-    '/',
-    handle(async (req) => ({ status: 200, body: await devices.listDevices(userOf(req), parse(listQuery, req.query, 'query')) })),
-  );
-  r.get(
-    '/:id',
-    handle(async (req) => ({ status: 200, body: await devices.getDevice(userOf(req), parse(deviceParams, req.params, 'params').id) })),
-  );
-  r.post(
-    '/:id/rotate',
-    handle(async (req) => {
-      const { id } = parse(deviceParams, req.params, 'params');
-      parse(emptyBody, req.body, 'body');
-      return { status: 202, body: await devices.rotateDevice(userOf(req), id, req.context) };
+const device = z
+  .object({
+    id: z.string(),
+    displayName: z.string(),
+    groups: z.array(z.string()),
+    account: z.string(),
+    agentKey: z.record(z.string()),
+    status: z.enum(['active', 'retired']),
+    createdAt: z.string(),
+    retiredAt: z.string().nullable(),
+    credential: z.object({
+      currentVersion: z.number().nullable(),
+      pendingVersion: z.number().nullable(),
+      lastRotatedAt: z.string().nullable(),
+      nextRotationDue: z.string().nullable(),
     }),
-  );
-  r.delete(
-    '/:id',
-    handle(async (req) => {
-      const { id } = parse(deviceParams, req.params, 'params');
-      parse(emptyBody, req.body, 'body');
-      const { force } = parse(retireQuery, req.query, 'query');
-      return { status: 200, body: await devices.retireDevice(userOf(req), id, { force: force === 'true' }, req.context) };
+    rotation: z.object({ failing: z.boolean(), failures: z.number(), lastError: z.string().nullable(), ackOverdue: z.boolean() }).passthrough(),
+  })
+  .passthrough();
+
+/** What the device routes call. */
+export type DeviceRouteService = Pick<DeviceService, 'enrolDevice' | 'listDevices' | 'getDevice' | 'rotateDevice' | 'retireDevice'>;
+
+export function deviceRoutes(devices: DeviceRouteService): RouteGroup {
+  return routeGroup('/v1/devices', [
+    route({
+      method: 'post',
+      path: '/v1/devices',
+      summary: 'Enrol a device; its initial password waits for the agent (admin)',
+      roles: ['admin'],
+      body: enrolDeviceBody,
+      responses: { 201: { description: 'Enrolled', json: device } },
+      problems: ['conflict'],
+      handle: async ({ caller, body, context }) => ({ status: 201, body: await devices.enrolDevice(caller, body, context) }),
     }),
-  );
-  return r;
+    route({
+      method: 'get',
+      path: '/v1/devices',
+      summary: 'List devices',
+      roles: ['admin', 'auditor', 'approver'],
+      query: listQuery,
+      responses: { 200: { description: 'A page of devices', json: page(device) } },
+      handle: async ({ caller, query }) => ({ status: 200, body: await devices.listDevices(caller, query) }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/devices/:id',
+      summary: 'A device and its credential state, never a secret',
+      roles: ['admin', 'auditor', 'approver'],
+      params: deviceParams,
+      responses: { 200: { description: 'The device', json: device } },
+      problems: ['not-found'],
+      handle: async ({ caller, params }) => ({ status: 200, body: await devices.getDevice(caller, params.id) }),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/devices/:id/rotate',
+      summary: 'Force a rotation (admin)',
+      roles: ['admin'],
+      params: deviceParams,
+      body: emptyBody,
+      responses: { 202: { description: 'Queued', json: z.object({ jobId: z.string() }) } },
+      problems: ['not-found', 'conflict'],
+      handle: async ({ caller, params, context }) => ({ status: 202, body: await devices.rotateDevice(caller, params.id, context) }),
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/devices/:id',
+      summary: 'Retire a device (admin); refused (409) while it holds a password a requester was shown, unless force=true',
+      roles: ['admin'],
+      params: deviceParams,
+      body: emptyBody,
+      query: retireQuery,
+      responses: { 200: { description: 'Retired', json: device } },
+      problems: ['not-found', 'conflict'],
+      handle: async ({ caller, params, query, context }) => ({ status: 200, body: await devices.retireDevice(caller, params.id, { force: query.force === 'true' }, context) }),
+    }),
+  ]);
 }

@@ -7,11 +7,11 @@ import { GrantService } from '../grants/grant-service';
 import { UserPrincipal, requireRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { CredentialSummary, Device } from './device';
-import { createDeviceRepository } from './device-repository';
+import { DeviceRepository } from './device-repository';
 import { actorOf } from '../audit/actor';
 
 export interface EnrolDevice {
@@ -29,6 +29,7 @@ type RotationStatus = Omit<Awaited<ReturnType<RotationService['rotationStatus']>
 /** Enrolment, listing and retirement of managed devices (admin). */
 export function createDeviceService(deps: {
   db: Db;
+  devices: DeviceRepository;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
   credentials: Pick<CredentialService, 'preparePassword' | 'recordPending' | 'writePendingInTransaction' | 'versionSummary' | 'revealedInEffect'>;
@@ -36,8 +37,7 @@ export function createDeviceService(deps: {
   grants: Pick<GrantService, 'endGrantsOnDevice'>;
   clock: Clock;
 }) {
-  const { db, transactor, audit, credentials, rotations, grants, clock } = deps;
-  const devices = createDeviceRepository(db);
+  const { db, devices, transactor, audit, credentials, rotations, grants, clock } = deps;
 
   async function view(d: Device): Promise<DeviceView> {
     const [versions, { lastRotatedAt, nextRotationDue, ...rotation }] = await Promise.all([credentials.versionSummary(d.id), rotations.rotationStatus(d.id)]);
@@ -70,21 +70,20 @@ export function createDeviceService(deps: {
       if (await devices.findById(tx, input.id)) throw new DomainError('conflict', `Device '${input.id}' is already enrolled.`);
       // Checked again in the transaction; the unique index settles a race between daemons (the unit runs again and lands here).
       await refuseEnrolledKey(tx, thumbprint);
-      await devices.insert(tx, {
-        id: input.id,
-        display_name: input.displayName ?? input.id,
-        groups: JSON.stringify([...new Set(input.groups)]),
-        account: input.account ?? 'localadmin',
-        agent_key: JSON.stringify(input.agentKey),
-        agent_key_thumbprint: thumbprint,
-        status: 'active',
-        created_at: now,
-        retired_at: null,
-        last_rotated_at: null,
-        next_due: null,
-        rotation_failures: 0,
-        rotation_error: null,
-      });
+      await devices.insert(
+        tx,
+        {
+          id: input.id,
+          displayName: input.displayName ?? input.id,
+          groups: [...new Set(input.groups)],
+          account: input.account ?? 'localadmin',
+          agentKey: input.agentKey,
+          status: 'active',
+          createdAt: now,
+          retiredAt: null,
+        },
+        thumbprint,
+      );
       const prepared = inStore ? await inStore(tx, input.id, input.groups, 'initial') : (early as PreparedVersion);
       if (!inStore) await credentials.recordPending(tx, prepared);
       await audit.append(tx, {
@@ -109,11 +108,13 @@ export function createDeviceService(deps: {
 
   async function listDevices(p: UserPrincipal, f: { group?: string; status?: string; cursor?: string; limit: number }): Promise<Page<DeviceView>> {
     requireRole(p, 'admin', 'auditor', 'approver');
-    const after = decodeCursor(f.cursor, ['string']);
-    const rows = await devices.list(db, { group: f.group, status: f.status, afterId: after?.[0], limit: f.limit + 1 });
-    const page = rows.slice(0, f.limit);
-    const last = page[page.length - 1];
-    return { items: await Promise.all(page.map(view)), nextCursor: rows.length > f.limit && last ? encodeCursor([last.id]) : null };
+    const page = await keysetPage(
+      f,
+      ['string'],
+      (after, limit) => devices.list(db, { group: f.group, status: f.status, afterId: after?.[0], limit }),
+      (d) => [d.id],
+    );
+    return { ...page, items: await Promise.all(page.items.map(view)) };
   }
 
   /** Forces a rotation: queues (or merges into) the device's open job, due now. */

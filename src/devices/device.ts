@@ -1,5 +1,7 @@
 import { JWK } from 'jose';
-import { DeviceTable } from '../store/schema';
+
+export const deviceStatuses = ['active', 'retired'] as const;
+export type DeviceStatus = (typeof deviceStatuses)[number];
 
 export interface Device {
   id: string;
@@ -7,7 +9,7 @@ export interface Device {
   groups: string[];
   account: string;
   agentKey: JWK;
-  status: 'active' | 'retired';
+  status: DeviceStatus;
   createdAt: string;
   retiredAt: string | null;
 }
@@ -17,17 +19,4 @@ export interface CredentialSummary {
   pendingVersion: number | null;
   lastRotatedAt: string | null;
   nextRotationDue: string | null;
-}
-
-export function deviceFromRow(r: DeviceTable): Device {
-  return {
-    id: r.id,
-    displayName: r.display_name,
-    groups: JSON.parse(r.groups) as string[],
-    account: r.account,
-    agentKey: JSON.parse(r.agent_key) as JWK,
-    status: r.status,
-    createdAt: r.created_at,
-    retiredAt: r.retired_at,
-  };
 }

@@ -1,8 +1,7 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { handle, userOf } from '../http/handle';
-import { deviceId, pageQuery, parse, shortText, uuid } from '../http/validation';
-import { escalationStatuses } from './escalation';
+import { RouteGroup, route, routeGroup } from '../http/route';
+import { deviceId, page, pageQuery, shortText, uuid } from '../http/validation';
+import { allowedNextStatus, escalationStatuses } from './escalation';
 import { EscalationService } from './escalation-service';
 
 export const fileBody = z
@@ -20,27 +19,63 @@ export const statusBody = z.object({ status: z.enum(escalationStatuses), note: s
 export const params = z.object({ id: uuid }).strict();
 export const listQuery = z.object({ status: z.enum(escalationStatuses).optional(), ...pageQuery }).strict();
 
-export function escalationRoutes(escalations: EscalationService): Router {
-  const r = Router({ caseSensitive: true, strict: true });
-  r.post(
-    '/',
-    handle(async (req) => ({ status: 201, body: await escalations.fileEscalation(userOf(req), parse(fileBody, req.body, 'body'), req.context) })),
-  );
-  r.get(
-    '/',
-    handle(async (req) => ({ status: 200, body: await escalations.listEscalations(userOf(req), parse(listQuery, req.query, 'query')) })),
-  );
-  r.get(
-    '/:id',
-    handle(async (req) => ({ status: 200, body: await escalations.getEscalation(userOf(req), parse(params, req.params, 'params').id) })),
-  );
-  r.patch(
-    '/:id',
-    handle(async (req) => {
-      const { id } = parse(params, req.params, 'params');
-      const body = parse(statusBody, req.body, 'body');
-      return { status: 200, body: await escalations.setStatus(userOf(req), id, body.status, body.note, req.context) };
+// The status machine's table names the statuses.
+const escalation = z
+  .object({
+    id: z.string().uuid(),
+    status: z.enum(Object.keys(allowedNextStatus) as [string, ...string[]]),
+    severity: z.literal('C'),
+    category: z.string(),
+    routedTo: z.string(),
+    routedToName: z.string(),
+  })
+  .passthrough();
+
+/** What the escalation routes call. */
+export type EscalationRouteService = Pick<EscalationService, 'fileEscalation' | 'listEscalations' | 'getEscalation' | 'setStatus'>;
+
+export function escalationRoutes(escalations: EscalationRouteService): RouteGroup {
+  return routeGroup('/v1/escalations', [
+    route({
+      method: 'post',
+      path: '/v1/escalations',
+      summary: 'File a severity C escalation, routed by category',
+      // Who is designated to file is configuration (escalations.*): the service decides.
+      roles: 'user',
+      body: fileBody,
+      responses: { 201: { description: 'Filed and routed', json: escalation } },
+      problems: ['severity-not-accepted'],
+      handle: async ({ caller, body, context }) => ({ status: 201, body: await escalations.fileEscalation(caller, body, context) }),
     }),
-  );
-  return r;
+    route({
+      method: 'get',
+      path: '/v1/escalations',
+      summary: 'Your escalations (all, for an admin)',
+      roles: 'user',
+      query: listQuery,
+      responses: { 200: { description: 'A page of escalations', json: page(escalation) } },
+      handle: async ({ caller, query }) => ({ status: 200, body: await escalations.listEscalations(caller, query) }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/escalations/:id',
+      summary: 'An escalation',
+      roles: 'user',
+      params,
+      responses: { 200: { description: 'The escalation', json: escalation } },
+      problems: ['not-found'],
+      handle: async ({ caller, params }) => ({ status: 200, body: await escalations.getEscalation(caller, params.id) }),
+    }),
+    route({
+      method: 'patch',
+      path: '/v1/escalations/:id',
+      summary: 'Move an escalation along (admin)',
+      roles: ['admin'],
+      params,
+      body: statusBody,
+      responses: { 200: { description: 'Updated', json: escalation } },
+      problems: ['not-found', 'conflict'],
+      handle: async ({ caller, params, body, context }) => ({ status: 200, body: await escalations.setStatus(caller, params.id, body.status, body.note, context) }),
+    }),
+  ]);
 }

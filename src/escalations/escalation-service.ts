@@ -5,11 +5,12 @@ import { AuditLog } from '../audit/audit-log';
 import { Role, UserPrincipal, hasRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
-import { Escalation, EscalationStatus, assertCanMoveEscalation, escalationFromRow } from './escalation';
+import { Escalation, EscalationRecord, EscalationStatus, assertCanMoveEscalation, escalationView } from './escalation';
+import { EscalationRepository } from './escalation-repository';
 
 export interface EscalationSettings {
   /** Roles whose holders may file (the designated support staff). */
@@ -41,14 +42,15 @@ export interface FileEscalation {
  */
 export function createEscalationService(deps: {
   db: Db;
+  escalations: EscalationRepository;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
   webhooks: Pick<WebhookService, 'enqueue'>;
   clock: Clock;
   settings: EscalationSettings;
 }) {
-  const { db, transactor, audit, webhooks, clock, settings } = deps;
-  const view = (r: Parameters<typeof escalationFromRow>[0]) => escalationFromRow(r, settings.destinations);
+  const { db, escalations, transactor, audit, webhooks, clock, settings } = deps;
+  const view = (e: EscalationRecord) => escalationView(e, settings.destinations);
 
   function requireDesignated(p: UserPrincipal): void {
     const byRole = settings.allowedRoles.some((r) => hasRole(p, r));
@@ -69,24 +71,24 @@ export function createEscalationService(deps: {
     const routedTo = Object.hasOwn(settings.categories, input.category) ? (settings.categories[input.category] as string) : settings.defaultDestination;
     const id = crypto.randomUUID();
     const now = clock.now().toISOString();
-    const row = {
+    const filed: EscalationRecord = {
       id,
       submitter: p.subject,
-      submitter_name: p.name ?? null,
+      submitterName: p.name ?? null,
       severity: 'C',
       category: input.category,
       summary: input.summary,
       details: input.details ?? null,
-      device_id: input.deviceId ?? null,
+      deviceId: input.deviceId ?? null,
       ticket: input.ticket ?? null,
-      status: 'submitted' as const,
-      routed_to: routedTo,
-      status_note: null,
-      created_at: now,
-      updated_at: now,
+      status: 'submitted',
+      routedTo,
+      statusNote: null,
+      createdAt: now,
+      updatedAt: now,
     };
     await transactor.run(async (tx) => {
-      await tx.insertInto('escalations').values(row).execute();
+      await escalations.insert(tx, filed);
       await audit.append(tx, {
         actor: actorOf(p),
         action: 'escalation.submitted',
@@ -97,53 +99,42 @@ export function createEscalationService(deps: {
         details: { severity: 'C', category: input.category, routedTo, ticket: input.ticket ?? null },
         context: ctx,
       });
-      await webhooks.enqueue(tx, 'escalation.submitted', { ...view(row) });
+      await webhooks.enqueue(tx, 'escalation.submitted', { ...view(filed) });
     });
-    return view(row);
+    return view(filed);
   }
 
   async function getEscalation(p: UserPrincipal, id: string): Promise<Escalation> {
-    const r = await db.selectFrom('escalations').selectAll().where('id', '=', id).executeTakeFirst();
+    const r = await escalations.findById(db, id);
     if (!r || (!hasRole(p, 'admin') && r.submitter !== p.subject)) throw new DomainError('not-found', `No escalation '${id}' that you may see.`);
     return view(r);
   }
 
   /** Your own escalations, or everyone's for an admin; newest first. */
   async function listEscalations(p: UserPrincipal, f: { status?: EscalationStatus; cursor?: string; limit: number }): Promise<Page<Escalation>> {
-    const after = decodeCursor(f.cursor, ['string', 'string']);
-    let q = db.selectFrom('escalations').selectAll();
-    if (!hasRole(p, 'admin')) q = q.where('submitter', '=', p.subject);
-    if (f.status) q = q.where('status', '=', f.status);
-    if (after) q = q.where((eb) => eb.or([eb('created_at', '<', after[0]), eb.and([eb('created_at', '=', after[0]), eb('id', '<', after[1])])]));
-    const rows = await q
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(f.limit + 1)
-      .execute();
-    const items = rows.slice(0, f.limit).map(view);
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > f.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+    const page = await keysetPage(
+      f,
+      ['string', 'string'],
+      (before, limit) => escalations.list(db, { submitter: hasRole(p, 'admin') ? undefined : p.subject, status: f.status, before, limit }),
+      (e) => [e.createdAt, e.id],
+    );
+    return { ...page, items: page.items.map(view) };
   }
 
   /** An admin moves an escalation along its lifecycle (submitted → acknowledged → resolved | rejected); audited. */
   async function setStatus(p: UserPrincipal, id: string, status: EscalationStatus, note: string | undefined, ctx: RequestContext): Promise<Escalation> {
     if (!hasRole(p, 'admin')) throw new DomainError('forbidden', 'Only an admin changes the status of an escalation.');
     await transactor.run(async (tx) => {
-      const r = await tx.selectFrom('escalations').selectAll().where('id', '=', id).executeTakeFirst();
+      const r = await escalations.findById(tx, id);
       if (!r) throw new DomainError('not-found', `No escalation '${id}'.`);
       assertCanMoveEscalation(r, status);
-      const moved = await tx
-        .updateTable('escalations')
-        .set({ status, status_note: note ?? null, updated_at: clock.now().toISOString() })
-        .where('id', '=', id)
-        .where('status', '=', r.status)
-        .executeTakeFirst();
-      if (moved.numUpdatedRows === 0n) throw new DomainError('conflict', `Escalation ${id} changed while it was being updated; read it again.`);
+      if (!(await escalations.moveIfStatus(tx, id, r.status, { status, statusNote: note ?? null, updatedAt: clock.now().toISOString() })))
+        throw new DomainError('conflict', `Escalation ${id} changed while it was being updated; read it again.`);
       await audit.append(tx, {
         actor: actorOf(p),
         action: 'escalation.status-changed',
         outcome: 'success',
-        deviceId: r.device_id ?? undefined,
+        deviceId: r.deviceId ?? undefined,
         target: `escalation:${id}`,
         reason: note,
         details: { from: r.status, to: status },

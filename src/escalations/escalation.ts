@@ -1,8 +1,6 @@
 import { DomainError } from '../problems/problem';
-import { EscalationTable } from '../store/schema';
-
-export type EscalationStatus = EscalationTable['status'];
-export const escalationStatuses = ['submitted', 'acknowledged', 'resolved', 'rejected'] as const satisfies readonly EscalationStatus[];
+export const escalationStatuses = ['submitted', 'acknowledged', 'resolved', 'rejected'] as const;
+export type EscalationStatus = (typeof escalationStatuses)[number];
 
 /** The escalation lifecycle as data. */
 export const allowedNextStatus: Record<EscalationStatus, readonly EscalationStatus[]> = {
@@ -34,22 +32,26 @@ export interface Escalation {
   updatedAt: string;
 }
 
-export function escalationFromRow(r: EscalationTable, destinations: Readonly<Record<string, string>>): Escalation {
+/** An escalation as stored: where it was routed, by key. */
+export type EscalationRecord = Omit<Escalation, 'routedToName'>;
+
+/** The escalation as the filer and admins read it: its destination by name too. */
+export function escalationView(e: EscalationRecord, destinations: Readonly<Record<string, string>>): Escalation {
   return {
-    id: r.id,
-    submitter: r.submitter,
-    submitterName: r.submitter_name,
-    severity: r.severity,
-    category: r.category,
-    summary: r.summary,
-    details: r.details,
-    deviceId: r.device_id,
-    ticket: r.ticket,
-    status: r.status,
-    routedTo: r.routed_to,
-    routedToName: destinations[r.routed_to] ?? r.routed_to,
-    statusNote: r.status_note,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
+    id: e.id,
+    submitter: e.submitter,
+    submitterName: e.submitterName,
+    severity: e.severity,
+    category: e.category,
+    summary: e.summary,
+    details: e.details,
+    deviceId: e.deviceId,
+    ticket: e.ticket,
+    status: e.status,
+    routedTo: e.routedTo,
+    routedToName: destinations[e.routedTo] ?? e.routedTo,
+    statusNote: e.statusNote,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
   };
 }

@@ -6,18 +6,19 @@ import fs from 'node:fs';
  * reaches that point, as a power cut would, with nothing flushed or rolled back on its way out.
  * `name@ms` kills it that many milliseconds after it first reaches the point instead, while it
  * goes on working: the crash lands somewhere in what follows, for tests with randomised timing.
- * Unset, as in production, a failpoint costs one Map lookup.
+ * Unset, as in production, a failpoint costs one Map lookup. The entry points (serve, agent run)
+ * arm them from their environment: nothing else reads it.
  */
-const armed = new Map(
-  (process.env.JITBROKER_FAILPOINTS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((s): [string, number] => {
-      const [name, delay] = s.split('@');
-      return [name as string, Math.max(0, Number(delay ?? 0) || 0)];
-    }),
-);
+const armed = new Map<string, number>();
+
+/** Arms the failpoints a JITBROKER_FAILPOINTS value names (`name[@ms][,name…]`); undefined or empty arms none. */
+export function armFailpoints(setting: string | undefined): void {
+  for (const s of (setting ?? '').split(',').map((x) => x.trim())) {
+    if (s === '') continue;
+    const [name, delay] = s.split('@');
+    armed.set(name as string, Math.max(0, Number(delay ?? 0) || 0));
+  }
+}
 
 export function failpoint(name: string): void {
   const delayMs = armed.get(name);

@@ -1,10 +1,71 @@
 import { Kysely, sql } from 'kysely';
 import { isPostgres } from '../store/dialect';
 import { prepareQuery } from '../store/prepared-query';
-import { CredentialVersionTable, Database, GrantTable } from '../store/schema';
-import { Grant, GrantRequester, GrantState, grantFromRow, requesterFromRow } from './grant';
+import { CredentialVersion } from '../credentials/credential-version';
+import { Database, GrantTable } from '../store/schema';
+import { Role } from '../identity/principal';
+import { Grant, GrantRequester, GrantState } from './grant';
 
 type Q = Kysely<Database>;
+
+const jsonList = (v: string | null): string[] => (v === null ? [] : (JSON.parse(v) as string[]));
+
+function requesterFromRow(r: GrantTable): GrantRequester {
+  return {
+    subject: r.requester,
+    groups: jsonList(r.requester_groups),
+    roles: jsonList(r.requester_roles) as Role[],
+    logins: jsonList(r.requester_logins),
+    known: r.requester_groups !== null,
+  };
+}
+
+function grantFromRow(r: GrantTable): Grant {
+  return {
+    id: r.id,
+    requester: r.requester,
+    requesterName: r.requester_name,
+    deviceId: r.device_id,
+    reason: r.reason,
+    ticket: r.ticket,
+    duration: r.duration,
+    state: r.state,
+    policyId: r.policy_id,
+    createdAt: r.created_at,
+    activatedAt: r.activated_at,
+    expiresAt: r.expires_at,
+    decidedBy: r.decided_by,
+    decidedAt: r.decided_at,
+    decisionComment: r.decision_comment,
+    endedBy: r.ended_by,
+    endedAt: r.ended_at,
+    endReason: r.end_reason,
+    revealedVersion: r.revealed_version,
+  };
+}
+
+/** What a decision or an ending changes on a grant; the reveal's mark has its own method. */
+export type GrantChange = Partial<
+  Pick<Grant, 'state' | 'policyId' | 'activatedAt' | 'expiresAt' | 'decidedBy' | 'decidedAt' | 'decisionComment' | 'endedBy' | 'endedAt' | 'endReason'>
+>;
+const changeColumns = {
+  state: 'state',
+  policyId: 'policy_id',
+  activatedAt: 'activated_at',
+  expiresAt: 'expires_at',
+  decidedBy: 'decided_by',
+  decidedAt: 'decided_at',
+  decisionComment: 'decision_comment',
+  endedBy: 'ended_by',
+  endedAt: 'ended_at',
+  endReason: 'end_reason',
+} as const satisfies Record<keyof GrantChange, keyof GrantTable>;
+
+function changeToRow(change: GrantChange): Partial<GrantTable> {
+  const row: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(change)) if (value !== undefined) row[changeColumns[key as keyof GrantChange]] = value;
+  return row as Partial<GrantTable>;
+}
 
 /** The grants table. Queries on every reveal are prepared once against `db`; `q` is `db` or a transaction of it. */
 export function createGrantRepository(db: Q) {
@@ -54,34 +115,61 @@ export function createGrantRepository(db: Q) {
       const [r] = await byId(q, { id });
       return r ? grantFromRow(r) : undefined;
     },
-    async insert(q: Q, row: GrantTable): Promise<void> {
-      await q.insertInto('grants').values(row).execute();
+    /** A new grant, with its requester as the request was decided. */
+    async insert(q: Q, g: Grant, requester: Omit<GrantRequester, 'subject' | 'known'>): Promise<void> {
+      await q
+        .insertInto('grants')
+        .values({
+          id: g.id,
+          requester: g.requester,
+          requester_name: g.requesterName,
+          device_id: g.deviceId,
+          reason: g.reason,
+          ticket: g.ticket,
+          duration: g.duration,
+          state: g.state,
+          policy_id: g.policyId,
+          created_at: g.createdAt,
+          activated_at: g.activatedAt,
+          expires_at: g.expiresAt,
+          decided_by: g.decidedBy,
+          decided_at: g.decidedAt,
+          decision_comment: g.decisionComment,
+          ended_by: g.endedBy,
+          ended_at: g.endedAt,
+          end_reason: g.endReason,
+          requester_groups: JSON.stringify(requester.groups),
+          requester_roles: JSON.stringify(requester.roles),
+          requester_logins: JSON.stringify(requester.logins),
+          revealed_version: g.revealedVersion,
+        })
+        .execute();
     },
     /**
      * The grant with what a reveal needs in the same read: the device's account and its current
      * and pending credential versions (never a secret; those are in the vault).
      */
-    async findForReveal(q: Q, id: string): Promise<{ grant: Grant; account: string | null; deviceGroups: string[]; versions: CredentialVersionTable[] } | undefined> {
+    async findForReveal(q: Q, id: string): Promise<{ grant: Grant; account: string | null; deviceGroups: string[]; versions: CredentialVersion[] } | undefined> {
       const rows = await forReveal(q, { id });
       const first = rows[0];
       if (!first) return undefined;
-      const versions = rows.flatMap((r): CredentialVersionTable[] =>
+      const versions = rows.flatMap((r): CredentialVersion[] =>
         r.cv_version === null || r.cv_state === null || r.cv_reason === null || r.cv_vault_ref === null || r.cv_created_at === null
           ? []
           : [
               {
-                device_id: r.device_id,
+                deviceId: r.device_id,
                 version: r.cv_version,
                 state: r.cv_state,
                 reason: r.cv_reason,
-                vault_ref: r.cv_vault_ref,
-                created_at: r.cv_created_at,
-                fetched_at: r.cv_fetched_at,
-                acknowledged_at: r.cv_acknowledged_at,
-                superseded_at: r.cv_superseded_at,
+                vaultRef: r.cv_vault_ref,
+                createdAt: r.cv_created_at,
+                fetchedAt: r.cv_fetched_at,
+                acknowledgedAt: r.cv_acknowledged_at,
+                supersededAt: r.cv_superseded_at,
                 error: r.cv_error,
-                vault_pruned_at: r.cv_vault_pruned_at,
-                revealed_at: r.cv_revealed_at,
+                vaultPrunedAt: r.cv_vault_pruned_at,
+                revealedAt: r.cv_revealed_at,
               },
             ],
       );
@@ -110,8 +198,8 @@ export function createGrantRepository(db: Q) {
       await q.updateTable('grants').set({ revealed_version: version }).where('id', '=', id).execute();
     },
     /** Changes a grant only from the state it was read in; false when another request moved it first. */
-    async updateIfState(q: Q, id: string, expected: GrantState, set: Partial<GrantTable>): Promise<boolean> {
-      const r = await q.updateTable('grants').set(set).where('id', '=', id).where('state', '=', expected).executeTakeFirst();
+    async updateIfState(q: Q, id: string, expected: GrantState, change: GrantChange): Promise<boolean> {
+      const r = await q.updateTable('grants').set(changeToRow(change)).where('id', '=', id).where('state', '=', expected).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
     async openFor(q: Q, requester: string, deviceId: string): Promise<Grant[]> {
@@ -134,6 +222,28 @@ export function createGrantRepository(db: Q) {
         sel = sel.where((eb) => eb.or([eb('created_at', '>', at), eb.and([eb('created_at', '=', at), eb('id', '>', id)])]));
       }
       return (await sel.orderBy('created_at').orderBy('id').limit(f.limit).execute()).map(grantFromRow);
+    },
+    /** The other active grants on a device, with what decides whether each is live. */
+    async otherActiveOnDevice(q: Q, deviceId: string, exceptId: string): Promise<Array<Pick<Grant, 'id' | 'state' | 'expiresAt'>>> {
+      return q
+        .selectFrom('grants')
+        .select(['id', 'state', 'expires_at as expiresAt'])
+        .where('device_id', '=', deviceId)
+        .where('state', '=', 'active')
+        .where('id', '!=', exceptId)
+        .execute();
+    },
+    /** When the last of the device's grants active at `now` and activated by `activeSince` expires; undefined when none is. */
+    async lastLiveExpiry(q: Q, deviceId: string, now: string, activeSince: string): Promise<string | undefined> {
+      const r = await q
+        .selectFrom('grants')
+        .select((eb) => eb.fn.max('expires_at').as('until'))
+        .where('device_id', '=', deviceId)
+        .where('state', '=', 'active')
+        .where('expires_at', '>', now)
+        .where('activated_at', '<=', activeSince)
+        .executeTakeFirst();
+      return (r?.until as string | null | undefined) ?? undefined;
     },
     async dueForExpiry(q: Q, now: string, limit: number): Promise<Grant[]> {
       const rows = await q.selectFrom('grants').selectAll().where('state', '=', 'active').where('expires_at', '<=', now).limit(limit).execute();

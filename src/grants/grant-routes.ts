@@ -1,9 +1,8 @@
-import { RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import { handle, userOf } from '../http/handle';
-import { deviceId, duration, pageQuery, parse, shortText, subjectName, uuid } from '../http/validation';
+import { RouteGroup, route, routeGroup } from '../http/route';
+import { deviceId, duration, page, pageQuery, shortText, subjectName, uuid } from '../http/validation';
 import { maxTicketLength } from '../policies/ticket-pattern';
-import { grantStates } from './grant';
+import { allowedNext, grantStates } from './grant';
 import { GrantService } from './grant-service';
 
 export const requestGrantBody = z.object({ deviceId, reason: shortText(500), ticket: shortText(maxTicketLength).optional(), duration }).strict();
@@ -13,54 +12,117 @@ export const revokeBody = z.object({ reason: shortText(500).optional() }).strict
 export const grantParams = z.object({ id: uuid }).strict();
 export const listQuery = z.object({ state: z.enum(grantStates).optional(), deviceId: deviceId.optional(), requester: subjectName.optional(), ...pageQuery }).strict();
 
-/** The per-principal abuse limits, each attached to the route it guards. */
-export interface GrantRouteLimits {
-  grantRequests: RequestHandler;
-  reveals: RequestHandler;
-}
+// The grant state machine's table names the states: the enum cannot drift from what the code allows.
+const grant = z
+  .object({ id: z.string().uuid(), state: z.enum(grantStates), deviceId: z.string(), requester: z.string(), duration: z.string(), expiresAt: z.string().nullable() })
+  .passthrough()
+  .describe(
+    `States move ${Object.entries(allowedNext)
+      .map(([from, to]) => `${from} → ${to.join(' | ') || '(final)'}`)
+      .join('; ')}.`,
+  );
+const reveal = z.object({
+  deviceId: z.string(),
+  account: z.string(),
+  password: z.string(),
+  version: z.number(),
+  expiresAt: z.string(),
+  unconfirmed: z.boolean().optional(),
+  possiblyInEffect: z.object({ version: z.number(), password: z.string(), fetchedAt: z.string() }).optional(),
+  changedSinceLastReveal: z
+    .object({ previousVersion: z.number() })
+    .optional()
+    .describe('The password changed since it was last shown under this grant (the device rotated after another grant that revealed it ended).'),
+});
 
-export function grantRoutes(grants: GrantService, limits: GrantRouteLimits): Router {
-  const r = Router({ caseSensitive: true, strict: true });
-  const id = (params: unknown) => parse(grantParams, params, 'params').id;
-  r.post(
-    '/',
-    limits.grantRequests,
-    handle(async (req) => ({ status: 201, body: await grants.requestGrant(userOf(req), parse(requestGrantBody, req.body, 'body'), req.context) })),
-  );
-  r.get(
-    '/',
-    handle(async (req) => ({ status: 200, body: await grants.listGrants(userOf(req), parse(listQuery, req.query, 'query')) })),
-  );
-  r.get(
-    '/:id',
-    handle(async (req) => ({ status: 200, body: await grants.getGrant(userOf(req), id(req.params)) })),
-  );
-  r.post(
-    '/:id/approve',
-    handle(async (req) => ({ status: 200, body: await grants.approveGrant(userOf(req), id(req.params), parse(approveBody, req.body, 'body').comment, req.context) })),
-  );
-  r.post(
-    '/:id/deny',
-    handle(async (req) => ({ status: 200, body: await grants.denyGrant(userOf(req), id(req.params), parse(denyBody, req.body, 'body').reason, req.context) })),
-  );
-  r.post(
-    '/:id/revoke',
-    handle(async (req) => ({ status: 200, body: await grants.revokeGrant(userOf(req), id(req.params), parse(revokeBody, req.body, 'body').reason, req.context) })),
-  );
-  // The limit is part of the route, not a pattern over the URL: whatever spelling reaches this handler passed it.
-  r.get(
-    '/:id/password',
-    limits.reveals,
-    handle(async (req) => {
-      const reveal = await grants.revealPassword(userOf(req), id(req.params), req.context);
-      // The one place a user's password leaves the broker: audited already, never cached.
-      const { possiblyInEffect: pending, ...shown } = reveal;
-      return {
-        status: 200,
-        noStore: true,
-        body: { ...shown, password: reveal.password.expose(), ...(pending ? { possiblyInEffect: { ...pending, password: pending.password.expose() } } : {}) },
-      };
+/** What the grant routes call. */
+export type GrantRouteService = Pick<GrantService, 'requestGrant' | 'listGrants' | 'getGrant' | 'approveGrant' | 'denyGrant' | 'revokeGrant' | 'revealPassword'>;
+
+export function grantRoutes(grants: GrantRouteService): RouteGroup {
+  return routeGroup('/v1/grants', [
+    route({
+      method: 'post',
+      path: '/v1/grants',
+      summary: 'Ask for elevation on a device (requester)',
+      roles: ['requester'],
+      limit: 'grantRequests',
+      body: requestGrantBody,
+      responses: { 201: { description: 'Active, or pending approval', json: grant } },
+      problems: ['not-found', 'conflict', 'policy-denied'],
+      handle: async ({ caller, body, context }) => ({ status: 201, body: await grants.requestGrant(caller, body, context) }),
     }),
-  );
-  return r;
+    route({
+      method: 'get',
+      path: '/v1/grants',
+      summary: 'List grants (your own, or all for approvers, admins, auditors)',
+      roles: ['requester', 'approver', 'admin', 'auditor'],
+      query: listQuery,
+      responses: { 200: { description: 'A page of grants', json: page(grant) } },
+      handle: async ({ caller, query }) => ({ status: 200, body: await grants.listGrants(caller, query) }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/grants/:id',
+      summary: 'A grant, never a password',
+      roles: ['requester', 'approver', 'admin', 'auditor'],
+      params: grantParams,
+      responses: { 200: { description: 'The grant', json: grant } },
+      problems: ['not-found'],
+      handle: async ({ caller, params }) => ({ status: 200, body: await grants.getGrant(caller, params.id) }),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/grants/:id/approve',
+      summary: 'Approve (an approver other than the requester)',
+      roles: ['approver'],
+      params: grantParams,
+      body: approveBody,
+      responses: { 200: { description: 'Active', json: grant } },
+      problems: ['not-found', 'conflict', 'policy-denied'],
+      handle: async ({ caller, params, body, context }) => ({ status: 200, body: await grants.approveGrant(caller, params.id, body.comment, context) }),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/grants/:id/deny',
+      summary: 'Deny (an approver other than the requester)',
+      roles: ['approver'],
+      params: grantParams,
+      body: denyBody,
+      responses: { 200: { description: 'Denied', json: grant } },
+      problems: ['not-found', 'conflict'],
+      handle: async ({ caller, params, body, context }) => ({ status: 200, body: await grants.denyGrant(caller, params.id, body.reason, context) }),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/grants/:id/revoke',
+      summary: 'End a grant (its requester or an admin)',
+      roles: ['requester', 'admin'],
+      params: grantParams,
+      body: revokeBody,
+      responses: { 200: { description: 'Revoked', json: grant } },
+      problems: ['not-found', 'conflict'],
+      handle: async ({ caller, params, body, context }) => ({ status: 200, body: await grants.revokeGrant(caller, params.id, body.reason, context) }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/grants/:id/password',
+      summary: "The device's password, to the grant's requester while the grant is live; audited before it is sent (Cache-Control: no-store)",
+      roles: ['requester'],
+      limit: 'reveals',
+      params: grantParams,
+      responses: { 200: { description: 'The password', json: reveal } },
+      // Refused reveals are audited as such (grant.password-revealed, denied or failure) before the problem leaves.
+      problems: ['not-found', 'conflict', 'no-current-password', 'policy-denied'],
+      handle: async ({ caller, params, context }) => {
+        const revealed = await grants.revealPassword(caller, params.id, context);
+        // The one place a user's password leaves the broker: audited already, never cached.
+        const { possiblyInEffect: pending, ...shown } = revealed;
+        return {
+          status: 200,
+          noStore: true,
+          body: { ...shown, password: revealed.password.expose(), ...(pending ? { possiblyInEffect: { ...pending, password: pending.password.expose() } } : {}) },
+        };
+      },
+    }),
+  ]);
 }

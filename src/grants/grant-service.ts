@@ -1,48 +1,33 @@
 import crypto from 'node:crypto';
-import { AuditActor, AuditInput, RequestContext } from '../audit/audit-event';
+import { AuditActor, RequestContext } from '../audit/audit-event';
 import { actorOf } from '../audit/actor';
 import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
-import { Secret } from '../secrets/secret';
-import { createDeviceRepository } from '../devices/device-repository';
+import { DeviceRepository } from '../devices/device-repository';
 import { UserPrincipal, hasRole, requireRole, sharesLogin } from '../identity/principal';
-import { StepUpRequired, satisfiesAuthContext } from '../identity/step-up';
 import { Policy, decide, decideGrant } from '../policies/policy';
 import { PolicyRepository } from '../policies/policy-repository';
 import { Metrics } from '../metrics/metrics';
-import { DomainError, problems } from '../problems/problem';
+import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
 import { parseDurationSeconds } from '../time/duration';
-import { Grant, GrantRequester, assertCanMove, isLive } from './grant';
-import { createGrantRepository } from './grant-repository';
+import { Grant, GrantRequester, approvedOf, assertCanMove, isLive, requestOf } from './grant';
+import { createRefuse } from './grant-refusal';
+import { createGrantReveal } from './grant-reveal';
+import { GrantRepository } from './grant-repository';
+
+export type { Reveal } from './grant-reveal';
 
 export interface GrantRequest {
   deviceId: string;
   reason: string;
   ticket?: string;
   duration: string;
-}
-
-export interface Reveal {
-  deviceId: string;
-  account: string;
-  password: Secret;
-  version: number;
-  expiresAt: string;
-  /** The password is a pending version the device fetched but never confirmed (there is no confirmed one). */
-  unconfirmed?: boolean;
-  /** A newer version the device fetched and never confirmed within rotation.ackTimeout: it may be the one in effect. */
-  possiblyInEffect?: { version: number; password: Secret; fetchedAt: string };
-  /**
-   * The password changed since it was last shown under this grant (a colleague's grant ended and the
-   * device rotated): the one shown before no longer works.
-   */
-  changedSinceLastReveal?: { previousVersion: number };
 }
 
 /** Who ends a grant that policy or the device's retirement no longer allows, and why. */
@@ -56,14 +41,12 @@ export interface GrantEnding {
   queueRotation?: boolean;
 }
 
-/** A refusal whose audit event is already committed; the HTTP layer must not audit it again. */
-export class AuditedRefusal extends DomainError {
-  readonly audited = true;
-}
-
 /** The grant state machine: request, approve, deny, revoke, expire, and the audited reveal. */
 export function createGrantService(deps: {
   db: Db;
+  grants: GrantRepository;
+  /** The device's groups and status, which a decision reads. */
+  devices: Pick<DeviceRepository, 'findById'>;
   transactor: Transactor;
   audit: Pick<AuditLog, 'append'>;
   policies: Pick<PolicyRepository, 'enabled'>;
@@ -77,15 +60,22 @@ export function createGrantService(deps: {
   /** An authentication context (Entra `acrs`) a principal's sign-in must satisfy to reveal a password. */
   revealAuthContext?: string;
 }) {
-  const { db, transactor, audit, policies, credentials, rotations, clock, metrics } = deps;
-  const grants = createGrantRepository(db);
-  const devices = createDeviceRepository(db);
+  const { db, grants, devices, transactor, audit, policies, credentials, rotations, clock, metrics } = deps;
 
-  /** Commits the refusal's audit event on its own, then throws: a refusal is never unaudited. */
-  async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError, outcome: 'denied' | 'failure' = 'denied'): Promise<never> {
-    await transactor.run((tx) => audit.append(tx, { ...event, outcome, reason: error.message }));
-    throw new AuditedRefusal(error.code, error.message);
-  }
+  const refuse = createRefuse({ transactor, audit });
+  const reveal = createGrantReveal({
+    db,
+    grants,
+    transactor,
+    audit,
+    policies,
+    credentials,
+    clock,
+    ackTimeoutSeconds: deps.ackTimeoutSeconds,
+    metrics,
+    refuse,
+    revealAuthContext: deps.revealAuthContext,
+  });
 
   /** Counts each call refused because of the grant's or the device's state (or a race lost), then rethrows. */
   const countingConflicts =
@@ -108,20 +98,14 @@ export function createGrantService(deps: {
     // Read again now that this transaction has moved the grant (and holds its row): a first reveal that
     // committed after the caller read the grant must not be missed.
     if ((await grants.findRevealedVersion(tx, endedGrantId)) !== null) return void (await rotations.enqueue(tx, deviceId, 'post-use', dueAt));
-    const others = await tx
-      .selectFrom('grants')
-      .select(['id', 'state', 'expires_at'])
-      .where('device_id', '=', deviceId)
-      .where('state', '=', 'active')
-      .where('id', '!=', endedGrantId)
-      .execute();
-    if (others.some((o) => isLive({ state: o.state, expiresAt: o.expires_at }, at))) return;
+    const others = await grants.otherActiveOnDevice(tx, deviceId, endedGrantId);
+    if (others.some((o) => isLive(o, at))) return;
     await rotations.enqueue(tx, deviceId, 'post-use', dueAt);
   }
 
   /** True when this call expired it; the caller counts it once the transaction has committed. */
   async function expireInTx(tx: Tx, g: Grant, ctx?: RequestContext): Promise<boolean> {
-    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', ended_at: g.expiresAt, end_reason: 'expired' }))) return false;
+    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', endedAt: g.expiresAt, endReason: 'expired' }))) return false;
     await audit.append(tx, {
       actor: { kind: 'system', subject: 'grants' },
       action: 'grant.expired',
@@ -146,7 +130,7 @@ export function createGrantService(deps: {
     const event = { actor: ending.actor, deviceId: g.deviceId, target: `grant:${g.id}`, outcome: 'success', reason: ending.reason, context: ending.context } as const;
     if (g.state === 'pending') {
       assertCanMove(g, 'denied');
-      const set = { state: 'denied', decided_by: ending.by, decided_at: at.toISOString(), decision_comment: ending.reason } as const;
+      const set = { state: 'denied', decidedBy: ending.by, decidedAt: at.toISOString(), decisionComment: ending.reason } as const;
       if (!(await grants.updateIfState(tx, g.id, 'pending', set))) {
         // Approved meanwhile (under the policies as they were): it is active now, and must end as such.
         const now = await grants.findById(tx, g.id);
@@ -156,7 +140,7 @@ export function createGrantService(deps: {
       return 'denied';
     }
     assertCanMove(g, 'revoked');
-    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'revoked', ended_by: ending.by, ended_at: at.toISOString(), end_reason: ending.reason }))) return undefined;
+    if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'revoked', endedBy: ending.by, endedAt: at.toISOString(), endReason: ending.reason }))) return undefined;
     await audit.append(tx, { ...event, action: 'grant.revoked' });
     if (ending.queueRotation !== false) await afterUse(tx, g, at);
     return 'revoked';
@@ -167,15 +151,6 @@ export function createGrantService(deps: {
   function counted(ended: Ended[]): { ended: number; committed: () => void } {
     return { ended: ended.length, committed: () => ended.forEach((state) => metrics.grant(state)) };
   }
-
-  const approvedOf = (g: Grant) => g.decidedBy !== null;
-  /** A grant's request, as a decision reads it; a duration that no longer parses (past the bound) is allowed by no policy. */
-  const requestOf = (g: Grant, deviceGroups: readonly string[], approved: boolean) => ({
-    deviceGroups,
-    durationSeconds: parseDurationSeconds(g.duration) ?? Number.POSITIVE_INFINITY,
-    ticket: g.ticket ?? undefined,
-    approved,
-  });
 
   /** The decision the policies as they are now make on a grant's request, for its requester as they were when they asked. */
   function redecide(policies: readonly Policy[], g: Grant, requester: GrantRequester, deviceGroups: readonly string[], approved: boolean) {
@@ -197,7 +172,7 @@ export function createGrantService(deps: {
       const device = await devices.findById(tx, g.deviceId);
       const d = redecide(policies, g, requester, device?.groups ?? [], g.state === 'pending' || approvedOf(g));
       if (d.allow) {
-        if (d.policy.id !== policyId) await grants.updateIfState(tx, g.id, g.state, { policy_id: d.policy.id });
+        if (d.policy.id !== policyId) await grants.updateIfState(tx, g.id, g.state, { policyId: d.policy.id });
         continue;
       }
       const state = await endInTx(tx, g, { ...ending, reason: `A policy change: no enabled policy allows this grant any more (${d.reason})` });
@@ -239,31 +214,32 @@ export function createGrantService(deps: {
       if (!decision.allow) return { denied: decision.reason, active: false };
       const active = !decision.requireApproval;
       const at = now.toISOString();
-      await grants.insert(tx, {
-        id,
-        requester: p.subject,
-        requester_name: p.name ?? null,
-        device_id: req.deviceId,
-        reason: req.reason,
-        ticket: req.ticket ?? null,
-        duration: req.duration,
-        state: active ? 'active' : 'pending',
-        policy_id: decision.policy.id,
-        created_at: at,
-        activated_at: active ? at : null,
-        expires_at: active ? new Date(now.getTime() + durationSeconds * 1000).toISOString() : null,
-        decided_by: null,
-        decided_at: null,
-        decision_comment: null,
-        ended_by: null,
-        ended_at: null,
-        end_reason: null,
+      await grants.insert(
+        tx,
+        {
+          id,
+          requester: p.subject,
+          requesterName: p.name ?? null,
+          deviceId: req.deviceId,
+          reason: req.reason,
+          ticket: req.ticket ?? null,
+          duration: req.duration,
+          state: active ? 'active' : 'pending',
+          policyId: decision.policy.id,
+          createdAt: at,
+          activatedAt: active ? at : null,
+          expiresAt: active ? new Date(now.getTime() + durationSeconds * 1000).toISOString() : null,
+          decidedBy: null,
+          decidedAt: null,
+          decisionComment: null,
+          endedBy: null,
+          endedAt: null,
+          endReason: null,
+          revealedVersion: null,
+        },
         // Kept so that approval and policy changes decide this request again for the requester as they asked.
-        requester_groups: JSON.stringify(p.groups),
-        requester_roles: JSON.stringify(p.roles),
-        requester_logins: JSON.stringify(p.logins ?? []),
-        revealed_version: null,
-      });
+        { groups: p.groups, roles: p.roles, logins: p.logins ?? [] },
+      );
       const details = { policy: decision.policy.name, duration: req.duration, ticket: req.ticket ?? null, requireApproval: decision.requireApproval };
       await audit.append(tx, { ...event, outcome: 'success', reason: req.reason, details });
       if (active) await audit.append(tx, { ...event, action: 'grant.activated', outcome: 'success' });
@@ -308,7 +284,7 @@ export function createGrantService(deps: {
       const at = now.toISOString();
       const target = { actor: actorOf(p), deviceId: g.deviceId, target: `grant:${g.id}`, context: ctx };
       if (to === 'denied') {
-        if (!(await grants.updateIfState(tx, id, 'pending', { state: 'denied', decided_by: p.subject, decided_at: at, decision_comment: note ?? null })))
+        if (!(await grants.updateIfState(tx, id, 'pending', { state: 'denied', decidedBy: p.subject, decidedAt: at, decisionComment: note ?? null })))
           throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
         await audit.append(tx, { ...target, action: 'grant.denied', outcome: 'success', reason: note });
         return;
@@ -323,12 +299,12 @@ export function createGrantService(deps: {
       if (
         !(await grants.updateIfState(tx, id, 'pending', {
           state: 'active',
-          activated_at: at,
-          expires_at: expiresAt,
-          decided_by: p.subject,
-          decided_at: at,
-          decision_comment: note ?? null,
-          policy_id: decision.policy.id,
+          activatedAt: at,
+          expiresAt,
+          decidedBy: p.subject,
+          decidedAt: at,
+          decisionComment: note ?? null,
+          policyId: decision.policy.id,
         }))
       ) {
         throw new DomainError('conflict', `Grant ${id} was decided by someone else first.`);
@@ -357,7 +333,7 @@ export function createGrantService(deps: {
       if (g.requester !== p.subject && !hasRole(p, 'admin')) throw new DomainError('forbidden', "Only the grant's requester or an admin may revoke it.");
       assertCanMove(g, 'revoked');
       const now = clock.now();
-      if (!(await grants.updateIfState(tx, id, g.state, { state: 'revoked', ended_by: p.subject, ended_at: now.toISOString(), end_reason: reason ?? null }))) {
+      if (!(await grants.updateIfState(tx, id, g.state, { state: 'revoked', endedBy: p.subject, endedAt: now.toISOString(), endReason: reason ?? null }))) {
         throw new DomainError('conflict', `Grant ${id} changed while it was being revoked; read it again.`);
       }
       await audit.append(tx, { actor: actorOf(p), action: 'grant.revoked', outcome: 'success', deviceId: g.deviceId, target: `grant:${id}`, reason, context: ctx });
@@ -365,109 +341,6 @@ export function createGrantService(deps: {
     });
     metrics.grant('revoked');
     return (await grants.findById(db, id)) as Grant;
-  }
-
-  /** The password, only to the grant's requester inside a live grant, and only after the reveal is audited. */
-  async function revealPassword(p: UserPrincipal, id: string, ctx: RequestContext): Promise<Reveal> {
-    try {
-      const reveal = await revealAudited(p, id, ctx);
-      metrics.reveal('revealed');
-      return reveal;
-    } catch (e) {
-      // No acknowledged password on the device is, like a vault or audit failure, a password that could not be served.
-      const refused = e instanceof DomainError && e.code !== 'no-current-password' && problems[e.code].status < 500;
-      metrics.reveal(refused ? 'refused' : 'unavailable');
-      throw e;
-    }
-  }
-
-  async function revealAudited(p: UserPrincipal, id: string, ctx: RequestContext): Promise<Reveal> {
-    requireRole(p, 'requester');
-    const found = await grants.findForReveal(db, id);
-    // Asking for the password of a grant that does not exist is audited too: it is how ids are probed.
-    if (!found) return refuse({ actor: actorOf(p), action: 'grant.password-revealed', target: `grant:${id}`, context: ctx }, new DomainError('not-found', `No grant '${id}'.`));
-    const { grant: g, account, deviceGroups, versions } = found;
-    const event = { actor: actorOf(p), action: 'grant.password-revealed', deviceId: g.deviceId, target: `grant:${id}`, context: ctx } as const;
-    if (g.requester !== p.subject) return refuse(event, new DomainError('forbidden', "Only the grant's requester may read its password."));
-    if (!isLive(g, clock.now())) {
-      const why = g.state === 'active' ? 'has expired' : `is ${g.state}`;
-      return refuse(event, new DomainError('conflict', `Grant ${id} ${why}; no password is revealed.`));
-    }
-    // The policies as they are now, for the requester as they sign in now: a grant no enabled policy
-    // allows any more (a group left, a policy changed on another daemon a moment ago) reveals nothing.
-    const decision = decideGrant(await policies.enabled(db), p, requestOf(g, deviceGroups, approvedOf(g)));
-    if (!decision.allow) return refuse(event, new DomainError('policy-denied', `No enabled policy allows this grant any more: ${decision.reason}`));
-    if (!satisfiesAuthContext(p, deps.revealAuthContext)) {
-      // Step-up: a valid token is not enough to see a password; the refusal is audited, then challenged.
-      const stepUp = new StepUpRequired(deps.revealAuthContext as string, 'Revealing a password', true);
-      await transactor.run((tx) => audit.append(tx, { ...event, outcome: 'denied', reason: stepUp.message }), { singleWrite: true });
-      throw stepUp;
-    }
-    const now = clock.now();
-    const current = versions.find((v) => v.state === 'current');
-    // A lost acknowledgement must not leave the requester without a working password: a version the
-    // agent fetched and never confirmed within ackTimeout may be the one the device now has.
-    const pending = versions.find((v) => v.state === 'pending' && v.fetched_at !== null && now.getTime() - Date.parse(v.fetched_at) >= deps.ackTimeoutSeconds * 1000);
-    const shown = current ?? pending;
-    if (!shown) return refuse(event, new DomainError('no-current-password', `Device '${g.deviceId}' has no acknowledged password yet; its agent has not set one.`), 'failure');
-    const alsoPending = current && pending ? pending : undefined;
-    // The first reveal of a version under this grant marks it used (it then dies with the grant) and tells
-    // a holder who saw an older one that it changed; later reveals of the same version write only their event.
-    const firstOfVersion = g.revealedVersion !== shown.version;
-    const changed = g.revealedVersion !== null && firstOfVersion ? { previousVersion: g.revealedVersion } : undefined;
-    const used = [...new Set([...(firstOfVersion ? [shown.version] : []), ...(pending ? [pending.version] : [])])];
-    // Read before the audit event is written, so an unreadable vault leaves no record of a reveal that did not happen.
-    let secret: Secret;
-    let pendingSecret: Secret | undefined;
-    try {
-      [secret, pendingSecret] = await Promise.all([credentials.readSecret(shown), alsoPending ? credentials.readSecret(alsoPending) : undefined]);
-    } catch (e) {
-      // The attempt is on record as failed (nothing was revealed); the caller gets the vault's 503.
-      if (e instanceof DomainError && e.code === 'unavailable') return refuse(event, e, 'failure');
-      throw e;
-    }
-    // A marker, not an Error: building one (and its stack) on every reveal costs more than the check it reports.
-    const ended = Symbol('grant ended');
-    await transactor
-      .run(
-        async (tx) => {
-          // Re-read inside the transaction: a revoke or expiry that committed first wins.
-          const fresh = await grants.findLiveness(tx, id);
-          if (!fresh || !isLive(fresh, clock.now())) throw ended;
-          // A version a requester has seen is a used password: a pending one must not satisfy a rotation
-          // asked for after this use (the rotation worker reads this mark), and a device whose current one
-          // was seen is not retired silently.
-          if (used.length > 0) await credentials.markRevealed(tx, g.deviceId, used, now);
-          if (firstOfVersion) await grants.markRevealed(tx, id, shown.version);
-          await audit.append(tx, {
-            ...event,
-            outcome: 'success',
-            ...(pending
-              ? { reason: `version ${pending.version} was fetched by the device and not acknowledged within the ack timeout; it may be in effect and was revealed too` }
-              : {}),
-            details: {
-              version: shown.version,
-              unconfirmed: shown === pending,
-              possiblyInEffect: alsoPending?.version ?? null,
-              ...(changed ? { changedSinceLastReveal: true, previousVersion: changed.previousVersion } : {}),
-            },
-          });
-        },
-        // The audit event is this unit's last statement, and its only write unless a version is marked used
-        // (a first reveal of a version always is).
-        { singleWrite: used.length === 0 },
-      )
-      .catch((e: unknown) => (e === ended ? refuse(event, new DomainError('conflict', `Grant ${id} ended; no password is revealed.`)) : Promise.reject(e)));
-    return {
-      deviceId: g.deviceId,
-      account: account ?? 'localadmin',
-      password: secret,
-      version: shown.version,
-      expiresAt: g.expiresAt as string,
-      ...(shown === pending ? { unconfirmed: true } : {}),
-      ...(alsoPending && pendingSecret ? { possiblyInEffect: { version: alsoPending.version, password: pendingSecret, fetchedAt: alsoPending.fetched_at as string } } : {}),
-      ...(changed ? { changedSinceLastReveal: changed } : {}),
-    };
   }
 
   /** Ends every active grant past its expiry (the job); reveal never depends on it having run. */
@@ -492,11 +365,12 @@ export function createGrantService(deps: {
     requireRole(p, 'requester', 'approver', 'admin', 'auditor');
     // A requester sees only their own grants, whatever filter they send.
     const requester = canSeeAll(p) ? f.requester : p.subject;
-    const after = decodeCursor(f.cursor, ['string', 'string']);
-    const rows = await grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit: f.limit + 1 });
-    const page = rows.slice(0, f.limit);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+    return keysetPage(
+      f,
+      ['string', 'string'],
+      (after, limit) => grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit }),
+      (g) => [g.createdAt, g.id],
+    );
   }
 
   return {
@@ -504,7 +378,7 @@ export function createGrantService(deps: {
     approveGrant: countingConflicts(approveGrant),
     denyGrant: countingConflicts(denyGrant),
     revokeGrant: countingConflicts(revokeGrant),
-    revealPassword,
+    revealPassword: reveal.revealPassword,
     expireDueGrants,
     endGrantsNoPolicyCovers,
     endGrantsOnDevice,

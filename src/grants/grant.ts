@@ -1,9 +1,8 @@
 import { DomainError } from '../problems/problem';
 import { Role } from '../identity/principal';
-import { GrantTable } from '../store/schema';
-
-export type GrantState = GrantTable['state'];
-export const grantStates = ['pending', 'active', 'denied', 'expired', 'revoked'] as const satisfies readonly GrantState[];
+import { parseDurationSeconds } from '../time/duration';
+export const grantStates = ['pending', 'active', 'denied', 'expired', 'revoked'] as const;
+export type GrantState = (typeof grantStates)[number];
 
 /** The grant state machine as data; a requester may withdraw a pending request (pending → revoked). */
 export const allowedNext: Record<GrantState, readonly GrantState[]> = {
@@ -47,42 +46,6 @@ export interface GrantRequester {
   known: boolean;
 }
 
-const jsonList = (v: string | null): string[] => (v === null ? [] : (JSON.parse(v) as string[]));
-
-export function requesterFromRow(r: GrantTable): GrantRequester {
-  return {
-    subject: r.requester,
-    groups: jsonList(r.requester_groups),
-    roles: jsonList(r.requester_roles) as Role[],
-    logins: jsonList(r.requester_logins),
-    known: r.requester_groups !== null,
-  };
-}
-
-export function grantFromRow(r: GrantTable): Grant {
-  return {
-    id: r.id,
-    requester: r.requester,
-    requesterName: r.requester_name,
-    deviceId: r.device_id,
-    reason: r.reason,
-    ticket: r.ticket,
-    duration: r.duration,
-    state: r.state,
-    policyId: r.policy_id,
-    createdAt: r.created_at,
-    activatedAt: r.activated_at,
-    expiresAt: r.expires_at,
-    decidedBy: r.decided_by,
-    decidedAt: r.decided_at,
-    decisionComment: r.decision_comment,
-    endedBy: r.ended_by,
-    endedAt: r.ended_at,
-    endReason: r.end_reason,
-    revealedVersion: r.revealed_version,
-  };
-}
-
 export function assertCanMove(g: Pick<Grant, 'id' | 'state'>, to: GrantState): void {
   if (!allowedNext[g.state].includes(to)) throw new DomainError('conflict', `Grant ${g.id} is ${g.state}; it cannot become ${to}.`);
 }
@@ -91,3 +54,14 @@ export function assertCanMove(g: Pick<Grant, 'id' | 'state'>, to: GrantState): v
 export function isLive(g: Pick<Grant, 'state' | 'expiresAt'>, now: Date): boolean {
   return g.state === 'active' && g.expiresAt !== null && now.toISOString() < g.expiresAt;
 }
+
+/** Approved by someone (or active without needing it): what a decision reads as the request's approval. */
+export const approvedOf = (g: Pick<Grant, 'decidedBy'>) => g.decidedBy !== null;
+
+/** A grant's request, as a decision reads it; a duration that no longer parses (past the bound) is allowed by no policy. */
+export const requestOf = (g: Pick<Grant, 'duration' | 'ticket'>, deviceGroups: readonly string[], approved: boolean) => ({
+  deviceGroups,
+  durationSeconds: parseDurationSeconds(g.duration) ?? Number.POSITIVE_INFINITY,
+  ticket: g.ticket ?? undefined,
+  approved,
+});

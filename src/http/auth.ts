@@ -26,11 +26,6 @@ export interface AuthAudit {
   failures: AuthFailureLimit;
 }
 
-/** A refused authentication already audited, or refused as unavailable because it could not be: not audited again. */
-class RefusedAuthentication extends DomainError {
-  readonly audited = true;
-}
-
 // A token the provider could not check (503) is not a refusal: it is answered, not audited as one.
 const refusals: ReadonlySet<ProblemCode> = new Set(['unauthenticated', 'forbidden']);
 
@@ -66,12 +61,14 @@ async function auditRefusal(deps: AuthAudit, req: Request, res: Response, e: unk
     );
   } catch (auditError) {
     deps.logger.error({ err: auditError, requestId: req.context?.requestId }, 'could not audit a failed authentication');
-    return new RefusedAuthentication('unavailable', 'The audit log is unavailable; the request was refused.');
+    // Refused as unavailable because it could not be audited: not audited again by the error handler.
+    return new DomainError('unavailable', 'The audit log is unavailable; the request was refused.', { alreadyAudited: true });
   }
-  return new RefusedAuthentication(e.code, e.message);
+  // Audited above as auth.failed: the error handler must not audit it again.
+  return new DomainError(e.code, e.message, { alreadyAudited: true });
 }
 
-export function authenticateUser(identity: IdentityProvider, audit: AuthAudit) {
+export function authenticateUser(identity: Pick<IdentityProvider, 'verify'>, audit: AuthAudit) {
   return (req: Request, res: Response, next: NextFunction): void => {
     Promise.resolve()
       .then(() => identity.verify(tokenOf(req)))

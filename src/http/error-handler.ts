@@ -61,7 +61,7 @@ export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; tran
       const malformed = malformedRequest(err);
       if (err instanceof DomainError) {
         problem = toProblem(err.code, err.message, requestId, err.errors);
-        if (authorisationFailures.has(err.code) && !(err as { audited?: boolean }).audited) {
+        if (authorisationFailures.has(err.code) && !err.alreadyAudited) {
           try {
             await deps.transactor.run((tx) =>
               deps.audit.append(tx, {
@@ -78,7 +78,7 @@ export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; tran
             problem = toProblem('unavailable', 'The audit log is unavailable; the request was refused.', requestId);
           }
         }
-        const cause = (err as { cause?: unknown }).cause;
+        const cause = err.cause;
         const loggedByCause = outage || (cause !== undefined && deps.storeHealth?.unavailable(cause) === true);
         if (problem.status >= 500 && !loggedByCause) deps.logger.error({ err: cause ?? err, requestId }, err.message);
       } else if (malformed) {
@@ -89,11 +89,11 @@ export function createErrorHandler(deps: { audit: Pick<AuditLog, 'append'>; tran
       }
       if (res.headersSent) return;
       // A step-up refusal tells the client which claims to come back with (RFC 6750 insufficient_claims).
-      const challenge = (err as { wwwAuthenticate?: unknown } | undefined)?.wwwAuthenticate;
+      const challenge = err instanceof DomainError ? err.challenge : undefined;
       // Every other 401 names the scheme (RFC 6750 §3); the detail stays in the problem document, not the header.
       if (problem.status === 401) {
         const plain = req.get('authorization') ? 'Bearer realm="jitbroker", error="invalid_token"' : 'Bearer realm="jitbroker"';
-        res.setHeader('WWW-Authenticate', typeof challenge === 'string' ? challenge : plain);
+        res.setHeader('WWW-Authenticate', challenge ?? plain);
       }
       res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
     })();

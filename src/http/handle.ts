@@ -11,6 +11,10 @@ export interface Reply {
   noStore?: boolean;
   /** A body already serialised as JSON (sent as is, instead of `body`). */
   json?: string;
+  /** A body in another content type, sent as is (the metrics text). */
+  text?: { type: string; body: string };
+  /** A body written a line at a time, in constant memory whatever its length (the audit export). */
+  stream?: { type: string; headers?: Record<string, string>; lines: AsyncIterable<string> };
 }
 
 declare module 'express-serve-static-core' {
@@ -43,13 +47,36 @@ export function requestContext(req: Request, res: Response, next: NextFunction):
 /** Runs a route body; anything thrown goes to the one error handler. No try in routes. */
 export function handle(fn: (req: Request) => Promise<Reply>): RequestHandler {
   return (req, res, next) => {
-    fn(req).then((reply) => {
-      if (reply.noStore) res.setHeader('Cache-Control', 'no-store');
-      if (reply.json !== undefined) res.status(reply.status).type('application/json').send(reply.json);
-      else if (reply.body === undefined) res.status(reply.status).end();
-      else res.status(reply.status).json(reply.body);
-    }, next);
+    fn(req)
+      .then((reply) => send(res, reply))
+      .catch((e: unknown) => {
+        // Before the first byte a problem document can still be sent; after it, only cutting the stream tells the client.
+        if (res.headersSent) res.destroy(e instanceof Error ? e : undefined);
+        else next(e);
+      });
   };
+}
+
+async function send(res: Response, reply: Reply): Promise<void> {
+  if (reply.noStore) res.setHeader('Cache-Control', 'no-store');
+  if (reply.stream) return sendLines(res, reply.status, reply.stream);
+  if (reply.json !== undefined) res.status(reply.status).type('application/json').send(reply.json);
+  else if (reply.text !== undefined) res.status(reply.status).set('content-type', reply.text.type).send(reply.text.body);
+  else if (reply.body === undefined) res.status(reply.status).end();
+  else res.status(reply.status).json(reply.body);
+}
+
+async function sendLines(res: Response, status: number, stream: NonNullable<Reply['stream']>): Promise<void> {
+  res.status(status);
+  res.setHeader('Content-Type', stream.type);
+  for (const [name, value] of Object.entries(stream.headers ?? {})) res.setHeader(name, value);
+  let aborted = false;
+  res.once('close', () => (aborted = true));
+  for await (const line of stream.lines) {
+    if (aborted) return;
+    if (!res.write(line)) await new Promise((resolve) => res.once('drain', resolve));
+  }
+  res.end();
 }
 
 export function userOf(req: Request): UserPrincipal {

@@ -1,12 +1,12 @@
-import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet, { HelmetOptions } from 'helmet';
 import { Logger } from 'pino';
-import { agentRoutes } from '../credentials/agent-routes';
-import { auditRoutes } from '../audit/audit-routes';
-import { deviceRoutes } from '../devices/device-routes';
-import { escalationRoutes } from '../escalations/escalation-routes';
-import { grantRoutes } from '../grants/grant-routes';
-import { policyRoutes } from '../policies/policy-routes';
+import { AgentRouteService, agentRoutes } from '../credentials/agent-routes';
+import { AuditRouteService, auditRoutes } from '../audit/audit-routes';
+import { DeviceRouteService, deviceRoutes } from '../devices/device-routes';
+import { EscalationRouteService, escalationRoutes } from '../escalations/escalation-routes';
+import { GrantRouteService, grantRoutes } from '../grants/grant-routes';
+import { PolicyRouteService, policyRoutes } from '../policies/policy-routes';
 import { portalPages } from '../portal/portal-pages';
 import { DomainError } from '../problems/problem';
 import { authenticateDevice, authenticateUser } from './auth';
@@ -14,18 +14,14 @@ import { createErrorHandler } from './error-handler';
 import { requestContext } from './handle';
 import { requestLog } from './request-log';
 import { buildOpenApi } from './openapi';
+import { operatorRoutes } from './operator-routes';
 import { RateLimitSettings, createRateLimits } from './rate-limits';
-import type { AuditCheckpoints } from '../audit/audit-checkpoints';
+import { RouteGroup, callerKind } from './route';
+import { handlerOf, routerOf } from './route-router';
 import type { AuditLog } from '../audit/audit-log';
-import type { CheckpointSigner } from '../audit/checkpoint-signer';
-import type { RotationService } from '../credentials/rotation-service';
-import type { DeviceService } from '../devices/device-service';
-import type { EscalationService } from '../escalations/escalation-service';
-import type { GrantService } from '../grants/grant-service';
 import type { DeviceIdentity } from '../identity/device-identity';
 import type { IdentityProvider } from '../identity/identity-provider';
 import type { Metrics } from '../metrics/metrics';
-import type { PolicyService } from '../policies/policy-service';
 import type { StoreHealth } from '../store/store-health';
 import type { Transactor } from '../store/transactor';
 
@@ -78,22 +74,26 @@ export interface HttpSettings {
   rateLimits: RateLimitSettings;
 }
 
-/** What HTTP is handed by the composition root: the services its routes call, and the operator endpoints' probes. */
+/**
+ * What HTTP is handed by the composition root: for each domain's routes what they call (a Pick of
+ * its service, declared by its *-routes.ts), and for the rest the audit append of refusals, the
+ * credential checks and the operator endpoints' probes.
+ */
 export interface HttpDependencies {
   logger: Logger;
-  metrics: Metrics;
-  audit: AuditLog;
+  metrics: Pick<Metrics, 'httpRequest' | 'registry'>;
+  /** Refusals (a failed credential, a rate limit, an authorisation failure) are audited here. */
+  audit: Pick<AuditLog, 'append'>;
   transactor: Transactor;
   storeHealth: Pick<StoreHealth, 'unavailable'>;
-  identity: IdentityProvider;
+  identity: Pick<IdentityProvider, 'verify' | 'check'>;
   deviceIdentity: Pick<DeviceIdentity, 'verify'>;
-  rotations: Pick<RotationService, 'fetchPending' | 'acknowledge'>;
-  devices: DeviceService;
-  policies: PolicyService;
-  grants: GrantService;
-  escalations: EscalationService;
-  checkpointSigner: CheckpointSigner;
-  checkpoints: Pick<AuditCheckpoints, 'checkpointNow' | 'latest'>;
+  rotations: AgentRouteService;
+  devices: DeviceRouteService;
+  policies: PolicyRouteService;
+  grants: GrantRouteService;
+  escalations: EscalationRouteService;
+  auditService: AuditRouteService;
   ready: () => Promise<void>;
   /** False while the start-up checks have not run (a daemon started while its store was down): /v1 answers 503. */
   serving?: () => boolean;
@@ -114,36 +114,24 @@ export function createHttpApp(s: HttpDependencies): express.Express {
   app.use(requestLog(s.logger, s.metrics));
   app.use(helmet(apiSecurityHeaders));
   const limits = createRateLimits({ settings: s.httpSettings.rateLimits, audit: s.audit, transactor: s.transactor, logger: s.logger });
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  // Every route the daemon serves, each declared once, in its domain's *-routes.ts.
+  const api: RouteGroup[] = [
+    agentRoutes(s.rotations),
+    deviceRoutes(s.devices),
+    policyRoutes(s.policies),
+    grantRoutes(s.grants),
+    escalationRoutes(s.escalations),
+    auditRoutes(s.auditService),
+  ];
   // Built once: the document only changes with the code.
   let openapi: string | undefined;
-  app.get('/openapi.json', (_req, res) => {
-    openapi ??= JSON.stringify(buildOpenApi());
-    res.type('application/json').send(openapi);
-  });
-  app.get('/metrics', (_req, res, next) => {
-    s.metrics.registry.metrics().then((text) => res.set('content-type', s.metrics.registry.contentType).send(text), next);
-  });
-  app.get('/readyz', (req, res, next) => {
-    s.ready().then(
-      () =>
-        // The identity provider last: the daemon starts without it, but cannot verify tokens until it has its keys.
-        Promise.resolve(s.identity.check?.()).then(
-          () => res.json({ status: 'ready' }),
-          (e: unknown) => {
-            s.logger.warn({ err: e }, 'not ready: identity provider');
-            next(new DomainError('unavailable', "The identity provider's signing keys cannot be had, so tokens cannot be verified."));
-          },
-        ),
-      (e: unknown) => {
-        // A store outage is logged once per cause (storeHealth), not at every poll of the load balancer.
-        if (!s.storeHealth.unavailable(e)) s.logger.warn({ err: e }, 'not ready');
-        next(new DomainError('unavailable', 'The store or the vault is not usable.'));
-      },
-    );
-  });
+  const operator = operatorRoutes(s, () => (openapi ??= JSON.stringify(buildOpenApi([operator, ...api]))));
+  // Every route mounted, by method and full path: the OpenAPI coverage test compares it with the document.
+  const routes: string[] = [];
+  for (const r of operator.routes) {
+    app[r.method](r.path, handlerOf(r));
+    routes.push(`${r.method.toUpperCase()} ${r.path}`);
+  }
 
   // After the operator endpoints: a busy address (a NAT, a proxy without trustProxy) must never make
   // a load balancer's /readyz or the scraper's /metrics answer 429 and take the daemon out of service.
@@ -158,33 +146,25 @@ export function createHttpApp(s: HttpDependencies): express.Express {
   app.use(requireJsonBody);
   app.use(express.json({ limit: bodyLimit, strict: true, type: 'application/json' }));
 
-  const routes: string[] = ['GET /healthz', 'GET /openapi.json', 'GET /metrics', 'GET /readyz'];
-  /** Mounts a router and notes its routes (method and full path), for the OpenAPI coverage test. */
-  const mount = (prefix: string, ...handlers: [...RequestHandler[], Router]) => {
-    const router = handlers[handlers.length - 1] as Router & { caseSensitive?: boolean; strict?: boolean };
-    // A router's own options decide how it matches, whatever the app's are.
-    if (router.caseSensitive !== true || router.strict !== true) throw new Error(`The router on ${prefix} must be Router({ caseSensitive: true, strict: true }).`);
-    const notePrefix: RequestHandler = (_req, res, next) => {
-      // The prefix as declared, for the route label: req.baseUrl is the caller's spelling of it.
-      res.locals.routePrefix = prefix;
-      next();
-    };
-    app.use(prefix, notePrefix, ...handlers);
-    for (const layer of router.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>) {
-      if (!layer.route) continue;
-      for (const method of Object.keys(layer.route.methods)) routes.push(`${method.toUpperCase()} ${prefix}${layer.route.path === '/' ? '' : layer.route.path}`);
-    }
-  };
   // Refused credentials are audited (auth.failed) before the 401 leaves, and counted per address
   // after the check: past the limit, failed ones answer 429, valid ones still pass.
   const authAudit = { audit: s.audit, transactor: s.transactor, logger: s.logger, failures: limits.authFailures };
-  mount('/v1/agent', authenticateDevice(s.deviceIdentity, authAudit), agentRoutes({ rotations: s.rotations }));
-  const user = authenticateUser(s.identity, authAudit);
-  mount('/v1/devices', user, deviceRoutes(s.devices));
-  mount('/v1/policies', user, policyRoutes(s.policies));
-  mount('/v1/grants', user, grantRoutes(s.grants, { grantRequests: limits.grantRequests, reveals: limits.reveals }));
-  mount('/v1/escalations', user, escalationRoutes(s.escalations));
-  mount('/v1/audit', user, auditRoutes({ audit: s.audit, transactor: s.transactor, signer: s.checkpointSigner, checkpoints: s.checkpoints }));
+  const authenticate: Record<'user' | 'agent', RequestHandler> = {
+    user: authenticateUser(s.identity, authAudit),
+    agent: authenticateDevice(s.deviceIdentity, authAudit),
+  };
+  for (const group of api) {
+    const kind = callerKind(group.routes[0]?.roles ?? 'public');
+    if (kind === 'public') throw new Error(`The routes under ${group.prefix} are public: declare them with the operator endpoints.`);
+    const notePrefix: RequestHandler = (_req, res, next) => {
+      // The prefix as declared, for the route label: req.baseUrl is the caller's spelling of it.
+      res.locals.routePrefix = group.prefix;
+      next();
+    };
+    // Authentication before the router matches: any path under the prefix needs a credential first.
+    app.use(group.prefix, notePrefix, authenticate[kind], routerOf(group, limits.perRoute));
+    for (const r of group.routes) routes.push(`${r.method.toUpperCase()} ${r.path}`);
+  }
   app.locals.routes = routes;
   app.use(portalPages());
 

@@ -11,6 +11,9 @@ export interface AuthFailureLimit {
   failed(req: Request, res: Response): Promise<DomainError | undefined>;
 }
 
+/** The per-principal limits a route declaration may name (its `limit`). */
+export type LimitClass = 'grantRequests' | 'reveals';
+
 export interface RateLimitSettings {
   windowSeconds: number;
   /** Every request from one address, a ceiling against floods. */
@@ -104,14 +107,14 @@ export function createRateLimits(deps: { settings: RateLimitSettings; audit: Pic
   }
 
   const principal = (req: Request) => req.user?.subject ?? `address:${address(req)}`;
-  const grantRequests = limiter('grant-requests', settings.grantRequestsPerPrincipal, principal, 'grant requests');
-  const reveals = limiter('reveals', settings.revealsPerPrincipal, principal, 'password reveals');
+  /** Per principal, each on the routes whose declaration names it. */
+  const perRoute: Record<LimitClass, RequestHandler> = {
+    grantRequests: limiter('grant-requests', settings.grantRequestsPerPrincipal, principal, 'grant requests'),
+    reveals: limiter('reveals', settings.revealsPerPrincipal, principal, 'password reveals'),
+  };
   return {
     perAddress: limiter('requests', settings.requestsPerAddress, address, 'requests from your address'),
     authFailures: failureLimit('auth-failures', settings.authFailuresPerAddress, 'failed authentications from your address'),
-    /** On the route that asks for a grant, per principal. */
-    grantRequests,
-    /** On the route that reveals a password, per principal. */
-    reveals,
+    perRoute,
   };
 }

@@ -12,7 +12,7 @@ export function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, where: 
     // zod's own wording for unknown keys is replaced; a schema's own message (agentKey's) is kept.
     message: i.code === 'unrecognized_keys' && i.message.startsWith('Unrecognized key') ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
   }));
-  throw new DomainError('invalid-request', `The ${where} is not valid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+  throw new DomainError('invalid-request', `The ${where} is not valid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
 }
 
 export const deviceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a device id is 1–128 of A–Z a–z 0–9 . _ -, starting with a letter or digit');
@@ -48,6 +48,9 @@ export const pageQuery = {
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(512).optional(),
 };
+
+/** The answer of a list route: a page of items and the cursor of the next (null on the last). */
+export const page = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 
 /** A public EC P-256 JWK: the device agent's verification key, never a private one. */
 export const agentKey = z

@@ -1,11 +1,11 @@
 import { JWK, KeyLike, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import { createDeviceRepository } from '../devices/device-repository';
+import { DeviceRepository } from '../devices/device-repository';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { prepareQuery } from '../store/prepared-query';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { checkIssuedAt, reasonOf } from './local/local-identity';
+import { AgentTokenRepository } from './agent-token-repository';
 import { DevicePrincipal } from './principal';
 
 const deviceAlgorithm = 'ES256';
@@ -15,13 +15,17 @@ const deviceAlgorithm = 'ES256';
  * ES256 only, iss = sub = device id, the agent audience, exp − iat ≤ the limit, and a jti never
  * seen before (kept until the token would have expired, so a replay is refused).
  */
-export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clock: Clock; audience: string; maxLifetimeSeconds: number; clockSkewSeconds: number }) {
-  const devices = createDeviceRepository(deps.db);
-  // Every agent poll records its token id: prepared once, not built and compiled on each poll.
-  const seenJti = prepareQuery(deps.db, (d, p: { jti: string }) => d.selectFrom('agent_tokens').select('jti').where('jti', '=', p.jti));
-  const recordJti = prepareQuery(deps.db, (d, p: { jti: string; deviceId: string; expiresAt: string }) =>
-    d.insertInto('agent_tokens').values({ jti: p.jti, device_id: p.deviceId, expires_at: p.expiresAt }),
-  );
+export function createDeviceIdentity(deps: {
+  db: Db;
+  devices: Pick<DeviceRepository, 'findById'>;
+  agentTokens: AgentTokenRepository;
+  transactor: Transactor;
+  clock: Clock;
+  audience: string;
+  maxLifetimeSeconds: number;
+  clockSkewSeconds: number;
+}) {
+  const { devices, agentTokens } = deps;
   // Importing a JWK builds a key object, which costs more than the signature check. Kept per
   // device and keyed by the enrolled JWK's text, so a device re-enrolled with a new key misses.
   const keys = new Map<string, { jwk: string; key: KeyLike | Uint8Array }>();
@@ -71,8 +75,8 @@ export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clo
     if (jti.length > 128) fail('jti is too long');
     const expiresAt = new Date((payload.exp as number) * 1000).toISOString();
     const fresh = await deps.transactor.run(async (tx) => {
-      if ((await seenJti(tx, { jti })).length > 0) return false;
-      await recordJti(tx, { jti, deviceId, expiresAt });
+      if (await agentTokens.seen(tx, jti)) return false;
+      await agentTokens.record(tx, { jti, deviceId, expiresAt });
       return true;
     });
     if (!fresh) fail('this token was already used (replayed jti)');
@@ -82,7 +86,7 @@ export function createDeviceIdentity(deps: { db: Db; transactor: Transactor; clo
   /** Forgets token ids whose tokens can no longer be presented. */
   async function pruneTokenIds(): Promise<void> {
     const cutoff = new Date(deps.clock.now().getTime() - deps.clockSkewSeconds * 1000).toISOString();
-    await deps.transactor.run((tx) => tx.deleteFrom('agent_tokens').where('expires_at', '<', cutoff).execute());
+    await deps.transactor.run((tx) => agentTokens.pruneExpiredBefore(tx, cutoff));
   }
 
   return { verify, pruneTokenIds };

@@ -2,7 +2,7 @@ import { Logger } from 'pino';
 import { Clock } from '../time/clock';
 import { IdentityProvider } from './identity-provider';
 import { createLocalIdentity } from './local/local-identity';
-import { OidcConfig } from './oidc/oidc-config';
+import { OidcSettings } from './oidc/oidc-config';
 import { createOidcIdentity } from './oidc/oidc-identity';
 
 export interface IdentitySetup {
@@ -11,11 +11,11 @@ export interface IdentitySetup {
   issueToken(claims: { sub: string; roles: string[]; groups: string[]; name?: string; ttlSeconds: number }): Promise<string>;
 }
 
-/** `identity` of the config, spelled out here: the config's mode enum is read off this registry. */
+/** `identity` of the config, durations in seconds (src/config/settings.ts), spelled out here: the config's mode enum is read off this registry. */
 export interface IdentitySettings {
   clockSkewSeconds: number;
-  local: { issuer: string; audience: string; tokenTtl: string };
-  oidc: OidcConfig;
+  local: { issuer: string; audience: string; tokenTtlSeconds: number };
+  oidc: OidcSettings;
 }
 
 export type IdentityFactory = (identity: IdentitySettings, deps: { dataDir: string; clock: Clock; logger: Logger }) => Promise<IdentitySetup>;

@@ -9,22 +9,17 @@ export function authContextChallenge(authContext: string): string {
   return `Bearer error="insufficient_claims", claims="${claims}"`;
 }
 
-/** A valid token whose sign-in did not satisfy the authentication context an action needs: 401 with a claims challenge. */
-export class StepUpRequired extends DomainError {
-  readonly wwwAuthenticate: string;
-  constructor(
-    readonly authContext: string,
-    action: string,
-    /** True once the refusal's audit event is committed, so the HTTP layer does not audit it again. */
-    readonly audited = false,
-  ) {
-    super(
-      'unauthenticated',
-      `${action} needs a sign-in that satisfies authentication context '${authContext}', and your token's acrs claim does not carry it. ` +
-        'Sign in again answering the claims challenge in the WWW-Authenticate header, then retry.',
-    );
-    this.wwwAuthenticate = authContextChallenge(authContext);
-  }
+/**
+ * A valid token whose sign-in did not satisfy the authentication context an action needs: 401 with
+ * a claims challenge. `alreadyAudited` once the refusal's audit event is committed.
+ */
+export function stepUpRequired(authContext: string, action: string, options: { alreadyAudited?: boolean } = {}): DomainError {
+  return new DomainError(
+    'unauthenticated',
+    `${action} needs a sign-in that satisfies authentication context '${authContext}', and your token's acrs claim does not carry it. ` +
+      'Sign in again answering the claims challenge in the WWW-Authenticate header, then retry.',
+    { challenge: authContextChallenge(authContext), alreadyAudited: options.alreadyAudited ?? false },
+  );
 }
 
 /** True when the step-up `authContext` is not required, or the principal's sign-in satisfied it. */

@@ -1,9 +1,41 @@
 import { Kysely } from 'kysely';
 import { prepareQuery } from '../store/prepared-query';
 import { Database, PolicyTable } from '../store/schema';
-import { Policy, policyFromRow } from './policy';
+import { Policy } from './policy';
 
 type Q = Kysely<Database>;
+
+function policyFromRow(r: PolicyTable): Policy {
+  return {
+    id: r.id,
+    name: r.name,
+    principals: JSON.parse(r.principals) as Policy['principals'],
+    deviceGroups: JSON.parse(r.device_groups) as string[],
+    maxDuration: r.max_duration,
+    requireTicket: r.require_ticket === 1,
+    ...(r.ticket_pattern !== null ? { ticketPattern: r.ticket_pattern } : {}),
+    requireApproval: r.require_approval === 1,
+    enabled: r.enabled === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function policyToRow(p: Policy): PolicyTable {
+  return {
+    id: p.id,
+    name: p.name,
+    principals: JSON.stringify(p.principals),
+    device_groups: JSON.stringify(p.deviceGroups),
+    max_duration: p.maxDuration,
+    require_ticket: p.requireTicket ? 1 : 0,
+    ticket_pattern: p.ticketPattern ?? null,
+    require_approval: p.requireApproval ? 1 : 0,
+    enabled: p.enabled ? 1 : 0,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+  };
+}
 
 /** The policies table. `q` is the store or a transaction of it. */
 export function createPolicyRepository(db: Q) {
@@ -23,11 +55,11 @@ export function createPolicyRepository(db: Q) {
       if (exceptId) sel = sel.where('id', '!=', exceptId);
       return (await sel.executeTakeFirst()) !== undefined;
     },
-    async insert(q: Q, row: PolicyTable): Promise<void> {
-      await q.insertInto('policies').values(row).execute();
+    async insert(q: Q, p: Policy): Promise<void> {
+      await q.insertInto('policies').values(policyToRow(p)).execute();
     },
-    async replace(q: Q, row: PolicyTable): Promise<void> {
-      await q.updateTable('policies').set(row).where('id', '=', row.id).execute();
+    async replace(q: Q, p: Policy): Promise<void> {
+      await q.updateTable('policies').set(policyToRow(p)).where('id', '=', p.id).execute();
     },
     /** False when there was no such policy. */
     async delete(q: Q, id: string): Promise<boolean> {

@@ -1,7 +1,6 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { handle, userOf } from '../http/handle';
-import { duration, emptyBody, groupName, pageQuery, parse, shortText, subjectName, uuid } from '../http/validation';
+import { RouteGroup, route, routeGroup } from '../http/route';
+import { duration, emptyBody, groupName, page, pageQuery, shortText, subjectName, uuid } from '../http/validation';
 import { roles } from '../identity/principal';
 import { PolicyService } from './policy-service';
 import { ticketPatternProblem } from './ticket-pattern';
@@ -32,34 +31,64 @@ export const policyBody = z
 export const policyParams = z.object({ id: uuid }).strict();
 export const listQuery = z.object(pageQuery).strict();
 
-export function policyRoutes(policies: PolicyService): Router {
-  const r = Router({ caseSensitive: true, strict: true });
-  r.post(
-    '/',
-    handle(async (req) => ({ status: 201, body: await policies.createPolicy(userOf(req), parse(policyBody, req.body, 'body'), req.context) })),
-  );
-  r.get(
-    '/',
-    handle(async (req) => ({ status: 200, body: await policies.listPolicies(userOf(req), parse(listQuery, req.query, 'query')) })),
-  );
-  r.get(
-    '/:id',
-    handle(async (req) => ({ status: 200, body: await policies.getPolicy(userOf(req), parse(policyParams, req.params, 'params').id) })),
-  );
-  r.put(
-    '/:id',
-    handle(async (req) => ({
-      status: 200,
-      body: await policies.replacePolicy(userOf(req), parse(policyParams, req.params, 'params').id, parse(policyBody, req.body, 'body'), req.context),
-    })),
-  );
-  r.delete(
-    '/:id',
-    handle(async (req) => {
-      const { id } = parse(policyParams, req.params, 'params');
-      parse(emptyBody, req.body, 'body');
-      return { status: 200, body: await policies.deletePolicy(userOf(req), id, req.context) };
+const policy = policyBody.extend({ id: z.string().uuid(), createdAt: z.string(), updatedAt: z.string() });
+const grantsEnded = z.number().describe('Open grants the change ended: those no enabled policy allows any more.');
+
+/** What the policy routes call. */
+export type PolicyRouteService = Pick<PolicyService, 'createPolicy' | 'listPolicies' | 'getPolicy' | 'replacePolicy' | 'deletePolicy'>;
+
+export function policyRoutes(policies: PolicyRouteService): RouteGroup {
+  return routeGroup('/v1/policies', [
+    route({
+      method: 'post',
+      path: '/v1/policies',
+      summary: 'Designate who may elevate where (admin)',
+      roles: ['admin'],
+      body: policyBody,
+      responses: { 201: { description: 'Created', json: policy } },
+      problems: ['conflict'],
+      handle: async ({ caller, body, context }) => ({ status: 201, body: await policies.createPolicy(caller, body, context) }),
     }),
-  );
-  return r;
+    route({
+      method: 'get',
+      path: '/v1/policies',
+      summary: 'List policies',
+      roles: ['admin', 'auditor'],
+      query: listQuery,
+      responses: { 200: { description: 'A page of policies', json: page(policy) } },
+      handle: async ({ caller, query }) => ({ status: 200, body: await policies.listPolicies(caller, query) }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/policies/:id',
+      summary: 'A policy',
+      roles: ['admin', 'auditor'],
+      params: policyParams,
+      responses: { 200: { description: 'The policy', json: policy } },
+      problems: ['not-found'],
+      handle: async ({ caller, params }) => ({ status: 200, body: await policies.getPolicy(caller, params.id) }),
+    }),
+    route({
+      method: 'put',
+      path: '/v1/policies/:id',
+      summary: 'Replace a policy (admin)',
+      roles: ['admin'],
+      params: policyParams,
+      body: policyBody,
+      responses: { 200: { description: 'Replaced', json: policy.extend({ grantsEnded }) } },
+      problems: ['not-found', 'conflict'],
+      handle: async ({ caller, params, body, context }) => ({ status: 200, body: await policies.replacePolicy(caller, params.id, body, context) }),
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/policies/:id',
+      summary: 'Delete a policy (admin)',
+      roles: ['admin'],
+      params: policyParams,
+      body: emptyBody,
+      responses: { 200: { description: 'Deleted', json: z.object({ id: z.string().uuid(), grantsEnded }) } },
+      problems: ['not-found'],
+      handle: async ({ caller, params, context }) => ({ status: 200, body: await policies.deletePolicy(caller, params.id, context) }),
+    }),
+  ]);
 }

@@ -6,8 +6,7 @@ import { GrantService } from '../grants/grant-service';
 import { UserPrincipal, requireRole } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { Db } from '../store/database';
-import { Page, decodeCursor, encodeCursor } from '../store/paging';
-import { PolicyTable } from '../store/schema';
+import { Page, keysetPage } from '../store/paging';
 import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { Policy } from './policy';
@@ -17,22 +16,6 @@ export type PolicyInput = Omit<Policy, 'id' | 'createdAt' | 'updatedAt'>;
 
 /** A policy after a change, and how many open grants the change ended (those no enabled policy allows any more). */
 export type ChangedPolicy = Policy & { grantsEnded: number };
-
-function toRow(id: string, input: PolicyInput, createdAt: string, updatedAt: string): PolicyTable {
-  return {
-    id,
-    name: input.name,
-    principals: JSON.stringify(input.principals),
-    device_groups: JSON.stringify(input.deviceGroups),
-    max_duration: input.maxDuration,
-    require_ticket: input.requireTicket ? 1 : 0,
-    ticket_pattern: input.ticketPattern ?? null,
-    require_approval: input.requireApproval ? 1 : 0,
-    enabled: input.enabled ? 1 : 0,
-    created_at: createdAt,
-    updated_at: updatedAt,
-  };
-}
 
 /** Designations: who may elevate on which device groups, and on what terms (admin). */
 export function createPolicyService(deps: {
@@ -64,7 +47,7 @@ export function createPolicyService(deps: {
     const now = clock.now().toISOString();
     await transactor.run(async (tx) => {
       if (await policies.nameTaken(tx, input.name)) throw new DomainError('conflict', `A policy named '${input.name}' already exists.`);
-      await policies.insert(tx, toRow(id, input, now, now));
+      await policies.insert(tx, { ...input, id, createdAt: now, updatedAt: now });
       await audit.append(tx, { actor: actorOf(p), action: 'policy.created', outcome: 'success', target: `policy:${id}`, details: details(input), context: ctx });
     });
     return getPolicy(p, id);
@@ -77,7 +60,7 @@ export function createPolicyService(deps: {
       const old = await policies.findById(tx, id);
       if (!old) throw new DomainError('not-found', `No policy '${id}'.`);
       if (await policies.nameTaken(tx, input.name, id)) throw new DomainError('conflict', `A policy named '${input.name}' already exists.`);
-      await policies.replace(tx, toRow(id, input, old.createdAt, clock.now().toISOString()));
+      await policies.replace(tx, { ...input, id, createdAt: old.createdAt, updatedAt: clock.now().toISOString() });
       const outcome = await endUncovered(tx, p, id, ctx);
       await audit.append(tx, {
         actor: actorOf(p),
@@ -115,11 +98,12 @@ export function createPolicyService(deps: {
 
   async function listPolicies(p: UserPrincipal, f: { cursor?: string; limit: number }): Promise<Page<Policy>> {
     requireRole(p, 'admin', 'auditor');
-    const after = decodeCursor(f.cursor, ['string']);
-    const rows = await policies.list(db, { afterName: after?.[0], limit: f.limit + 1 });
-    const page = rows.slice(0, f.limit);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > f.limit && last ? encodeCursor([last.name]) : null };
+    return keysetPage(
+      f,
+      ['string'],
+      (after, limit) => policies.list(db, { afterName: after?.[0], limit }),
+      (policy) => [policy.name],
+    );
   }
 
   return { createPolicy, replacePolicy, deletePolicy, getPolicy, listPolicies };

@@ -1,5 +1,4 @@
 import { Role, UserPrincipal } from '../identity/principal';
-import { PolicyTable } from '../store/schema';
 import { parseDurationSeconds } from '../time/duration';
 import { ticketMatches } from './ticket-pattern';
 
@@ -15,22 +14,6 @@ export interface Policy {
   enabled: boolean;
   createdAt: string;
   updatedAt: string;
-}
-
-export function policyFromRow(r: PolicyTable): Policy {
-  return {
-    id: r.id,
-    name: r.name,
-    principals: JSON.parse(r.principals) as Policy['principals'],
-    deviceGroups: JSON.parse(r.device_groups) as string[],
-    maxDuration: r.max_duration,
-    requireTicket: r.require_ticket === 1,
-    ...(r.ticket_pattern !== null ? { ticketPattern: r.ticket_pattern } : {}),
-    requireApproval: r.require_approval === 1,
-    enabled: r.enabled === 1,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
 }
 
 export interface ElevationRequest {

@@ -24,15 +24,35 @@ export interface FieldError {
   message: string;
 }
 
+/** What a DomainError carries besides its code and detail; the error handler reads each. */
+export interface DomainErrorOptions {
+  /** The failure underneath, for the log only: never in the problem document. */
+  cause?: unknown;
+  /** Which fields of the request are wrong (`invalid-request`). */
+  errors?: readonly FieldError[];
+  /** True once the refusal's audit event is committed, so the HTTP layer does not audit it again. */
+  alreadyAudited?: boolean;
+  /** The WWW-Authenticate challenge a 401 answers with instead of the plain Bearer one (a step-up's claims challenge). */
+  challenge?: string;
+}
+
 /** A failure the caller can act on; its code decides the status and the problem type. */
 export class DomainError extends Error {
+  readonly errors?: readonly FieldError[];
+  readonly alreadyAudited: boolean;
+  readonly challenge?: string;
+
   constructor(
     readonly code: ProblemCode,
     detail: string,
-    readonly errors?: readonly FieldError[],
+    options: DomainErrorOptions = {},
   ) {
-    super(detail);
+    // No `cause` key at all when there is none: the log and causeChain see the same error as before.
+    super(detail, options.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'DomainError';
+    if (options.errors) this.errors = options.errors;
+    this.alreadyAudited = options.alreadyAudited ?? false;
+    if (options.challenge !== undefined) this.challenge = options.challenge;
   }
 }
 

@@ -91,12 +91,8 @@ export function isUniqueViolation(error: unknown): boolean {
 export function postgresToDomain(error: unknown, committing: boolean): unknown {
   // The server went away (or cannot serve): nothing of the unit is known to be durable.
   if (committing || isStoreOutage(error)) {
-    const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
-    (failure as { cause?: unknown }).cause = error;
-    return failure;
+    return new DomainError('unavailable', 'The store could not commit the change; nothing was done.', { cause: error });
   }
   if (!isPostgresError(error)) return error;
-  const failure = new DomainError('unavailable', 'The store refused the change; nothing was done.');
-  (failure as { cause?: unknown }).cause = error;
-  return failure;
+  return new DomainError('unavailable', 'The store refused the change; nothing was done.', { cause: error });
 }

@@ -1,4 +1,11 @@
 import { Generated } from 'kysely';
+// The schema describes how the domains persist: it names their states and reasons by the domains'
+// own types, never the other way round (a domain rule must not change because a column did).
+import { CredentialVersionState, RotationJobOutcome, RotationJobState, RotationReason } from '../credentials/credential-version';
+import { DeviceStatus } from '../devices/device';
+import { EscalationStatus } from '../escalations/escalation';
+import { GrantState } from '../grants/grant';
+import { DeliveryState } from '../webhooks/webhook-delivery';
 
 // Times are RFC 3339 UTC strings: they sort as text and read the same on SQLite and PostgreSQL.
 export interface DeviceTable {
@@ -9,7 +16,7 @@ export interface DeviceTable {
   agent_key: string; // JSON public JWK
   /** RFC 7638 thumbprint of agent_key, unique: one agent key, one device. NULL only for a duplicate enrolled before 006. */
   agent_key_thumbprint: string | null;
-  status: 'active' | 'retired';
+  status: DeviceStatus;
   created_at: string;
   retired_at: string | null;
   last_rotated_at: string | null;
@@ -40,7 +47,7 @@ export interface GrantTable {
   reason: string;
   ticket: string | null;
   duration: string;
-  state: 'pending' | 'active' | 'denied' | 'expired' | 'revoked';
+  state: GrantState;
   policy_id: string;
   created_at: string;
   activated_at: string | null;
@@ -60,8 +67,8 @@ export interface GrantTable {
 export interface CredentialVersionTable {
   device_id: string;
   version: number;
-  state: 'pending' | 'current' | 'superseded' | 'failed';
-  reason: 'initial' | 'scheduled' | 'post-use' | 'manual';
+  state: CredentialVersionState;
+  reason: RotationReason;
   vault_ref: string;
   created_at: string;
   fetched_at: string | null;
@@ -76,16 +83,15 @@ export interface CredentialVersionTable {
 export interface RotationJobTable {
   id: string;
   device_id: string;
-  reason: 'initial' | 'scheduled' | 'post-use' | 'manual';
+  reason: RotationReason;
   due_at: string;
   attempts: number;
   last_error: string | null;
-  state: 'open' | 'done' | 'failed';
+  state: RotationJobState;
   created_at: string;
   claimed_until: string | null;
   done_at: string | null;
-  /** How a done job ended: rotated (a new pending version), merged (one was already pending), cancelled (device retired). */
-  outcome: 'rotated' | 'merged' | 'cancelled' | null;
+  outcome: RotationJobOutcome | null;
 }
 
 export interface VaultSecretTable {
@@ -140,7 +146,7 @@ export interface EscalationTable {
   details: string | null;
   device_id: string | null;
   ticket: string | null;
-  status: 'submitted' | 'acknowledged' | 'resolved' | 'rejected';
+  status: EscalationStatus;
   routed_to: string;
   status_note: string | null;
   created_at: string;
@@ -152,7 +158,7 @@ export interface WebhookDeliveryTable {
   event: string;
   url: string;
   payload: string;
-  state: 'pending' | 'delivered' | 'failed';
+  state: DeliveryState;
   attempts: number;
   next_attempt_at: string;
   last_error: string | null;

@@ -57,7 +57,5 @@ export function isStoreOutage(error: unknown): boolean {
 
 /** The problem a caller gets for a store outage: 503 `unavailable`, the store's own error kept as the cause for the log. */
 export function storeUnavailable(error: unknown): DomainError {
-  const failure = new DomainError('unavailable', 'The store is unavailable; nothing was done. Try again shortly.');
-  (failure as { cause?: unknown }).cause = error;
-  return failure;
+  return new DomainError('unavailable', 'The store is unavailable; nothing was done. Try again shortly.', { cause: error });
 }

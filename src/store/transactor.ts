@@ -135,8 +135,7 @@ export function createTransactor(
     } catch (error) {
       // The commit itself failed, or SQLite undid the transaction: nothing of this batch is durable, so every caller fails closed.
       const cause = error instanceof TransactionLost ? error.cause : error;
-      const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.');
-      (failure as { cause?: unknown }).cause = cause;
+      const failure = new DomainError('unavailable', 'The store could not commit the change; nothing was done.', { cause });
       opts.onCommitFailed?.(cause);
       batch.forEach((item) => item.reject(failure));
       return;
@@ -189,7 +188,5 @@ class TransactionLost extends Error {
 function toDomain(error: unknown): unknown {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (!(typeof code === 'string' && code.startsWith('SQLITE_'))) return error;
-  const failure = new DomainError('unavailable', 'The store refused the change; nothing was done.');
-  (failure as { cause?: unknown }).cause = error;
-  return failure;
+  return new DomainError('unavailable', 'The store refused the change; nothing was done.', { cause: error });
 }

@@ -1,5 +1,6 @@
 import { Logger } from 'pino';
 import type { Config } from '../config/config-schema';
+import { StartupRefused } from '../startup/startup-refused';
 import { Db } from '../store/database';
 import { Transactor } from '../store/transactor';
 import { Clock } from '../time/clock';
@@ -20,8 +21,11 @@ export interface VaultDeps {
 export type VaultFactory = (deps: VaultDeps) => VaultBackend;
 
 /** A setting that stops the daemon before it listens; its message names the key. */
-export class VaultConfigError extends Error {
+export class VaultConfigError extends StartupRefused {
   override name = 'VaultConfigError';
+  constructor(problem: string) {
+    super([problem]);
+  }
 }
 
 function azureKeyVault(deps: VaultDeps): VaultBackend {

@@ -4,8 +4,10 @@ import https from 'node:https';
 import { Logger } from 'pino';
 import { Db } from '../store/database';
 import { Transactor, Tx } from '../store/transactor';
+import { backoffDelay } from '../time/backoff';
 import { Clock } from '../time/clock';
 import { timeOrderedId } from '../store/ids';
+import { WebhookDeliveryRepository } from './webhook-delivery-repository';
 import { RefusedWebhookTarget, Resolve, guardedLookup, refuseLiteralTarget } from './webhook-target';
 
 export const webhookEvents = ['escalation.submitted', 'escalation.status-changed', 'grant.awaiting-approval'] as const;
@@ -31,8 +33,16 @@ export interface WebhookSettings {
  * is written in the same transaction as what it announces, and a dispatcher posts it afterwards
  * with retries and backoff. A receiver that is down or slow never holds up the request.
  */
-export function createWebhookService(deps: { db: Db; transactor: Transactor; clock: Clock; logger: Logger; settings: WebhookSettings; /** DNS, for tests. */ resolve?: Resolve }) {
-  const { db, transactor, clock, settings } = deps;
+export function createWebhookService(deps: {
+  db: Db;
+  deliveries: WebhookDeliveryRepository;
+  transactor: Transactor;
+  clock: Clock;
+  logger: Logger;
+  settings: WebhookSettings;
+  /** DNS, for tests. */ resolve?: Resolve;
+}) {
+  const { db, deliveries, transactor, clock, settings } = deps;
   let busy = false;
 
   /** Queues the event for every endpoint subscribed to it, in the caller's transaction. */
@@ -41,29 +51,23 @@ export function createWebhookService(deps: { db: Db; transactor: Transactor; clo
     const now = clock.now().toISOString();
     for (const e of endpoints) {
       const id = timeOrderedId();
-      await tx
-        .insertInto('webhook_deliveries')
-        .values({
-          id,
-          event,
-          url: e.url,
-          payload: JSON.stringify({ id, event, at: now, data: payload }),
-          state: 'pending',
-          attempts: 0,
-          next_attempt_at: now,
-          last_error: null,
-          created_at: now,
-          delivered_at: null,
-        })
-        .execute();
+      await deliveries.insert(tx, {
+        id,
+        event,
+        url: e.url,
+        payload: JSON.stringify({ id, event, at: now, data: payload }),
+        state: 'pending',
+        attempts: 0,
+        nextAttemptAt: now,
+        lastError: null,
+        createdAt: now,
+        deliveredAt: null,
+      });
     }
     return endpoints.length;
   }
 
-  function backoffMs(attempts: number): number {
-    const capped = Math.min(settings.retryMaxSeconds, settings.retryBaseSeconds * 2 ** Math.min(attempts - 1, 30));
-    return capped * 1000 * (0.5 + Math.random() / 2);
-  }
+  const backoffMs = (attempts: number) => backoffDelay(attempts - 1, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: 'equal' });
 
   /** What a receiver checks: the HMAC of the attempt's timestamp and the body, as Stripe signs (t=…,v1=…). */
   function signature(secret: string, timestamp: number, body: string): string {
@@ -117,27 +121,12 @@ export function createWebhookService(deps: { db: Db; transactor: Transactor; clo
     if (busy) return 0;
     busy = true;
     try {
-      const due = await db
-        .selectFrom('webhook_deliveries')
-        .selectAll()
-        .where('state', '=', 'pending')
-        .where('next_attempt_at', '<=', clock.now().toISOString())
-        .orderBy('next_attempt_at')
-        .limit(limit)
-        .execute();
+      const due = await deliveries.due(db, clock.now().toISOString(), limit);
       await Promise.all(
         due.map(async (d) => {
           try {
             await post(d.url, d);
-            await transactor.run(
-              (tx) =>
-                tx
-                  .updateTable('webhook_deliveries')
-                  .set({ state: 'delivered', attempts: d.attempts + 1, delivered_at: clock.now().toISOString(), last_error: null })
-                  .where('id', '=', d.id)
-                  .execute(),
-              { singleWrite: true, background: true },
-            );
+            await transactor.run((tx) => deliveries.markDelivered(tx, d.id, d.attempts + 1, clock.now().toISOString()), { singleWrite: true, background: true });
           } catch (e) {
             const attempts = d.attempts + 1;
             // By name: send's timer ends the attempt with an error named TimeoutError.
@@ -147,11 +136,12 @@ export function createWebhookService(deps: { db: Db; transactor: Transactor; clo
             const giveUp = attempts >= settings.maxAttempts || e instanceof RefusedWebhookTarget;
             await transactor.run(
               (tx) =>
-                tx
-                  .updateTable('webhook_deliveries')
-                  .set({ state: giveUp ? 'failed' : 'pending', attempts, last_error: error, next_attempt_at: new Date(clock.now().getTime() + backoffMs(attempts)).toISOString() })
-                  .where('id', '=', d.id)
-                  .execute(),
+                deliveries.recordFailedAttempt(tx, d.id, {
+                  state: giveUp ? 'failed' : 'pending',
+                  attempts,
+                  lastError: error,
+                  nextAttemptAt: new Date(clock.now().getTime() + backoffMs(attempts)).toISOString(),
+                }),
               { singleWrite: true, background: true },
             );
             // The origin only: a webhook URL often carries its own secret in the path (Slack, Teams).

@@ -5,10 +5,11 @@ import pino from 'pino';
 import { createDeviceAgent } from '../../src/agent/device-agent';
 import { PasswordSetter } from '../../src/agent/password-setter';
 import { passwordSetters } from '../../src/agent/password-setter';
-import { redactPaths } from '../../src/app';
+import { redactPaths } from '../../src/logging/redact-paths';
 import { Secret } from '../../src/secrets/secret';
 import { runCli } from '../support/daemon-process';
 import { DeviceKeyPair, TestApp, createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 describe('the device agent against a listening broker', () => {
   let h: TestApp;
@@ -27,7 +28,7 @@ describe('the device agent against a listening broker', () => {
       audience: 'jitbroker-agent',
       logger: pino({ redact: { paths: redactPaths, censor: '[redacted]' } }, { write: (l: string) => void logs.push(l) }),
     });
-  const view = async () => (await h.api.get('/v1/devices/laptop-7').set('authorization', `Bearer ${await h.token('admin-1', ['admin'])}`)).body;
+  const view = async () => (await h.api.get('/v1/devices/laptop-7').set(bearer(await h.token('admin-1', ['admin'])))).body;
 
   beforeEach(async () => {
     h = await createTestApp();
@@ -51,7 +52,7 @@ describe('the device agent against a listening broker', () => {
 
   it('after a restart that lost its acknowledgement, acknowledges again before anything else', async () => {
     // The agent set version 1 and died before the broker heard of it.
-    const fetched = await h.api.get('/v1/agent/credential').set('authorization', `Bearer ${await h.agentToken('laptop-7', key)}`);
+    const fetched = await h.api.get('/v1/agent/credential').set(bearer(await h.agentToken('laptop-7', key)));
     fs.writeFileSync(deviceFile(), fetched.body.password);
     fs.writeFileSync(stateFile(), JSON.stringify({ deviceId: 'laptop-7', version: 1, acknowledged: false }));
     expect(await agent().pollOnce()).toBe('idle');

@@ -8,6 +8,7 @@ import { createAuditLog } from '../../src/audit/audit-log';
 import { Database } from '../../src/store/schema';
 import { systemClock } from '../../src/time/clock';
 import { TestApp, createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 /** An attacker with write access to the database file, who can drop the triggers. */
 type Tamper =
@@ -103,18 +104,18 @@ describe('the hash chain detects every edit, removal and reordering', () => {
     await h.ackPending('laptop-1', key);
     await h.api
       .post('/v1/policies')
-      .set('authorization', `Bearer ${await h.token('admin-1', ['admin'])}`)
+      .set(bearer(await h.token('admin-1', ['admin'])))
       .send({ name: 'p', principals: { groups: ['helpdesk'] }, deviceGroups: ['fleet'], maxDuration: 'PT1H' })
       .expect(201);
     for (let i = 0; i < 12; i++) {
       const g = await h.api
         .post('/v1/grants')
-        .set('authorization', `Bearer ${alice}`)
+        .set(bearer(alice))
         .send({ deviceId: 'laptop-1', reason: `case ${i}`, duration: 'PT1H' });
-      await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`);
-      await h.api.post(`/v1/grants/${g.body.id}/revoke`).set('authorization', `Bearer ${alice}`).send({});
+      await h.api.get(`/v1/grants/${g.body.id}/password`).set(bearer(alice));
+      await h.api.post(`/v1/grants/${g.body.id}/revoke`).set(bearer(alice)).send({});
     }
-    await h.api.get('/v1/devices/nope').set('authorization', `Bearer ${alice}`);
+    await h.api.get('/v1/devices/nope').set(bearer(alice));
     original = path.join(h.dataDir, 'pristine.db');
     await h.transactor.drain();
     fs.rmSync(original, { force: true });

@@ -1,4 +1,5 @@
 import { createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 /** RFC 4180 records of a CSV text: quoted fields may hold commas, doubled quotes and line breaks. */
 function parseCsv(text: string): string[][] {
@@ -37,11 +38,11 @@ describe('the CSV export is safe to open in a spreadsheet (OWASP CSV injection)'
         // A requester asking for the device list: refused, and the refusal audited with the caller's subject as actor.
         await h.api
           .get('/v1/devices')
-          .set('authorization', `Bearer ${await h.token(sub, ['requester'])}`)
+          .set(bearer(await h.token(sub, ['requester'])))
           .expect(403);
       }
       const auditor = await h.token('dave', ['auditor']);
-      const res = await h.api.get('/v1/audit/export?format=csv').set('authorization', `Bearer ${auditor}`).expect(200);
+      const res = await h.api.get('/v1/audit/export?format=csv').set(bearer(auditor)).expect(200);
       const [header, ...rows] = parseCsv(res.text);
       const actor = (header as string[]).indexOf('actor');
       const event = (header as string[]).indexOf('event');

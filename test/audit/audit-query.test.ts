@@ -4,12 +4,12 @@ import { CompiledQuery, Kysely, SqliteDialect } from 'kysely';
 import { AuditQuery, createAuditLog } from '../../src/audit/audit-log';
 import { Database } from '../../src/store/schema';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 describe('audit queries: filters, paging and the indexes behind them', () => {
   let s: Scenario;
   /** The request id the daemon gave the last request (made with the clock stepped back). */
   let steppedBack = '';
-  const as = (t: string) => ({ authorization: `Bearer ${t}` });
   let t0: string;
   let tMid: string;
   beforeAll(async () => {
@@ -20,14 +20,14 @@ describe('audit queries: filters, paging and the indexes behind them', () => {
     await s.h.ackPending('laptop-9', key9);
     for (let i = 0; i < 2; i++) {
       const g = await requestGrant(s, s.tokens.alice, { deviceId: 'laptop-9', reason: `other device ${i}` });
-      await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(s.tokens.alice)).expect(200);
-      await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(as(s.tokens.alice)).send({}).expect(200);
+      await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice)).expect(200);
+      await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(bearer(s.tokens.alice)).send({}).expect(200);
     }
     for (let i = 0; i < 6; i++) {
       const token = await s.h.token(i % 2 ? 'alice' : 'bob', ['requester'], ['helpdesk']);
       const g = await requestGrant(s, token, { reason: `case ${i}` });
-      await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(token)).expect(200);
-      await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(as(token)).send({}).expect(200);
+      await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(token)).expect(200);
+      await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(bearer(token)).send({}).expect(200);
       s.h.clock.advance(60 * 60 * 1000);
       if (i === 2) tMid = s.h.clock.now().toISOString();
     }
@@ -38,7 +38,7 @@ describe('audit queries: filters, paging and the indexes behind them', () => {
   afterAll(async () => {
     await s.h.close();
   });
-  const events = async (q: string) => (await s.h.api.get(`/v1/audit/events?${q}`).set(as(await s.h.token('dave', ['auditor'])))).body;
+  const events = async (q: string) => (await s.h.api.get(`/v1/audit/events?${q}`).set(bearer(await s.h.token('dave', ['auditor'])))).body;
 
   it('filters by actor, device, action, outcome and request id', async () => {
     const alice = await events('actor=alice&limit=500');

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { SignJWT, generateKeyPair } from 'jose';
 import { DeviceKeyPair, TestApp, admin, createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 describe('two-phase credentials through the device agent routes', () => {
   let h: TestApp;
@@ -14,19 +15,19 @@ describe('two-phase credentials through the device agent routes', () => {
   afterEach(async () => {
     await h.close();
   });
-  const device = async () => (await h.api.get('/v1/devices/laptop-7').set('authorization', `Bearer ${adminToken}`)).body;
-  const agent = async () => ({ authorization: `Bearer ${await h.agentToken('laptop-7', key)}` });
+  const device = async () => (await h.api.get('/v1/devices/laptop-7').set(bearer(adminToken))).body;
+  const agent = async () => ({ ...bearer(await h.agentToken('laptop-7', key)) });
 
   it('enrolment leaves a pending version 1 and no current one; reveal answers no-current-password', async () => {
     expect((await device()).credential).toEqual({ currentVersion: null, pendingVersion: 1, lastRotatedAt: null, nextRotationDue: null });
     await h.api
       .post('/v1/policies')
-      .set('authorization', `Bearer ${adminToken}`)
+      .set(bearer(adminToken))
       .send({ name: 'p', principals: { groups: ['hd'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT1H' })
       .expect(201);
     const alice = await h.token('alice', ['requester'], ['hd']);
-    const g = await h.api.post('/v1/grants').set('authorization', `Bearer ${alice}`).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
-    const res = await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`);
+    const g = await h.api.post('/v1/grants').set(bearer(alice)).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
+    const res = await h.api.get(`/v1/grants/${g.body.id}/password`).set(bearer(alice));
     expect(res.status).toBe(409);
     expect(res.body.code).toBe('no-current-password');
     const attempts = await h.audit.query({ action: 'grant.password-revealed', limit: 5 });
@@ -65,7 +66,7 @@ describe('two-phase credentials through the device agent routes', () => {
 
   it('a rotation makes version 2 pending; its ack supersedes version 1, which stays in the vault', async () => {
     const v1 = await h.ackPending('laptop-7', key);
-    await h.api.post('/v1/devices/laptop-7/rotate').set('authorization', `Bearer ${adminToken}`).expect(202);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).expect(202);
     await h.rotations.runDueJobs();
     expect((await device()).credential).toMatchObject({ currentVersion: 1, pendingVersion: 2 });
     const v2 = await h.ackPending('laptop-7', key);
@@ -143,7 +144,7 @@ describe('two-phase credentials through the device agent routes', () => {
     it.each(cases)('%s', async (_name, make) => {
       const token = await make(key);
       const before = (await h.audit.head()).seq;
-      const res = await h.api.get('/v1/agent/credential').set('authorization', `Bearer ${token}`);
+      const res = await h.api.get('/v1/agent/credential').set(bearer(token));
       expect(res.status).toBe(401);
       expect(res.body.password).toBeUndefined();
       const added = (await h.audit.query({ afterSeq: before, limit: 10 })).items;
@@ -154,14 +155,14 @@ describe('two-phase credentials through the device agent routes', () => {
 
     it('a replayed token (same jti) is refused the second time', async () => {
       const token = await h.agentToken('laptop-7', key);
-      expect((await h.api.get('/v1/agent/credential').set('authorization', `Bearer ${token}`)).status).toBe(200);
-      const replay = await h.api.get('/v1/agent/credential').set('authorization', `Bearer ${token}`);
+      expect((await h.api.get('/v1/agent/credential').set(bearer(token))).status).toBe(200);
+      const replay = await h.api.get('/v1/agent/credential').set(bearer(token));
       expect(replay.status).toBe(401);
       expect(replay.body.detail).toMatch(/already used/);
     });
 
     it('a retired device is refused', async () => {
-      await h.api.delete('/v1/devices/laptop-7').set('authorization', `Bearer ${adminToken}`).expect(200);
+      await h.api.delete('/v1/devices/laptop-7').set(bearer(adminToken)).expect(200);
       expect((await h.api.get('/v1/agent/credential').set(await agent())).status).toBe(401);
     });
   });

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { createDeviceAgent } from '../../src/agent/device-agent';
 import { passwordSetters } from '../../src/agent/password-setter';
 import { TestApp, createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 const effWords = new Set(Object.values(effWordlist as Record<string, string>));
 
@@ -16,7 +17,6 @@ const effWords = new Set(Object.values(effWordlist as Record<string, string>));
 describe('a password policy per device group', () => {
   let h: TestApp;
   let url: string;
-  const as = (t: string) => ({ authorization: `Bearer ${t}` });
   const deviceFile = (id: string) => path.join(h.dataDir, `${id}.pw`);
 
   beforeEach(async () => {
@@ -46,13 +46,13 @@ describe('a password policy per device group', () => {
 
   async function reveal(deviceId: string): Promise<{ version: number; password: string }> {
     const t = await h.token('alice', ['requester'], ['helpdesk']);
-    const g = await h.api.post('/v1/grants').set(as(t)).send({ deviceId, reason: 'kiosk stuck', duration: 'PT1H' });
+    const g = await h.api.post('/v1/grants').set(bearer(t)).send({ deviceId, reason: 'kiosk stuck', duration: 'PT1H' });
     expect(g.status).toBe(201);
-    const res = await h.api.get(`/v1/grants/${g.body.id as string}/password`).set(as(t));
+    const res = await h.api.get(`/v1/grants/${g.body.id as string}/password`).set(bearer(t));
     expect(res.status).toBe(200);
     await h.api
       .post(`/v1/grants/${g.body.id as string}/revoke`)
-      .set(as(t))
+      .set(bearer(t))
       .send({})
       .expect(200);
     return res.body as { version: number; password: string };
@@ -67,7 +67,7 @@ describe('a password policy per device group', () => {
     const admin = await h.token('admin-1', ['admin']);
     await h.api
       .post('/v1/policies')
-      .set(as(admin))
+      .set(bearer(admin))
       .send({ name: 'helpdesk', principals: { groups: ['helpdesk'] }, deviceGroups: ['kiosks', 'finance-laptops'], maxDuration: 'PT4H' })
       .expect(201);
     const kioskKey = await h.enrolDevice('kiosk-1', ['kiosks', 'lobby']);
@@ -86,7 +86,7 @@ describe('a password policy per device group', () => {
     expect(await reveal('laptop-1')).toMatchObject({ version: 1, password: onLaptop });
 
     // A rotation uses the group's policy too (forced now: the agent signs with the real clock, so the test clock stays put).
-    await h.api.post('/v1/devices/kiosk-1/rotate').set(as(admin)).send().expect(202);
+    await h.api.post('/v1/devices/kiosk-1/rotate').set(bearer(admin)).send().expect(202);
     expect(await h.rotations.runDueJobs()).toBe(1);
     const rotated = await runAgent('kiosk-1', kioskKey);
     expect(rotated).not.toBe(onKiosk);

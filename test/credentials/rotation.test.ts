@@ -2,6 +2,7 @@ import { DeviceKeyPair, TestApp, createTestApp } from '../support/test-app';
 import { sql } from 'kysely';
 import { isPostgres } from '../../src/store/dialect';
 import { failInserts, restoreInserts } from '../support/store-faults';
+import { bearer } from '../support/bearer';
 
 const ctx = { requestId: 'test' };
 const minutes = (n: number) => n * 60 * 1000;
@@ -39,27 +40,26 @@ describe('rotation of one device', () => {
     await h.ackPending('laptop-7', key);
     await h.api
       .post('/v1/policies')
-      .set('authorization', `Bearer ${adminToken}`)
+      .set(bearer(adminToken))
       .send({ name: 'p', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H' })
       .expect(201);
   });
   afterEach(async () => {
     await h.close();
   });
-  const as = (t: string) => ({ authorization: `Bearer ${t}` });
   const grant = async (sub: string, duration = 'PT1H') => {
     const t = await h.token(sub, ['requester'], ['helpdesk']);
-    const res = await h.api.post('/v1/grants').set(as(t)).send({ deviceId: 'laptop-7', reason: 'fix', duration });
+    const res = await h.api.post('/v1/grants').set(bearer(t)).send({ deviceId: 'laptop-7', reason: 'fix', duration });
     expect(res.status).toBe(201);
     return { id: res.body.id as string, token: t };
   };
   // A fresh token each time: the tests move the clock past a token's hour.
-  const view = async () => (await h.api.get('/v1/devices/laptop-7').set(as(await h.token('admin-1', ['admin'])))).body;
+  const view = async () => (await h.api.get('/v1/devices/laptop-7').set(bearer(await h.token('admin-1', ['admin'])))).body;
 
   it('post-use rotation waits for the last grant on the device, then comes postUseDelay after it ends', async () => {
     const a = await grant('alice', 'PT1H');
     await grant('bob', 'PT2H');
-    await h.api.post(`/v1/grants/${a.id}/revoke`).set(as(a.token)).send({}).expect(200);
+    await h.api.post(`/v1/grants/${a.id}/revoke`).set(bearer(a.token)).send({}).expect(200);
     expect((await view()).rotation.queued).toBeNull();
     h.clock.advance(minutes(121));
     expect(await h.grants.expireDueGrants()).toBe(1);
@@ -83,12 +83,12 @@ describe('rotation of one device', () => {
     expect(await h.rotations.enqueueDueRotations()).toBe(1);
     expect(await h.rotations.runDueJobs()).toBe(1);
     const queued = (await view()).rotation.queued;
-    const expiresAt = (await h.api.get(`/v1/grants/${live.id}`).set(as(live.token))).body.expiresAt;
+    const expiresAt = (await h.api.get(`/v1/grants/${live.id}`).set(bearer(live.token))).body.expiresAt;
     expect(queued).toMatchObject({ reason: 'scheduled', dueAt: expiresAt });
     expect((await view()).credential.pendingVersion).toBeNull();
     const forced = await h.api
       .post('/v1/devices/laptop-7/rotate')
-      .set(as(await h.token('admin-1', ['admin'])))
+      .set(bearer(await h.token('admin-1', ['admin'])))
       .send();
     expect(forced.status).toBe(202);
     expect(forced.body.jobId).toBe(queued.jobId);
@@ -98,7 +98,7 @@ describe('rotation of one device', () => {
 
   it('a vault that refuses writes: the job backs off exponentially, the device is flagged after 3 failures, and recovers', async () => {
     await failInserts(h.db, 'vault_secrets', 'vault_down', 'disk full');
-    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
     const waits: number[] = [];
     for (let i = 1; i <= 4; i++) {
       expect(await h.rotations.runDueJobs()).toBe(1);
@@ -126,7 +126,7 @@ describe('rotation of one device', () => {
     const ids = ['pc-1', 'pc-2', 'pc-3', 'pc-4', 'pc-5', 'pc-6'];
     for (const id of ids) await h.ackPending(id, await h.enrolDevice(id, ['finance-laptops']));
     await failInserts(h.db, 'vault_secrets', 'vault_down', 'disk full');
-    for (const id of ids) await h.api.post(`/v1/devices/${id}/rotate`).set(as(adminToken)).send().expect(202);
+    for (const id of ids) await h.api.post(`/v1/devices/${id}/rotate`).set(bearer(adminToken)).send().expect(202);
     expect(await h.rotations.runDueJobs()).toBe(ids.length);
     const jobs = await h.db.selectFrom('rotation_jobs').select(['device_id', 'due_at', 'attempts']).where('state', '=', 'open').execute();
     expect(jobs.map((j) => [j.device_id, j.attempts]).sort()).toEqual(ids.map((id) => [id, 1]));
@@ -141,10 +141,10 @@ describe('rotation of one device', () => {
   });
 
   it('a store failure before the rotation is attempted fails the job: recorded, backed off, then retried', async () => {
-    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
     expect(await h.rotations.runDueJobs()).toBe(1);
     // A second request meets version 2 pending: merging it is the first write, and it fails.
-    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
     await failMerges(h);
     expect(await h.rotations.runDueJobs()).toBe(1);
     const v = await view();
@@ -160,7 +160,7 @@ describe('rotation of one device', () => {
   });
 
   it('a set the agent reports as failed is retried after a backoff with a new version', async () => {
-    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
     await h.rotations.runDueJobs();
     const p = await h.rotations.fetchPending('laptop-7', ctx);
     await h.rotations.acknowledge('laptop-7', p!.version, 'failed', 'Set-LocalUser: the password does not meet the policy', ctx);
@@ -175,7 +175,7 @@ describe('rotation of one device', () => {
 
   it('keeps the current and rotation.history (5) superseded versions in the vault and removes older ones', async () => {
     for (let i = 0; i < 8; i++) {
-      await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+      await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
       await h.rotations.runDueJobs();
       await h.ackPending('laptop-7', key);
     }
@@ -188,7 +188,7 @@ describe('rotation of one device', () => {
 
   it('failed versions do not count against rotation.history: the 5 newest superseded stay in the vault', async () => {
     const rotateAndAnswer = async (result: 'set' | 'failed') => {
-      await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+      await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
       const queued = (await view()).rotation.queued;
       h.clock.advance(Math.max(0, Date.parse(queued.dueAt) - h.clock.now().getTime()));
       expect(await h.rotations.runDueJobs()).toBe(1);
@@ -221,13 +221,13 @@ describe('rotation of one device', () => {
     { order: 'the agent acknowledges before the worker runs', ackFirst: true },
   ])('a post-use rotation is not satisfied by the pending version the requester was shown ($order)', async ({ ackFirst }) => {
     const g = await grant('alice');
-    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
     expect(await h.rotations.runDueJobs()).toBe(1);
     const fetched = await h.rotations.fetchPending('laptop-7', ctx);
     h.clock.advance(minutes(15));
-    const shown = await h.api.get(`/v1/grants/${g.id}/password`).set(as(g.token));
+    const shown = await h.api.get(`/v1/grants/${g.id}/password`).set(bearer(g.token));
     expect(shown.body).toMatchObject({ version: 1, possiblyInEffect: { version: 2, password: fetched!.password.expose() } });
-    await h.api.post(`/v1/grants/${g.id}/revoke`).set(as(g.token)).send({}).expect(200);
+    await h.api.post(`/v1/grants/${g.id}/revoke`).set(bearer(g.token)).send({}).expect(200);
     if (ackFirst) await h.rotations.acknowledge('laptop-7', 2, 'set', undefined, ctx);
     h.clock.advance(minutes(5));
     expect(await h.rotations.runDueJobs()).toBe(1);
@@ -252,20 +252,20 @@ describe('rotation of one device', () => {
 
   it('a forced rotation waits for an unconfirmed initial password the requester was shown, however long its agent is silent', async () => {
     const key8 = await h.enrolDevice('laptop-8', ['finance-laptops']);
-    const fetched = await h.api.get('/v1/agent/credential').set(as(await h.agentToken('laptop-8', key8)));
+    const fetched = await h.api.get('/v1/agent/credential').set(bearer(await h.agentToken('laptop-8', key8)));
     h.clock.advance(minutes(15));
     const t = await h.token('alice', ['requester'], ['helpdesk']);
-    const g = await h.api.post('/v1/grants').set(as(t)).send({ deviceId: 'laptop-8', reason: 'r', duration: 'PT1H' });
-    const shown = await h.api.get(`/v1/grants/${g.body.id}/password`).set(as(t));
+    const g = await h.api.post('/v1/grants').set(bearer(t)).send({ deviceId: 'laptop-8', reason: 'r', duration: 'PT1H' });
+    const shown = await h.api.get(`/v1/grants/${g.body.id}/password`).set(bearer(t));
     expect(shown.body).toMatchObject({ version: 1, unconfirmed: true, password: fetched.body.password });
-    await h.api.post('/v1/devices/laptop-8/rotate').set(as(adminToken)).send().expect(202);
+    await h.api.post('/v1/devices/laptop-8/rotate').set(bearer(adminToken)).send().expect(202);
     // The job re-checks every ackTimeout and keeps waiting while version 1 is unconfirmed.
     for (let i = 0; i < 3; i++) {
       if (i > 0) h.clock.advance(minutes(15));
       expect(await h.rotations.runDueJobs()).toBe(1);
       expect(await h.rotations.runDueJobs()).toBe(0);
     }
-    const pendingOf8 = async () => (await h.api.get('/v1/devices/laptop-8').set(as(await h.token('admin-1', ['admin'])))).body.credential.pendingVersion;
+    const pendingOf8 = async () => (await h.api.get('/v1/devices/laptop-8').set(bearer(await h.token('admin-1', ['admin'])))).body.credential.pendingVersion;
     expect(await pendingOf8()).toBe(1);
     await h.rotations.acknowledge('laptop-8', 1, 'set', undefined, ctx);
     expect(await h.rotations.runDueJobs()).toBe(1);
@@ -275,10 +275,10 @@ describe('rotation of one device', () => {
 
   it('reveals a fetched, unacknowledged version as possibly in effect once ackTimeout has passed, and audits it', async () => {
     const g = await grant('alice');
-    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
     await h.rotations.runDueJobs();
     const fetched = await h.rotations.fetchPending('laptop-7', ctx);
-    const reveal = () => h.api.get(`/v1/grants/${g.id}/password`).set(as(g.token));
+    const reveal = () => h.api.get(`/v1/grants/${g.id}/password`).set(bearer(g.token));
     h.clock.advance(minutes(14));
     const early = await reveal();
     expect(early.body.version).toBe(1);
@@ -294,20 +294,20 @@ describe('rotation of one device', () => {
 
   it('with no confirmed password yet, reveals the fetched one past ackTimeout as unconfirmed', async () => {
     const key8 = await h.enrolDevice('laptop-8', ['finance-laptops']);
-    const fetched = await h.api.get('/v1/agent/credential').set(as(await h.agentToken('laptop-8', key8)));
+    const fetched = await h.api.get('/v1/agent/credential').set(bearer(await h.agentToken('laptop-8', key8)));
     const t = await h.token('alice', ['requester'], ['helpdesk']);
-    const g = await h.api.post('/v1/grants').set(as(t)).send({ deviceId: 'laptop-8', reason: 'r', duration: 'PT1H' });
-    expect((await h.api.get(`/v1/grants/${g.body.id}/password`).set(as(t))).status).toBe(409);
+    const g = await h.api.post('/v1/grants').set(bearer(t)).send({ deviceId: 'laptop-8', reason: 'r', duration: 'PT1H' });
+    expect((await h.api.get(`/v1/grants/${g.body.id}/password`).set(bearer(t))).status).toBe(409);
     h.clock.advance(minutes(15));
     const t2 = await h.token('alice', ['requester'], ['helpdesk']);
-    const res = await h.api.get(`/v1/grants/${g.body.id}/password`).set(as(t2));
+    const res = await h.api.get(`/v1/grants/${g.body.id}/password`).set(bearer(t2));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ version: 1, unconfirmed: true, password: fetched.body.password });
   });
 
   it('a retired device`s open job is cancelled, not run', async () => {
-    await h.api.post('/v1/devices/laptop-7/rotate').set(as(adminToken)).send().expect(202);
-    await h.api.delete('/v1/devices/laptop-7').set(as(adminToken)).send().expect(200);
+    await h.api.post('/v1/devices/laptop-7/rotate').set(bearer(adminToken)).send().expect(202);
+    await h.api.delete('/v1/devices/laptop-7').set(bearer(adminToken)).send().expect(200);
     expect(await h.rotations.runDueJobs()).toBe(1);
     const job = await h.db.selectFrom('rotation_jobs').selectAll().executeTakeFirstOrThrow();
     expect(job).toMatchObject({ state: 'done', outcome: 'cancelled' });

@@ -1,4 +1,5 @@
 import { Scenario, createScenario } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 /** One agent key, one device: an enrolment that reuses an enrolled key is refused, however the key is written. */
 describe('devices: an agent key enrols one device only', () => {
@@ -12,7 +13,7 @@ describe('devices: an agent key enrols one device only', () => {
   const enrol = (body: Record<string, unknown>) =>
     s.h.api
       .post('/v1/devices')
-      .set('authorization', `Bearer ${s.tokens.admin}`)
+      .set(bearer(s.tokens.admin))
       .send({ groups: ['finance-laptops'], ...body });
 
   it('refuses (409) a second device with laptop-7’s key, even rewritten with other members and order, and writes nothing', async () => {
@@ -31,7 +32,7 @@ describe('devices: an agent key enrols one device only', () => {
   it('a key of its own enrols; a retired device’s key stays spent', async () => {
     const key = await s.h.deviceKey();
     expect((await enrol({ id: 'laptop-10', agentKey: key.publicJwk })).status).toBe(201);
-    expect((await s.h.api.delete('/v1/devices/laptop-10').set('authorization', `Bearer ${s.tokens.admin}`)).status).toBe(200);
+    expect((await s.h.api.delete('/v1/devices/laptop-10').set(bearer(s.tokens.admin))).status).toBe(200);
     const reused = await enrol({ id: 'laptop-11', agentKey: key.publicJwk });
     expect(reused.status).toBe(409);
     expect(reused.body.detail).toContain("device 'laptop-10'");

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DaemonProcess, runCli, startDaemonProcess } from '../support/daemon-process';
 import os from 'node:os';
+import { bearer } from '../support/bearer';
 
 describe('a database restored from an older copy', () => {
   it('is refused at start-up against its last signed checkpoint, and caught by the checkpoint an auditor kept', async () => {
@@ -14,7 +15,7 @@ describe('a database restored from an older copy', () => {
     try {
       d = await startDaemonProcess({ cwd: dir });
       const auditor = token();
-      const call = (method: string, route: string) => fetch((d as DaemonProcess).url + route, { method, headers: { authorization: `Bearer ${auditor}` } });
+      const call = (method: string, route: string) => fetch((d as DaemonProcess).url + route, { method, headers: { ...bearer(auditor) } });
       await call('GET', '/v1/devices');
       expect(await d.stop()).toBe(0);
       fs.copyFileSync(db, path.join(dir, 'old.db'));

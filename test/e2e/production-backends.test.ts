@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FakeEntra, start as startFakeEntra } from '../support/fake-entra';
 import { FakeKeyVault, startFakeKeyVault } from '../support/fake-key-vault';
-import { DaemonProcess, cleanEnv, cliPath, repoRoot, startDaemonProcess } from '../support/daemon-process';
+import { DaemonProcess, cleanEnv, cliPath, repoRoot, serveInTempDir, startDaemonProcess } from '../support/daemon-process';
 
 /**
  * The foundation's end-to-end flow, unchanged, with the production backends: the README's
@@ -114,5 +114,29 @@ describe('the walkthrough on Azure Key Vault and Entra ID (local protocol-faithf
     expect(fs.existsSync(path.join(d.dir, 'data', 'identity-key.json'))).toBe(false);
     expect(d.output()).not.toContain(devicePassword);
     expect(d.output()).not.toMatch(/identity.mode is local/);
+  });
+});
+
+describe('a Key Vault setting the daemon cannot use', () => {
+  // Found only once the store is open (the vault is built on it): the refusal still exits 2, the
+  // systemd unit's RestartPreventExitStatus, and closes the store it opened on its way out.
+  it('refuses to start with exit 2, one line naming the key, and closes the store it had opened', () => {
+    const r = serveInTempDir(() => ({
+      JITBROKER_VAULT_BACKEND: 'azure-keyvault',
+      JITBROKER_VAULT_AZURE_URL: 'https://jitbroker-test.vault.azure.net',
+      JITBROKER_VAULT_AZURE_CREDENTIAL_KIND: 'client-secret',
+      JITBROKER_VAULT_AZURE_CREDENTIAL_TENANT_ID: 'contoso.onmicrosoft.com',
+      JITBROKER_VAULT_AZURE_CREDENTIAL_CLIENT_ID: 'jitbroker-app',
+    }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^jitbroker: refusing to start:\nvault\.azure\.credential\.clientSecretEnv: .*AZURE_CLIENT_SECRET, which is not set\n$/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stdout).not.toMatch(/listening/);
+    // The store was opened (and migrated) before the vault refused; closing it checkpoints the WAL
+    // into the database file and removes the -wal and -shm files, which a process that exits with
+    // its connection open leaves behind.
+    expect(r.left).toContain('jitbroker.db');
+    expect(r.left).not.toContain('jitbroker.db-wal');
+    expect(r.left).not.toContain('jitbroker.db-shm');
   });
 });

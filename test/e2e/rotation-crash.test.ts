@@ -1,4 +1,5 @@
 import { CrashWorld } from '../support/crash-world';
+import { waitUntil } from '../support/wait-until';
 
 // Each step is crashed this many times (more with CRASH_ITERATIONS=n). Even runs kill exactly at
 // the step; odd runs kill a random 0–250 ms after it, while the process goes on working, so the
@@ -18,11 +19,7 @@ async function rotate(w: CrashWorld, id: string): Promise<void> {
 }
 
 async function waitForPending(w: CrashWorld, id: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if ((await w.versions(id)).some((v) => v.state === 'pending')) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('no pending version appeared');
+  await waitUntil(`a pending version of ${id}`, async () => (await w.versions(id)).some((v) => v.state === 'pending'), { timeoutMs: 10000, intervalMs: 100 });
 }
 
 describe('no credential is lost when the daemon is killed at any step of a rotation', () => {

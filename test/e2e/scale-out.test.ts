@@ -5,7 +5,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { advisoryKey } from '../../src/store/job-lock';
-import { callApi, cleanEnv, cliPath, DaemonProcess, localToken, runCli, startDaemonProcess, waitUntil } from '../support/daemon-process';
+import { callApi, cleanEnv, cliPath, DaemonProcess, localToken, runCli, startDaemonProcess } from '../support/daemon-process';
+import { waitUntil } from '../support/wait-until';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
 jest.setTimeout(60000);

@@ -8,6 +8,7 @@ import { openPostgres } from '../../src/store/postgres';
 import { signAgentToken } from '../support/agent-token';
 import { DaemonProcess, runCli, startDaemonProcess } from '../support/daemon-process';
 import { TestPostgres, startPostgres } from '../support/postgres';
+import { bearer } from '../support/bearer';
 
 const tables = ['devices', 'policies', 'grants', 'credential_versions', 'rotation_jobs', 'vault_secrets', 'agent_tokens', 'audit_events', 'escalations', 'webhook_deliveries'];
 
@@ -28,7 +29,7 @@ const withDatabase = (url: string, name: string) => url.replace(/\/[^/]+$/, `/${
 async function api(d: DaemonProcess, token: string, method: string, route: string, expected: number, body?: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${d.url}${route}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { ...bearer(token), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();

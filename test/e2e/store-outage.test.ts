@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { callApi, cleanEnv, cliPath, DaemonProcess, localToken, runCli, startDaemonProcess, waitUntil } from '../support/daemon-process';
+import { callApi, cleanEnv, cliPath, DaemonProcess, localToken, runCli, startDaemonProcess } from '../support/daemon-process';
+import { waitUntil } from '../support/wait-until';
 import { TestPostgres, startPostgres } from '../support/postgres';
 
 jest.setTimeout(60000);
@@ -171,6 +172,8 @@ describe('a PostgreSQL outage under load', () => {
     url.pathname = '/no_such_database';
     const refused = runCli(['serve'], { env: { ...env(url.toString()), JITBROKER_PORT: '0' } });
     expect(refused.code).not.toBe(0);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^jitbroker: refusing to start: cannot use the PostgreSQL store /);
     expect(refused.stderr).toContain(`cannot use the PostgreSQL store postgres://postgres:***@127.0.0.1:${url.port}/no_such_database`);
     expect(refused.stderr).not.toContain('s3cret-in-url');
   });

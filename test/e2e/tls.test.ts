@@ -6,6 +6,7 @@ import path from 'node:path';
 import selfsigned from 'selfsigned';
 import { DaemonProcess, serveInTempDir, startDaemonProcess } from '../support/daemon-process';
 import { start as startFakeEntra } from '../support/fake-entra';
+import { bearer } from '../support/bearer';
 
 function get(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -125,7 +126,7 @@ describe('plain HTTP on a non-loopback address with http.allowInsecure', () => {
       const admin = await entra.mint({ oid: 'admin-1', roles: ['admin'] });
       for (const host of hosts) {
         expect((await fetch(`http://${host}:${port}/healthz`)).status).toBe(200);
-        const policies = await fetch(`http://${host}:${port}/v1/policies`, { headers: { authorization: `Bearer ${admin}` } });
+        const policies = await fetch(`http://${host}:${port}/v1/policies`, { headers: { ...bearer(admin) } });
         expect(policies.status).toBe(200);
         expect(await policies.json()).toEqual({ items: [], nextCursor: null });
       }

@@ -4,7 +4,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { problems } from '../../src/problems/problem';
-import { DaemonProcess, cleanEnv, cliPath, repoRoot, runCli, serveInTempDir, startDaemonProcess, waitUntil } from '../support/daemon-process';
+import { DaemonProcess, cleanEnv, cliPath, repoRoot, runCli, serveInTempDir, startDaemonProcess } from '../support/daemon-process';
+import { waitUntil } from '../support/wait-until';
 
 const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 

@@ -3,6 +3,7 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config/load-config';
 import { TestApp, createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 /**
  * A real HTTP receiver on loopback: records what it is sent, answers as told (`answers` in turn,
@@ -47,7 +48,7 @@ describe('the escalation portal', () => {
     await hook.close();
   });
   const as = async (sub: string, roles: Array<'requester' | 'admin' | 'auditor' | 'approver'>, groups: string[] = []) => ({
-    authorization: `Bearer ${await h.token(sub, roles, groups)}`,
+    ...bearer(await h.token(sub, roles, groups)),
   });
   const file = async (body: Record<string, unknown>, who = 'alice') =>
     h.api
@@ -123,7 +124,7 @@ describe('the escalation portal', () => {
     try {
       const res = await other.api
         .post('/v1/escalations')
-        .set('authorization', `Bearer ${await other.token('alice', ['requester'])}`)
+        .set(bearer(await other.token('alice', ['requester'])))
         .send({ severity: 'C', category: 'coffee', summary: 'The coffee machine is on fire' });
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({ routedTo: 'vendor', routedToName: 'the hardware vendor' });
@@ -269,7 +270,7 @@ describe('webhook delivery: backoff, giving up, receivers that hang', () => {
     h = await createTestApp({ JITBROKER_WEBHOOKS_ENDPOINTS: JSON.stringify([{ url: hook.url, events: ['escalation.submitted'] }]), ...env });
     const res = await h.api
       .post('/v1/escalations')
-      .set('authorization', `Bearer ${await h.token('alice', ['requester'])}`)
+      .set(bearer(await h.token('alice', ['requester'])))
       .send({ severity: 'C', category: 'hardware', summary: 'Docking station dead' });
     expect(res.status).toBe(201);
   }

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 describe('only the grant requester sees the password, inside a live grant', () => {
   let s: Scenario;
@@ -10,7 +11,7 @@ describe('only the grant requester sees the password, inside a live grant', () =
     await s.h.close();
   });
 
-  const reveal = (id: string, token: string) => s.h.api.get(`/v1/grants/${id}/password`).set('authorization', `Bearer ${token}`);
+  const reveal = (id: string, token: string) => s.h.api.get(`/v1/grants/${id}/password`).set(bearer(token));
 
   it('reveals the current password to the requester, audited first, never cached', async () => {
     const g = await requestGrant(s, s.tokens.alice);
@@ -82,7 +83,7 @@ describe('only the grant requester sees the password, inside a live grant', () =
 
   it('refuses a revoked grant', async () => {
     const g = await requestGrant(s, s.tokens.alice);
-    expect((await s.h.api.post(`/v1/grants/${g.id}/revoke`).set('authorization', `Bearer ${s.tokens.alice}`).send({ reason: 'done' })).status).toBe(200);
+    expect((await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(bearer(s.tokens.alice)).send({ reason: 'done' })).status).toBe(200);
     const res = await reveal(g.id, s.tokens.alice);
     expect(res.status).toBe(409);
     expect(res.text).not.toContain(s.password);
@@ -91,7 +92,7 @@ describe('only the grant requester sees the password, inside a live grant', () =
   it('refuses a grant still waiting for approval', async () => {
     await s.h.api
       .put(`/v1/policies/${s.policyId}`)
-      .set('authorization', `Bearer ${s.tokens.admin}`)
+      .set(bearer(s.tokens.admin))
       .send({ name: 'helpdesk-finance', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H', requireApproval: true })
       .expect(200);
     const g = await requestGrant(s, s.tokens.alice);

@@ -1,4 +1,5 @@
 import { TestApp, createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 describe('abuse limits and security headers', () => {
   let h: TestApp;
@@ -37,7 +38,7 @@ describe('abuse limits and security headers', () => {
     const key = await h.enrolDevice('laptop-7', ['g']);
     for (let i = 0; i < 5; i++) await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token').expect(401);
     await h.api.get('/v1/devices').set('authorization', 'Bearer not.a.token').expect(429);
-    const devices = await h.api.get('/v1/devices').set('authorization', `Bearer ${admin}`);
+    const devices = await h.api.get('/v1/devices').set(bearer(admin));
     expect(devices.status).toBe(200);
     expect((devices.body as { items: Array<{ id: string }> }).items.map((d) => d.id)).toEqual(['laptop-7']);
     // The agent fetches its pending password and acknowledges it, from the same address.
@@ -45,22 +46,22 @@ describe('abuse limits and security headers', () => {
     expect(version).toBe(1);
     // The valid token with its signature changed stays refused, and the valid ones did not reset the count.
     const tampered = `${admin.slice(0, -6)}${admin.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA'}`;
-    await h.api.get('/v1/devices').set('authorization', `Bearer ${tampered}`).expect(429);
+    await h.api.get('/v1/devices').set(bearer(tampered)).expect(429);
     await h.api
       .get('/v1/agent/credential')
-      .set('authorization', `Bearer ${await h.agentToken('laptop-7', await h.deviceKey())}`)
+      .set(bearer(await h.agentToken('laptop-7', await h.deviceKey())))
       .expect(429);
-    await h.api.get('/v1/devices').set('authorization', `Bearer ${admin}`).expect(200);
+    await h.api.get('/v1/devices').set(bearer(admin)).expect(200);
   });
 
   it('an address over its request limit still gets /healthz, /readyz and /metrics (a load balancer must not take the daemon out)', async () => {
     const busy = await createTestApp({ JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '3' });
     try {
       const good = await busy.token('admin-1', ['admin']);
-      for (let i = 0; i < 3; i++) await busy.api.get('/v1/devices').set('authorization', `Bearer ${good}`).expect(200);
-      await busy.api.get('/v1/devices').set('authorization', `Bearer ${good}`).expect(429);
+      for (let i = 0; i < 3; i++) await busy.api.get('/v1/devices').set(bearer(good)).expect(200);
+      await busy.api.get('/v1/devices').set(bearer(good)).expect(429);
       for (const probe of ['/healthz', '/readyz', '/metrics']) expect((await busy.api.get(probe)).status).toBe(200);
-      await busy.api.get('/v1/policies').set('authorization', `Bearer ${good}`).expect(429);
+      await busy.api.get('/v1/policies').set(bearer(good)).expect(429);
     } finally {
       await busy.close();
     }
@@ -70,7 +71,7 @@ describe('abuse limits and security headers', () => {
     const proxied = await createTestApp({ JITBROKER_HTTP_TRUST_PROXY: '1', JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '2' });
     try {
       const good = await proxied.token('admin-1', ['admin']);
-      const from = (client: string) => proxied.api.get('/v1/devices').set('authorization', `Bearer ${good}`).set('x-forwarded-for', client);
+      const from = (client: string) => proxied.api.get('/v1/devices').set(bearer(good)).set('x-forwarded-for', client);
       await from('203.0.113.7').expect(200);
       await from('203.0.113.7').expect(200);
       await from('203.0.113.7').expect(429);
@@ -83,7 +84,7 @@ describe('abuse limits and security headers', () => {
 
   it('successful requests do not count towards the authentication-failure limit', async () => {
     const good = await h.token('admin-1', ['admin']);
-    for (let i = 0; i < 10; i++) expect((await h.api.get('/v1/devices').set('authorization', `Bearer ${good}`)).status).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await h.api.get('/v1/devices').set(bearer(good))).status).toBe(200);
   });
 
   it('neither do many successful requests in flight at once (a NAT, a proxy): only failures that happened count', async () => {
@@ -94,7 +95,7 @@ describe('abuse limits and security headers', () => {
       Array.from({ length: 40 }, async (_, i) => {
         const res = await fetch(`${base}/v1/policies`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${good}`, 'content-type': 'application/json' },
+          headers: { ...bearer(good), 'content-type': 'application/json' },
           body: JSON.stringify({ name: `p-${i}`, principals: { groups: ['g'] }, deviceGroups: ['d'], maxDuration: 'PT1H' }),
         });
         return res.status;
@@ -108,22 +109,22 @@ describe('abuse limits and security headers', () => {
     await h.ackPending('laptop-7', key);
     await h.api
       .post('/v1/policies')
-      .set('authorization', `Bearer ${await h.token('admin-1', ['admin'])}`)
+      .set(bearer(await h.token('admin-1', ['admin'])))
       .send({ name: 'p', principals: { groups: ['hd'] }, deviceGroups: ['g'], maxDuration: 'PT1H' })
       .expect(201);
     const alice = await h.token('alice', ['requester'], ['hd']);
     const bob = await h.token('bob', ['requester'], ['hd']);
-    const g = await h.api.post('/v1/grants').set('authorization', `Bearer ${alice}`).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
+    const g = await h.api.post('/v1/grants').set(bearer(alice)).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
     expect(g.status).toBe(201);
-    for (let i = 0; i < 3; i++) expect((await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`)).status).toBe(200);
-    const fourth = await h.api.get(`/v1/grants/${g.body.id}/password`).set('authorization', `Bearer ${alice}`);
+    for (let i = 0; i < 3; i++) expect((await h.api.get(`/v1/grants/${g.body.id}/password`).set(bearer(alice))).status).toBe(200);
+    const fourth = await h.api.get(`/v1/grants/${g.body.id}/password`).set(bearer(alice));
     expect(fourth.status).toBe(429);
     expect(fourth.body.password).toBeUndefined();
     // bob, from the same address, is not held back by alice's reveals
-    const gb = await h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
-    expect((await h.api.get(`/v1/grants/${gb.body.id}/password`).set('authorization', `Bearer ${bob}`)).status).toBe(200);
-    expect((await h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'nope', reason: 'r', duration: 'PT1H' })).status).toBe(404);
-    expect((await h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'nope', reason: 'r', duration: 'PT1H' })).status).toBe(429);
+    const gb = await h.api.post('/v1/grants').set(bearer(bob)).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
+    expect((await h.api.get(`/v1/grants/${gb.body.id}/password`).set(bearer(bob))).status).toBe(200);
+    expect((await h.api.post('/v1/grants').set(bearer(bob)).send({ deviceId: 'nope', reason: 'r', duration: 'PT1H' })).status).toBe(404);
+    expect((await h.api.post('/v1/grants').set(bearer(bob)).send({ deviceId: 'nope', reason: 'r', duration: 'PT1H' })).status).toBe(429);
   });
 
   it("sends a JSON API's security headers, on answers and on problem documents, and none meant for HTML pages", async () => {

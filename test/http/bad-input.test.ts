@@ -1,5 +1,6 @@
 import zlib from 'node:zlib';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 type Who = 'admin' | 'alice' | 'bob' | 'approver' | 'auditor' | 'device';
 
@@ -367,7 +368,7 @@ describe('bad input gets a clear problem document and changes nothing', () => {
   });
 
   it('lists each bad field by path in errors[]', async () => {
-    const res = await s.h.api.post('/v1/policies').set('authorization', `Bearer ${s.tokens.admin}`).send({ name: '', deviceGroups: 'x', maxDuration: 'PT0S', bogus: 1 });
+    const res = await s.h.api.post('/v1/policies').set(bearer(s.tokens.admin)).send({ name: '', deviceGroups: 'x', maxDuration: 'PT0S', bogus: 1 });
     expect(res.status).toBe(400);
     const paths = (res.body.errors as Array<{ path: string }>).map((e) => e.path).sort();
     expect(paths).toEqual(expect.arrayContaining(['body', 'body.deviceGroups', 'body.maxDuration', 'body.name', 'body.principals']));

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { createHttpApp } from '../../src/http/http-app';
 import { TestApp, createTestApp } from '../support/test-app';
 import { repoRoot } from '../support/daemon-process';
+import { bearer } from '../support/bearer';
 
 describe('GET /openapi.json', () => {
   let h: TestApp;
@@ -45,7 +46,7 @@ describe('GET /openapi.json', () => {
   it('documents every field of an answer (the audit verify result, with the checkpoint coverage an auditor relies on)', async () => {
     const doc = (await h.api.get('/openapi.json')).body;
     const auditor = await h.token('auditor-1', ['auditor']);
-    const res = await h.api.get('/v1/audit/verify').set('authorization', `Bearer ${auditor}`).expect(200);
+    const res = await h.api.get('/v1/audit/verify').set(bearer(auditor)).expect(200);
     const schema = doc.paths['/v1/audit/verify'].get.responses['200'].content['application/json'].schema;
     expect(Object.keys(res.body).length).toBeGreaterThan(3);
     for (const field of Object.keys(res.body)) expect(Object.keys(schema.properties)).toContain(field);
@@ -62,5 +63,30 @@ describe('GET /openapi.json', () => {
     expect(grant.responses['403'].content['application/problem+json'].schema.properties.code.enum).toContain('policy-denied');
     expect(doc.paths['/v1/agent/credential'].get.security).toEqual([{ deviceKey: [] }]);
     expect(doc.paths['/v1/escalations'].post.responses['422']).toBeDefined();
+  });
+
+  it('documents every problem a route can answer, each code under its status, however many share one', async () => {
+    const doc = (await h.api.get('/openapi.json')).body;
+    const codes = (op: { responses: Record<string, { content?: Record<string, { schema: { properties?: { code?: { enum?: string[] } } } }> }> }, status: string) =>
+      op.responses[status]?.content?.['application/problem+json']?.schema.properties?.code?.enum ?? [];
+    const ask = doc.paths['/v1/grants'].post;
+    expect(codes(ask, '403')).toEqual(expect.arrayContaining(['forbidden', 'policy-denied']));
+    expect(codes(ask, '404')).toEqual(['not-found']);
+    expect(codes(ask, '409')).toEqual(['conflict']);
+    const reveal = doc.paths['/v1/grants/{id}/password'].get;
+    expect(codes(reveal, '409')).toEqual(expect.arrayContaining(['conflict', 'no-current-password']));
+    expect(codes(reveal, '403')).toEqual(expect.arrayContaining(['forbidden', 'policy-denied']));
+    // What every route called with a credential can answer: a bad request, a refused credential, a limit, an outage.
+    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, Parameters<typeof codes>[0]>>)) {
+      if (!p.startsWith('/v1/')) continue;
+      for (const op of Object.values(ops))
+        for (const [status, code] of [
+          ['400', 'invalid-request'],
+          ['401', 'unauthenticated'],
+          ['429', 'rate-limited'],
+          ['503', 'unavailable'],
+        ])
+          expect([p, codes(op, status as string)]).toEqual([p, expect.arrayContaining([code])]);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { problems } from '../../src/problems/problem';
 import { TestApp, createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 describe('service routes, request ids and problem documents', () => {
   let h: TestApp;
@@ -62,7 +63,7 @@ describe('service routes, request ids and problem documents', () => {
 
   it('never logs the authorization header', async () => {
     const token = await h.token('admin-1', ['admin']);
-    await h.api.get('/v1/devices').set('authorization', `Bearer ${token}`);
+    await h.api.get('/v1/devices').set(bearer(token));
     expect(h.logLines.join('\n')).not.toContain(token.split('.')[2]);
   });
 

@@ -2,6 +2,7 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 // Seeded and replayable: a failure prints fast-check's seed and path; JITBROKER_FUZZ_SEED=<seed> reruns that run.
 const seed = Number(process.env.JITBROKER_FUZZ_SEED ?? 17_0006);
@@ -74,7 +75,7 @@ describe(`malformed requests on every route are 4xx problem documents and change
     if (!send) throw new Error(`supertest has no method ${a.method}`);
     let req = send(a.path);
     const token = a.who === 'device' ? await s.h.agentToken('laptop-7', s.key) : s.tokens[a.who];
-    req = req.set('authorization', `Bearer ${token}`);
+    req = req.set(bearer(token));
     for (const [k, v] of Object.entries(a.headers ?? {})) req = req.set(k, v);
     if (a.body) req = req.send(a.body);
     const res = await req;
@@ -156,10 +157,10 @@ describe(`malformed requests on every route are 4xx problem documents and change
   });
 
   it('answers a HEAD of a reveal by its grant`s owner with 404: nothing is revealed, audited or marked used', async () => {
-    const grant = (await s.h.api.get('/v1/grants?state=active').set('authorization', `Bearer ${s.tokens.alice}`)).body.items[0] as { id: string };
+    const grant = (await s.h.api.get('/v1/grants?state=active').set(bearer(s.tokens.alice))).body.items[0] as { id: string };
     const head = (await s.h.audit.head()).seq;
     const before = await rows();
-    const res = await s.h.api.head(`/v1/grants/${grant.id}/password`).set('authorization', `Bearer ${s.tokens.alice}`);
+    const res = await s.h.api.head(`/v1/grants/${grant.id}/password`).set(bearer(s.tokens.alice));
     expect(res.status).toBe(404);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(await rows()).toBe(before);
@@ -171,7 +172,7 @@ describe(`malformed requests on every route are 4xx problem documents and change
     await s.h.db.updateTable('policies').set({ max_duration: 'P999999999D' }).where('id', '=', s.policyId).execute();
     try {
       for (const duration of ['PT1H', 'P366D']) {
-        const res = await s.h.api.post('/v1/grants').set('authorization', `Bearer ${s.tokens.bob}`).send({ deviceId: 'laptop-7', reason: 'printer driver', duration });
+        const res = await s.h.api.post('/v1/grants').set(bearer(s.tokens.bob)).send({ deviceId: 'laptop-7', reason: 'printer driver', duration });
         expect({ duration, status: res.status, code: res.body.code }).toEqual({ duration, status: 403, code: 'policy-denied' });
       }
     } finally {

@@ -2,12 +2,13 @@ import http from 'node:http';
 import pino from 'pino';
 import { createHttpApp } from '../../src/http/http-app';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 /** A GET sent byte for byte as written: no client normalises the path (WHATWG URLs would). */
 function rawGet(base: string, path: string, token: string): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = http.request({ hostname, port, path, method: 'GET', headers: { authorization: `Bearer ${token}` } }, (res) => {
+    const req = http.request({ hostname, port, path, method: 'GET', headers: { ...bearer(token) } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

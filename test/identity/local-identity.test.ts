@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { JWK, KeyLike, SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
-import { checkStartup } from '../../src/daemon';
+import { checkStartup } from '../../src/startup/startup-checks';
 import { TestApp, createTestApp } from '../support/test-app';
+import { bearer } from '../support/bearer';
 
 describe('local identity: the daemon trusts only tokens it signed, within their lifetime', () => {
   let h: TestApp;
@@ -20,7 +21,7 @@ describe('local identity: the daemon trusts only tokens it signed, within their 
   });
 
   const now = () => Math.floor(h.clock.now().getTime() / 1000);
-  const call = (token: string) => h.api.get('/v1/policies').set('authorization', `Bearer ${token}`);
+  const call = (token: string) => h.api.get('/v1/policies').set(bearer(token));
   /** Signs with the daemon's own key, so only the claim under test is wrong. */
   function forge(claims: Record<string, unknown>, header: Record<string, unknown> = {}) {
     return new SignJWT({ roles: ['admin'], ...claims }).setProtectedHeader({ alg: 'ES256', kid, ...header }).sign(signingKey);
@@ -119,11 +120,11 @@ describe('a cached token still expires', () => {
     const h = await createTestApp();
     try {
       const t = await h.token('admin-1', ['admin'], [], { ttlSeconds: 120 });
-      expect((await h.api.get('/v1/policies').set('authorization', `Bearer ${t}`)).status).toBe(200);
+      expect((await h.api.get('/v1/policies').set(bearer(t))).status).toBe(200);
       h.clock.advance(170 * 1000);
-      expect((await h.api.get('/v1/policies').set('authorization', `Bearer ${t}`)).status).toBe(200);
+      expect((await h.api.get('/v1/policies').set(bearer(t))).status).toBe(200);
       h.clock.advance(20 * 1000);
-      expect((await h.api.get('/v1/policies').set('authorization', `Bearer ${t}`)).status).toBe(401);
+      expect((await h.api.get('/v1/policies').set(bearer(t))).status).toBe(401);
     } finally {
       await h.close();
     }

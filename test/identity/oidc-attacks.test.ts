@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { SignJWT, decodeJwt } from 'jose';
 import { TestApp, createTestApp } from '../support/test-app';
 import { FakeEntra, start as startFakeEntra } from '../support/fake-entra';
+import { bearer } from '../support/bearer';
 
 /**
  * identity.mode oidc through the real HTTP app, against a local Entra-shaped issuer: a full grant
@@ -58,13 +59,13 @@ async function enrol(w: World): Promise<string> {
   const key = await w.h.deviceKey();
   const res = await w.h.api
     .post('/v1/devices')
-    .set('authorization', `Bearer ${await w.adminToken()}`)
+    .set(bearer(await w.adminToken()))
     .send({ id: 'laptop-7', groups: ['finance-laptops'], agentKey: key.publicJwk });
   expect(res.status).toBe(201);
   const { password } = await w.h.ackPending('laptop-7', key);
   const policy = await w.h.api
     .post('/v1/policies')
-    .set('authorization', `Bearer ${await w.adminToken()}`)
+    .set(bearer(await w.adminToken()))
     .send({ name: 'helpdesk-finance', principals: { groups: [helpdesk] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H' });
   expect(policy.status).toBe(201);
   return password;
@@ -73,7 +74,7 @@ async function enrol(w: World): Promise<string> {
 async function requestGrant(w: World): Promise<string> {
   const res = await w.h.api
     .post('/v1/grants')
-    .set('authorization', `Bearer ${await w.aliceToken()}`)
+    .set(bearer(await w.aliceToken()))
     .send({ deviceId: 'laptop-7', reason: 'printer driver', duration: 'PT1H' });
   expect(res.status).toBe(201);
   return (res.body as { id: string }).id;
@@ -92,29 +93,29 @@ describe('identity.mode oidc over HTTP: grant flow, roles, step-up', () => {
 
   it('requests a grant and reveals the password with Entra tokens; the audit names the oid, with the display name', async () => {
     const id = await requestGrant(w);
-    const res = await w.h.api.get(`/v1/grants/${id}/password`).set('authorization', `Bearer ${await w.aliceToken()}`);
+    const res = await w.h.api.get(`/v1/grants/${id}/password`).set(bearer(await w.aliceToken()));
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.body).toMatchObject({ deviceId: 'laptop-7', password });
-    const grant = await w.h.api.get(`/v1/grants/${id}`).set('authorization', `Bearer ${await w.aliceToken()}`);
+    const grant = await w.h.api.get(`/v1/grants/${id}`).set(bearer(await w.aliceToken()));
     expect(grant.body.requester).toBe(alice.oid);
     const events = await w.h.audit.query({ action: 'grant.password-revealed', limit: 10 });
     expect(events.items.map((e) => [e.outcome, e.actor])).toEqual([['success', { kind: 'user', subject: alice.oid, name: alice.name, tenant: w.entra.tenantId }]]);
     await w.h.api
       .post(`/v1/grants/${id}/revoke`)
-      .set('authorization', `Bearer ${await w.aliceToken()}`)
+      .set(bearer(await w.aliceToken()))
       .send({})
       .expect(200);
   });
 
   it('maps app roles through roleMap: a mapped value grants the role, a raw role name does not', async () => {
-    expect((await w.h.api.get('/v1/devices').set('authorization', `Bearer ${await w.adminToken()}`)).status).toBe(200);
+    expect((await w.h.api.get('/v1/devices').set(bearer(await w.adminToken()))).status).toBe(200);
     const raw = await w.entra.mint({ roles: ['admin'] });
-    const res = await w.h.api.get('/v1/devices').set('authorization', `Bearer ${raw}`);
+    const res = await w.h.api.get('/v1/devices').set(bearer(raw));
     expect(res.status).toBe(403);
     expect(res.body.code).toBe('forbidden');
     const auditor = await w.entra.mint({ roles: ['Broker.Audit'] });
-    expect((await w.h.api.get('/v1/audit/verify').set('authorization', `Bearer ${auditor}`)).status).toBe(200);
+    expect((await w.h.api.get('/v1/audit/verify').set(bearer(auditor))).status).toBe(200);
   });
 
   it('answers a groups-overage token with 403 saying that app roles or group filtering must be configured, audited', async () => {
@@ -124,7 +125,7 @@ describe('identity.mode oidc over HTTP: grant flow, roles, step-up', () => {
       _claim_names: { groups: 'src1' },
       _claim_sources: { src1: { endpoint: 'https://graph.windows.net/x/getMemberObjects' } },
     });
-    const res = await w.h.api.post('/v1/grants').set('authorization', `Bearer ${token}`).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
+    const res = await w.h.api.post('/v1/grants').set(bearer(token)).send({ deviceId: 'laptop-7', reason: 'r', duration: 'PT1H' });
     expect(res.status).toBe(403);
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(res.body.code).toBe('forbidden');
@@ -137,7 +138,7 @@ describe('identity.mode oidc over HTTP: grant flow, roles, step-up', () => {
   it('steps up for reveal: without acrs c1 a 401 with the claims challenge (audited, nothing revealed); with it, 200', async () => {
     const id = await requestGrant(w);
     const before = (await w.h.audit.head()).seq;
-    const res = await w.h.api.get(`/v1/grants/${id}/password`).set('authorization', `Bearer ${await w.aliceToken({ acrs: undefined })}`);
+    const res = await w.h.api.get(`/v1/grants/${id}/password`).set(bearer(await w.aliceToken({ acrs: undefined })));
     expect(res.status).toBe(401);
     const claims = Buffer.from('{"access_token":{"acrs":{"essential":true,"value":"c1"}}}').toString('base64');
     expect(res.headers['www-authenticate']).toBe(`Bearer error="insufficient_claims", claims="${claims}"`);
@@ -149,13 +150,13 @@ describe('identity.mode oidc over HTTP: grant flow, roles, step-up', () => {
     expect(added.map((e) => `${e.action}/${e.outcome}`)).toEqual(['grant.password-revealed/denied']);
     expect(added[0]?.reason).toMatch(/authentication context 'c1'/);
     // another context does not do either
-    expect((await w.h.api.get(`/v1/grants/${id}/password`).set('authorization', `Bearer ${await w.aliceToken({ acrs: ['c2'] })}`)).status).toBe(401);
-    const ok = await w.h.api.get(`/v1/grants/${id}/password`).set('authorization', `Bearer ${await w.aliceToken({ acrs: ['c2', 'c1'] })}`);
+    expect((await w.h.api.get(`/v1/grants/${id}/password`).set(bearer(await w.aliceToken({ acrs: ['c2'] })))).status).toBe(401);
+    const ok = await w.h.api.get(`/v1/grants/${id}/password`).set(bearer(await w.aliceToken({ acrs: ['c2', 'c1'] })));
     expect(ok.status).toBe(200);
     expect(ok.body.password).toBe(password);
     await w.h.api
       .post(`/v1/grants/${id}/revoke`)
-      .set('authorization', `Bearer ${await w.aliceToken()}`)
+      .set(bearer(await w.aliceToken()))
       .send({})
       .expect(200);
   });
@@ -235,7 +236,7 @@ describe('identity.mode oidc over HTTP: the attack suite (401, audited as auth.f
     const token = await forge();
     const before = await w.h.snapshot();
     const hitsBefore = w.entra.jwksHits();
-    const res = await w.h.api.get(`/v1/grants/${grantId}/password`).set('authorization', `Bearer ${token}`);
+    const res = await w.h.api.get(`/v1/grants/${grantId}/password`).set(bearer(token));
     expect(res.status).toBe(401);
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(res.body).toMatchObject({ code: 'unauthenticated', status: 401, type: 'https://jitbroker.dev/problems/unauthenticated' });
@@ -264,7 +265,7 @@ describe('identity.mode oidc over HTTP: the attack suite (401, audited as auth.f
     const token = await w.aliceToken({ padding: 'x'.repeat(20 * 1024) });
     expect(token.length).toBeGreaterThan(20 * 1024);
     const before = await w.h.snapshot();
-    const res = await w.h.api.get(`/v1/grants/${grantId}/password`).set('authorization', `Bearer ${token}`);
+    const res = await w.h.api.get(`/v1/grants/${grantId}/password`).set(bearer(token));
     expect(res.status).toBe(431);
     expect(res.text).not.toContain(password);
     expect(await w.h.snapshot()).toEqual(before);
@@ -273,7 +274,7 @@ describe('identity.mode oidc over HTTP: the attack suite (401, audited as auth.f
   it('the grant was never revealed by any of them', async () => {
     const reveals = await w.h.audit.query({ action: 'grant.password-revealed', limit: 50 });
     expect(reveals.items).toEqual([]);
-    const res = await w.h.api.get(`/v1/grants/${grantId}/password`).set('authorization', `Bearer ${await w.aliceToken()}`);
+    const res = await w.h.api.get(`/v1/grants/${grantId}/password`).set(bearer(await w.aliceToken()));
     expect(res.status).toBe(200);
   });
 });
@@ -284,13 +285,13 @@ describe('identity.mode oidc over HTTP: key rollover and issuer outages', () => 
     try {
       const token = await w.entra.mint({ ...admin, roles: ['Broker.Admin'] }, { kid: 'kid-2' });
       const hits = w.entra.jwksHits();
-      for (let i = 0; i < 10; i++) expect((await w.h.api.get('/v1/devices').set('authorization', `Bearer ${token}`)).status).toBe(401);
+      for (let i = 0; i < 10; i++) expect((await w.h.api.get('/v1/devices').set(bearer(token))).status).toBe(401);
       w.h.clock.advance(200);
-      for (let i = 0; i < 10; i++) expect((await w.h.api.get('/v1/devices').set('authorization', `Bearer ${token}`)).status).toBe(401);
+      for (let i = 0; i < 10; i++) expect((await w.h.api.get('/v1/devices').set(bearer(token))).status).toBe(401);
       expect(w.entra.jwksHits() - hits).toBeLessThanOrEqual(1);
       await w.entra.rotate('kid-2');
       w.h.clock.advance(200);
-      expect((await w.h.api.get('/v1/devices').set('authorization', `Bearer ${token}`)).status).toBe(200);
+      expect((await w.h.api.get('/v1/devices').set(bearer(token))).status).toBe(200);
       expect(w.entra.jwksHits() - hits).toBeLessThanOrEqual(2);
     } finally {
       await close(w);
@@ -303,11 +304,11 @@ describe('identity.mode oidc over HTTP: key rollover and issuer outages', () => 
       expect((await w.h.api.get('/readyz')).status).toBe(200);
       await w.entra.stop();
       w.h.clock.advance(60 * 60 * 1000 + 1000);
-      expect((await w.h.api.get('/v1/devices').set('authorization', `Bearer ${await w.adminToken()}`)).status).toBe(200);
+      expect((await w.h.api.get('/v1/devices').set(bearer(await w.adminToken()))).status).toBe(200);
       expect((await w.h.api.get('/readyz')).status).toBe(200);
       w.h.clock.advance(23 * 60 * 60 * 1000);
       const before = (await w.h.audit.head()).seq;
-      const res = await w.h.api.get('/v1/devices').set('authorization', `Bearer ${await w.adminToken()}`);
+      const res = await w.h.api.get('/v1/devices').set(bearer(await w.adminToken()));
       expect(res.status).toBe(503);
       expect(res.body.code).toBe('unavailable');
       expect(res.body.detail).toMatch(/identity provider/);
@@ -318,7 +319,7 @@ describe('identity.mode oidc over HTTP: key rollover and issuer outages', () => 
       expect(ready.body.detail).toMatch(/identity provider/);
       await w.entra.restart();
       w.h.clock.advance(200);
-      expect((await w.h.api.get('/v1/devices').set('authorization', `Bearer ${await w.adminToken()}`)).status).toBe(200);
+      expect((await w.h.api.get('/v1/devices').set(bearer(await w.adminToken()))).status).toBe(200);
       expect((await w.h.api.get('/readyz')).status).toBe(200);
     } finally {
       await close(w);
@@ -329,13 +330,13 @@ describe('identity.mode oidc over HTTP: key rollover and issuer outages', () => 
     const w = await createWorld({ issuerDown: true });
     try {
       expect(w.h.logLines.some((l) => l.includes('identity provider unreachable at start-up'))).toBe(true);
-      const res = await w.h.api.get('/v1/devices').set('authorization', `Bearer ${await w.adminToken()}`);
+      const res = await w.h.api.get('/v1/devices').set(bearer(await w.adminToken()));
       expect(res.status).toBe(503);
       expect(res.body.code).toBe('unavailable');
       expect((await w.h.api.get('/readyz')).status).toBe(503);
       await w.entra.restart();
       w.h.clock.advance(200);
-      expect((await w.h.api.get('/v1/devices').set('authorization', `Bearer ${await w.adminToken()}`)).status).toBe(200);
+      expect((await w.h.api.get('/v1/devices').set(bearer(await w.adminToken()))).status).toBe(200);
       expect((await w.h.api.get('/readyz')).status).toBe(200);
     } finally {
       await close(w);

@@ -8,9 +8,9 @@ import { decodeJwt } from 'jose';
 import pino from 'pino';
 import { tokenCommand } from '../../src/cli/serve-command';
 import { ConfigError, loadConfig } from '../../src/config/load-config';
-import { checkStartup } from '../../src/daemon';
+import { checkStartup } from '../../src/startup/startup-checks';
 import { IdentityProvider } from '../../src/identity/identity-provider';
-import { OidcConfig } from '../../src/identity/oidc/oidc-config';
+import { OidcSettings } from '../../src/identity/oidc/oidc-config';
 import { createOidcIdentity, mapRoles } from '../../src/identity/oidc/oidc-identity';
 import { authContextChallenge } from '../../src/identity/step-up';
 import { DomainError } from '../../src/problems/problem';
@@ -19,16 +19,16 @@ import { FakeEntra, start as startFakeEntra } from '../support/fake-entra';
 
 const guid = () => crypto.randomUUID();
 
-function settingsFor(entra: Pick<FakeEntra, 'base' | 'tenantId' | 'audience'>, over: Partial<OidcConfig> = {}): OidcConfig {
+function settingsFor(entra: Pick<FakeEntra, 'base' | 'tenantId' | 'audience'>, over: Partial<OidcSettings> = {}): OidcSettings {
   return {
     authority: entra.base,
     tenantId: entra.tenantId,
     audience: entra.audience,
     allowedTenants: [],
     roleMap: {},
-    jwksCacheMaxAge: 'PT1H',
-    jwksCooldown: 'PT0.2S',
-    lastGoodKeysFor: 'PT24H',
+    jwksCacheMaxAgeSeconds: 3600,
+    jwksCooldownSeconds: 0.2,
+    lastGoodKeysForSeconds: 24 * 3600,
     fetchTimeoutSeconds: 5,
     ...over,
   };
@@ -41,7 +41,7 @@ interface Harness {
   logLines: string[];
 }
 
-async function harness(entraOpts: Parameters<typeof startFakeEntra>[0] = {}, over: Partial<OidcConfig> = {}, opts: { stopped?: boolean } = {}): Promise<Harness> {
+async function harness(entraOpts: Parameters<typeof startFakeEntra>[0] = {}, over: Partial<OidcSettings> = {}, opts: { stopped?: boolean } = {}): Promise<Harness> {
   const clock = createManualClock(new Date());
   const entra = await startFakeEntra({ clock, ...entraOpts });
   if (opts.stopped) await entra.stop();

@@ -1,6 +1,7 @@
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
 import { lintPrometheusText } from '../support/prometheus-lint';
 import { failInserts, restoreInserts } from '../support/store-faults';
+import { bearer } from '../support/bearer';
 
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
@@ -25,8 +26,8 @@ describe('/metrics', () => {
 
   it('serves Prometheus text with request, rotation, queue and process metrics', async () => {
     const g = await requestGrant(s, s.tokens.alice);
-    await s.h.api.get(`/v1/grants/${g.id}/password`).set('authorization', `Bearer ${s.tokens.alice}`).expect(200);
-    await s.h.api.get(`/v1/grants/${g.id}/password`).set('authorization', `Bearer ${s.tokens.bob}`).expect(403);
+    await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice)).expect(200);
+    await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.bob)).expect(403);
     const res = await s.h.api.get('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain;.*version=0.0.4/);
@@ -79,7 +80,7 @@ describe('/metrics', () => {
 
   it('counts the rotation queue and flags a failing device', async () => {
     await failInserts(s.h.db, 'vault_secrets', 'vault_down', 'down');
-    await s.h.api.post('/v1/devices/laptop-7/rotate').set('authorization', `Bearer ${s.tokens.admin}`).send().expect(202);
+    await s.h.api.post('/v1/devices/laptop-7/rotate').set(bearer(s.tokens.admin)).send().expect(202);
     let text = (await s.h.api.get('/metrics')).text;
     expect(sample(text, 'jitbroker_rotation_queue_due_jobs')).toBe(1);
     for (let i = 0; i < 3; i++) {
@@ -104,19 +105,19 @@ describe('/metrics', () => {
     const alice = await s.h.token('alice', ['requester'], ['helpdesk'], { name: 'Alice' });
     const bob = await s.h.token('bob', ['requester'], ['helpdesk']);
     const mallory = await s.h.token('mallory', ['requester'], ['contractors']);
-    await s.h.api.post('/v1/grants').set('authorization', `Bearer ${mallory}`).send({ deviceId: 'laptop-7', reason: 'x', duration: 'PT1H' }).expect(403);
+    await s.h.api.post('/v1/grants').set(bearer(mallory)).send({ deviceId: 'laptop-7', reason: 'x', duration: 'PT1H' }).expect(403);
     const [oldGrant] = (await s.h.db.selectFrom('grants').select('id').where('requester', '=', 'alice').execute()).map((g) => g.id);
     await s.h.api
       .get(`/v1/grants/${oldGrant as string}/password`)
-      .set('authorization', `Bearer ${alice}`)
+      .set(bearer(alice))
       .expect(409);
     expect(await s.h.grants.expireDueGrants()).toBe(1);
     // The vault is back: the manual rotation goes through and the agent sets the new password.
     await s.h.rotations.runDueJobs();
     const { password: rotated } = await s.h.ackPending('laptop-7', s.key);
     const g = await requestGrant(s, bob);
-    await s.h.api.post('/v1/grants').set('authorization', `Bearer ${bob}`).send({ deviceId: 'laptop-7', reason: 'again', duration: 'PT1H' }).expect(409);
-    const shown = await s.h.api.get(`/v1/grants/${g.id}/password`).set('authorization', `Bearer ${bob}`).expect(200);
+    await s.h.api.post('/v1/grants').set(bearer(bob)).send({ deviceId: 'laptop-7', reason: 'again', duration: 'PT1H' }).expect(409);
+    const shown = await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(bob)).expect(200);
     expect((shown.body as { password: string }).password).toBe(rotated);
 
     const text = (await s.h.api.get('/metrics')).text;
@@ -181,7 +182,7 @@ describe('/metrics: a device whose agent took a new password and went silent', (
     const ackOverdue = async () => sample((await s.h.api.get('/metrics')).text, 'jitbroker_devices_ack_overdue');
     const agent = async () => `Bearer ${await s.h.agentToken('laptop-7', s.key)}`;
     expect(await ackOverdue()).toBe(0);
-    await s.h.api.post('/v1/devices/laptop-7/rotate').set('authorization', `Bearer ${s.tokens.admin}`).send().expect(202);
+    await s.h.api.post('/v1/devices/laptop-7/rotate').set(bearer(s.tokens.admin)).send().expect(202);
     await s.h.rotations.runDueJobs();
     // Pending and not yet fetched: nothing is overdue, the agent has not been asked.
     s.h.clock.advance(20 * 60 * 1000);
@@ -194,7 +195,7 @@ describe('/metrics: a device whose agent took a new password and went silent', (
     expect(await ackOverdue()).toBe(0);
     s.h.clock.advance(1000);
     expect(await ackOverdue()).toBe(1);
-    const device = await s.h.api.get('/v1/devices/laptop-7').set('authorization', `Bearer ${s.tokens.admin}`).expect(200);
+    const device = await s.h.api.get('/v1/devices/laptop-7').set(bearer(s.tokens.admin)).expect(200);
     expect(device.body.rotation.ackOverdue).toBe(true);
     await s.h.api
       .post(`/v1/agent/credential/${(fetched.body as { version: number }).version}/ack`)

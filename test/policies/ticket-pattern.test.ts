@@ -1,4 +1,5 @@
 import { Scenario, createScenario } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 /** Ticket patterns through the API: RE2 syntax, checked when the policy is saved, matched against the whole ticket. */
 describe('ticket patterns match the whole ticket, in linear time', () => {
@@ -9,18 +10,17 @@ describe('ticket patterns match the whole ticket, in linear time', () => {
   afterAll(async () => {
     await s.h.close();
   });
-  const as = (token: string) => ({ authorization: `Bearer ${token}` });
   const ask = (ticket: string, who: 'alice' | 'bob' = 'alice') =>
-    s.h.api.post('/v1/grants').set(as(s.tokens[who])).send({ deviceId: 'laptop-7', reason: 'printer driver', duration: 'PT1H', ticket });
+    s.h.api.post('/v1/grants').set(bearer(s.tokens[who])).send({ deviceId: 'laptop-7', reason: 'printer driver', duration: 'PT1H', ticket });
   const setPattern = async (ticketPattern: string) => {
     const res = await s.h.api
       .put(`/v1/policies/${s.policyId}`)
-      .set(as(s.tokens.admin))
+      .set(bearer(s.tokens.admin))
       .send({ name: 'helpdesk-finance', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H', requireTicket: true, ticketPattern });
     expect(res.status).toBe(200);
   };
   const revoke = async (id: string, who: 'alice' | 'bob' = 'alice') => {
-    expect((await s.h.api.post(`/v1/grants/${id}/revoke`).set(as(s.tokens[who])).send({})).status).toBe(200);
+    expect((await s.h.api.post(`/v1/grants/${id}/revoke`).set(bearer(s.tokens[who])).send({})).status).toBe(200);
   };
 
   it('refuses a ticket that only contains a match, and accepts the ticket itself', async () => {
@@ -52,7 +52,7 @@ describe('ticket patterns match the whole ticket, in linear time', () => {
     const before = await s.h.snapshot();
     const res = await s.h.api
       .post('/v1/policies')
-      .set(as(s.tokens.admin))
+      .set(bearer(s.tokens.admin))
       .send({ name: 'other', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT1H', ticketPattern });
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -64,7 +64,7 @@ describe('ticket patterns match the whole ticket, in linear time', () => {
   it('refuses a pattern longer than 200 characters, once, saying so', async () => {
     const res = await s.h.api
       .post('/v1/policies')
-      .set(as(s.tokens.admin))
+      .set(bearer(s.tokens.admin))
       .send({ name: 'other', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT1H', ticketPattern: `INC${'[0-9]'.repeat(50)}` });
     expect(res.status).toBe(400);
     expect(res.body.errors).toEqual([{ path: 'body.ticketPattern', message: 'at most 200 characters' }]);
@@ -77,7 +77,7 @@ describe('ticket patterns match the whole ticket, in linear time', () => {
     const res = await ask('INCINC');
     expect(res.status).toBe(403);
     expect(res.body.code).toBe('policy-denied');
-    expect((await s.h.api.get(`/v1/policies/${s.policyId}`).set(as(s.tokens.admin))).body.ticketPattern).toBe('(INC)\\1');
+    expect((await s.h.api.get(`/v1/policies/${s.policyId}`).set(bearer(s.tokens.admin))).body.ticketPattern).toBe('(INC)\\1');
   });
 
   it('matches a pattern that backtracks exponentially on a JavaScript engine without holding the event loop', async () => {

@@ -3,12 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import pino from 'pino';
-import { openInfra } from '../../src/app';
+import { openInfra } from '../../src/infra';
 import { loadConfig } from '../../src/config/load-config';
 import { migrate, openSqlite, readWalState, sqliteHandleOf, walJustCheckpointed } from '../../src/store/database';
 import { startWalCheckpointer } from '../../src/store/wal-checkpointer';
-import { waitUntil } from '../support/daemon-process';
+import { waitUntil } from '../support/wait-until';
 import { createTestApp } from '../support/test-app';
+import { schemaInvariants } from './schema-invariants';
 
 // Errors from native code (better-sqlite3, node:crypto) are built in the realm that first loaded
 // it, so when Jest reuses a worker they are not `instanceof Error` here: match their fields instead.
@@ -26,23 +27,6 @@ describe('the SQLite store is durable and private', () => {
       expect(sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
       expect(fs.statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
       expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    } finally {
-      await db.destroy();
-    }
-  });
-
-  it('the database itself refuses to update or delete an audit event', async () => {
-    const { db } = openSqlite(path.join(dir, 'audit.db'));
-    try {
-      await migrate(db);
-      await db
-        .insertInto('audit_events')
-        .values({ seq: 1, at: 'x', actor: 'a', action: 'b', outcome: 'success', device_id: null, target: null, request_id: null, canonical: '{}', prev_hash: '0', hash: '1' })
-        .execute();
-      await expect(db.updateTable('audit_events').set({ actor: 'mallory' }).execute()).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
-      await expect(db.deleteFrom('audit_events').execute()).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
-      const n = await sql<{ n: number }>`SELECT count(*) AS n FROM audit_events WHERE actor = 'a'`.execute(db);
-      expect(n.rows[0]?.n).toBe(1);
     } finally {
       await db.destroy();
     }
@@ -69,48 +53,6 @@ describe('the SQLite store is durable and private', () => {
     }
   });
 
-  it('keeps one open grant per requester and device, one current and one pending version per device, in the schema', async () => {
-    const { db } = openSqlite(path.join(dir, 'unique.db'));
-    try {
-      await migrate(db);
-      await db
-        .insertInto('devices')
-        .values({
-          id: 'd',
-          display_name: 'd',
-          groups: '[]',
-          account: 'a',
-          agent_key: '{}',
-          status: 'active',
-          created_at: 'x',
-          retired_at: null,
-          last_rotated_at: null,
-          next_due: null,
-          rotation_failures: 0,
-          rotation_error: null,
-        })
-        .execute();
-      const version = (v: number, state: 'pending' | 'current') => ({
-        device_id: 'd',
-        version: v,
-        state,
-        reason: 'initial' as const,
-        vault_ref: 'r',
-        created_at: 'x',
-        fetched_at: null,
-        acknowledged_at: null,
-        superseded_at: null,
-        error: null,
-      });
-      await db.insertInto('credential_versions').values(version(1, 'current')).execute();
-      await expect(db.insertInto('credential_versions').values(version(2, 'current')).execute()).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
-      await db.insertInto('credential_versions').values(version(3, 'pending')).execute();
-      await expect(db.insertInto('credential_versions').values(version(4, 'pending')).execute()).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
-    } finally {
-      await db.destroy();
-    }
-  });
-
   /** Commits `n` rows of most of a page each, one commit per row; then how many frames the WAL holds. */
   function walFramesAfter(sqlite: NonNullable<ReturnType<typeof sqliteHandleOf>>, n: number): number {
     // From an empty WAL: what the migrations left in it must not decide where the threshold falls.
@@ -129,7 +71,7 @@ describe('the SQLite store is durable and private', () => {
     ] as const) {
       const dataDir = fs.mkdtempSync(path.join(dir, 'ckpt-'));
       const config = loadConfig({ env: { JITBROKER_DATA_DIR: dataDir, JITBROKER_STORE_CHECKPOINT: 'inline', ...(pages ? { JITBROKER_STORE_CHECKPOINT_PAGES: pages } : {}) } });
-      const infra = await openInfra(config);
+      const infra = await openInfra(config, { env: {} });
       try {
         const sqlite = sqliteHandleOf(infra.db);
         if (!sqlite) throw new Error('not SQLite');
@@ -263,4 +205,18 @@ describe('the SQLite store is durable and private', () => {
       await db.destroy();
     }
   });
+});
+
+describe('on SQLite', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-schema-'));
+  let store: ReturnType<typeof openSqlite>;
+  beforeAll(async () => {
+    store = openSqlite(path.join(dir, 'schema.db'));
+    await migrate(store.db);
+  });
+  afterAll(async () => {
+    await store?.db.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  schemaInvariants('SQLite', () => store.db, { unique: 'SQLITE_CONSTRAINT_UNIQUE', foreignKey: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
 });

@@ -13,6 +13,7 @@ import { Db } from '../../src/store/database';
 import { RotationJob, createRotationJobRepository } from '../../src/credentials/rotation-job-repository';
 import { sql } from 'kysely';
 import { DomainError } from '../../src/problems/problem';
+import { AuditAction } from '../../src/audit/audit-actions';
 import { TestApp, admin, createTestApp } from '../support/test-app';
 // Grant request → activation audited; reveal audited first; refusals audited and changing nothing.
 import '../grants/grant-flow.test';
@@ -21,6 +22,7 @@ import '../grants/reveal-access.test';
 import '../audit/fail-closed.test';
 // Two-phase rotation (pending → ack → current, superseded kept), a vault that refuses writes keeps the job queued.
 import '../credentials/rotation.test';
+import { bearer } from '../support/bearer';
 
 const previous = process.env.JITBROKER_TEST_STORE;
 process.env.JITBROKER_TEST_STORE = 'postgres';
@@ -36,7 +38,7 @@ describe('on PostgreSQL', () => {
       expect(isPostgres(s.h.db)).toBe(true);
       expect(s.h.config.store.driver).toBe('postgres');
       const g = await requestGrant(s, s.tokens.alice);
-      const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set('authorization', `Bearer ${s.tokens.alice}`);
+      const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice));
       expect(res.status).toBe(200);
       expect(await s.h.audit.verify()).toMatchObject({ ok: true });
       // A time-range query reads the whole seq range: PostgreSQL's integer seq takes its bound.
@@ -57,7 +59,9 @@ describe('on PostgreSQL', () => {
       const before = (await s.h.audit.head()).seq;
       await Promise.all([
         ...Array.from({ length: 40 }, (_, i) =>
-          s.h.transactor.run((tx) => s.h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.concurrent', outcome: 'success', target: `n:${i}` })),
+          s.h.transactor.run((tx) =>
+            s.h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.concurrent' as AuditAction, outcome: 'success', target: `n:${i}` }),
+          ),
         ),
         ...Array.from({ length: 4 }, () => s.h.checkpoints.checkpointNow()),
       ]);
@@ -72,14 +76,12 @@ describe('on PostgreSQL', () => {
     const s = await createScenario();
     try {
       const tries = await Promise.all(
-        Array.from({ length: 5 }, () =>
-          s.h.api.post('/v1/grants').set('authorization', `Bearer ${s.tokens.alice}`).send({ deviceId: 'laptop-7', reason: 'race', duration: 'PT1H' }),
-        ),
+        Array.from({ length: 5 }, () => s.h.api.post('/v1/grants').set(bearer(s.tokens.alice)).send({ deviceId: 'laptop-7', reason: 'race', duration: 'PT1H' })),
       );
       expect(tries.map((t) => t.status).sort()).toEqual([201, 409, 409, 409, 409]);
       expect((await s.h.audit.query({ action: 'grant.activated', limit: 10 })).items).toHaveLength(1);
 
-      await s.h.api.post('/v1/devices/laptop-7/rotate').set('authorization', `Bearer ${s.tokens.admin}`).send().expect(202);
+      await s.h.api.post('/v1/devices/laptop-7/rotate').set(bearer(s.tokens.admin)).send().expect(202);
       expect(await s.h.rotations.runDueJobs()).toBe(1);
       const ctx = { requestId: 'race' };
       const pending = await s.h.rotations.fetchPending('laptop-7', ctx);
@@ -102,7 +104,7 @@ describe('on PostgreSQL', () => {
     const h = await createTestApp();
     try {
       // The append-only trigger refuses: fails closed as 'unavailable'.
-      await h.transactor.run((tx) => h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.event', outcome: 'success' }));
+      await h.transactor.run((tx) => h.audit.append(tx, { actor: { kind: 'system', subject: 'test' }, action: 'test.event' as AuditAction, outcome: 'success' }));
       const refused = h.transactor.run((tx) => tx.updateTable('audit_events').set({ actor: 'someone-else' }).execute());
       await expect(refused).rejects.toBeInstanceOf(DomainError);
       await expect(refused).rejects.toMatchObject({ code: 'unavailable' });

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { sqliteHandleOf } from '../../src/store/database';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 /** Runs chattr, loudly: the test needs root (CAP_LINUX_IMMUTABLE) and a file system with inode flags (ext4, xfs, btrfs). */
 function chattr(flag: '+i' | '-i', file: string): void {
@@ -44,7 +45,6 @@ describe.each([
     if (broken) repair(s);
     await s.h.close();
   });
-  const as = (token: string) => ({ authorization: `Bearer ${token}` });
   const outageLines = () => s.h.logLines.filter((l) => l.includes('"msg":"the store is unavailable'));
   const commitFailures = async () => {
     const text = (await s.h.api.get('/metrics')).text;
@@ -54,13 +54,13 @@ describe.each([
 
   it(`reveals answer 503; ${cause} is logged once and counted; /readyz is 503 until the store takes writes again`, async () => {
     const g = await requestGrant(s, s.tokens.alice);
-    expect((await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(s.tokens.alice))).status).toBe(200);
+    expect((await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice))).status).toBe(200);
     breakStore(s);
     broken = true;
     const failed: Array<{ status: number; code: unknown; text: string }> = [];
     // A full store may still fit a few events in its last pages: reveal until five have failed.
     for (let i = 0; i < 300 && failed.length < 5; i++) {
-      const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(s.tokens.alice));
+      const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice));
       if (res.status !== 200) failed.push({ status: res.status, code: (res.body as { code?: unknown }).code, text: res.text });
     }
     expect(failed).toHaveLength(5);
@@ -83,7 +83,7 @@ describe.each([
     expect(probes.items).toHaveLength(1);
     expect(probes.items[0]?.details).toMatchObject({ code: cause });
     expect(s.h.logLines.some((l) => l.includes('"msg":"the store commits again"') && l.includes(`"cause":"${cause}"`))).toBe(true);
-    expect((await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(s.tokens.alice))).status).toBe(200);
+    expect((await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice))).status).toBe(200);
     expect(outageLines()).toHaveLength(1);
   });
 });

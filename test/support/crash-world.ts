@@ -9,6 +9,8 @@ import { systemClock } from '../../src/time/clock';
 import { createLocalVault } from '../../src/vault/local/local-vault';
 import { createTransactor } from '../../src/store/transactor';
 import { DaemonProcess, cleanEnv, cliPath, runCli, startDaemonProcess } from './daemon-process';
+import { bearer } from './bearer';
+import { waitUntil } from './wait-until';
 
 /** A data dir, a daemon that can be killed and restarted on it, and devices with real agents (file setter). */
 export class CrashWorld {
@@ -49,7 +51,7 @@ export class CrashWorld {
   async api(method: string, route: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(this.url + route, {
       method,
-      headers: { authorization: `Bearer ${this.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...bearer(this.adminToken), ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
@@ -135,19 +137,17 @@ export class CrashWorld {
    * after a restart would otherwise look like a device at rest).
    */
   async converge(id: string, deadlineMs = 20000): Promise<void> {
-    const until = Date.now() + deadlineMs;
-    for (;;) {
+    let last = '';
+    const converged = async () => {
       const r = await this.agent(id);
       const vs = await this.versions(id);
+      last = `${JSON.stringify(vs)} agent ${r.code} ${r.stderr}`;
       const current = vs.find((v) => v.state === 'current');
       const pending = vs.find((v) => v.state === 'pending');
-      if (r.code === 0 && current && !pending && this.openJobs(id) === 0) {
-        const pw = (await this.vaultPasswords(id)).get(current.version);
-        if (pw === fs.readFileSync(this.deviceFile(id), 'utf8')) return;
-      }
-      if (Date.now() > until) throw new Error(`${id} did not converge: ${JSON.stringify(vs)} agent ${r.code} ${r.stderr}`);
-      await new Promise((res) => setTimeout(res, 300));
-    }
+      if (r.code !== 0 || !current || pending || this.openJobs(id) !== 0) return false;
+      return (await this.vaultPasswords(id)).get(current.version) === fs.readFileSync(this.deviceFile(id), 'utf8');
+    };
+    await waitUntil(`${id} to converge`, converged, { timeoutMs: deadlineMs, intervalMs: 300, detail: () => last });
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

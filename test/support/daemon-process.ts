@@ -2,6 +2,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { bearer } from './bearer';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const cliPath = path.join(repoRoot, 'dist', 'cli', 'main.js');
@@ -93,19 +94,6 @@ export function serveInTempDir(env: (dir: string) => Record<string, string> = ()
   }
 }
 
-/** Polls `check` until it holds; after `timeoutMs` fails naming `what`, plus `detail()` (e.g. the daemons' output). */
-export async function waitUntil(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  opts: { timeoutMs?: number; intervalMs?: number; detail?: () => string } = {},
-): Promise<void> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 10000);
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${opts.detail ? `\n${opts.detail()}` : ''}`);
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
-  }
-}
-
 /** A local-identity token from `jitbroker token`, signed with the key in `dataDir` (the daemons' shared data dir). */
 export function localToken(dataDir: string, sub: string, roles: string, groups = ''): string {
   const r = runCli(['token', '--sub', sub, '--roles', roles, ...(groups ? ['--groups', groups] : []), '--ttl', '1h'], { env: { JITBROKER_DATA_DIR: dataDir } });
@@ -114,10 +102,10 @@ export function localToken(dataDir: string, sub: string, roles: string, groups =
 }
 
 /** One API call to a daemon with a bearer token: its status, content type and JSON body. */
-export async function callApi(base: string, bearer: string, method: string, route: string, body?: unknown) {
+export async function callApi(base: string, token: string, method: string, route: string, body?: unknown) {
   const res = await fetch(base + route, {
     method,
-    headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: { ...bearer(token), ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();

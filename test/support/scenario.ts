@@ -1,4 +1,5 @@
 import { DeviceKeyPair, TestApp, admin, createTestApp } from './test-app';
+import { bearer } from './bearer';
 
 export interface Scenario {
   h: TestApp;
@@ -25,7 +26,7 @@ export async function createScenario(policy: Record<string, unknown> = {}, env: 
   const { password } = await h.ackPending('laptop-7', key);
   const res = await h.api
     .post('/v1/policies')
-    .set('authorization', `Bearer ${tokens.admin}`)
+    .set(bearer(tokens.admin))
     .send({ name: 'helpdesk-finance', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H', ...policy });
   if (res.status !== 201) throw new Error(`policy: ${res.status} ${res.text}`);
   return { h, key, tokens, password, policyId: (res.body as { id: string }).id };
@@ -35,7 +36,7 @@ export async function createScenario(policy: Record<string, unknown> = {}, env: 
 export async function requestGrant(s: Scenario, token: string, body: Record<string, unknown> = {}): Promise<{ id: string; state: string; expiresAt?: string }> {
   const res = await s.h.api
     .post('/v1/grants')
-    .set('authorization', `Bearer ${token}`)
+    .set(bearer(token))
     .send({ deviceId: 'laptop-7', reason: 'printer driver', duration: 'PT1H', ...body });
   if (res.status !== 201) throw new Error(`grant: ${res.status} ${res.text}`);
   return res.body as { id: string; state: string; expiresAt?: string };

@@ -10,7 +10,9 @@ import pino from 'pino';
 import request from 'supertest';
 import { sql } from 'kysely';
 import { Client } from 'pg';
-import { Infra, Services, createServices, openInfra, redactPaths } from '../../src/app';
+import { Services, createServices } from '../../src/app';
+import { Infra, openInfra } from '../../src/infra';
+import { redactPaths } from '../../src/logging/redact-paths';
 import { StoredAuditEvent } from '../../src/audit/audit-log';
 import { migrate } from '../../src/store/database';
 import { openPostgres } from '../../src/store/postgres';
@@ -21,6 +23,7 @@ import { createHttpApp } from '../../src/http/http-app';
 import { Role } from '../../src/identity/principal';
 import { ManualClock, createManualClock } from '../../src/time/clock';
 import { signAgentToken } from './agent-token';
+import { bearer } from './bearer';
 
 export interface DeviceKeyPair {
   privateKey: KeyLike;
@@ -250,7 +253,7 @@ async function assembleTestApp(dataDir: string, env: Record<string, string>, opt
   const clock = createManualClock(new Date());
   const logLines: string[] = [];
   const logger = pino({ level: 'debug', redact: { paths: redactPaths, censor: '[redacted]' } }, { write: (s: string) => void logLines.push(s) });
-  const infra = await openInfra(config, { clock, logger });
+  const infra = await openInfra(config, { env: process.env, clock, logger });
   opened.infra = infra;
   const services = await createServices(config, infra);
   const recorded: Recorded[] = [];
@@ -280,19 +283,19 @@ async function assembleTestApp(dataDir: string, env: Record<string, string>, opt
     const key = await deviceKey();
     const res = await api
       .post('/v1/devices')
-      .set('authorization', `Bearer ${await token(admin.sub, admin.roles)}`)
+      .set(bearer(await token(admin.sub, admin.roles)))
       .send({ id, groups, agentKey: key.publicJwk, ...opts });
     if (res.status !== 201) throw new Error(`enrol ${id}: ${res.status} ${res.text}`);
     return key;
   }
 
   async function ackPending(deviceId: string, key: DeviceKeyPair): Promise<{ version: number; password: string }> {
-    const fetched = await api.get('/v1/agent/credential').set('authorization', `Bearer ${await agentToken(deviceId, key)}`);
+    const fetched = await api.get('/v1/agent/credential').set(bearer(await agentToken(deviceId, key)));
     if (fetched.status !== 200) throw new Error(`agent fetch ${deviceId}: ${fetched.status} ${fetched.text}`);
     const { version, password } = fetched.body as { version: number; password: string };
     const ack = await api
       .post(`/v1/agent/credential/${version}/ack`)
-      .set('authorization', `Bearer ${await agentToken(deviceId, key)}`)
+      .set(bearer(await agentToken(deviceId, key)))
       .send({ result: 'set' });
     if (ack.status !== 204) throw new Error(`agent ack ${deviceId}: ${ack.status} ${ack.text}`);
     return { version, password };
@@ -398,5 +401,3 @@ async function assembleTestApp(dataDir: string, env: Record<string, string>, opt
     },
   };
 }
-
-export const bearer = (t: string) => ['authorization', `Bearer ${t}`] as const;

@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { escapeDeviceId } from '../../src/vault/azure/secret-names';
-import { waitUntil } from '../support/daemon-process';
+import { waitUntil } from '../support/wait-until';
 import { FakeKeyVault, Fault, startFakeKeyVault, unavailable } from '../support/fake-key-vault';
 import { Scenario, createScenario, requestGrant } from '../support/scenario';
+import { bearer } from '../support/bearer';
 
 /**
  * The elevation flow with `vault.backend: azure-keyvault`: the daemon's own config, the real
@@ -45,8 +46,6 @@ function kvEnv(over: Record<string, string> = {}): Record<string, string> {
     ...over,
   };
 }
-
-const as = (t: string) => ({ authorization: `Bearer ${t}` });
 const onDevice = (deviceId: string) => (r: { path: string }) => r.path.startsWith(`/secrets/jitbroker-d-${escapeDeviceId(deviceId)}--`);
 
 describe('the elevation flow on Azure Key Vault', () => {
@@ -62,7 +61,7 @@ describe('the elevation flow on Azure Key Vault', () => {
 
   it('keeps the password in Key Vault, only its reference in the broker, and reveals it to the grant holder', async () => {
     const g = await requestGrant(s, s.tokens.alice);
-    const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(s.tokens.alice));
+    const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice));
     expect(res.status).toBe(200);
     expect(res.body.password).toBe(s.password);
     const rows = await s.h.db.selectFrom('credential_versions').select(['version', 'vault_ref']).where('device_id', '=', 'laptop-7').execute();
@@ -83,7 +82,7 @@ describe('the elevation flow on Azure Key Vault', () => {
       unavailable(1000, onDevice('laptop-7')),
       unavailable(1000, (r) => r.path.includes('readiness-probe')),
     );
-    const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(s.tokens.alice));
+    const res = await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice));
     expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ code: 'unavailable', detail: expect.stringMatching(/nothing was revealed/) });
     expect(res.text).not.toContain(s.password);
@@ -94,7 +93,7 @@ describe('the elevation flow on Azure Key Vault', () => {
     expect((await s.h.api.get('/readyz')).status).toBe(503);
     kv.faults.length = 0;
     expect((await s.h.api.get('/readyz')).status).toBe(200);
-    const again = await s.h.api.get(`/v1/grants/${g.id}/password`).set(as(s.tokens.alice));
+    const again = await s.h.api.get(`/v1/grants/${g.id}/password`).set(bearer(s.tokens.alice));
     expect(again.status).toBe(200);
     expect(again.body.password).toBe(s.password);
   });
@@ -102,9 +101,9 @@ describe('the elevation flow on Azure Key Vault', () => {
   it('keeps a rotation whose vault write fails queued, and completes it once the vault is back (invariant 5)', async () => {
     const writes: Fault = { ...unavailable(1000), match: (r) => r.method === 'PUT' && onDevice('laptop-7')(r) };
     kv.faults.push(writes);
-    await s.h.api.post('/v1/devices/laptop-7/rotate').set(as(s.tokens.admin)).send().expect(202);
+    await s.h.api.post('/v1/devices/laptop-7/rotate').set(bearer(s.tokens.admin)).send().expect(202);
     expect(await s.h.rotations.runDueJobs()).toBe(1);
-    const view = async () => (await s.h.api.get('/v1/devices/laptop-7').set(as(s.tokens.admin))).body;
+    const view = async () => (await s.h.api.get('/v1/devices/laptop-7').set(bearer(s.tokens.admin))).body;
     const failed = await view();
     expect(failed.rotation).toMatchObject({ failures: 1, queued: { reason: 'manual', attempts: 1 } });
     expect(failed.credential).toMatchObject({ currentVersion: 1, pendingVersion: null });

@@ -3,6 +3,7 @@ import { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../../src/config/load-config';
 import { WebhookSettings, createWebhookService } from '../../src/webhooks/webhook-service';
+import { createWebhookDeliveryRepository } from '../../src/webhooks/webhook-delivery-repository';
 import { Resolve } from '../../src/webhooks/webhook-target';
 import { serveInTempDir } from '../support/daemon-process';
 import { TestApp, createTestApp } from '../support/test-app';
@@ -79,7 +80,15 @@ describe('webhook delivery checks the address a name resolves to, at each attemp
   async function deliverOnce(url: string, answer: string[]) {
     const resolve: Resolve = async () => answer.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
     const settings: WebhookSettings = { endpoints: [{ url, events: ['escalation.submitted'] }], maxAttempts: 5, retryBaseSeconds: 1, retryMaxSeconds: 5, timeoutSeconds: 5 };
-    const webhooks = createWebhookService({ db: h.db, transactor: h.transactor, clock: h.clock, logger: pino({ level: 'silent' }), settings, resolve });
+    const webhooks = createWebhookService({
+      db: h.db,
+      deliveries: createWebhookDeliveryRepository(),
+      transactor: h.transactor,
+      clock: h.clock,
+      logger: pino({ level: 'silent' }),
+      settings,
+      resolve,
+    });
     await h.transactor.run((tx) => webhooks.enqueue(tx, 'escalation.submitted', { probe: url }));
     await h.db.deleteFrom('webhook_deliveries').where('url', '!=', url).execute();
     const before = received.length;

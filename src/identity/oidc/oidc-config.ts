@@ -66,6 +66,13 @@ export const oidcConfigSchema = z
 
 export type OidcConfig = z.infer<typeof oidcConfigSchema>;
 
+/** `identity.oidc` as the provider takes it: its durations in seconds (src/config/settings.ts converts them). */
+export type OidcSettings = Omit<OidcConfig, 'jwksCacheMaxAge' | 'jwksCooldown' | 'lastGoodKeysFor'> & {
+  jwksCacheMaxAgeSeconds: number;
+  jwksCooldownSeconds: number;
+  lastGoodKeysForSeconds: number;
+};
+
 /** The settings identity.mode oidc cannot run without; the schema cannot see the mode from inside `oidc`. */
 export function requireOidcSettings(oidc: OidcConfig, ctx: z.RefinementCtx): void {
   if (!oidc.tenantId) {

@@ -3,13 +3,12 @@ import { JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { Logger } from 'pino';
 import { DomainError } from '../../problems/problem';
 import { Clock } from '../../time/clock';
-import { parseDurationSeconds } from '../../time/duration';
 import { IdentityProvider } from '../identity-provider';
 import { checkIssuedAt, reasonOf } from '../local/local-identity';
 import { Role, UserPrincipal, loginNamesOf, roles } from '../principal';
 import { createIssuerClient } from './issuer-client';
 import { createIssuerKeys } from './issuer-keys';
-import { OidcConfig } from './oidc-config';
+import { OidcSettings } from './oidc-config';
 
 export const oidcAlgorithms = ['RS256'];
 
@@ -37,18 +36,12 @@ export function mapRoles(values: readonly string[], roleMap: Readonly<Record<str
   return [...new Set(mapped.filter((r): r is Role => r !== undefined && (roles as readonly string[]).includes(r)))];
 }
 
-function requireSeconds(d: string, key: string): number {
-  const s = parseDurationSeconds(d);
-  if (s === undefined) throw new Error(`identity.oidc.${key} ${d} is not a duration`);
-  return s;
-}
-
 /**
  * Microsoft Entra ID as the identity provider: v2.0 access tokens for this API, verified against
  * the tenant's published keys (discovery, JWKS kept with last-good keys through an outage), and
  * mapped to a principal whose subject is the immutable `oid` (`sub` is pairwise, `name` only shown).
  */
-export async function createOidcIdentity(deps: { settings: OidcConfig; clockSkewSeconds: number; clock: Clock; logger: Logger }) {
+export async function createOidcIdentity(deps: { settings: OidcSettings; clockSkewSeconds: number; clock: Clock; logger: Logger }) {
   const { settings: s, clock, logger } = deps;
   if (!s.tenantId || !s.audience) throw new Error('identity.oidc.tenantId and identity.oidc.audience are required with identity.mode oidc');
   const authority = s.authority.replace(/\/+$/, '');
@@ -63,9 +56,9 @@ export async function createOidcIdentity(deps: { settings: OidcConfig; clockSkew
     clock,
     logger,
     settings: {
-      cacheMaxAgeMs: requireSeconds(s.jwksCacheMaxAge, 'jwksCacheMaxAge') * 1000,
-      cooldownMs: requireSeconds(s.jwksCooldown, 'jwksCooldown') * 1000,
-      lastGoodForMs: requireSeconds(s.lastGoodKeysFor, 'lastGoodKeysFor') * 1000,
+      cacheMaxAgeMs: s.jwksCacheMaxAgeSeconds * 1000,
+      cooldownMs: s.jwksCooldownSeconds * 1000,
+      lastGoodForMs: s.lastGoodKeysForSeconds * 1000,
     },
   });
 

@@ -1,4 +1,5 @@
 import { isRestError } from '@azure/core-rest-pipeline';
+import { backoffDelay } from '../../time/backoff';
 
 /** How one failed Key Vault call is to be treated. */
 export interface Classified {
@@ -152,8 +153,7 @@ export async function withRetries<T>(
     } catch (e) {
       const c = classify(e);
       if (!c.retryable || n >= settings.maxRetries) throw Object.assign(new KeyVaultError(op, c, n + 1), { cause: e });
-      const exp = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** n);
-      const wait = c.retryAfterMs ?? exp / 2 + Math.random() * (exp / 2);
+      const wait = c.retryAfterMs ?? backoffDelay(n, { baseMs: settings.baseDelayMs, maxMs: settings.maxDelayMs, jitter: 'equal' });
       if (Date.now() + wait >= deadline) throw Object.assign(new KeyVaultError(op, c, n + 1), { cause: e });
       hooks.onRetry?.(c, n + 1, wait);
       await sleep(wait);
