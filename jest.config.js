@@ -23,6 +23,8 @@ module.exports = {
       testPathIgnorePatterns: [
         '/node_modules/',
         '<rootDir>/test/e2e/',
+        // A real browser on the portal: one run is its cost; what the pages call is tested on both stores in-process.
+        '\\.browser\\.test\\.ts$',
         '<rootDir>/test/store/',
         '<rootDir>/test/agent/',
         '<rootDir>/test/config/',

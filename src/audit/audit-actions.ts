@@ -78,6 +78,12 @@ export const auditActions = {
     target: '-',
     details: '-',
   },
+  'portal.signed-in': {
+    when: 'someone signs in to the portal (a session starts; the actor is who signed in)',
+    target: '-',
+    details: 'expiresAt (the session ends then at the latest)',
+  },
+  'portal.signed-out': { when: 'someone signs out of the portal (their session ends on every daemon)', target: '-', details: '-' },
   'store.write-probe': { when: 'readiness tries a write after commits failed, and it succeeds', target: '-', details: 'the failure it recovered from' },
 } as const satisfies Record<string, AuditActionEntry>;
 

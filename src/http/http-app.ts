@@ -7,6 +7,7 @@ import { DeviceRouteService, deviceRoutes } from '../devices/device-routes';
 import { EscalationRouteService, escalationRoutes } from '../escalations/escalation-routes';
 import { GrantRouteService, grantRoutes } from '../grants/grant-routes';
 import { PolicyRouteService, policyRoutes } from '../policies/policy-routes';
+import { portalPages } from '../portal/portal-pages';
 import { DomainError } from '../problems/problem';
 import { authenticateDevice, authenticateUser } from './auth';
 import { createErrorHandler } from './error-handler';
@@ -165,6 +166,7 @@ export function createHttpApp(s: HttpDependencies): express.Express {
     for (const r of group.routes) routes.push(`${r.method.toUpperCase()} ${r.path}`);
   }
   app.locals.routes = routes;
+  app.use(portalPages());
 
   app.use((req, _res, next) => next(new DomainError('not-found', `No route ${req.method} ${req.path}.`)));
   app.use(createErrorHandler({ audit: s.audit, transactor: s.transactor, logger: s.logger, storeHealth: s.storeHealth }));

@@ -9,6 +9,7 @@ import * as m004 from './migrations/004-revealed-versions';
 import * as m005 from './migrations/005-unpruned-versions';
 import * as m006 from './migrations/006-agent-key-thumbprint';
 import * as m007 from './migrations/007-grant-coverage';
+import * as m008 from './migrations/008-portal-sessions';
 import { Database } from './schema';
 
 export type Db = Kysely<Database>;
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '005-unpruned-versions': m005,
   '006-agent-key-thumbprint': m006,
   '007-grant-coverage': m007,
+  '008-portal-sessions': m008,
 };
 
 /** Creates a directory (and parents) readable by the daemon's user only. */

@@ -109,6 +109,19 @@ export interface AgentTokenTable {
   expires_at: string;
 }
 
+/** A portal sign-in; the id itself is only in the browser's cookie (see migration 008). */
+export interface PortalSessionTable {
+  id_hash: string;
+  subject: string;
+  /** The UserPrincipal the sign-in verified, as JSON. */
+  principal: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  ended_at: string | null;
+  ended_reason: string | null;
+}
+
 export interface AuditEventTable {
   seq: Generated<number>;
   at: string;
@@ -164,4 +177,5 @@ export interface Database {
   audit_events: AuditEventTable;
   escalations: EscalationTable;
   webhook_deliveries: WebhookDeliveryTable;
+  portal_sessions: PortalSessionTable;
 }

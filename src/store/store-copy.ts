@@ -19,6 +19,7 @@ const copyOrder = {
   audit_events: 7,
   escalations: 8,
   webhook_deliveries: 9,
+  portal_sessions: 10,
 } satisfies Record<keyof Database, number>;
 
 export type TableName = keyof Database;

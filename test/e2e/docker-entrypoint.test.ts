@@ -324,7 +324,7 @@ describe('the Dockerfile', () => {
     const entry = JSON.parse(last('ENTRYPOINT') ?? '[]') as string[];
     expect(entry).toEqual(['/usr/bin/tini', '--', '/usr/local/bin/docker-entrypoint.sh']);
     expect(all('COPY')).toEqual(
-      expect.arrayContaining(['--from=build /src/dist ./dist', 'config ./config', '--chmod=0755 scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh']),
+      expect.arrayContaining(['web ./web', '--from=build /src/dist ./dist', 'config ./config', '--chmod=0755 scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh']),
     );
     expect(last('WORKDIR')).toBe('/app');
     expect(fs.statSync(entrypoint).mode & 0o111).not.toBe(0);

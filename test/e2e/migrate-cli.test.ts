@@ -22,7 +22,8 @@ describe('jitbroker migrate and the schema check on start', () => {
       'applied 005-unpruned-versions',
       'applied 006-agent-key-thumbprint',
       'applied 007-grant-coverage',
-      `schema is current (007-grant-coverage): sqlite:${path.join(data, 'jitbroker.db')}`,
+      'applied 008-portal-sessions',
+      `schema is current (008-portal-sessions): sqlite:${path.join(data, 'jitbroker.db')}`,
     ]);
     expect(fs.statSync(data).mode & 0o777).toBe(0o700);
     expect(fs.statSync(path.join(data, 'jitbroker.db')).mode & 0o777).toBe(0o600);
@@ -32,7 +33,7 @@ describe('jitbroker migrate and the schema check on start', () => {
     const r = runCli(['migrate'], { env, cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/applied/);
-    expect(r.stdout).toMatch(/^schema is current \(007-grant-coverage\), nothing to apply: sqlite:/);
+    expect(r.stdout).toMatch(/^schema is current \(008-portal-sessions\), nothing to apply: sqlite:/);
   });
 
   it('serve refuses, before listening, a store that records a migration this build does not have', () => {

@@ -46,6 +46,7 @@ describe('the SQLite store is durable and private', () => {
         '005-unpruned-versions',
         '006-agent-key-thumbprint',
         '007-grant-coverage',
+        '008-portal-sessions',
       ]);
     } finally {
       await db.destroy();

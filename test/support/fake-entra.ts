@@ -48,6 +48,8 @@ export interface FakeEntra {
   discoveryHits(): number;
   /** How many tokens the token endpoint issued. */
   tokensIssued(): number;
+  /** The authorization requests the login form was shown for (their query parameters), newest last. */
+  authorizeRequests(): URLSearchParams[];
   /** Closes the server (every connection): the issuer is down. */
   stop(): Promise<void>;
   /** Listens again on the same port: the issuer is back, with the same keys. */
@@ -75,6 +77,25 @@ export interface FakeEntraOptions {
   clock?: { now(): Date };
   /** Client id → secret accepted by the token endpoint; empty accepts any client. */
   clients?: Record<string, string>;
+  /**
+   * People who can sign in at the authorization endpoint's login form (the portal's code flow):
+   * login name → password and the claims their access token carries (oid, name, roles, groups...).
+   */
+  users?: Record<string, { password: string; claims: Record<string, unknown> }>;
+  /** Redirect URIs registered for the web app (the code flow refuses any other). */
+  redirectUris?: string[];
+}
+
+/** An authorization code handed out at the login form: single use, five minutes. */
+interface IssuedCode {
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  nonce?: string;
+  login: string;
+  /** The claims challenge the authorization request carried (step-up): the `acrs` it asked for. */
+  acrs?: string[];
+  expiresAt: number;
 }
 
 interface SigningKey {
@@ -92,6 +113,8 @@ export async function start(opts: FakeEntraOptions = {}): Promise<FakeEntra> {
   const keys = new Map<string, SigningKey>();
   let published: string[] = [];
   const hits = { jwks: 0, discovery: 0, tokens: 0 };
+  const codes = new Map<string, IssuedCode>();
+  const authorizeRequests: URLSearchParams[] = [];
 
   async function keyOf(kid: string): Promise<SigningKey> {
     let k = keys.get(kid);
@@ -201,16 +224,15 @@ export async function start(opts: FakeEntraOptions = {}): Promise<FakeEntra> {
       hits.jwks++;
       return send(200, await jwks());
     }
+    if (path === 'oauth2/v2.0/authorize') return authorize(req, res, url, send);
     if (req.method === 'POST' && path === 'oauth2/v2.0/token') {
       const form = new URLSearchParams(await readBody(req));
       const clientId = form.get('client_id');
+      if (form.get('grant_type') === 'authorization_code' && clientId) return redeemCode(form, clientId, send);
       if (form.get('grant_type') !== 'client_credentials' || !clientId) {
         return send(400, { error: 'unsupported_grant_type', error_description: 'AADSTS70003: only client_credentials is served here.' });
       }
-      const expected = opts.clients?.[clientId];
-      if (opts.clients && Object.keys(opts.clients).length > 0 && (expected === undefined || form.get('client_secret') !== expected)) {
-        return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
-      }
+      if (clientRefused(form, clientId)) return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
       const scope = form.get('scope') ?? 'https://vault.azure.net/.default';
       const iat = seconds(clock.now());
       const sp = crypto.createHash('sha256').update(clientId).digest('hex');
@@ -237,6 +259,108 @@ export async function start(opts: FakeEntraOptions = {}): Promise<FakeEntra> {
       return send(200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: accessToken });
     }
     return send(404, { error: 'not_found' });
+  }
+
+  const clientRefused = (form: URLSearchParams, clientId: string): boolean => {
+    const expected = opts.clients?.[clientId];
+    return opts.clients !== undefined && Object.keys(opts.clients).length > 0 && (expected === undefined || form.get('client_secret') !== expected);
+  };
+  const escapeHtml = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+  /**
+   * The authorization endpoint: GET shows a login form for the request (as Entra's sign-in page
+   * would), POST checks the login and sends the browser back to the redirect URI with a code and
+   * the state. Only the code flow with PKCE (S256) is served; a request without it is refused.
+   */
+  async function authorize(req: http.IncomingMessage, res: http.ServerResponse, url: URL, send: (status: number, body: unknown) => void): Promise<void> {
+    const q = req.method === 'POST' ? new URLSearchParams(await readBody(req)) : url.searchParams;
+    const clientId = q.get('client_id') ?? '';
+    const redirectUri = q.get('redirect_uri') ?? '';
+    if (!redirectUri || !(opts.redirectUris ?? []).includes(redirectUri))
+      return send(400, { error: 'invalid_request', error_description: `AADSTS50011: The redirect URI '${redirectUri}' does not match the redirect URIs configured.` });
+    if (q.get('response_type') !== 'code' || q.get('code_challenge_method') !== 'S256' || !q.get('code_challenge')) {
+      return send(400, { error: 'invalid_request', error_description: 'AADSTS9002325: Proof Key for Code Exchange is required.' });
+    }
+    if (opts.clients && Object.keys(opts.clients).length > 0 && opts.clients[clientId] === undefined)
+      return send(400, { error: 'unauthorized_client', error_description: `AADSTS700016: Application '${clientId}' not found.` });
+    if (req.method === 'GET') {
+      authorizeRequests.push(new URLSearchParams(url.searchParams));
+      const hidden = [...q].map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`).join('');
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(
+        `<!doctype html><html lang="en"><head><title>Sign in to your account</title></head><body><main><h1>Sign in</h1>` +
+          `<form method="post">${hidden}<label>Email, phone or Skype <input name="login" autocomplete="username"></label>` +
+          `<label>Password <input name="passwd" type="password" autocomplete="current-password"></label><button type="submit">Sign in</button></form></main></body></html>`,
+      );
+      return;
+    }
+    const login = (q.get('login') ?? '').toLowerCase();
+    const user = opts.users?.[login];
+    if (!user || user.password !== q.get('passwd')) {
+      res.writeHead(401, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<!doctype html><html lang="en"><head><title>Sign in</title></head><body><h1>Your account or password is incorrect.</h1></body></html>');
+      return;
+    }
+    let acrs: string[] | undefined;
+    const claims = q.get('claims');
+    if (claims) {
+      const asked = (JSON.parse(claims) as { access_token?: { acrs?: { value?: string; values?: string[] } } }).access_token?.acrs;
+      acrs = asked?.values ?? (asked?.value ? [asked.value] : undefined);
+    }
+    const code = crypto.randomBytes(32).toString('base64url');
+    codes.set(code, { clientId, redirectUri, codeChallenge: q.get('code_challenge') as string, nonce: q.get('nonce') ?? undefined, login, acrs, expiresAt: Date.now() + 300000 });
+    const back = new URL(redirectUri);
+    back.searchParams.set('code', code);
+    if (q.get('state') !== null) back.searchParams.set('state', q.get('state') as string);
+    back.searchParams.set('session_state', crypto.randomUUID());
+    res.writeHead(302, { location: back.toString(), 'cache-control': 'no-store' });
+    res.end();
+  }
+
+  /** The token endpoint's authorization_code grant: the client, the code (once), its redirect URI and the PKCE verifier checked. */
+  async function redeemCode(form: URLSearchParams, clientId: string, send: (status: number, body: unknown) => void): Promise<void> {
+    if (clientRefused(form, clientId)) return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
+    const code = codes.get(form.get('code') ?? '');
+    codes.delete(form.get('code') ?? '');
+    const verifier = form.get('code_verifier') ?? '';
+    const challenge = crypto.createHash('sha256').update(verifier).digest('base64url');
+    if (!code || code.expiresAt < Date.now() || code.clientId !== clientId || code.redirectUri !== form.get('redirect_uri')) {
+      return send(400, { error: 'invalid_grant', error_description: 'AADSTS70008: The provided authorization code or refresh token has expired or was already used.' });
+    }
+    if (challenge !== code.codeChallenge)
+      return send(400, { error: 'invalid_grant', error_description: 'AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.' });
+    const user = opts.users?.[code.login] as { claims: Record<string, unknown> };
+    const oid = (user.claims.oid as string | undefined) ?? defaultOid;
+    const iat = seconds(clock.now());
+    const accessToken = await mint({ preferred_username: code.login, azp: clientId, ...user.claims, ...(code.acrs ? { acrs: code.acrs } : {}) });
+    const idToken = await sign(
+      {
+        aud: clientId,
+        iss: issuerOf(tenantId),
+        iat,
+        nbf: iat,
+        exp: iat + 3600,
+        oid,
+        sub: oid,
+        tid: tenantId,
+        name: user.claims.name ?? code.login,
+        preferred_username: code.login,
+        nonce: code.nonce,
+        ver: '2.0',
+      },
+      published[0] ?? 'kid-1',
+    );
+    hits.tokens++;
+    const clientInfo = Buffer.from(JSON.stringify({ uid: oid, utid: tenantId })).toString('base64url');
+    return send(200, {
+      token_type: 'Bearer',
+      scope: form.get('scope') ?? '',
+      expires_in: 3599,
+      ext_expires_in: 3599,
+      access_token: accessToken,
+      id_token: idToken,
+      client_info: clientInfo,
+    });
   }
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -284,6 +408,7 @@ export async function start(opts: FakeEntraOptions = {}): Promise<FakeEntra> {
     jwksHits: () => hits.jwks,
     discoveryHits: () => hits.discovery,
     tokensIssued: () => hits.tokens,
+    authorizeRequests: () => [...authorizeRequests],
     async stop() {
       if (!running) return;
       running = false;

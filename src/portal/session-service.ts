@@ -1,0 +1,111 @@
+import crypto from 'node:crypto';
+import type { RequestContext } from '../audit/audit-event';
+import type { AuditLog } from '../audit/audit-log';
+import { actorOf } from '../audit/actor';
+import { UserPrincipal } from '../identity/principal';
+import { Db } from '../store/database';
+import { Transactor } from '../store/transactor';
+import { Clock } from '../time/clock';
+import { SessionRepository } from './session-repository';
+
+export interface SessionSettings {
+  /** Signed out after this long without a request. */
+  idleSeconds: number;
+  /** Signed out this long after signing in, however busy. */
+  absoluteSeconds: number;
+}
+
+/** A live session, as the request that presented its cookie sees it. */
+export interface PortalSession {
+  principal: UserPrincipal;
+  /** The token the portal sends back in a header on every state-changing request (CSRF). */
+  csrfToken: string;
+  expiresAt: string;
+}
+
+// Written at most this often per session: every request of a busy page would otherwise be a write.
+const touchEverySeconds = 60;
+
+const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('base64url');
+const hashOf = (id: string) => sha256(`session:${id}`);
+/** Derived from the session id, which only the server and the HttpOnly cookie know: nothing to store. */
+const csrfTokenOf = (id: string) => sha256(`csrf:${id}`);
+
+/**
+ * The portal's server-side sessions: a random 256-bit id in the browser's cookie, its hash and the
+ * signed-in principal in the store. Sign-in and sign-out are audited; idle and absolute timeouts
+ * end a session by themselves.
+ */
+export function createSessionService(deps: {
+  db: Db;
+  sessions: SessionRepository;
+  transactor: Transactor;
+  audit: Pick<AuditLog, 'append'>;
+  clock: Clock;
+  settings: SessionSettings;
+}) {
+  const { db, sessions, transactor, audit, clock, settings } = deps;
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  /** Starts a session for a principal just verified; the id goes into the cookie and nowhere else. */
+  async function start(principal: UserPrincipal, ctx: RequestContext): Promise<{ id: string; session: PortalSession }> {
+    // A new id at every sign-in: an id planted in the browser before it (session fixation) is never the one signed in.
+    const id = crypto.randomBytes(32).toString('base64url');
+    const now = clock.now().getTime();
+    const expiresAt = iso(now + settings.absoluteSeconds * 1000);
+    await transactor.run(async (tx) => {
+      await sessions.insert(tx, {
+        id_hash: hashOf(id),
+        subject: principal.subject,
+        principal: JSON.stringify(principal),
+        created_at: iso(now),
+        last_seen_at: iso(now),
+        expires_at: expiresAt,
+        ended_at: null,
+        ended_reason: null,
+      });
+      await audit.append(tx, { actor: actorOf(principal), action: 'portal.signed-in', outcome: 'success', details: { expiresAt }, context: ctx });
+    });
+    return { id, session: { principal, csrfToken: csrfTokenOf(id), expiresAt } };
+  }
+
+  /** The live session behind a cookie's id, or undefined (unknown, ended, idle too long, past its absolute end). */
+  async function resolve(id: string): Promise<PortalSession | undefined> {
+    const idHash = hashOf(id);
+    const row = await sessions.findLive(db, idHash);
+    if (!row) return undefined;
+    const now = clock.now().getTime();
+    const idleEnd = Date.parse(row.last_seen_at) + settings.idleSeconds * 1000;
+    const reason = now >= Date.parse(row.expires_at) ? 'expired' : now >= idleEnd ? 'idle' : undefined;
+    if (reason) {
+      await transactor.run((tx) => sessions.end(tx, idHash, iso(now), reason));
+      return undefined;
+    }
+    if (now - Date.parse(row.last_seen_at) >= touchEverySeconds * 1000) await transactor.run((tx) => sessions.touch(tx, idHash, iso(now)));
+    return { principal: JSON.parse(row.principal) as UserPrincipal, csrfToken: csrfTokenOf(id), expiresAt: row.expires_at };
+  }
+
+  /** Signs out: the session ends on the server, for every daemon; audited when it was live. */
+  async function end(id: string, principal: UserPrincipal, ctx: RequestContext): Promise<void> {
+    await transactor.run(async (tx) => {
+      if (await sessions.end(tx, hashOf(id), clock.now().toISOString(), 'signed-out'))
+        await audit.append(tx, { actor: actorOf(principal), action: 'portal.signed-out', outcome: 'success', context: ctx });
+    });
+  }
+
+  /** Forgets sessions that ended or expired more than a day ago. */
+  async function prune(): Promise<number> {
+    return transactor.run((tx) => sessions.prune(tx, iso(clock.now().getTime() - 86400 * 1000)));
+  }
+
+  /** Whether a request's CSRF token is this session's, compared in constant time. */
+  function csrfMatches(session: PortalSession, presented: string | undefined): boolean {
+    if (presented === undefined) return false;
+    const [a, b] = [Buffer.from(session.csrfToken), Buffer.from(presented)];
+    return a.length === b.length && crypto.timingSafeEqual(a, b);
+  }
+
+  return { start, resolve, end, prune, csrfMatches };
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;

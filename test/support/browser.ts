@@ -1,0 +1,62 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import { Browser, Page, chromium } from 'playwright-core';
+
+const root = path.resolve(__dirname, '..', '..');
+const chromiumVersion = (JSON.parse(fs.readFileSync(path.join(root, 'node_modules/@sparticuz/chromium/package.json'), 'utf8')) as { version: string }).version;
+
+/**
+ * Its own temp directory per version: @sparticuz/chromium unpacks into os.tmpdir() and reuses
+ * whatever `chromium` it finds there, even another version's, which then dies at launch.
+ */
+const unpackDir = path.join(root, 'node_modules', '.cache', `sparticuz-chromium-${chromiumVersion}`);
+
+/**
+ * Two serverless scraping flags would hide the CSP, CORS and mixed-content faults these tests look
+ * for; and in one process, closing a context ends the whole browser, where the tests want one
+ * browser per file and a fresh context per test.
+ */
+const droppedArgs = new Set(['--disable-web-security', '--allow-running-insecure-content', '--single-process']);
+
+/**
+ * The Chromium that `npm install` brought (@sparticuz/chromium carries it inside the package),
+ * unpacked on first use. Asked in a child process: the package is ESM only, and Jest runs CommonJS.
+ */
+function chromiumBuild(): { executablePath: string; args: string[] } {
+  fs.mkdirSync(unpackDir, { recursive: true });
+  const script = "import c from '@sparticuz/chromium'; console.log(JSON.stringify({ executablePath: await c.executablePath(), args: c.args }));";
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, env: { ...process.env, TMPDIR: unpackDir }, encoding: 'utf8' });
+  return JSON.parse(out) as { executablePath: string; args: string[] };
+}
+
+/** One headless Chromium per test file; each test takes a new context. */
+export async function launchBrowser(): Promise<Browser> {
+  const build = chromiumBuild();
+  return chromium.launch({
+    executablePath: build.executablePath,
+    args: build.args.filter((a) => !droppedArgs.has(a)),
+    headless: true,
+    // The fonts shipped with it, so a page renders alike on every machine, with or without system fonts.
+    env: { ...process.env, TMPDIR: unpackDir, FONTCONFIG_PATH: path.join(unpackDir, 'fonts') },
+  });
+}
+
+/** Where screenshots go: test-artifacts/ (git-ignored), one PNG per page, width and language. */
+export const artifactsDir = path.join(root, 'test-artifacts', 'portal');
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(artifactsDir, { recursive: true });
+  const file = path.join(artifactsDir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** The serious and critical accessibility violations axe-core finds on the page (WCAG 2.2 AA rules). */
+export async function seriousViolations(page: Page): Promise<Array<{ id: string; impact: string; nodes: string[] }>> {
+  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact as string, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+}
