@@ -6,9 +6,11 @@ import { Metrics } from '../metrics/metrics';
  * The route as declared (the mount's prefix and the route's pattern), never the path: ids in a
  * label would make one series per device or grant, and a caller's spelling one per spelling. A
  * request no route took is `<prefix>/*` inside a mount (refused before its route: 401, 429, 404)
- * and `(unmatched)` outside, so the set of labels is fixed by the code.
+ * and `(unmatched)` outside, so the set of labels is fixed by the code. The portal names its own
+ * two (`(portal page)`, `(portal asset)`) in `res.locals.routeLabel`.
  */
 function routeLabel(req: Request, res: Response): string {
+  if (typeof res.locals.routeLabel === 'string') return res.locals.routeLabel;
   const prefix = typeof res.locals.routePrefix === 'string' ? res.locals.routePrefix : '';
   if (req.route) return `${prefix}${String(req.route.path)}`;
   return prefix ? `${prefix}/*` : '(unmatched)';

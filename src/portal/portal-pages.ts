@@ -65,6 +65,10 @@ export function portalPages(opts: { dir?: string } = {}): Router {
   };
   r.use(
     '/assets',
+    (_req, res, next) => {
+      res.locals.routeLabel = '(portal asset)';
+      next();
+    },
     express.static(path.join(dir, 'assets'), {
       index: false,
       redirect: false,
@@ -73,11 +77,13 @@ export function portalPages(opts: { dir?: string } = {}): Router {
       maxAge: '365d',
     }),
   );
-  r.get(/^\/.*/, (req: Request, res: Response, next: NextFunction) => {
+  // Middleware, not a route: a request it passes on stays unmatched (the API's 404, its metric label).
+  r.use((req: Request, res: Response, next: NextFunction) => {
     // A browser asks for HTML first; an API client (JSON, or anything) keeps the API's problem document.
-    if (notPages.test(req.path) || req.accepts(['json', 'html']) !== 'html') return next();
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || notPages.test(req.path) || req.accepts(['json', 'html']) !== 'html') return next();
     const html = page();
     if (html === undefined) return next(new DomainError('not-found', 'The portal is not built here (npm run build builds it); the API is served under /v1.'));
+    res.locals.routeLabel = '(portal page)';
     const nonce = crypto.randomBytes(16).toString('base64');
     res.setHeader('Content-Security-Policy', pagePolicy(nonce));
     // A page holds a nonce, and later the signed-in user's data: never stored by a browser or a proxy.

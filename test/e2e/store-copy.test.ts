@@ -10,7 +10,19 @@ import { DaemonProcess, runCli, startDaemonProcess } from '../support/daemon-pro
 import { TestPostgres, startPostgres } from '../support/postgres';
 import { bearer } from '../support/bearer';
 
-const tables = ['devices', 'policies', 'grants', 'credential_versions', 'rotation_jobs', 'vault_secrets', 'agent_tokens', 'audit_events', 'escalations', 'webhook_deliveries'];
+const tables = [
+  'devices',
+  'policies',
+  'grants',
+  'credential_versions',
+  'rotation_jobs',
+  'vault_secrets',
+  'agent_tokens',
+  'audit_events',
+  'escalations',
+  'webhook_deliveries',
+  'portal_sessions',
+];
 
 /** Runs SQL on the test cluster as its superuser. */
 async function onPostgres<T>(url: string, work: (c: Client) => Promise<T>): Promise<T> {

@@ -32,6 +32,7 @@ describe('the numbered migrations on PostgreSQL', () => {
       'escalations',
       'grants',
       'policies',
+      'portal_sessions',
       'rotation_jobs',
       'vault_secrets',
       'webhook_deliveries',
