@@ -1,38 +1,43 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { agentCommand } from './agent-command';
-import { auditCommand } from './audit-commands';
-import { deviceCommand } from './device-commands';
-import { escalationCommand } from './escalation-commands';
-import { grantCommand } from './grant-commands';
-import { policyCommand } from './policy-commands';
 import { StartupRefused } from '../startup/startup-refused';
 import { CliError } from './cli-error';
-import { serveCommand, tokenCommand } from './serve-command';
-import { migrateCommand, storeCommand } from './store-commands';
 
-/** The `jitbroker` program: the daemon, local tokens, the API's clients and the device agent. */
-export function buildProgram(): Command {
+/**
+ * Each command by name, its module loaded only when the command line names it: `agent run`, which
+ * every device starts again and again, need not load the daemon's store, config and PostgreSQL
+ * modules, nor a client command the agent's.
+ */
+const commands: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve-command')).serveCommand(),
+  migrate: async () => (await import('./store-commands')).migrateCommand(),
+  store: async () => (await import('./store-commands')).storeCommand(),
+  token: async () => (await import('./serve-command')).tokenCommand(),
+  device: async () => (await import('./device-commands')).deviceCommand(),
+  policy: async () => (await import('./policy-commands')).policyCommand(),
+  grant: async () => (await import('./grant-commands')).grantCommand(),
+  audit: async () => (await import('./audit-commands')).auditCommand(),
+  escalation: async () => (await import('./escalation-commands')).escalationCommand(),
+  agent: async () => (await import('./agent-command')).agentCommand(),
+};
+
+/**
+ * The `jitbroker` program: the daemon, local tokens, the API's clients and the device agent. With
+ * `only` naming a command, that command alone; otherwise all (the program's help, an unknown command).
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('jitbroker')
     .description('Just-in-time elevation credential broker')
     .version(process.env.npm_package_version ?? '0.1.0')
     .showHelpAfterError();
-  program.addCommand(serveCommand());
-  program.addCommand(migrateCommand());
-  program.addCommand(storeCommand());
-  program.addCommand(tokenCommand());
-  program.addCommand(deviceCommand());
-  program.addCommand(policyCommand());
-  program.addCommand(grantCommand());
-  program.addCommand(auditCommand());
-  program.addCommand(escalationCommand());
-  program.addCommand(agentCommand());
+  const names = only !== undefined && Object.hasOwn(commands, only) ? [only] : Object.keys(commands);
+  for (const name of names) program.addCommand(await (commands[name] as () => Promise<Command>)());
   return program;
 }
 
 if (require.main === module) {
-  buildProgram()
-    .parseAsync(process.argv)
+  buildProgram(process.argv[2])
+    .then((program) => program.parseAsync(process.argv))
     .catch((e: unknown) => {
       // A refused start (a setting, a file, a store it cannot use) is exit code 2: the systemd unit does not restart it.
       if (e instanceof StartupRefused) {
