@@ -15,6 +15,7 @@ import { Infra, openInfra } from '../../src/infra';
 import { redactPaths } from '../../src/logging/redact-paths';
 import { StoredAuditEvent } from '../../src/audit/audit-log';
 import { migrate } from '../../src/store/database';
+import { tablesInCopyOrder } from '../../src/store/store-copy';
 import { openPostgres } from '../../src/store/postgres';
 import { TestPostgres, startPostgres } from './postgres';
 import { Config } from '../../src/config/config-schema';
@@ -303,18 +304,8 @@ async function assembleTestApp(dataDir: string, env: Record<string, string>, opt
 
   async function snapshot(): Promise<Record<string, number | string>> {
     const out: Record<string, number | string> = {};
-    for (const table of [
-      'devices',
-      'policies',
-      'grants',
-      'credential_versions',
-      'rotation_jobs',
-      'vault_secrets',
-      'agent_tokens',
-      'escalations',
-      'webhook_deliveries',
-      'audit_events',
-    ] as const) {
+    // Every table of the schema (the store copy's list, which fails to compile when one is missing).
+    for (const table of tablesInCopyOrder) {
       const r = await sql<{ n: number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(services.db);
       out[table] = Number(r.rows[0]?.n ?? 0);
     }
