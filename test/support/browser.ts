@@ -4,7 +4,14 @@ import path from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { Browser, Page, chromium } from 'playwright-core';
 
-const root = path.resolve(__dirname, '..', '..');
+/** The project root: the nearest folder above that holds the Chromium package (the tests run from test/, the benchmarks from dist-bench/). */
+function projectRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'node_modules', '@sparticuz', 'chromium', 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error('no node_modules/@sparticuz/chromium above ' + __dirname + ': run npm install');
+  }
+}
+const root = projectRoot();
 const chromiumVersion = (JSON.parse(fs.readFileSync(path.join(root, 'node_modules/@sparticuz/chromium/package.json'), 'utf8')) as { version: string }).version;
 
 /**
