@@ -1,10 +1,13 @@
 import { Dropdown, makeStaticStyles, makeStyles, Option, Spinner, Text, tokens } from '@fluentui/react-components';
 import { lazy, Suspense, useEffect } from 'react';
 import { Language, languages, useI18n } from './i18n/i18n';
+import Home from './pages/Home';
 import { pageOf, usePathname } from './router';
 
+// The start page is in the main chunk: every visit begins there, and a lazy chunk would be a second
+// round trip before the first paint. Every other page is a chunk of its own, loaded when first shown.
 const pages = {
-  home: lazy(() => import('./pages/Home')),
+  home: Home,
   'not-found': lazy(() => import('./pages/NotFound')),
 };
 
