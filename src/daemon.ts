@@ -9,6 +9,7 @@ import { checkStartup, warnAtStartup } from './startup/startup-checks';
 import { StartupRefused } from './startup/startup-refused';
 import { SchemaBehindBuild, SchemaNewerThanBuild } from './store/database';
 import { withJobLock } from './store/job-lock';
+import { storeOutageCode } from './store/store-fault';
 
 export interface RunningDaemon {
   url: string;
@@ -23,10 +24,13 @@ export interface RunningDaemon {
 
 /**
  * Every failure before the daemon listens as the one refusal type (exit 2: restarting cannot fix
- * a key file, a setting or a schema); a single reason keeps its message on the refusal's line.
+ * a key file, a setting or a schema); a single reason keeps its message on the refusal's line. A
+ * store outage (a busy lock, a full disk, a lost connection) is not one: it may pass, so it stays
+ * an error (exit 1) and the service manager starts the daemon again.
  */
-function asRefusal(e: unknown): StartupRefused {
-  return e instanceof StartupRefused ? e : new StartupRefused(e instanceof Error ? e.message : String(e), undefined, { cause: e });
+function asRefusal(e: unknown): unknown {
+  if (e instanceof StartupRefused || storeOutageCode(e) !== undefined) return e;
+  return new StartupRefused(e instanceof Error ? e.message : String(e), undefined, { cause: e });
 }
 
 /** The start-up steps that need the store; before listening, or once a store that was down at start answers. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { RouteGroup, route, routeGroup } from '../http/route';
 import { agentKey, deviceId, emptyBody, groupName, page, pageQuery, shortText } from '../http/validation';
 import { DeviceService } from './device-service';
+import { deviceStatuses } from './device';
 
 export const enrolDeviceBody = z
   .object({
@@ -18,7 +19,7 @@ export const enrolDeviceBody = z
 export const deviceParams = z.object({ id: deviceId }).strict();
 /** `?force=true` retires a device that still holds a password a requester was shown (audited as such). */
 export const retireQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
-export const listQuery = z.object({ group: groupName.optional(), status: z.enum(['active', 'retired']).optional(), ...pageQuery }).strict();
+export const listQuery = z.object({ group: groupName.optional(), status: z.enum(deviceStatuses).optional(), ...pageQuery }).strict();
 
 const device = z
   .object({
@@ -27,7 +28,7 @@ const device = z
     groups: z.array(z.string()),
     account: z.string(),
     agentKey: z.record(z.string()),
-    status: z.enum(['active', 'retired']),
+    status: z.enum(deviceStatuses),
     createdAt: z.string(),
     retiredAt: z.string().nullable(),
     credential: z.object({

@@ -8,7 +8,7 @@ export function createRefuse(deps: { transactor: Transactor; audit: Pick<AuditLo
   return async function refuse(event: Omit<AuditInput, 'outcome'>, error: DomainError, outcome: 'denied' | 'failure' = 'denied'): Promise<never> {
     await deps.transactor.run((tx) => deps.audit.append(tx, { ...event, outcome, reason: error.message }));
     // Committed above: the HTTP layer must not audit it again.
-    throw new DomainError(error.code, error.message, { alreadyAudited: true });
+    throw error.audited();
   };
 }
 

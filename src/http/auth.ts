@@ -65,7 +65,7 @@ async function auditRefusal(deps: AuthAudit, req: Request, res: Response, e: unk
     return new DomainError('unavailable', 'The audit log is unavailable; the request was refused.', { alreadyAudited: true });
   }
   // Audited above as auth.failed: the error handler must not audit it again.
-  return new DomainError(e.code, e.message, { alreadyAudited: true });
+  return e.audited();
 }
 
 export function authenticateUser(identity: Pick<IdentityProvider, 'verify'>, audit: AuthAudit) {

@@ -8,7 +8,7 @@ import { DomainError } from '../problems/problem';
  * Where `npm run build` puts the portal (Vite, web/ → dist/web): found from the package root, so the
  * daemon finds it whether it runs from dist/ or, in the tests, from src/.
  */
-export function defaultPortalDir(): string {
+function defaultPortalDir(): string {
   let dir = __dirname;
   while (!fs.existsSync(path.join(dir, 'package.json'))) {
     const parent = path.dirname(dir);
@@ -39,8 +39,23 @@ function pagePolicy(nonce: string): string {
   ].join('; ');
 }
 
-/** Paths the portal never answers with its page: the API and the operator endpoints keep their JSON 404. */
-const notPages = /^\/(v1|assets)(\/|$)|^\/(healthz|readyz|metrics|openapi\.json)$/;
+/** Paths the portal never answers with its page: the API keeps its JSON 404 (the operator endpoints are answered before the portal). */
+const notPages = /^\/(v1|assets)(\/|$)/;
+
+/**
+ * The built page, or undefined when the portal was not built. One without the nonce placeholder
+ * refuses the start: served, its Fluent UI styles would all be refused by the CSP.
+ */
+function readPage(file: string): string | undefined {
+  let html: string;
+  try {
+    html = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (!html.includes(noncePlaceholder)) throw new Error(`${file} has no ${noncePlaceholder} to fill`);
+  return html;
+}
 
 /**
  * The portal, served by the daemon: its hashed assets, cached for a year (a new build has new
@@ -51,18 +66,8 @@ const notPages = /^\/(v1|assets)(\/|$)|^\/(healthz|readyz|metrics|openapi\.json)
 export function portalPages(opts: { dir?: string } = {}): Router {
   const dir = opts.dir ?? defaultPortalDir();
   const r = Router({ caseSensitive: true, strict: true });
-  let template: string | undefined;
-  const page = (): string | undefined => {
-    if (template === undefined) {
-      try {
-        template = fs.readFileSync(path.join(dir, 'index.html'), 'utf8');
-      } catch {
-        return undefined;
-      }
-      if (!template.includes(noncePlaceholder)) throw new Error(`${path.join(dir, 'index.html')} has no ${noncePlaceholder} to fill`);
-    }
-    return template;
-  };
+  // Read once: the build does not change under a running daemon, and no request waits on the disk.
+  const html = readPage(path.join(dir, 'index.html'));
   r.use(
     '/assets',
     (_req, res, next) => {
@@ -81,7 +86,6 @@ export function portalPages(opts: { dir?: string } = {}): Router {
   r.use((req: Request, res: Response, next: NextFunction) => {
     // A browser asks for HTML first; an API client (JSON, or anything) keeps the API's problem document.
     if ((req.method !== 'GET' && req.method !== 'HEAD') || notPages.test(req.path) || req.accepts(['json', 'html']) !== 'html') return next();
-    const html = page();
     if (html === undefined) return next(new DomainError('not-found', 'The portal is not built here (npm run build builds it); the API is served under /v1.'));
     res.locals.routeLabel = '(portal page)';
     const nonce = crypto.randomBytes(16).toString('base64');

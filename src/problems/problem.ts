@@ -54,6 +54,11 @@ export class DomainError extends Error {
     this.alreadyAudited = options.alreadyAudited ?? false;
     if (options.challenge !== undefined) this.challenge = options.challenge;
   }
+
+  /** This refusal, its audit event now committed: the same code, detail, cause, field errors and challenge. */
+  audited(): DomainError {
+    return new DomainError(this.code, this.message, { cause: this.cause, errors: this.errors, challenge: this.challenge, alreadyAudited: true });
+  }
 }
 
 export const problemTypeBase = 'https://jitbroker.dev/problems/';
