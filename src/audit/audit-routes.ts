@@ -8,7 +8,7 @@ const rfc3339 = z
   .string()
   .datetime({ offset: true, message: 'an RFC 3339 time, e.g. 2026-11-25T10:00:00Z' })
   .transform((v) => new Date(v).toISOString());
-export const eventsQuery = z
+const eventsQuery = z
   .object({
     actor: subjectName.optional(),
     deviceId: deviceId.optional(),
@@ -24,7 +24,7 @@ export const eventsQuery = z
   })
   .strict();
 
-export const verifyQuery = z
+const verifyQuery = z
   .object({
     anchor: z
       .string()
@@ -34,7 +34,7 @@ export const verifyQuery = z
   })
   .strict();
 
-export const exportQuery = z.object({ format: z.enum(exportFormats).default('jsonl'), from: rfc3339.optional(), to: rfc3339.optional() }).strict();
+const exportQuery = z.object({ format: z.enum(exportFormats).default('jsonl'), from: rfc3339.optional(), to: rfc3339.optional() }).strict();
 
 const auditEvent = z
   .object({

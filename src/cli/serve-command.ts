@@ -8,12 +8,7 @@ import { ensurePrivateDir } from '../store/database';
 import { systemClock } from '../time/clock';
 import { parseShortDurationSeconds } from '../time/duration';
 import { CliError } from './cli-error';
-
-const list = (v: string): string[] =>
-  v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+import { list } from './client-command';
 
 /** Loads and validates the configuration from the file and this process's environment; a bad value is a ConfigError (exit code 2, one line per bad key). */
 export function configOrExit(file: string | undefined): Config {

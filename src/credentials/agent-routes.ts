@@ -3,7 +3,7 @@ import { RouteGroup, route, routeGroup } from '../http/route';
 import { shortText } from '../http/validation';
 import { RotationService } from './rotation-service';
 
-export const ackParams = z
+const ackParams = z
   .object({
     version: z.coerce
       .number()
@@ -12,7 +12,7 @@ export const ackParams = z
       .max(2 ** 31),
   })
   .strict();
-export const ackBody = z.object({ result: z.enum(['set', 'failed']), error: shortText(1000).optional() }).strict();
+const ackBody = z.object({ result: z.enum(['set', 'failed']), error: shortText(1000).optional() }).strict();
 
 /** What the agent routes call. */
 export type AgentRouteService = Pick<RotationService, 'fetchPending' | 'acknowledge'>;

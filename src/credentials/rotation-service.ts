@@ -5,7 +5,7 @@ import { GrantRepository } from '../grants/grant-repository';
 import { Db } from '../store/database';
 import { Transactor } from '../store/transactor';
 import { Metrics } from '../metrics/metrics';
-import { backoffDelay } from '../time/backoff';
+import { retryDelayMs } from '../time/backoff';
 import { Clock } from '../time/clock';
 import { VaultBackend } from '../vault/vault-backend';
 import { createAgentCredentials } from './agent-credentials';
@@ -51,8 +51,7 @@ export function createRotationService(deps: {
     return iso(at.getTime() + settings.maxAgeSeconds * 1000 * (1 - settings.jitter * Math.random()));
   }
 
-  /** Exponential backoff with jitter: base·2^(n−1), capped, then a random 50–100 % of it. */
-  const backoffMs = (failures: number) => backoffDelay(failures - 1, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: 'equal' });
+  const backoffMs = (failures: number) => retryDelayMs(failures, settings);
 
   const queue = createRotationQueue({ db, jobs, devices, transactor, clock });
   const { enqueue } = queue;

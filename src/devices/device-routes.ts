@@ -4,7 +4,7 @@ import { agentKey, deviceId, emptyBody, groupName, page, pageQuery, shortText } 
 import { DeviceService } from './device-service';
 import { deviceStatuses } from './device';
 
-export const enrolDeviceBody = z
+const enrolDeviceBody = z
   .object({
     id: deviceId,
     displayName: shortText(200).optional(),
@@ -16,9 +16,9 @@ export const enrolDeviceBody = z
     agentKey,
   })
   .strict();
-export const deviceParams = z.object({ id: deviceId }).strict();
+const deviceParams = z.object({ id: deviceId }).strict();
 /** `?force=true` retires a device that still holds a password a requester was shown (audited as such). */
-export const retireQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
+const retireQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
 export const listQuery = z.object({ group: groupName.optional(), status: z.enum(deviceStatuses).optional(), ...pageQuery }).strict();
 
 const device = z

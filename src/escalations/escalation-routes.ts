@@ -4,7 +4,7 @@ import { deviceId, page, pageQuery, shortText, uuid } from '../http/validation';
 import { allowedNextStatus, escalationStatuses } from './escalation';
 import { EscalationService } from './escalation-service';
 
-export const fileBody = z
+const fileBody = z
   .object({
     // Any severity is read, so that one other than C is refused with a pointer (422), not a schema error.
     severity: shortText(16).describe('C; any other severity answers 422 severity-not-accepted'),
@@ -15,7 +15,7 @@ export const fileBody = z
     ticket: shortText(100).optional(),
   })
   .strict();
-export const statusBody = z.object({ status: z.enum(escalationStatuses), note: shortText(1000).optional() }).strict();
+const statusBody = z.object({ status: z.enum(escalationStatuses), note: shortText(1000).optional() }).strict();
 export const params = z.object({ id: uuid }).strict();
 export const listQuery = z.object({ status: z.enum(escalationStatuses).optional(), ...pageQuery }).strict();
 

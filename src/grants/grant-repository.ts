@@ -2,6 +2,7 @@ import { Kysely, sql } from 'kysely';
 import { isPostgres } from '../store/dialect';
 import { prepareQuery } from '../store/prepared-query';
 import { CredentialVersion } from '../credentials/credential-version';
+import { credentialVersionFromRow } from '../credentials/credential-repository';
 import { Database, GrantTable } from '../store/schema';
 import { Role } from '../identity/principal';
 import { Grant, GrantRequester, GrantState } from './grant';
@@ -157,20 +158,21 @@ export function createGrantRepository(db: Q) {
         r.cv_version === null || r.cv_state === null || r.cv_reason === null || r.cv_vault_ref === null || r.cv_created_at === null
           ? []
           : [
-              {
-                deviceId: r.device_id,
+              // The row's version columns under their table names: one mapping, credentials'.
+              credentialVersionFromRow({
+                device_id: r.device_id,
                 version: r.cv_version,
                 state: r.cv_state,
                 reason: r.cv_reason,
-                vaultRef: r.cv_vault_ref,
-                createdAt: r.cv_created_at,
-                fetchedAt: r.cv_fetched_at,
-                acknowledgedAt: r.cv_acknowledged_at,
-                supersededAt: r.cv_superseded_at,
+                vault_ref: r.cv_vault_ref,
+                created_at: r.cv_created_at,
+                fetched_at: r.cv_fetched_at,
+                acknowledged_at: r.cv_acknowledged_at,
+                superseded_at: r.cv_superseded_at,
                 error: r.cv_error,
-                vaultPrunedAt: r.cv_vault_pruned_at,
-                revealedAt: r.cv_revealed_at,
-              },
+                vault_pruned_at: r.cv_vault_pruned_at,
+                revealed_at: r.cv_revealed_at,
+              }),
             ],
       );
       return { grant: grantFromRow(first), account: first.account, deviceGroups: JSON.parse(first.device_groups ?? '[]') as string[], versions };

@@ -5,11 +5,11 @@ import { maxTicketLength } from '../policies/ticket-pattern';
 import { allowedNext, grantStates } from './grant';
 import { GrantService } from './grant-service';
 
-export const requestGrantBody = z.object({ deviceId, reason: shortText(500), ticket: shortText(maxTicketLength).optional(), duration }).strict();
-export const approveBody = z.object({ comment: shortText(500).optional() }).strict();
-export const denyBody = z.object({ reason: shortText(500) }).strict();
-export const revokeBody = z.object({ reason: shortText(500).optional() }).strict();
-export const grantParams = z.object({ id: uuid }).strict();
+const requestGrantBody = z.object({ deviceId, reason: shortText(500), ticket: shortText(maxTicketLength).optional(), duration }).strict();
+const approveBody = z.object({ comment: shortText(500).optional() }).strict();
+const denyBody = z.object({ reason: shortText(500) }).strict();
+const revokeBody = z.object({ reason: shortText(500).optional() }).strict();
+const grantParams = z.object({ id: uuid }).strict();
 export const listQuery = z.object({ state: z.enum(grantStates).optional(), deviceId: deviceId.optional(), requester: subjectName.optional(), ...pageQuery }).strict();
 
 // The grant state machine's table names the states: the enum cannot drift from what the code allows.

@@ -17,7 +17,7 @@ export function handlerOf(r: Route): RequestHandler {
 }
 
 /** The path a declaration has inside its group's router: the prefix's own path is the router's '/'. */
-export function pathInGroup(group: RouteGroup, r: Route): string {
+function pathInGroup(group: RouteGroup, r: Route): string {
   return r.path.slice(group.prefix.length) || '/';
 }
 

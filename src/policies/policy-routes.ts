@@ -5,7 +5,7 @@ import { roles } from '../identity/principal';
 import { PolicyService } from './policy-service';
 import { ticketPatternProblem } from './ticket-pattern';
 
-export const policyBody = z
+const policyBody = z
   .object({
     name: shortText(100),
     principals: z
@@ -28,7 +28,7 @@ export const policyBody = z
     enabled: z.boolean().default(true),
   })
   .strict();
-export const policyParams = z.object({ id: uuid }).strict();
+const policyParams = z.object({ id: uuid }).strict();
 export const listQuery = z.object(pageQuery).strict();
 
 const policy = policyBody.extend({ id: z.string().uuid(), createdAt: z.string(), updatedAt: z.string() });

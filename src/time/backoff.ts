@@ -25,3 +25,12 @@ export function backoffDelay(attempt: number, settings: BackoffSettings, random:
   const capped = Math.min(settings.maxMs, settings.baseMs * 2 ** Math.min(Math.max(attempt, 0), maxExponent));
   return settings.jitter === 'equal' ? capped / 2 + random() * (capped / 2) : capped;
 }
+
+/**
+ * The wait before retrying after the `failures`-th failure in a row (1 for the first), for the
+ * retries configured in seconds (rotation jobs, webhook deliveries): base·2^(failures−1), capped at
+ * max, then a random 50–100 % of it.
+ */
+export function retryDelayMs(failures: number, settings: { retryBaseSeconds: number; retryMaxSeconds: number }): number {
+  return backoffDelay(failures - 1, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: 'equal' });
+}

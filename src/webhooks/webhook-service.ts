@@ -4,7 +4,7 @@ import https from 'node:https';
 import { Logger } from 'pino';
 import { Db } from '../store/database';
 import { Transactor, Tx } from '../store/transactor';
-import { backoffDelay } from '../time/backoff';
+import { retryDelayMs } from '../time/backoff';
 import { Clock } from '../time/clock';
 import { timeOrderedId } from '../store/ids';
 import { WebhookDeliveryRepository } from './webhook-delivery-repository';
@@ -67,7 +67,7 @@ export function createWebhookService(deps: {
     return endpoints.length;
   }
 
-  const backoffMs = (attempts: number) => backoffDelay(attempts - 1, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: 'equal' });
+  const backoffMs = (attempts: number) => retryDelayMs(attempts, settings);
 
   /** What a receiver checks: the HMAC of the attempt's timestamp and the body, as Stripe signs (t=…,v1=…). */
   function signature(secret: string, timestamp: number, body: string): string {

@@ -1,4 +1,4 @@
-import { backoffDelay } from '../../src/time/backoff';
+import { backoffDelay, retryDelayMs } from '../../src/time/backoff';
 
 describe('backoffDelay', () => {
   const low = () => 0;
@@ -28,5 +28,20 @@ describe('backoffDelay', () => {
     expect(backoffDelay(5000, s)).toBe(86400000);
     expect(backoffDelay(1e9, { baseMs: 0, maxMs: 10, jitter: 'none' })).toBe(0);
     expect(backoffDelay(-1, { baseMs: 100, maxMs: 1000, jitter: 'none' })).toBe(100);
+  });
+});
+
+describe('retryDelayMs', () => {
+  it('waits base·2^(failures−1) seconds, capped, then 50–100 % of it: the first failure waits about the base', () => {
+    const s = { retryBaseSeconds: 30, retryMaxSeconds: 3600 };
+    for (let i = 0; i < 50; i++) {
+      const first = retryDelayMs(1, s);
+      expect(first).toBeGreaterThanOrEqual(15000);
+      expect(first).toBeLessThanOrEqual(30000);
+      const third = retryDelayMs(3, s);
+      expect(third).toBeGreaterThanOrEqual(60000);
+      expect(third).toBeLessThanOrEqual(120000);
+      expect(retryDelayMs(40, s)).toBeLessThanOrEqual(3600000);
+    }
   });
 });
