@@ -1,15 +1,20 @@
-import { Dropdown, makeStaticStyles, makeStyles, Option, Spinner, Text, tokens } from '@fluentui/react-components';
+import { Button, Dropdown, Link, makeStaticStyles, makeStyles, Option, Spinner, Text, tokens } from '@fluentui/react-components';
 import { lazy, Suspense, useEffect } from 'react';
+import { signInUrl, useSession } from './api/session';
 import { Language, languages, useI18n } from './i18n/i18n';
 import Home from './pages/Home';
-import { pageOf, usePathname } from './router';
+import { onLinkClick, Route, routeOf, usePathname } from './router';
 
 // The start page is in the main chunk: every visit begins there, and a lazy chunk would be a second
 // round trip before the first paint. Every other page is a chunk of its own, loaded when first shown.
-const pages = {
-  home: Home,
-  'not-found': lazy(() => import('./pages/NotFound')),
-};
+const RequestAccess = lazy(() => import('./pages/RequestAccess'));
+const GrantPage = lazy(() => import('./pages/GrantPage'));
+const DevSignIn = lazy(() => import('./pages/DevSignIn'));
+const SignedOut = lazy(() => import('./pages/SignedOut'));
+const NotFound = lazy(() => import('./pages/NotFound'));
+
+// Pages that show nothing to a signed-out visitor: they go through sign-in and come back.
+const needsSession: ReadonlySet<Route['page']> = new Set(['request', 'grant']);
 
 // The page itself: no browser margin around the shell.
 const useGlobalStyles = makeStaticStyles({ body: { margin: 0 } });
@@ -26,34 +31,56 @@ const useStyles = makeStyles({
     backgroundColor: tokens.colorBrandBackground,
     color: tokens.colorNeutralForegroundOnBrand,
   },
-  brand: { display: 'flex', flexDirection: 'column' },
-  language: { display: 'flex', alignItems: 'center', gap: tokens.spacingHorizontalS },
-  languageLabel: { color: tokens.colorNeutralForegroundOnBrand },
+  brand: { display: 'flex', flexDirection: 'column', color: tokens.colorNeutralForegroundOnBrand, textDecorationLine: 'none' },
+  tools: { display: 'flex', flexWrap: 'wrap', alignItems: 'center', gap: tokens.spacingHorizontalM },
+  onBrand: { color: tokens.colorNeutralForegroundOnBrand },
   main: { flexGrow: 1, padding: `${tokens.spacingVerticalXXL} ${tokens.spacingHorizontalXL}`, maxWidth: '72rem', width: '100%', boxSizing: 'border-box', margin: '0 auto' },
 });
+
+function PageOf({ route }: { route: Route }) {
+  switch (route.page) {
+    case 'home':
+      return <Home />;
+    case 'request':
+      return <RequestAccess />;
+    case 'grant':
+      return <GrantPage id={route.id} />;
+    case 'dev-sign-in':
+      return <DevSignIn />;
+    case 'signed-out':
+      return <SignedOut />;
+    default:
+      return <NotFound />;
+  }
+}
 
 export function App() {
   useGlobalStyles();
   const styles = useStyles();
   const { t, language, setLanguage } = useI18n();
-  const page = pageOf(usePathname());
-  const Page = pages[page];
+  const { session, signOut } = useSession();
+  const path = usePathname();
+  const route = routeOf(path);
   useEffect(() => {
     document.title = t('app.name');
   }, [t]);
+  const mustSignIn = session?.signedIn === false && needsSession.has(route.page);
+  useEffect(() => {
+    if (mustSignIn) window.location.assign(signInUrl(window.location.pathname));
+  }, [mustSignIn]);
   return (
     <div className={styles.shell}>
       <header className={styles.header}>
-        <div className={styles.brand}>
+        <a className={styles.brand} href="/" onClick={onLinkClick('/')}>
           <Text as="span" size={500} weight="semibold">
             {t('app.name')}
           </Text>
           <Text as="span" size={200}>
             {t('app.tagline')}
           </Text>
-        </div>
-        <div className={styles.language}>
-          <Text as="span" id="language-label" className={styles.languageLabel}>
+        </a>
+        <div className={styles.tools}>
+          <Text as="span" id="language-label" className={styles.onBrand}>
             {t('lang.label')}
           </Text>
           <Dropdown
@@ -68,12 +95,23 @@ export function App() {
               </Option>
             ))}
           </Dropdown>
+          {session?.signedIn && (
+            <>
+              <Text as="span" className={styles.onBrand} data-testid="signed-in-as">
+                {session.principal.name ?? session.principal.subject}
+              </Text>
+              <Button onClick={() => void signOut()}>{t('app.signOut')}</Button>
+            </>
+          )}
+          {session?.signedIn === false && route.page !== 'dev-sign-in' && (
+            <Link className={styles.onBrand} href={signInUrl(path)}>
+              {t('home.signIn')}
+            </Link>
+          )}
         </div>
       </header>
       <main className={styles.main}>
-        <Suspense fallback={<Spinner />}>
-          <Page />
-        </Suspense>
+        <Suspense fallback={<Spinner />}>{mustSignIn ? <Spinner /> : <PageOf route={route} />}</Suspense>
       </main>
     </div>
   );

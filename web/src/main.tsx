@@ -3,6 +3,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { I18nProvider } from './i18n/i18n';
+import { SessionProvider } from './api/session';
 
 // Fluent UI's style engine (Griffel) inserts <style> elements at run time. The daemon's CSP admits
 // no inline style but the one carrying this page's nonce, so every element Griffel and the
@@ -17,7 +18,9 @@ createRoot(root).render(
     <RendererProvider renderer={renderer} targetDocument={document}>
       <FluentProvider theme={webLightTheme}>
         <I18nProvider>
-          <App />
+          <SessionProvider>
+            <App />
+          </SessionProvider>
         </I18nProvider>
       </FluentProvider>
     </RendererProvider>

@@ -1,10 +1,18 @@
 import { useSyncExternalStore } from 'react';
 
 /** The portal's pages by path. A page module is loaded when first shown, so each page's code is its own chunk. */
-export type PageName = 'home' | 'not-found';
+export type Route = { page: 'home' } | { page: 'request' } | { page: 'grant'; id: string } | { page: 'dev-sign-in' } | { page: 'signed-out' } | { page: 'not-found' };
 
-export function pageOf(pathname: string): PageName {
-  return pathname === '/' ? 'home' : 'not-found';
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function routeOf(pathname: string): Route {
+  if (pathname === '/') return { page: 'home' };
+  if (pathname === '/request') return { page: 'request' };
+  if (pathname === '/dev-sign-in') return { page: 'dev-sign-in' };
+  if (pathname === '/signed-out') return { page: 'signed-out' };
+  const grant = /^\/grants\/([^/]+)$/.exec(pathname)?.[1];
+  if (grant && uuid.test(grant)) return { page: 'grant', id: grant };
+  return { page: 'not-found' };
 }
 
 const subscribe = (onChange: () => void) => {
@@ -17,7 +25,23 @@ export function usePathname(): string {
   return useSyncExternalStore(subscribe, () => window.location.pathname);
 }
 
+/** The current query string's parameters (read once per render). */
+export function queryParam(name: string): string | undefined {
+  return new URLSearchParams(window.location.search).get(name) ?? undefined;
+}
+
 export function navigate(to: string): void {
   window.history.pushState(null, '', to);
   window.dispatchEvent(new PopStateEvent('popstate'));
+  // Focus moves to the new page's heading (WCAG 2.4.3): a keyboard or screen-reader user starts there.
+  requestAnimationFrame(() => document.querySelector<HTMLElement>('main h1')?.focus());
+}
+
+/** A same-origin link that navigates without a page load; modified clicks keep the browser's own behaviour. */
+export function onLinkClick(to: string) {
+  return (e: { preventDefault: () => void; metaKey: boolean; ctrlKey: boolean; shiftKey: boolean; button?: number }) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || (e.button !== undefined && e.button !== 0)) return;
+    e.preventDefault();
+    navigate(to);
+  };
 }

@@ -21,7 +21,8 @@ export function initialLanguage(): Language {
 interface I18n {
   language: Language;
   setLanguage: (l: Language) => void;
-  t: (key: MessageKey) => string;
+  /** The message in the current language; `{name}` placeholders filled from `vars`. */
+  t: (key: MessageKey, vars?: Record<string, string | number>) => string;
 }
 
 const I18nContext = createContext<I18n | undefined>(undefined);
@@ -36,7 +37,14 @@ export function I18nProvider({ children }: { children: ReactNode }) {
     localStorage.setItem(storageKey, l);
     setLanguageState(l);
   }, []);
-  const value = useMemo<I18n>(() => ({ language, setLanguage, t: (key) => catalogues[language][key] }), [language, setLanguage]);
+  const value = useMemo<I18n>(
+    () => ({
+      language,
+      setLanguage,
+      t: (key, vars) => catalogues[language][key].replace(/\{(\w+)\}/g, (whole, name: string) => (vars && name in vars ? String(vars[name]) : whole)),
+    }),
+    [language, setLanguage],
+  );
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
 }
 

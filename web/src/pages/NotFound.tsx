@@ -6,7 +6,9 @@ export default function NotFound() {
   const { t } = useI18n();
   return (
     <>
-      <Title1 as="h1">{t('notFound.title')}</Title1>
+      <Title1 as="h1" tabIndex={-1}>
+        {t('notFound.title')}
+      </Title1>
       <p>
         <Text>{t('notFound.body')}</Text>
       </p>

@@ -1,0 +1,92 @@
+/**
+ * The portal's one way to the daemon: same-origin fetches that carry the session cookie (HttpOnly:
+ * this code never sees it), the CSRF token in a header on every state-changing call, and problem
+ * documents turned into ApiError. Nothing here writes to any browser storage.
+ */
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly errors: readonly FieldError[] = [],
+    /** The authentication context a claims challenge asks for (a reveal behind step-up). */
+    readonly stepUp?: string,
+  ) {
+    super(message);
+  }
+}
+
+let csrfToken: string | undefined;
+
+/** Set from /auth/session when signed in; sent as X-CSRF-Token with every unsafe request. */
+export function setCsrfToken(token: string | undefined): void {
+  csrfToken = token;
+}
+
+/** The authentication context named by a claims challenge (`Bearer error="insufficient_claims", claims="<base64>"`). */
+function stepUpOf(res: Response): string | undefined {
+  const challenge = res.headers.get('www-authenticate') ?? '';
+  const claims = /claims="([^"]+)"/.exec(challenge)?.[1];
+  if (!claims) return undefined;
+  try {
+    const parsed = JSON.parse(atob(claims)) as { access_token?: { acrs?: { value?: string } } };
+    return parsed.access_token?.acrs?.value;
+  } catch {
+    return undefined;
+  }
+}
+
+async function problemOf(res: Response): Promise<ApiError> {
+  let body: { code?: string; detail?: string; title?: string; errors?: FieldError[] } = {};
+  try {
+    body = (await res.json()) as typeof body;
+  } catch {
+    // Not a problem document (a proxy's page): the status says enough.
+  }
+  return new ApiError(res.status, body.code ?? 'unavailable', body.detail ?? body.title ?? res.statusText, body.errors ?? [], res.status === 401 ? stepUpOf(res) : undefined);
+}
+
+async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body?: T; etag?: string }> {
+  const unsafe = method !== 'GET';
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: {
+        accept: 'application/json',
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(unsafe && csrfToken ? { 'x-csrf-token': csrfToken } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network', 'The daemon cannot be reached.');
+  }
+  if (res.status === 304) return { status: 304, etag: res.headers.get('etag') ?? undefined };
+  if (!res.ok) throw await problemOf(res);
+  if (res.status === 204) return { status: 204 };
+  return { status: res.status, body: (await res.json()) as T, etag: res.headers.get('etag') ?? undefined };
+}
+
+export async function getJson<T>(path: string): Promise<T> {
+  return (await request<T>('GET', path)).body as T;
+}
+
+/** A GET that sends the last ETag: `undefined` when nothing changed since (304). */
+export async function getIfChanged<T>(path: string, etag: string | undefined): Promise<{ body?: T; etag?: string }> {
+  const r = await request<T>('GET', path, undefined, etag ? { 'if-none-match': etag } : {});
+  return r.status === 304 ? { etag } : { body: r.body, etag: r.etag };
+}
+
+export async function send<T>(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T | undefined> {
+  return (await request<T>(method, path, body)).body;
+}
