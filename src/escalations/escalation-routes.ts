@@ -31,8 +31,17 @@ const escalation = z
   })
   .passthrough();
 
+const destination = { routedTo: z.string(), routedToName: z.string() };
+const routing = z.object({
+  mayFile: z.boolean(),
+  reason: z.string().optional().describe('Why the caller may not file, when they may not'),
+  severities: z.array(z.literal('C')),
+  categories: z.array(z.object({ category: z.string(), ...destination })),
+  otherwise: z.object(destination).describe('Where a category not listed goes'),
+});
+
 /** What the escalation routes call. */
-export type EscalationRouteService = Pick<EscalationService, 'fileEscalation' | 'listEscalations' | 'getEscalation' | 'setStatus'>;
+export type EscalationRouteService = Pick<EscalationService, 'fileEscalation' | 'routing' | 'listEscalations' | 'getEscalation' | 'setStatus'>;
 
 export function escalationRoutes(escalations: EscalationRouteService): RouteGroup {
   return routeGroup('/v1/escalations', [
@@ -55,6 +64,15 @@ export function escalationRoutes(escalations: EscalationRouteService): RouteGrou
       query: listQuery,
       responses: { 200: { description: 'A page of escalations', json: page(escalation) } },
       handle: async ({ caller, query }) => ({ status: 200, body: await escalations.listEscalations(caller, query) }),
+    }),
+    // Before /:id, which would read "routing" as an id.
+    route({
+      method: 'get',
+      path: '/v1/escalations/routing',
+      summary: 'Where each category goes, and whether you may file',
+      roles: 'user',
+      responses: { 200: { description: 'The routing table', json: routing } },
+      handle: async ({ caller }) => ({ status: 200, body: escalations.routing(caller) }),
     }),
     route({
       method: 'get',

@@ -25,6 +25,17 @@ export interface EscalationSettings {
   defaultDestination: string;
 }
 
+/** What the escalation form shows before sending: who may file, and where each category goes. */
+export interface EscalationRouting {
+  mayFile: boolean;
+  reason?: string;
+  /** Only C: A and B go through an IT admin. */
+  severities: readonly ['C'];
+  categories: Array<{ category: string; routedTo: string; routedToName: string }>;
+  /** Where a category not listed goes. */
+  otherwise: { routedTo: string; routedToName: string };
+}
+
 export interface FileEscalation {
   /** Only C is filed; anything else is refused with a pointer to the IT admin. */
   severity: string;
@@ -104,6 +115,27 @@ export function createEscalationService(deps: {
     return view(filed);
   }
 
+  /**
+   * Where each category goes, shown before anything is sent, and whether this caller may file at
+   * all (the portal explains a refusal instead of offering a form that will be refused).
+   */
+  function routing(p: UserPrincipal): EscalationRouting {
+    let refusal: string | undefined;
+    try {
+      requireDesignated(p);
+    } catch (e) {
+      refusal = (e as DomainError).message;
+    }
+    const destination = (key: string) => ({ routedTo: key, routedToName: settings.destinations[key] ?? key });
+    return {
+      mayFile: refusal === undefined,
+      ...(refusal ? { reason: refusal } : {}),
+      severities: ['C'],
+      categories: Object.entries(settings.categories).map(([category, key]) => ({ category, ...destination(key) })),
+      otherwise: destination(settings.defaultDestination),
+    };
+  }
+
   async function getEscalation(p: UserPrincipal, id: string): Promise<Escalation> {
     const r = await escalations.findById(db, id);
     if (!r || (!hasRole(p, 'admin') && r.submitter !== p.subject)) throw new DomainError('not-found', `No escalation '${id}' that you may see.`);
@@ -145,7 +177,7 @@ export function createEscalationService(deps: {
     return getEscalation(p, id);
   }
 
-  return { fileEscalation, getEscalation, listEscalations, setStatus };
+  return { fileEscalation, routing, getEscalation, listEscalations, setStatus };
 }
 
 export type EscalationService = ReturnType<typeof createEscalationService>;

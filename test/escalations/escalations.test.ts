@@ -158,6 +158,18 @@ describe('the escalation portal', () => {
     expect(res.status).toBe(403);
   });
 
+  it('shows where each category goes before anything is sent, and tells someone not designated why, without filing anything', async () => {
+    const before = await h.snapshot();
+    const alice = await h.api.get('/v1/escalations/routing').set(await as('alice', ['requester']));
+    expect(alice.status).toBe(200);
+    expect(alice.body).toMatchObject({ mayFile: true, severities: ['C'], otherwise: { routedTo: 'support', routedToName: "your organisation's existing support channel" } });
+    expect(alice.body.categories).toContainEqual({ category: 'hardware', routedTo: 'vendor', routedToName: 'the hardware vendor' });
+    expect(alice.body.categories).toContainEqual({ category: 'service-policy', routedTo: 'operations', routedToName: "the managed desktop service's operations team" });
+    const dave = await h.api.get('/v1/escalations/routing').set(await as('dave', ['auditor']));
+    expect(dave.body).toMatchObject({ mayFile: false, reason: expect.stringMatching(/not designated/) });
+    expect(await h.snapshot()).toEqual(before);
+  });
+
   it('moves submitted → acknowledged → resolved by an admin, each step audited; a finished one stays finished', async () => {
     const e = (await file({ category: 'hardware', deviceId: 'laptop-7', ticket: 'INC1' })).body;
     const admin = await as('admin-1', ['admin']);
