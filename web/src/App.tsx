@@ -1,6 +1,8 @@
 import { Button, Dropdown, Link, makeStaticStyles, makeStyles, Option, Spinner, Text, tokens } from '@fluentui/react-components';
 import { lazy, Suspense, useEffect } from 'react';
 import { signInUrl, useSession } from './api/session';
+import type { Role } from './api/types';
+import type { MessageKey } from './i18n/en';
 import { Language, languages, useI18n } from './i18n/i18n';
 import Home from './pages/Home';
 import { onLinkClick, Route, routeOf, usePathname } from './router';
@@ -9,12 +11,21 @@ import { onLinkClick, Route, routeOf, usePathname } from './router';
 // round trip before the first paint. Every other page is a chunk of its own, loaded when first shown.
 const RequestAccess = lazy(() => import('./pages/RequestAccess'));
 const GrantPage = lazy(() => import('./pages/GrantPage'));
+const Approvals = lazy(() => import('./pages/Approvals'));
+const Escalations = lazy(() => import('./pages/Escalations'));
 const DevSignIn = lazy(() => import('./pages/DevSignIn'));
 const SignedOut = lazy(() => import('./pages/SignedOut'));
 const NotFound = lazy(() => import('./pages/NotFound'));
 
 // Pages that show nothing to a signed-out visitor: they go through sign-in and come back.
-const needsSession: ReadonlySet<Route['page']> = new Set(['request', 'grant']);
+const needsSession: ReadonlySet<Route['page']> = new Set(['request', 'grant', 'approvals', 'escalations']);
+
+// The portal's sections, each shown to the roles whose pages it holds (the API refuses the rest whatever the menu shows).
+const navItems: Array<{ path: string; label: MessageKey; roles: Role[] }> = [
+  { path: '/', label: 'nav.mine', roles: ['requester', 'approver', 'admin', 'auditor'] },
+  { path: '/approvals', label: 'nav.approvals', roles: ['approver'] },
+  { path: '/escalations', label: 'nav.escalations', roles: ['requester', 'approver', 'admin', 'auditor'] },
+];
 
 // The page itself: no browser margin around the shell.
 const useGlobalStyles = makeStaticStyles({ body: { margin: 0 } });
@@ -34,6 +45,15 @@ const useStyles = makeStyles({
   brand: { display: 'flex', flexDirection: 'column', color: tokens.colorNeutralForegroundOnBrand, textDecorationLine: 'none' },
   tools: { display: 'flex', flexWrap: 'wrap', alignItems: 'center', gap: tokens.spacingHorizontalM },
   onBrand: { color: tokens.colorNeutralForegroundOnBrand },
+  nav: {
+    display: 'flex',
+    flexWrap: 'wrap',
+    gap: tokens.spacingHorizontalL,
+    padding: `${tokens.spacingVerticalS} ${tokens.spacingHorizontalXL}`,
+    backgroundColor: tokens.colorNeutralBackground1,
+    borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
+  },
+  current: { fontWeight: tokens.fontWeightSemibold, textDecorationLine: 'underline' },
   main: { flexGrow: 1, padding: `${tokens.spacingVerticalXXL} ${tokens.spacingHorizontalXL}`, maxWidth: '72rem', width: '100%', boxSizing: 'border-box', margin: '0 auto' },
 });
 
@@ -45,6 +65,10 @@ function PageOf({ route }: { route: Route }) {
       return <RequestAccess />;
     case 'grant':
       return <GrantPage id={route.id} />;
+    case 'approvals':
+      return <Approvals />;
+    case 'escalations':
+      return <Escalations />;
     case 'dev-sign-in':
       return <DevSignIn />;
     case 'signed-out':
@@ -110,6 +134,23 @@ export function App() {
           )}
         </div>
       </header>
+      {session?.signedIn && (
+        <nav className={styles.nav} aria-label={t('nav.label')}>
+          {navItems
+            .filter((n) => n.roles.some((r) => session.principal.roles.includes(r)))
+            .map((n) => (
+              <Link
+                key={n.path}
+                href={n.path}
+                onClick={onLinkClick(n.path)}
+                aria-current={path === n.path ? 'page' : undefined}
+                className={path === n.path ? styles.current : undefined}
+              >
+                {t(n.label)}
+              </Link>
+            ))}
+        </nav>
+      )}
       <main className={styles.main}>
         <Suspense fallback={<Spinner />}>{mustSignIn ? <Spinner /> : <PageOf route={route} />}</Suspense>
       </main>

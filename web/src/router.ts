@@ -1,15 +1,23 @@
 import { useSyncExternalStore } from 'react';
 
 /** The portal's pages by path. A page module is loaded when first shown, so each page's code is its own chunk. */
-export type Route = { page: 'home' } | { page: 'request' } | { page: 'grant'; id: string } | { page: 'dev-sign-in' } | { page: 'signed-out' } | { page: 'not-found' };
+export type Route = { page: FixedPage } | { page: 'grant'; id: string } | { page: 'not-found' };
+
+// Pages at one fixed path each.
+const fixed = {
+  '/': 'home',
+  '/request': 'request',
+  '/approvals': 'approvals',
+  '/escalations': 'escalations',
+  '/dev-sign-in': 'dev-sign-in',
+  '/signed-out': 'signed-out',
+} as const;
+type FixedPage = (typeof fixed)[keyof typeof fixed];
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function routeOf(pathname: string): Route {
-  if (pathname === '/') return { page: 'home' };
-  if (pathname === '/request') return { page: 'request' };
-  if (pathname === '/dev-sign-in') return { page: 'dev-sign-in' };
-  if (pathname === '/signed-out') return { page: 'signed-out' };
+  if (Object.hasOwn(fixed, pathname)) return { page: fixed[pathname as keyof typeof fixed] };
   const grant = /^\/grants\/([^/]+)$/.exec(pathname)?.[1];
   if (grant && uuid.test(grant)) return { page: 'grant', id: grant };
   return { page: 'not-found' };

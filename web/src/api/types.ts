@@ -86,3 +86,31 @@ export interface Timeline {
   deviceId: string;
   entries: TimelineEntry[];
 }
+
+export type EscalationStatus = 'submitted' | 'acknowledged' | 'resolved' | 'rejected';
+
+export interface Escalation {
+  id: string;
+  submitter: string;
+  submitterName: string | null;
+  severity: 'C';
+  category: string;
+  summary: string;
+  details: string | null;
+  deviceId: string | null;
+  ticket: string | null;
+  status: EscalationStatus;
+  routedTo: string;
+  routedToName: string;
+  statusNote: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface EscalationRouting {
+  mayFile: boolean;
+  reason?: string;
+  severities: ['C'];
+  categories: Array<{ category: string; routedTo: string; routedToName: string }>;
+  otherwise: { routedTo: string; routedToName: string };
+}

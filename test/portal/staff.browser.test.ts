@@ -1,0 +1,136 @@
+/// <reference lib="dom" />
+// The functions these tests hand to page.evaluate run in the browser.
+import { Browser, BrowserContext, Page } from 'playwright-core';
+import { bearer } from '../support/bearer';
+import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
+import { Scenario, createScenario } from '../support/scenario';
+
+/** Approvers and the escalation portal, in a real Chromium against the daemon (identity.mode local). */
+describe('approvers and escalations in the portal', () => {
+  let s: Scenario;
+  let url: string;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  beforeAll(async () => {
+    s = await createScenario();
+    url = await s.h.listen();
+    await s.h.api
+      .post('/v1/devices')
+      .set(bearer(s.tokens.admin))
+      .send({ id: 'lab-0042', displayName: 'Lab bench 42', groups: ['lab'], agentKey: (await s.h.deviceKey()).publicJwk })
+      .expect(201);
+    await s.h.api
+      .post('/v1/policies')
+      .set(bearer(s.tokens.admin))
+      .send({ name: 'helpdesk-lab', principals: { groups: ['helpdesk'] }, deviceGroups: ['lab'], maxDuration: 'PT2H', requireApproval: true })
+      .expect(201);
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await s?.h.close();
+  });
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+  });
+
+  async function newPage(opts: { width?: number; locale?: string } = {}): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: 900 }, locale: opts.locale ?? 'en-GB' });
+    contexts.push(context);
+    return context.newPage();
+  }
+
+  /** Straight to the development sign-in page (the requester tests walk there from the start page). */
+  async function signIn(page: Page, subject: string, roles: string[], groups = '', returnTo = '/'): Promise<void> {
+    await page.goto(`${url}/dev-sign-in?returnTo=${encodeURIComponent(returnTo)}`);
+    await page.getByLabel('User (subject)').fill(subject);
+    for (const role of ['Requester', 'Approver', 'IT admin', 'Auditor']) {
+      const box = page.getByRole('checkbox', { name: role });
+      if ((await box.isChecked()) !== roles.includes(role)) await box.click();
+    }
+    await page.getByLabel('Groups').fill(groups);
+    await page.getByRole('main').getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => u.pathname === returnTo);
+  }
+
+  const ask = async (who: string, reason: string) => {
+    const res = await s.h.api
+      .post('/v1/grants')
+      .set(bearer(await s.h.token(who, ['requester', ...(who === 'carol' ? (['approver'] as const) : [])], ['helpdesk'])))
+      .send({ deviceId: 'lab-0042', reason, duration: 'PT1H' });
+    expect(res.status).toBe(201);
+    return (res.body as { id: string }).id;
+  };
+
+  it('shows an approver the requests they may decide (never their own), live, with the context to decide', async () => {
+    const bobs = await ask('bob', 'replace the bench firmware');
+    await ask('carol', 'my own request, not mine to approve');
+    const page = await newPage();
+    await signIn(page, 'carol', ['Requester', 'Approver'], 'helpdesk', '/approvals');
+    const queue = page.getByRole('list', { name: 'Requests to decide' });
+    await queue.getByRole('heading', { name: 'bob asks for lab-0042' }).waitFor();
+    expect(await queue.getByRole('listitem').count()).toBe(1);
+
+    // A new request appears by itself; one another approver decides leaves by itself.
+    const erins = await ask('erin', 'calibrate the bench');
+    await queue.getByRole('heading', { name: 'erin asks for lab-0042' }).waitFor({ timeout: 10000 });
+    await s.h.api.post(`/v1/grants/${erins}/approve`).set(bearer(s.tokens.approver)).send({}).expect(200);
+    await queue.getByRole('heading', { name: 'erin asks for lab-0042' }).waitFor({ state: 'detached', timeout: 10000 });
+
+    const card = queue.getByRole('listitem').filter({ hasText: 'bob asks for lab-0042' });
+    await card.getByRole('button', { name: 'Show earlier requests on this device' }).click();
+    await card
+      .getByRole('list', { name: 'Earlier requests on lab-0042' })
+      .getByText(/calibrate the bench/)
+      .waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'approvals-en-1280');
+    await card.getByLabel('Comment').fill('firmware change approved in CAB');
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await page.getByText('Nothing waits for you. New requests appear here by themselves.').waitFor();
+    const decided = await s.h.api.get(`/v1/grants/${bobs}`).set(bearer(s.tokens.auditor));
+    expect(decided.body).toMatchObject({ state: 'active', decidedBy: 'carol', decisionComment: 'firmware change approved in CAB' });
+  });
+
+  it('refuses the queue to a requester: the API says no, not only the menu', async () => {
+    const page = await newPage();
+    await signIn(page, 'bob', ['Requester'], 'helpdesk');
+    expect(await page.getByRole('navigation').getByRole('link', { name: 'Approvals' }).count()).toBe(0);
+    await page.goto(`${url}/approvals`);
+    await page.getByText(/needs the approver role/).waitFor();
+  });
+
+  it('files a Sev C escalation after showing where it goes; an admin moves it and the filer sees it', async () => {
+    const page = await newPage({ locale: 'nl-NL', width: 390 });
+    await signIn(page, 'alice', ['Requester'], 'helpdesk', '/escalations');
+    await page.getByText(/Voor ernst A of B neemt u contact op met uw IT-beheerder/).waitFor();
+    await page.getByRole('combobox', { name: /Categorie/ }).click();
+    await page.getByRole('option', { name: /Hardware → the hardware vendor/ }).click();
+    await page.getByText('Gaat naar the hardware vendor.').waitFor();
+    await page.getByLabel('Samenvatting').fill('Dockingstation geeft geen beeld');
+    await page.getByLabel('Apparaat (optioneel)').fill('laptop-7');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'escalations-nl-390');
+    await page.getByRole('button', { name: 'Escalatie versturen' }).click();
+    await page.getByText('Verstuurd naar the hardware vendor.').waitFor();
+    await page.getByRole('heading', { name: 'Dockingstation geeft geen beeld' }).waitFor();
+
+    const admin = await newPage();
+    await signIn(admin, 'root', ['IT admin'], '', '/escalations');
+    const card = admin.getByRole('listitem').filter({ hasText: 'Dockingstation geeft geen beeld' });
+    await card.getByLabel('Note').fill('vendor ticket V-1234');
+    await card.getByRole('button', { name: 'Acknowledge' }).click();
+    await card.getByText('Acknowledged').waitFor();
+    await screenshot(admin, 'escalations-admin-en-1280');
+    // The filer's page follows by itself.
+    await page.getByText('In behandeling', { exact: true }).waitFor({ timeout: 10000 });
+    await page.getByText('vendor ticket V-1234').waitFor();
+  });
+
+  it('tells someone not designated to file why, and offers no form', async () => {
+    const page = await newPage();
+    await signIn(page, 'dave', ['Auditor'], '', '/escalations');
+    await page.getByText(/not designated to file escalations/).waitFor();
+    expect(await page.getByRole('button', { name: 'Send escalation' }).count()).toBe(0);
+  });
+});
