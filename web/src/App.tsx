@@ -13,18 +13,24 @@ const RequestAccess = lazy(() => import('./pages/RequestAccess'));
 const GrantPage = lazy(() => import('./pages/GrantPage'));
 const Approvals = lazy(() => import('./pages/Approvals'));
 const Escalations = lazy(() => import('./pages/Escalations'));
+const Audit = lazy(() => import('./pages/Audit'));
+const Devices = lazy(() => import('./pages/Devices'));
+const Policies = lazy(() => import('./pages/Policies'));
 const DevSignIn = lazy(() => import('./pages/DevSignIn'));
 const SignedOut = lazy(() => import('./pages/SignedOut'));
 const NotFound = lazy(() => import('./pages/NotFound'));
 
 // Pages that show nothing to a signed-out visitor: they go through sign-in and come back.
-const needsSession: ReadonlySet<Route['page']> = new Set(['request', 'grant', 'approvals', 'escalations']);
+const needsSession: ReadonlySet<Route['page']> = new Set(['request', 'grant', 'approvals', 'escalations', 'audit', 'devices', 'policies']);
 
 // The portal's sections, each shown to the roles whose pages it holds (the API refuses the rest whatever the menu shows).
 const navItems: Array<{ path: string; label: MessageKey; roles: Role[] }> = [
   { path: '/', label: 'nav.mine', roles: ['requester', 'approver', 'admin', 'auditor'] },
   { path: '/approvals', label: 'nav.approvals', roles: ['approver'] },
   { path: '/escalations', label: 'nav.escalations', roles: ['requester', 'approver', 'admin', 'auditor'] },
+  { path: '/audit', label: 'nav.audit', roles: ['auditor'] },
+  { path: '/devices', label: 'nav.devices', roles: ['admin'] },
+  { path: '/policies', label: 'nav.policies', roles: ['admin'] },
 ];
 
 // The page itself: no browser margin around the shell.
@@ -69,6 +75,12 @@ function PageOf({ route }: { route: Route }) {
       return <Approvals />;
     case 'escalations':
       return <Escalations />;
+    case 'audit':
+      return <Audit />;
+    case 'devices':
+      return <Devices />;
+    case 'policies':
+      return <Policies />;
     case 'dev-sign-in':
       return <DevSignIn />;
     case 'signed-out':

@@ -9,6 +9,9 @@ const fixed = {
   '/request': 'request',
   '/approvals': 'approvals',
   '/escalations': 'escalations',
+  '/audit': 'audit',
+  '/devices': 'devices',
+  '/policies': 'policies',
   '/dev-sign-in': 'dev-sign-in',
   '/signed-out': 'signed-out',
 } as const;

@@ -114,3 +114,62 @@ export interface EscalationRouting {
   categories: Array<{ category: string; routedTo: string; routedToName: string }>;
   otherwise: { routedTo: string; routedToName: string };
 }
+
+export interface AuditEvent {
+  seq: number;
+  at: string;
+  actor: { kind: string; subject: string; name?: string };
+  action: string;
+  outcome: 'success' | 'denied' | 'failure';
+  target?: string | null;
+  deviceId?: string | null;
+  reason?: string | null;
+  details?: Record<string, unknown>;
+  requestId?: string | null;
+  hash: string;
+  prevHash: string;
+}
+
+export interface AuditVerification {
+  ok: boolean;
+  events: number;
+  headHash: string;
+  checkpoints?: number;
+  signedThroughSeq?: number;
+  unsignedEvents?: number;
+  firstBadSeq?: number;
+  problem?: string;
+}
+
+export interface DeviceView {
+  id: string;
+  displayName: string;
+  groups: string[];
+  account: string;
+  status: 'active' | 'retired';
+  createdAt: string;
+  retiredAt: string | null;
+  credential: { currentVersion: number | null; pendingVersion: number | null; lastRotatedAt: string | null; nextRotationDue: string | null };
+  rotation: {
+    failing: boolean;
+    failures: number;
+    lastError: string | null;
+    ackOverdue: boolean;
+    queued: { jobId: string; reason: string; dueAt: string; attempts: number } | null;
+  };
+}
+
+export interface Policy {
+  id: string;
+  name: string;
+  principals: { groups?: string[]; roles?: Role[]; subjects?: string[] };
+  deviceGroups: string[];
+  maxDuration: string;
+  requireTicket: boolean;
+  ticketPattern?: string;
+  requireApproval: boolean;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+  grantsEnded?: number;
+}
