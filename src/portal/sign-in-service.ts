@@ -120,7 +120,9 @@ export function createSignInService(deps: {
   async function begin(returnTo: string, authContext: string | undefined, sessionId: string | undefined): Promise<{ location: string; state?: string }> {
     if (identityMode === 'local') return { location: `/dev-sign-in?returnTo=${encodeURIComponent(returnTo)}` };
     if ('missing' in deps.entra) throw new DomainError('unavailable', deps.entra.missing);
-    const { url, pending } = await deps.entra.signIn.begin(authContext ? { authContext } : {});
+    const { url, pending } = await deps.entra.signIn.begin(authContext ? { authContext } : {}).catch((e: unknown) => {
+      throw new DomainError('unavailable', 'The sign-in with Microsoft Entra ID cannot start now; try again later.', { cause: e });
+    });
     const held = sessionId && (await sessions.resolve(sessionId)) ? sessions.refOf(sessionId) : null;
     const now = clock.now().getTime();
     await transactor.run((tx) =>
