@@ -113,6 +113,8 @@ export async function createServices(config: Config, infra: Infra) {
   const auditService = createAuditService({ audit, transactor, signer: checkpointSigner, checkpoints });
   const sessions = createSessionService({ db, sessions: repos.sessions, transactor, audit, clock, settings: settings.sessions });
   const entra = config.identity.mode === 'oidc' ? entraSignInSettings(config.portal, config.identity.oidc, env) : { missing: 'identity.mode is local: sign in at /dev-sign-in.' };
+  // The API serves bearer tokens without the portal's app registration; the portal's sign-in says what it lacks.
+  if (config.identity.mode === 'oidc' && 'missing' in entra) logger.warn(entra.missing);
   const signIn = createSignInService({
     identityMode: config.identity.mode,
     identity,
