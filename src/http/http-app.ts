@@ -144,7 +144,11 @@ export function createHttpApp(s: HttpDependencies): express.Express {
   // a load balancer's /readyz or the scraper's /metrics answer 429 and take the daemon out of service.
   app.use(limits.perAddress);
   app.use('/v1', refuseOtherMethods);
-  app.use('/auth', refuseOtherMethods);
+  // Sign-in answers, refusals included, are about one browser's session: no browser or proxy keeps any.
+  app.use('/auth', refuseOtherMethods, (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   // Nothing under /v1 is served before the start-up checks (a rolled-back audit log, the schema) have run.
   app.use('/v1', (_req, _res, next) =>
     next(

@@ -208,7 +208,7 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
     expect([back.status, back.headers.location]).toEqual([302, '/dev-sign-in?returnTo=%2Fgrants%2F1%3Ftab%3Dtimeline']);
     for (const returnTo of ['//evil.example', '/\\evil.example', 'https://evil.example/', 'evil', '/a//b', '/x\r\nSet-Cookie: a=b', '/\t/evil.example', '']) {
       const res = await s.h.api.get('/auth/sign-in').query({ returnTo });
-      expect([returnTo, res.status, res.body.code, res.headers.location]).toEqual([returnTo, 400, 'invalid-request', undefined]);
+      expect([returnTo, res.status, res.body.code, res.headers.location, res.headers['cache-control']]).toEqual([returnTo, 400, 'invalid-request', undefined, 'no-store']);
     }
     const odd = await s.h.api.get('/auth/sign-in').query({ authContext: 'c100' });
     expect(odd.status).toBe(400);
