@@ -22,6 +22,7 @@ const tables = [
   'escalations',
   'webhook_deliveries',
   'portal_sessions',
+  'portal_sign_ins',
 ];
 
 /** Runs SQL on the test cluster as its superuser. */
