@@ -25,6 +25,12 @@ import { createWebhookDeliveryRepository } from './webhooks/webhook-delivery-rep
 import { createAgentTokenRepository } from './identity/agent-token-repository';
 import { Db } from './store/database';
 import { createPolicyService } from './policies/policy-service';
+import { createEntraSignIn } from './portal/entra-sign-in';
+import { entraSignInSettings } from './portal/portal-config';
+import { createSessionRepository } from './portal/session-repository';
+import { createSessionService } from './portal/session-service';
+import { createSignInRepository } from './portal/sign-in-repository';
+import { createSignInService } from './portal/sign-in-service';
 import { createReadiness } from './readiness';
 import { createStoreHealth } from './store/store-health';
 import { createStoreTransactor } from './store/store-transactor';
@@ -43,6 +49,8 @@ function createRepositories(db: Db) {
     agentTokens: createAgentTokenRepository(db),
     escalations: createEscalationRepository(),
     deliveries: createWebhookDeliveryRepository(),
+    sessions: createSessionRepository(),
+    signIns: createSignInRepository(),
   };
 }
 
@@ -95,14 +103,31 @@ export async function createServices(config: Config, infra: Infra) {
   // After grants: a policy change and a device's retirement end grants through the grant state machine.
   const policies = createPolicyService({ db, transactor, policies: repos.policies, grants, audit, clock });
   const devices = createDeviceService({ db, devices: repos.devices, transactor, audit, credentials, rotations, grants, clock });
-  const signIn = await identityProviders[config.identity.mode](settings.identity, { dataDir, clock, logger });
-  const identity = withVerifiedTokenCache(signIn.provider, { clock, ...settings.verifyCache });
-  const { issueToken } = signIn;
+  const identitySetup = await identityProviders[config.identity.mode](settings.identity, { dataDir, clock, logger });
+  const identity = withVerifiedTokenCache(identitySetup.provider, { clock, ...settings.verifyCache });
+  const { issueToken } = identitySetup;
   const deviceIdentity = createDeviceIdentity({ db, devices: repos.devices, agentTokens: repos.agentTokens, transactor, clock, ...settings.deviceIdentity });
   const escalations = createEscalationService({ db, escalations: repos.escalations, transactor, audit, webhooks, clock, settings: config.escalations });
   const checkpointSigner = loadCheckpointSigner(dataDir);
   const checkpoints = createAuditCheckpoints({ db, transactor, audit, signer: checkpointSigner, clock, dataDir, logger, settings: settings.checkpoints });
   const auditService = createAuditService({ audit, transactor, signer: checkpointSigner, checkpoints });
+  const sessions = createSessionService({ db, sessions: repos.sessions, transactor, audit, clock, settings: settings.sessions });
+  const entra = config.identity.mode === 'oidc' ? entraSignInSettings(config.portal, config.identity.oidc, env) : { missing: 'identity.mode is local: sign in at /dev-sign-in.' };
+  // The API serves bearer tokens without the portal's app registration; the portal's sign-in says what it lacks.
+  if (config.identity.mode === 'oidc' && 'missing' in entra) logger.warn(entra.missing);
+  const signIn = createSignInService({
+    identityMode: config.identity.mode,
+    identity,
+    issueToken,
+    entra: 'settings' in entra ? { signIn: createEntraSignIn(entra.settings) } : entra,
+    sessions,
+    signIns: repos.signIns,
+    transactor,
+    audit,
+    clock,
+    logger,
+    sessionMaxAgeSeconds: settings.sessions.absoluteSeconds,
+  });
   const ready = createReadiness({ db, storeHealth, transactor, audit, vault });
   return {
     db,
@@ -125,6 +150,7 @@ export async function createServices(config: Config, infra: Infra) {
     auditService,
     webhooks,
     escalations,
+    signIn,
   };
 }
 

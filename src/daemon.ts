@@ -73,7 +73,13 @@ export async function startDaemon(config: Config, outside: InfraInputs): Promise
     await services.ready();
     if (!started) throw new Error('the daemon is still starting: its start-up checks run once the store answers');
   };
-  const app = createHttpApp({ ...services, logger, ready, serving: () => started, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } });
+  const app = createHttpApp({
+    ...services,
+    logger,
+    ready,
+    serving: () => started,
+    httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits, publicOrigin: config.portal.publicOrigin },
+  });
   const server = await listenHttp(app, config.http).catch(async (e: unknown) => {
     // Not a refusal (exit 1): a port in use may be free again when the service manager restarts it.
     await services.transactor.drain();

@@ -68,7 +68,11 @@ export const auditActions = {
     details: 'severity, category, routedTo, ticket',
   },
   'escalation.status-changed': { when: 'an admin moves an escalation along; the reason is their note', target: 'escalation:<id>', details: 'from, to' },
-  'auth.failed': { when: 'a bearer token or device key is refused (actor anonymous, never the token)', target: '<METHOD> <path>', details: 'credential (user or device)' },
+  'auth.failed': {
+    when: "a bearer token, portal session (ended, or a state-changing request without the portal's Origin and CSRF token), portal sign-in or device key is refused (actor anonymous, never the credential)",
+    target: '<METHOD> <path>',
+    details: 'credential (user, session, portal or device); failure (portal: the word the browser is shown)',
+  },
   'authorization.failed': { when: 'an authenticated caller is refused by role or policy and nothing else audited it', target: '<METHOD> <route>', details: '-' },
   'security.rate-limited': { when: 'the first refusal of a caller by a rate limit in each window', target: '-', details: 'limit' },
   'audit.exported': { when: 'an auditor starts an export, before its first byte', target: '-', details: 'format, from, to' },
@@ -83,7 +87,11 @@ export const auditActions = {
     target: '-',
     details: 'expiresAt (the session ends then at the latest)',
   },
-  'portal.signed-out': { when: 'someone signs out of the portal (their session ends on every daemon)', target: '-', details: '-' },
+  'portal.signed-out': {
+    when: 'someone signs out of the portal, or signs in again in the same browser (their session ends on every daemon)',
+    target: '-',
+    details: 'reason (signed-out or replaced)',
+  },
   'store.write-probe': { when: 'readiness tries a write after commits failed, and it succeeds', target: '-', details: 'the failure it recovered from' },
 } as const satisfies Record<string, AuditActionEntry>;
 

@@ -4,6 +4,7 @@ import { credentialKinds, vaultBackendNames } from '../vault/vault-names';
 import { roles } from '../identity/principal';
 import { identityModes } from '../identity/identity-registry';
 import { oidcConfigSchema, requireOidcSettings } from '../identity/oidc/oidc-config';
+import { portalConfigSchema } from '../portal/portal-config';
 import { webhookEvents } from '../webhooks/webhook-service';
 import { webhookUrlProblem } from '../webhooks/webhook-target';
 
@@ -169,6 +170,7 @@ export const configSchema = z
       .superRefine((i, ctx) => {
         if (i.mode === 'oidc') requireOidcSettings(i.oidc, ctx);
       }),
+    portal: portalConfigSchema,
     rotation: z
       .object({
         maxAge: duration,

@@ -41,6 +41,7 @@ export function serviceSettings(config: Config) {
       local: { issuer: i.local.issuer, audience: i.local.audience, tokenTtlSeconds: seconds(i.local.tokenTtl) },
       oidc: { ...oidc, jwksCacheMaxAgeSeconds: seconds(jwksCacheMaxAge), jwksCooldownSeconds: seconds(jwksCooldown), lastGoodKeysForSeconds: seconds(lastGoodKeysFor) },
     },
+    sessions: { idleSeconds: seconds(config.portal.sessionIdle), absoluteSeconds: seconds(config.portal.sessionMaxAge) },
     verifyCache: { maxEntries: i.verifyCache.maxEntries, maxAgeSeconds: seconds(i.verifyCache.maxAge), clockSkewSeconds: i.clockSkewSeconds },
     deviceIdentity: { audience: config.agent.audience, maxLifetimeSeconds: config.agent.maxTokenLifetimeSeconds, clockSkewSeconds: i.clockSkewSeconds },
     checkpoints: { everyEvents: config.audit.checkpoint.everyEvents, everySeconds: seconds(config.audit.checkpoint.every) },

@@ -6,6 +6,8 @@ import { DeviceIdentity } from '../identity/device-identity';
 import { DomainError, ProblemCode } from '../problems/problem';
 import { Transactor } from '../store/transactor';
 import type { AuthFailureLimit } from './rate-limits';
+import { cookiesOf } from './cookies';
+import { type SignInService, sessionCookie } from '../portal/sign-in-service';
 
 // Only `Authorization: Bearer <jwt>`: a token in a query string or without the scheme is ignored.
 const bearer = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
@@ -39,7 +41,7 @@ const refusals: ReadonlySet<ProblemCode> = new Set(['unauthenticated', 'forbidde
  * here, after the check: a valid credential never meets that limit); past it, the answer is that
  * limit's 429, audited once per window rather than each as auth.failed.
  */
-async function auditRefusal(deps: AuthAudit, req: Request, res: Response, e: unknown, credential: 'user' | 'device'): Promise<unknown> {
+async function auditRefusal(deps: AuthAudit, req: Request, res: Response, e: unknown, credential: 'user' | 'session' | 'device'): Promise<unknown> {
   if (!(e instanceof DomainError) || !refusals.has(e.code)) return e;
   if (e.code === 'unauthenticated') {
     const limited = await deps.failures.failed(req, res);
@@ -68,16 +70,78 @@ async function auditRefusal(deps: AuthAudit, req: Request, res: Response, e: unk
   return e.audited();
 }
 
-export function authenticateUser(identity: Pick<IdentityProvider, 'verify'>, audit: AuthAudit) {
+/** The portal's sessions, as a credential: the cookie's session, and the origin its state-changing requests must come from. */
+export interface SessionAuth {
+  sessions: Pick<SignInService, 'resolve' | 'csrfMatches'>;
+  /** portal.publicOrigin; when unset, the origin the request itself was sent to. */
+  publicOrigin?: string;
+}
+
+const unsafeMethods: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Refuses a request that a browser sent from another origin, or without saying which (every
+ * browser sends Origin on a POST, PUT, PATCH or DELETE): the cross-site request forgery defence of
+ * what the session cookie authorises, and of the development sign-in (login CSRF).
+ */
+export function sameOriginProblem(req: Request, publicOrigin: string | undefined): DomainError | undefined {
+  const origin = req.get('origin');
+  const expected = publicOrigin ?? `${req.protocol}://${req.get('host') ?? ''}`;
+  if (origin === undefined)
+    return new DomainError('forbidden', 'A state-changing request from the portal must carry an Origin header (a defence against cross-site request forgery); this one has none.');
+  if (origin !== expected)
+    return new DomainError(
+      'forbidden',
+      "The request's Origin is not the portal's: a state-changing request is accepted from the portal's own pages only (cross-site request forgery).",
+    );
+  return undefined;
+}
+
+export function requireSameOrigin(publicOrigin: string | undefined) {
+  return (req: Request, _res: Response, next: NextFunction): void => next(sameOriginProblem(req, publicOrigin));
+}
+
+/** The principal of a request's portal session cookie, with the CSRF checks of a state-changing request. */
+async function sessionPrincipal(portal: SessionAuth, req: Request, res: Response, id: string) {
+  // Whatever a cookie-authenticated answer holds, no browser or proxy keeps it.
+  res.setHeader('Cache-Control', 'no-store');
+  const session = await portal.sessions.resolve(id);
+  if (!session) throw new DomainError('unauthenticated', 'Your portal session has ended (signed out, idle too long or past its maximum age); sign in again.');
+  if (unsafeMethods.has(req.method)) {
+    const crossSite = sameOriginProblem(req, portal.publicOrigin);
+    if (crossSite) throw crossSite;
+    if (!portal.sessions.csrfMatches(session, req.get('x-csrf-token'))) {
+      throw new DomainError('forbidden', "The X-CSRF-Token header is missing or is not this session's token (GET /auth/session gives it): a state-changing request needs it.");
+    }
+  }
+  // The actor is the server-side session's principal, never anything the browser sends.
+  return session.principal;
+}
+
+/**
+ * The one authentication of a person: `Authorization: Bearer` when the request has one (API
+ * clients, the CLI), else the portal's session cookie. With `bearer: false`, the cookie only (the
+ * portal's sign-out: there is no session to end without it). A refusal is audited as auth.failed.
+ */
+export function authenticateUser(identity: Pick<IdentityProvider, 'verify'>, audit: AuthAudit, portal?: SessionAuth, opts: { bearer: boolean } = { bearer: true }) {
   return (req: Request, res: Response, next: NextFunction): void => {
+    let credential: 'user' | 'session' = 'user';
     Promise.resolve()
-      .then(() => identity.verify(tokenOf(req)))
+      .then(async () => {
+        const id = portal ? cookiesOf(req)[sessionCookie] : undefined;
+        if (portal && id && !(opts.bearer && req.get('authorization') !== undefined)) {
+          credential = 'session';
+          return sessionPrincipal(portal, req, res, id);
+        }
+        if (!opts.bearer) throw new DomainError('unauthenticated', 'This needs the portal session cookie: sign in at /auth/sign-in.');
+        return (await identity.verify(tokenOf(req))).principal;
+      })
       .then(
-        ({ principal }) => {
+        (principal) => {
           req.user = principal;
           next();
         },
-        (e: unknown) => auditRefusal(audit, req, res, e, 'user').then(next, next),
+        (e: unknown) => auditRefusal(audit, req, res, e, credential).then(next, next),
       );
   };
 }

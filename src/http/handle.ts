@@ -3,6 +3,7 @@ import { RequestContext } from '../audit/audit-event';
 import { DevicePrincipal, UserPrincipal } from '../identity/principal';
 import { DomainError } from '../problems/problem';
 import { timeOrderedId } from '../store/ids';
+import { CookieChange, setCookie } from './cookies';
 
 export interface Reply {
   status: number;
@@ -15,6 +16,10 @@ export interface Reply {
   text?: { type: string; body: string };
   /** A body written a line at a time, in constant memory whatever its length (the audit export). */
   stream?: { type: string; headers?: Record<string, string>; lines: AsyncIterable<string> };
+  /** Cookies set or cleared, by name (the portal's session and sign-in cookies). */
+  cookies?: Record<string, CookieChange>;
+  /** Sends the browser on (the portal's sign-in): `status` 302 or 303 with this Location, no body. */
+  redirect?: string;
 }
 
 declare module 'express-serve-static-core' {
@@ -59,6 +64,8 @@ export function handle(fn: (req: Request) => Promise<Reply>): RequestHandler {
 
 async function send(res: Response, reply: Reply): Promise<void> {
   if (reply.noStore) res.setHeader('Cache-Control', 'no-store');
+  for (const [name, change] of Object.entries(reply.cookies ?? {})) setCookie(res, name, change);
+  if (reply.redirect !== undefined) return void res.status(reply.status).location(reply.redirect).end();
   if (reply.stream) return sendLines(res, reply.status, reply.stream);
   if (reply.json !== undefined) res.status(reply.status).type('application/json').send(reply.json);
   else if (reply.text !== undefined) res.status(reply.status).set('content-type', reply.text.type).send(reply.text.body);

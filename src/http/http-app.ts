@@ -8,8 +8,10 @@ import { EscalationRouteService, escalationRoutes } from '../escalations/escalat
 import { GrantRouteService, grantRoutes } from '../grants/grant-routes';
 import { PolicyRouteService, policyRoutes } from '../policies/policy-routes';
 import { portalPages } from '../portal/portal-pages';
+import { PortalRouteService, portalRoutes } from '../portal/portal-routes';
+import type { SignInService } from '../portal/sign-in-service';
 import { DomainError } from '../problems/problem';
-import { authenticateDevice, authenticateUser } from './auth';
+import { authenticateDevice, authenticateUser, requireSameOrigin } from './auth';
 import { createErrorHandler } from './error-handler';
 import { requestContext } from './handle';
 import { requestLog } from './request-log';
@@ -72,6 +74,8 @@ function refuseOtherMethods(req: Request, _res: Response, next: NextFunction): v
 export interface HttpSettings {
   trustProxy: boolean | number | string;
   rateLimits: RateLimitSettings;
+  /** portal.publicOrigin: where the portal's state-changing requests must come from (else the request's own origin). */
+  publicOrigin?: string;
 }
 
 /**
@@ -94,6 +98,8 @@ export interface HttpDependencies {
   grants: GrantRouteService;
   escalations: EscalationRouteService;
   auditService: AuditRouteService;
+  /** The portal's sign-in routes, and its sessions as a credential of every /v1 route. */
+  signIn: PortalRouteService & Pick<SignInService, 'resolve' | 'csrfMatches'>;
   ready: () => Promise<void>;
   /** False while the start-up checks have not run (a daemon started while its store was down): /v1 answers 503. */
   serving?: () => boolean;
@@ -125,7 +131,8 @@ export function createHttpApp(s: HttpDependencies): express.Express {
   ];
   // Built once: the document only changes with the code.
   let openapi: string | undefined;
-  const operator = operatorRoutes(s, () => (openapi ??= JSON.stringify(buildOpenApi([operator, ...api]))));
+  const portal = portalRoutes(s.signIn);
+  const operator = operatorRoutes(s, () => (openapi ??= JSON.stringify(buildOpenApi([operator, portal, ...api]))));
   // Every route mounted, by method and full path: the OpenAPI coverage test compares it with the document.
   const routes: string[] = [];
   for (const r of operator.routes) {
@@ -137,6 +144,11 @@ export function createHttpApp(s: HttpDependencies): express.Express {
   // a load balancer's /readyz or the scraper's /metrics answer 429 and take the daemon out of service.
   app.use(limits.perAddress);
   app.use('/v1', refuseOtherMethods);
+  // Sign-in answers, refusals included, are about one browser's session: no browser or proxy keeps any.
+  app.use('/auth', refuseOtherMethods, (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   // Nothing under /v1 is served before the start-up checks (a rolled-back audit log, the schema) have run.
   app.use('/v1', (_req, _res, next) =>
     next(
@@ -149,10 +161,24 @@ export function createHttpApp(s: HttpDependencies): express.Express {
   // Refused credentials are audited (auth.failed) before the 401 leaves, and counted per address
   // after the check: past the limit, failed ones answer 429, valid ones still pass.
   const authAudit = { audit: s.audit, transactor: s.transactor, logger: s.logger, failures: limits.authFailures };
+  // A person is a bearer token, or else the portal's session cookie (with its Origin and CSRF checks).
+  const sessionAuth = { sessions: s.signIn, publicOrigin: s.httpSettings.publicOrigin };
   const authenticate: Record<'user' | 'agent', RequestHandler> = {
-    user: authenticateUser(s.identity, authAudit),
+    user: authenticateUser(s.identity, authAudit, sessionAuth),
     agent: authenticateDevice(s.deviceIdentity, authAudit),
   };
+  // The portal's sign-in, one route at a time: signing out takes the session cookie alone; the
+  // public ones that change state (the development sign-in) must come from the portal's origin.
+  for (const r of portal.routes) {
+    const guard =
+      callerKind(r.roles) === 'user'
+        ? [authenticateUser(s.identity, authAudit, sessionAuth, { bearer: false })]
+        : r.method === 'get'
+          ? []
+          : [requireSameOrigin(s.httpSettings.publicOrigin)];
+    app[r.method](r.path, ...guard, handlerOf(r));
+    routes.push(`${r.method.toUpperCase()} ${r.path}`);
+  }
   for (const group of api) {
     const kind = callerKind(group.routes[0]?.roles ?? 'public');
     if (kind === 'public') throw new Error(`The routes under ${group.prefix} are public: declare them with the operator endpoints.`);

@@ -1,4 +1,5 @@
 import { RequestHandler, Router } from 'express';
+import { cookiesOf } from './cookies';
 import { deviceOf, handle, userOf } from './handle';
 import type { LimitClass } from './rate-limits';
 import { Route, RouteGroup, callerKind } from './route';
@@ -12,7 +13,7 @@ export function handlerOf(r: Route): RequestHandler {
     const params = r.params ? parse(r.params, req.params, 'params') : undefined;
     const body = r.body ? parse(r.body, req.body, 'body') : undefined;
     const query = r.query ? parse(r.query, req.query, 'query') : undefined;
-    return r.handle({ caller, params, query, body, context: req.context } as Parameters<Route['handle']>[0]);
+    return r.handle({ caller, params, query, body, context: req.context, cookies: cookiesOf(req) } as Parameters<Route['handle']>[0]);
   });
 }
 

@@ -32,6 +32,8 @@ export interface RouteInput<A extends Access, P, Q, B> {
   query: Parsed<Q>;
   body: Parsed<B>;
   context: RequestContext;
+  /** The request's cookies by name (the portal's routes read their session and sign-in cookies). */
+  cookies: Readonly<Record<string, string>>;
 }
 
 /**

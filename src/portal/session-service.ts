@@ -47,8 +47,12 @@ export function createSessionService(deps: {
   const { db, sessions, transactor, audit, clock, settings } = deps;
   const iso = (ms: number) => new Date(ms).toISOString();
 
-  /** Starts a session for a principal just verified; the id goes into the cookie and nowhere else. */
-  async function start(principal: UserPrincipal, ctx: RequestContext): Promise<{ id: string; session: PortalSession }> {
+  /**
+   * Starts a session for a principal just verified; the id goes into the cookie and nowhere else.
+   * `authContextsUntil`: when the access token the principal came from expires (seconds since the
+   * epoch); its authContexts (a step-up) count until then only.
+   */
+  async function start(principal: UserPrincipal, ctx: RequestContext, opts: { authContextsUntil?: number } = {}): Promise<{ id: string; session: PortalSession }> {
     // A new id at every sign-in: an id planted in the browser before it (session fixation) is never the one signed in.
     const id = crypto.randomBytes(32).toString('base64url');
     const now = clock.now().getTime();
@@ -63,6 +67,7 @@ export function createSessionService(deps: {
         expires_at: expiresAt,
         ended_at: null,
         ended_reason: null,
+        auth_contexts_until: opts.authContextsUntil !== undefined ? iso(opts.authContextsUntil * 1000) : null,
       });
       await audit.append(tx, { actor: actorOf(principal), action: 'portal.signed-in', outcome: 'success', details: { expiresAt }, context: ctx });
     });
@@ -82,14 +87,34 @@ export function createSessionService(deps: {
       return undefined;
     }
     if (now - Date.parse(row.last_seen_at) >= touchEverySeconds * 1000) await transactor.run((tx) => sessions.touch(tx, idHash, iso(now)));
-    return { principal: JSON.parse(row.principal) as UserPrincipal, csrfToken: csrfTokenOf(id), expiresAt: row.expires_at };
+    const { authContexts, ...rest } = JSON.parse(row.principal) as UserPrincipal;
+    // A step-up is as fresh as the token that carried it: past its exp, a reveal asks for it again.
+    const fresh = authContexts !== undefined && row.auth_contexts_until !== null && now < Date.parse(row.auth_contexts_until);
+    const principal: UserPrincipal = fresh ? { ...rest, authContexts } : rest;
+    return { principal, csrfToken: csrfTokenOf(id), expiresAt: row.expires_at };
   }
 
   /** Signs out: the session ends on the server, for every daemon; audited when it was live. */
   async function end(id: string, principal: UserPrincipal, ctx: RequestContext): Promise<void> {
     await transactor.run(async (tx) => {
       if (await sessions.end(tx, hashOf(id), clock.now().toISOString(), 'signed-out'))
-        await audit.append(tx, { actor: actorOf(principal), action: 'portal.signed-out', outcome: 'success', context: ctx });
+        await audit.append(tx, { actor: actorOf(principal), action: 'portal.signed-out', outcome: 'success', details: { reason: 'signed-out' }, context: ctx });
+    });
+  }
+
+  /** What the store keeps of a session id (its hash): a pending sign-in holds it to end that session when the new one starts. */
+  function refOf(id: string): string {
+    return hashOf(id);
+  }
+
+  /** Ends the live session behind a ref because its browser signed in again (a step-up, another account); audited as its owner's sign-out. */
+  async function endReplaced(ref: string, ctx: RequestContext): Promise<void> {
+    await transactor.run(async (tx) => {
+      const row = await sessions.findLive(tx, ref);
+      if (row && (await sessions.end(tx, ref, clock.now().toISOString(), 'replaced'))) {
+        const owner = JSON.parse(row.principal) as UserPrincipal;
+        await audit.append(tx, { actor: actorOf(owner), action: 'portal.signed-out', outcome: 'success', details: { reason: 'replaced' }, context: ctx });
+      }
     });
   }
 
@@ -105,7 +130,7 @@ export function createSessionService(deps: {
     return a.length === b.length && crypto.timingSafeEqual(a, b);
   }
 
-  return { start, resolve, end, prune, csrfMatches };
+  return { start, resolve, end, refOf, endReplaced, prune, csrfMatches };
 }
 
 export type SessionService = ReturnType<typeof createSessionService>;

@@ -45,6 +45,7 @@ export function scheduleJobs(
     deviceIdentity: { pruneTokenIds(): Promise<void> };
     checkpoints: { checkpointIfDue(): Promise<unknown> };
     webhooks: { deliverDue(): Promise<number> };
+    signIn: { prune(): Promise<number> };
   },
   opts: { rotationWorkerSeconds: number; rotationScanSeconds: number; webhookSeconds: number },
 ): Scheduler {
@@ -57,6 +58,8 @@ export function scheduleJobs(
   s.every('run-rotation-jobs', `*/${opts.rotationWorkerSeconds} * * * * *`, () => d.rotations.runDueJobs());
   s.every('prune-agent-token-ids', '*/10 * * * *', () => d.deviceIdentity.pruneTokenIds());
   s.every('audit-checkpoint', '*/20 * * * * *', () => d.checkpoints.checkpointIfDue());
+  // Sign-ins abandoned at Entra's login page, and portal sessions that ended or expired a day ago.
+  s.every('prune-portal-sessions', '*/10 * * * *', () => d.signIn.prune());
   s.every('deliver-webhooks', `*/${opts.webhookSeconds} * * * * *`, () => d.webhooks.deliverDue());
   return s;
 }

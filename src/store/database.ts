@@ -10,6 +10,7 @@ import * as m005 from './migrations/005-unpruned-versions';
 import * as m006 from './migrations/006-agent-key-thumbprint';
 import * as m007 from './migrations/007-grant-coverage';
 import * as m008 from './migrations/008-portal-sessions';
+import * as m009 from './migrations/009-portal-sign-ins';
 import { Database } from './schema';
 
 export type Db = Kysely<Database>;
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '006-agent-key-thumbprint': m006,
   '007-grant-coverage': m007,
   '008-portal-sessions': m008,
+  '009-portal-sign-ins': m009,
 };
 
 /** Creates a directory (and parents) readable by the daemon's user only. */

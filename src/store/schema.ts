@@ -120,6 +120,21 @@ export interface PortalSessionTable {
   expires_at: string;
   ended_at: string | null;
   ended_reason: string | null;
+  /** Until when the principal's authContexts (Entra acrs) count: the access token's exp (migration 009). */
+  auth_contexts_until: string | null;
+}
+
+/** An Entra sign-in begun and not yet finished (migration 009): single use, ten minutes. */
+export interface PortalSignInTable {
+  state_hash: string;
+  nonce: string;
+  code_verifier: string;
+  return_to: string;
+  auth_context: string | null;
+  /** The id hash of the session the sign-in replaces, if the browser held one. */
+  replaces_session: string | null;
+  created_at: string;
+  expires_at: string;
 }
 
 export interface AuditEventTable {
@@ -178,4 +193,5 @@ export interface Database {
   escalations: EscalationTable;
   webhook_deliveries: WebhookDeliveryTable;
   portal_sessions: PortalSessionTable;
+  portal_sign_ins: PortalSignInTable;
 }

@@ -20,6 +20,7 @@ const copyOrder = {
   escalations: 8,
   webhook_deliveries: 9,
   portal_sessions: 10,
+  portal_sign_ins: 11,
 } satisfies Record<keyof Database, number>;
 
 export type TableName = keyof Database;

@@ -23,7 +23,8 @@ describe('jitbroker migrate and the schema check on start', () => {
       'applied 006-agent-key-thumbprint',
       'applied 007-grant-coverage',
       'applied 008-portal-sessions',
-      `schema is current (008-portal-sessions): sqlite:${path.join(data, 'jitbroker.db')}`,
+      'applied 009-portal-sign-ins',
+      `schema is current (009-portal-sign-ins): sqlite:${path.join(data, 'jitbroker.db')}`,
     ]);
     expect(fs.statSync(data).mode & 0o777).toBe(0o700);
     expect(fs.statSync(path.join(data, 'jitbroker.db')).mode & 0o777).toBe(0o600);
@@ -33,7 +34,7 @@ describe('jitbroker migrate and the schema check on start', () => {
     const r = runCli(['migrate'], { env, cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/applied/);
-    expect(r.stdout).toMatch(/^schema is current \(008-portal-sessions\), nothing to apply: sqlite:/);
+    expect(r.stdout).toMatch(/^schema is current \(009-portal-sign-ins\), nothing to apply: sqlite:/);
   });
 
   it('serve refuses, before listening, a store that records a migration this build does not have', () => {

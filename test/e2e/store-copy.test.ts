@@ -22,6 +22,7 @@ const tables = [
   'escalations',
   'webhook_deliveries',
   'portal_sessions',
+  'portal_sign_ins',
 ];
 
 /** Runs SQL on the test cluster as its superuser. */
@@ -92,7 +93,7 @@ describe('jitbroker store copy: a SQLite store into PostgreSQL', () => {
     const migrated = runCli(['migrate', '--store', pg.url]);
     expect(migrated.code).toBe(0);
     expect(migrated.stdout).toMatch(
-      /applied 001-initial\napplied 002-rotation\napplied 003-escalations-webhooks\napplied 004-revealed-versions\napplied 005-unpruned-versions\napplied 006-agent-key-thumbprint\napplied 007-grant-coverage\napplied 008-portal-sessions\nschema is current/,
+      /applied 001-initial\napplied 002-rotation\napplied 003-escalations-webhooks\napplied 004-revealed-versions\napplied 005-unpruned-versions\napplied 006-agent-key-thumbprint\napplied 007-grant-coverage\napplied 008-portal-sessions\napplied 009-portal-sign-ins\nschema is current/,
     );
 
     const r = runCli(['store', 'copy', '--from', `sqlite:${dbFile}`, '--to', pg.url, '--batch-size', '7', '--json']);
@@ -137,7 +138,7 @@ describe('jitbroker store copy: a SQLite store into PostgreSQL', () => {
     const bare = runCli(['store', 'copy', '--from', `sqlite:${dbFile}`, '--to', withDatabase(pg.url, 'second')]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(
-      /refusing to copy: the target is not migrated \(missing 001-initial, 002-rotation, 003-escalations-webhooks, 004-revealed-versions, 005-unpruned-versions, 006-agent-key-thumbprint, 007-grant-coverage, 008-portal-sessions\); run jitbroker migrate --store postgres:/,
+      /refusing to copy: the target is not migrated \(missing 001-initial, 002-rotation, 003-escalations-webhooks, 004-revealed-versions, 005-unpruned-versions, 006-agent-key-thumbprint, 007-grant-coverage, 008-portal-sessions, 009-portal-sign-ins\); run jitbroker migrate --store postgres:/,
     );
   });
 

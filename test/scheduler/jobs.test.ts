@@ -11,6 +11,7 @@ const expected = {
   'prune-agent-token-ids': ['deviceIdentity', 'pruneTokenIds'],
   'audit-checkpoint': ['checkpoints', 'checkpointIfDue'],
   'deliver-webhooks': ['webhooks', 'deliverDue'],
+  'prune-portal-sessions': ['signIn', 'prune'],
 } as const;
 
 type Service = (typeof expected)[keyof typeof expected][0];

@@ -25,7 +25,7 @@ describe('migration 006-agent-key-thumbprint on a store that predates it', () =>
       insert.run('pc-b', 'pc-b', JSON.stringify({ ...shared, kid: 'same key, other text' }), '2026-01-02T00:00:00.000Z');
       insert.run('pc-a', 'pc-a', JSON.stringify(shared), '2026-01-01T00:00:00.000Z');
       insert.run('pc-c', 'pc-c', JSON.stringify(own), '2026-01-03T00:00:00.000Z');
-      expect(await migrate(db)).toEqual(['006-agent-key-thumbprint', '007-grant-coverage', '008-portal-sessions']);
+      expect(await migrate(db)).toEqual(['006-agent-key-thumbprint', '007-grant-coverage', '008-portal-sessions', '009-portal-sign-ins']);
       const rows = await db.selectFrom('devices').select(['id', 'agent_key_thumbprint']).orderBy('id').execute();
       expect(rows).toEqual([
         { id: 'pc-a', agent_key_thumbprint: await calculateJwkThumbprint(shared) },

@@ -47,6 +47,7 @@ describe('the SQLite store is durable and private', () => {
         '006-agent-key-thumbprint',
         '007-grant-coverage',
         '008-portal-sessions',
+        '009-portal-sign-ins',
       ]);
     } finally {
       await db.destroy();

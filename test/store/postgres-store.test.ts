@@ -33,6 +33,7 @@ describe('the numbered migrations on PostgreSQL', () => {
       'grants',
       'policies',
       'portal_sessions',
+      'portal_sign_ins',
       'rotation_jobs',
       'vault_secrets',
       'webhook_deliveries',

@@ -260,7 +260,14 @@ async function assembleTestApp(dataDir: string, env: Record<string, string>, opt
   const recorded: Recorded[] = [];
   const outer = express();
   outer.use(recorder(recorded));
-  outer.use(createHttpApp({ ...services, logger, ready: services.ready, httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits } }));
+  outer.use(
+    createHttpApp({
+      ...services,
+      logger,
+      ready: services.ready,
+      httpSettings: { trustProxy: config.http.trustProxy, rateLimits: config.http.rateLimits, publicOrigin: config.portal.publicOrigin },
+    }),
+  );
   const api = request(outer);
   const servers: http.Server[] = [];
   async function listen(): Promise<string> {
