@@ -1,0 +1,254 @@
+/// <reference lib="dom" />
+// The functions these tests hand to page.evaluate run in the browser.
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Browser, BrowserContext, Page } from 'playwright-core';
+import { bearer } from '../support/bearer';
+import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
+import { Scenario, createScenario } from '../support/scenario';
+
+/**
+ * A support engineer's day in the portal, in a real Chromium against the daemon: sign in on the
+ * development page (identity.mode local), find a device as they type, ask, reveal, copy, end.
+ */
+interface Labels {
+  signIn: string;
+  devTitle: string;
+  subject: string;
+  groups: string;
+  roles: string[];
+  myAccess: string;
+}
+const english: Labels = {
+  signIn: 'Sign in',
+  devTitle: 'Development sign-in',
+  subject: 'User (subject)',
+  groups: 'Groups',
+  roles: ['Requester', 'Approver', 'IT admin', 'Auditor'],
+  myAccess: 'My access',
+};
+const dutch: Labels = {
+  signIn: 'Aanmelden',
+  devTitle: 'Aanmelden voor ontwikkeling',
+  subject: 'Gebruiker (subject)',
+  groups: 'Groepen',
+  roles: ['Aanvrager', 'Goedkeurder', 'IT-beheerder', 'Auditor'],
+  myAccess: 'Mijn toegang',
+};
+
+describe('the requester in the portal', () => {
+  let s: Scenario;
+  let url: string;
+  let browser: Browser;
+  let context: BrowserContext | undefined;
+  beforeAll(async () => {
+    s = await createScenario();
+    url = await s.h.listen();
+    // A second device behind a policy that needs an approver, with a name to search by.
+    await s.h.api
+      .post('/v1/devices')
+      .set(bearer(s.tokens.admin))
+      .send({ id: 'lab-0042', displayName: 'Lab bench 42', groups: ['lab'], agentKey: (await s.h.deviceKey()).publicJwk })
+      .expect(201);
+    await s.h.api
+      .post('/v1/policies')
+      .set(bearer(s.tokens.admin))
+      .send({ name: 'helpdesk-lab', principals: { groups: ['helpdesk'] }, deviceGroups: ['lab'], maxDuration: 'PT2H', requireApproval: true })
+      .expect(201);
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await s?.h.close();
+  });
+  afterEach(async () => {
+    await context?.close();
+    context = undefined;
+  });
+
+  async function newPage(opts: { width?: number; locale?: string; clock?: boolean } = {}): Promise<Page> {
+    context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: 900 }, locale: opts.locale ?? 'en-GB' });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    const page = await context.newPage();
+    if (opts.clock) await page.clock.install();
+    return page;
+  }
+
+  /** Signs in on the development page the way a person does: from the start page's button. */
+  async function signIn(page: Page, subject: string, groups: string, roles: string[] = ['Requester'], l: Labels = english): Promise<void> {
+    await page.goto(url + '/');
+    await page.getByRole('main').getByRole('link', { name: l.signIn }).click();
+    await page.getByRole('heading', { level: 1, name: l.devTitle }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/dev-sign-in');
+    await page.getByLabel(l.subject).fill(subject);
+    for (const role of l.roles) {
+      const box = page.getByRole('checkbox', { name: role });
+      if ((await box.isChecked()) !== roles.includes(role)) await box.click();
+    }
+    await page.getByLabel(l.groups).fill(groups);
+    await page.getByRole('main').getByRole('button', { name: l.signIn }).click();
+    await page.getByRole('heading', { level: 1, name: l.myAccess }).waitFor();
+  }
+
+  const pageText = (page: Page) => page.evaluate(() => document.documentElement.textContent ?? '');
+
+  it('finds a device as they type, requests, reveals on a click (masked, shown, copied, hidden), and ends the grant with one confirmed click', async () => {
+    const page = await newPage();
+    await signIn(page, 'alice', 'helpdesk');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'my-access-empty-en-1280');
+
+    await page.getByRole('link', { name: 'Request access' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Request access' }).waitFor();
+    await page.getByRole('combobox', { name: /Device/ }).fill('laptop');
+    await page.getByRole('option', { name: /laptop-7/ }).click();
+    await page.getByText('You may elevate here for up to 4 hours.').waitFor();
+    await page.getByLabel('Reason').fill('printer driver for the finance team');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'request-en-1280');
+    await page.getByRole('button', { name: 'Send request' }).click();
+
+    await page.getByRole('heading', { level: 1, name: 'Access to laptop-7' }).waitFor();
+    await page.getByText('Active', { exact: true }).waitFor();
+    const grantId = new URL(page.url()).pathname.split('/')[2] as string;
+    await page.getByRole('button', { name: 'Reveal password' }).click();
+    await page.getByText('Account:').waitFor();
+    // Masked: the page holds dots, not the password.
+    expect(await pageText(page)).not.toContain(s.password);
+    const [revealEvent] = (
+      (await s.h.api.get('/v1/audit/events').query({ action: 'grant.password-revealed' }).set(bearer(s.tokens.auditor))).body as {
+        items: Array<{ actor: { subject: string }; target: string }>;
+      }
+    ).items;
+    expect(revealEvent).toMatchObject({ actor: { subject: 'alice' }, target: `grant:${grantId}` });
+
+    await page.getByRole('button', { name: 'Show' }).click();
+    expect(await page.getByTestId('password').textContent()).toBe(s.password);
+    await page.getByRole('switch', { name: 'Spell it out' }).click();
+    await page.getByRole('list', { name: 'The password, character by character' }).waitFor();
+    expect(await page.getByRole('list', { name: 'The password, character by character' }).getByRole('listitem').count()).toBe(s.password.length);
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'grant-revealed-en-1280');
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByText('Password copied to the clipboard.').waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(s.password);
+    await page.getByRole('button', { name: 'Hide' }).click();
+    expect(await pageText(page)).not.toContain(s.password);
+    // Nowhere in the browser's storage, the address or the history either.
+    const kept = await page.evaluate(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, href: location.href, state: history.state as unknown }));
+    expect(kept).not.toContain(s.password);
+
+    await page.getByRole('button', { name: "I'm done" }).click();
+    await page.getByRole('dialog', { name: 'End your access now?' }).waitFor();
+    await page.getByRole('button', { name: 'End access' }).click();
+    await page.getByText('Ended', { exact: true }).waitFor();
+    expect(await pageText(page)).not.toContain(s.password);
+    const grant = await s.h.api.get(`/v1/grants/${grantId}`).set(bearer(s.tokens.auditor));
+    expect(grant.body).toMatchObject({ state: 'revoked', endedBy: 'alice' });
+
+    // The post-use rotation: the device confirms the new password, and the timeline says so.
+    // The daemon's clock is the harness's: past rotation.postUseDelay, the worker writes the new password for the agent.
+    s.h.clock.advance(6 * 60 * 1000);
+    expect(await s.h.rotations.runDueJobs()).toBe(1);
+    await s.h.ackPending('laptop-7', s.key);
+    const timeline = page.getByRole('region', { name: 'Timeline' });
+    await timeline.getByText(/Password changed, confirmed by the device at \d\d:\d\d/).waitFor({ timeout: 15000 });
+    for (const text of ['Requested by', 'Password revealed to', 'Ended']) await timeline.getByText(new RegExp(text)).first().waitFor();
+    await screenshot(page, 'grant-ended-en-1280');
+  });
+
+  it('shows a request waiting for an approver, in Dutch on a phone, and turns it active by itself when the approver approves', async () => {
+    const page = await newPage({ locale: 'nl-NL', width: 390 });
+    await signIn(page, 'bob', 'helpdesk', ['Aanvrager'], dutch);
+    await screenshot(page, 'my-access-nl-390');
+    await page.getByRole('link', { name: 'Toegang aanvragen' }).click();
+    // Found by its display name, not its id.
+    await page.getByRole('combobox', { name: /Apparaat/ }).fill('bench');
+    await page.getByRole('option', { name: /Lab bench 42/ }).click();
+    await page.getByText('Een goedkeurder moet de aanvraag eerst goedkeuren.', { exact: false }).waitFor();
+    await page.getByLabel('Reden').fill('BIOS-update');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'request-nl-390');
+    await page.getByRole('button', { name: 'Aanvraag versturen' }).click();
+    await page.getByText('Wacht op goedkeuring', { exact: true }).waitFor();
+    const grantId = new URL(page.url()).pathname.split('/')[2] as string;
+    await screenshot(page, 'grant-pending-nl-390');
+
+    const approved = await s.h.api.post(`/v1/grants/${grantId}/approve`).set(bearer(s.tokens.approver)).send({ comment: 'ok' });
+    expect(approved.status).toBe(200);
+    // No reload: the page polls and changes by itself.
+    await page.getByText('Actief', { exact: true }).waitFor({ timeout: 15000 });
+    await page.getByRole('region', { name: 'Tijdlijn' }).getByText('Goedgekeurd door carol').waitFor({ timeout: 15000 });
+    await page.getByRole('button', { name: 'Wachtwoord tonen' }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'grant-active-nl-390');
+  });
+
+  it('takes the password off the page a minute after it was revealed', async () => {
+    const page = await newPage({ clock: true });
+    await signIn(page, 'erin', 'helpdesk');
+    await page.getByRole('link', { name: 'Request access' }).click();
+    await page.getByRole('combobox', { name: /Device/ }).fill('laptop-7');
+    await page.getByRole('option', { name: /laptop-7/ }).click();
+    await page.getByLabel('Reason').fill('clean up a stuck install');
+    await page.getByRole('button', { name: 'Send request' }).click();
+    await page.getByRole('button', { name: 'Reveal password' }).click();
+    await page.getByRole('button', { name: 'Show' }).click();
+    const shown = (await page.getByTestId('password').textContent()) as string;
+    expect(shown.length).toBeGreaterThan(8);
+    await page.clock.fastForward(61_000);
+    await page.getByText('The password was removed from the page. Reveal it again if you still need it.').waitFor();
+    expect(await pageText(page)).not.toContain(shown);
+    await page.getByRole('button', { name: 'Reveal password' }).waitFor();
+  });
+
+  it('after sign-out the session is over on the server, and Back shows none of its pages', async () => {
+    const page = await newPage();
+    await signIn(page, 'frank', 'helpdesk');
+    const [cookie] = (await context!.cookies()).filter((c) => c.name === '__Host-jitbroker-session');
+    // The cookie as the issue asks: a __Host- name, HttpOnly, Secure, SameSite=Strict, for the whole site, gone with the browser.
+    expect(cookie).toMatchObject({ path: '/', httpOnly: true, secure: true, sameSite: 'Strict', expires: -1 });
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    await page.getByRole('link', { name: 'Request access' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Request access' }).waitFor();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { level: 1, name: 'You are signed out' }).waitFor();
+    await screenshot(page, 'signed-out-en-1280');
+    await page.goBack();
+    await page.waitForLoadState('load');
+    // Back lands on a page that asks the daemon again, which says nobody is signed in: it sends the browser to sign in.
+    await page.getByRole('heading', { level: 1, name: 'Development sign-in' }).waitFor();
+    expect(await pageText(page)).not.toContain('frank');
+    const replayed = await s.h.api.get('/v1/grants').set('cookie', `${cookie!.name}=${cookie!.value}`);
+    expect(replayed.status).toBe(401);
+  });
+
+  it('refuses a state-changing request another origin makes the browser send with the session cookie', async () => {
+    const page = await newPage();
+    await signIn(page, 'grace', 'helpdesk');
+    const asked = await s.h.api
+      .post('/v1/grants')
+      .set(bearer(await s.h.token('grace', ['requester'], ['helpdesk'])))
+      .send({ deviceId: 'laptop-7', reason: 'cross-origin test', duration: 'PT1H' });
+    expect(asked.status).toBe(201);
+    const grantId = (asked.body as { id: string }).id;
+    // Another origin on the same site (127.0.0.1, another port): SameSite=Strict still sends the cookie, so the Origin check must refuse.
+    const evil = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(`<form method="post" action="${url}/v1/grants/${grantId}/revoke"></form><script>document.forms[0].submit()</script>`);
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const answered = page.waitForResponse((r) => r.url().endsWith(`/v1/grants/${grantId}/revoke`));
+      await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+      const res = await answered;
+      expect(res.status()).toBe(403);
+      expect(((await res.request().allHeaders()) as Record<string, string>).cookie ?? '').toContain('__Host-jitbroker-session=');
+    } finally {
+      evil.close();
+    }
+    const grant = await s.h.api.get(`/v1/grants/${grantId}`).set(bearer(s.tokens.auditor));
+    expect(grant.body.state).toBe('active');
+  });
+});
