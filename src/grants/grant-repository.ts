@@ -214,6 +214,29 @@ export function createGrantRepository(db: Q) {
         .execute();
       return rows.map(grantFromRow);
     },
+    /** The devices a requester asked for elevation on, each with their latest request, newest first (only among `deviceIds` when given). */
+    async requestedDevices(q: Q, requester: string, f: { deviceIds?: readonly string[]; limit: number }): Promise<Array<{ deviceId: string; lastRequestedAt: string }>> {
+      if (f.deviceIds && f.deviceIds.length === 0) return [];
+      let sel = q
+        .selectFrom('grants')
+        .select((eb) => ['device_id as deviceId', eb.fn.max('created_at').as('lastRequestedAt')])
+        .where('requester', '=', requester);
+      if (f.deviceIds) sel = sel.where('device_id', 'in', [...f.deviceIds]);
+      const rows = await sel.groupBy('device_id').orderBy('lastRequestedAt', 'desc').orderBy('device_id').limit(f.limit).execute();
+      return rows.map((r) => ({ deviceId: r.deviceId, lastRequestedAt: String(r.lastRequestedAt) }));
+    },
+    /** A requester's open (pending or active) grants on any of these devices. */
+    async openOfRequesterOn(q: Q, requester: string, deviceIds: readonly string[]): Promise<Grant[]> {
+      if (deviceIds.length === 0) return [];
+      const rows = await q
+        .selectFrom('grants')
+        .selectAll()
+        .where('requester', '=', requester)
+        .where('device_id', 'in', [...deviceIds])
+        .where('state', 'in', ['pending', 'active'])
+        .execute();
+      return rows.map(grantFromRow);
+    },
     async list(q: Q, f: { state?: string; deviceId?: string; requester?: string; after?: readonly [string, string]; limit: number }): Promise<Grant[]> {
       let sel = q.selectFrom('grants').selectAll();
       if (f.state) sel = sel.where('state', '=', f.state as GrantState);

@@ -4,6 +4,7 @@ import { Logger } from 'pino';
 import { AgentRouteService, agentRoutes } from '../credentials/agent-routes';
 import { AuditRouteService, auditRoutes } from '../audit/audit-routes';
 import { DeviceRouteService, deviceRoutes } from '../devices/device-routes';
+import { ElevationRouteService, elevationRoutes } from '../elevation/elevation-routes';
 import { EscalationRouteService, escalationRoutes } from '../escalations/escalation-routes';
 import { GrantRouteService, grantRoutes } from '../grants/grant-routes';
 import { PolicyRouteService, policyRoutes } from '../policies/policy-routes';
@@ -92,6 +93,7 @@ export interface HttpDependencies {
   devices: DeviceRouteService;
   policies: PolicyRouteService;
   grants: GrantRouteService;
+  elevation: ElevationRouteService;
   escalations: EscalationRouteService;
   auditService: AuditRouteService;
   ready: () => Promise<void>;
@@ -120,6 +122,7 @@ export function createHttpApp(s: HttpDependencies): express.Express {
     deviceRoutes(s.devices),
     policyRoutes(s.policies),
     grantRoutes(s.grants),
+    elevationRoutes(s.elevation),
     escalationRoutes(s.escalations),
     auditRoutes(s.auditService),
   ];
