@@ -10,7 +10,15 @@ const approveBody = z.object({ comment: shortText(500).optional() }).strict();
 const denyBody = z.object({ reason: shortText(500) }).strict();
 const revokeBody = z.object({ reason: shortText(500).optional() }).strict();
 const grantParams = z.object({ id: uuid }).strict();
-export const listQuery = z.object({ state: z.enum(grantStates).optional(), deviceId: deviceId.optional(), requester: subjectName.optional(), ...pageQuery }).strict();
+export const listQuery = z
+  .object({
+    state: z.enum(grantStates).optional(),
+    deviceId: deviceId.optional(),
+    requester: subjectName.optional(),
+    decidable: z.enum(['true', 'false']).optional().describe("true: an approver's queue, the pending grants you may decide (never your own, under any of your sign-in names)"),
+    ...pageQuery,
+  })
+  .strict();
 
 // The grant state machine's table names the states: the enum cannot drift from what the code allows.
 const grant = z
@@ -54,11 +62,11 @@ export function grantRoutes(grants: GrantRouteService): RouteGroup {
     route({
       method: 'get',
       path: '/v1/grants',
-      summary: 'List grants (your own, or all for approvers, admins, auditors)',
+      summary: 'List grants (your own, or all for approvers, admins, auditors; decidable=true: the approver’s queue)',
       roles: ['requester', 'approver', 'admin', 'auditor'],
       query: listQuery,
       responses: { 200: { description: 'A page of grants', json: page(grant) } },
-      handle: async ({ caller, query }) => ({ status: 200, body: await grants.listGrants(caller, query) }),
+      handle: async ({ caller, query }) => ({ status: 200, body: await grants.listGrants(caller, { ...query, decidable: query.decidable === 'true' }) }),
     }),
     route({
       method: 'get',

@@ -5,7 +5,7 @@ import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
 import { DeviceRepository } from '../devices/device-repository';
-import { UserPrincipal, hasRole, requireRole, sharesLogin } from '../identity/principal';
+import { UserPrincipal, hasRole, requireRole } from '../identity/principal';
 import { Policy, decide, decideGrant } from '../policies/policy';
 import { PolicyRepository } from '../policies/policy-repository';
 import { Metrics } from '../metrics/metrics';
@@ -16,7 +16,7 @@ import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
 import { parseDurationSeconds } from '../time/duration';
-import { Grant, GrantRequester, approvedOf, assertCanMove, isLive, requestOf } from './grant';
+import { Grant, GrantRequester, approvedOf, assertCanMove, isLive, isOwnRequest, requestOf } from './grant';
 import { createRefuse } from './grant-refusal';
 import { createGrantReveal } from './grant-reveal';
 import { GrantRepository } from './grant-repository';
@@ -276,7 +276,7 @@ export function createGrantService(deps: {
       if (!found) throw new DomainError('not-found', `No grant '${id}'.`);
       const { grant: g, requester } = found;
       // The same person under another object id (a guest in another allowed tenant) has the same sign-in name.
-      if (g.requester === p.subject || sharesLogin(requester.logins, p.logins)) {
+      if (isOwnRequest(requester, p)) {
         throw new DomainError('forbidden', 'A grant must be decided by another person than its requester.');
       }
       assertCanMove(g, to);
@@ -361,16 +361,50 @@ export function createGrantService(deps: {
     return g;
   }
 
-  async function listGrants(p: UserPrincipal, f: { state?: string; deviceId?: string; requester?: string; cursor?: string; limit: number }): Promise<Page<Grant>> {
+  type GrantFilter = { state?: string; deviceId?: string; requester?: string; cursor?: string; limit: number; decidable?: boolean };
+
+  /**
+   * A page of grants: a requester's own, whatever filter they send; everyone's for approvers, admins
+   * and auditors. `decidable`: an approver's queue, the pending grants they may decide, never one
+   * they asked for themselves (approveGrant's own rule, isOwnRequest).
+   */
+  async function listGrants(p: UserPrincipal, f: GrantFilter): Promise<Page<Grant>> {
     requireRole(p, 'requester', 'approver', 'admin', 'auditor');
+    if (f.decidable) {
+      requireRole(p, 'approver');
+      if (f.state !== undefined && f.state !== 'pending') {
+        throw new DomainError('invalid-request', 'Only pending grants can be decided: decidable=true goes with state=pending or no state.', {
+          errors: [{ path: 'query.state', message: 'must be pending with decidable=true' }],
+        });
+      }
+    }
     // A requester sees only their own grants, whatever filter they send.
     const requester = canSeeAll(p) ? f.requester : p.subject;
+    const filter = { state: f.decidable ? 'pending' : f.state, deviceId: f.deviceId, requester };
     return keysetPage(
       f,
       ['string', 'string'],
-      (after, limit) => grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit }),
+      (after, limit) => (f.decidable ? decidableBatch(p, filter, after, limit) : grants.list(db, { ...filter, after, limit })),
       (g) => [g.createdAt, g.id],
     );
+  }
+
+  /** Up to `limit` pending grants `p` may decide after `after`: read a batch at a time, past the ones that are their own. */
+  async function decidableBatch(
+    p: UserPrincipal,
+    filter: { deviceId?: string; requester?: string },
+    after: readonly [string, string] | undefined,
+    limit: number,
+  ): Promise<Grant[]> {
+    const out: Grant[] = [];
+    let from = after;
+    for (;;) {
+      const batch = await grants.listWithRequesters(db, { ...filter, state: 'pending', exceptRequester: p.subject, after: from, limit });
+      out.push(...batch.filter((r) => !isOwnRequest(r.requester, p)).map((r) => r.grant));
+      const last = batch[batch.length - 1]?.grant;
+      if (out.length >= limit || batch.length < limit || !last) return out.slice(0, limit);
+      from = [last.createdAt, last.id];
+    }
   }
 
   return {
