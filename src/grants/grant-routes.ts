@@ -4,6 +4,7 @@ import { deviceId, duration, page, pageQuery, shortText, subjectName, uuid } fro
 import { maxTicketLength } from '../policies/ticket-pattern';
 import { allowedNext, grantStates } from './grant';
 import { GrantService } from './grant-service';
+import { timelineKinds } from './grant-timeline';
 
 const requestGrantBody = z.object({ deviceId, reason: shortText(500), ticket: shortText(maxTicketLength).optional(), duration }).strict();
 const approveBody = z.object({ comment: shortText(500).optional() }).strict();
@@ -29,6 +30,21 @@ const grant = z
       .map(([from, to]) => `${from} → ${to.join(' | ') || '(final)'}`)
       .join('; ')}.`,
   );
+const timeline = z.object({
+  grantId: z.string().uuid(),
+  deviceId: z.string(),
+  entries: z.array(
+    z.object({
+      at: z.string(),
+      kind: z.enum(timelineKinds),
+      actor: z.object({ subject: z.string(), name: z.string().optional() }).optional(),
+      detail: z
+        .string()
+        .optional()
+        .describe('ended: done, withdrawn, revoked, expired or policy, then ": why"; rotation-queued: "due by <time>"; revealed and rotated: the version'),
+    }),
+  ),
+});
 const reveal = z.object({
   deviceId: z.string(),
   account: z.string(),
@@ -44,7 +60,7 @@ const reveal = z.object({
 });
 
 /** What the grant routes call. */
-export type GrantRouteService = Pick<GrantService, 'requestGrant' | 'listGrants' | 'getGrant' | 'approveGrant' | 'denyGrant' | 'revokeGrant' | 'revealPassword'>;
+export type GrantRouteService = Pick<GrantService, 'requestGrant' | 'listGrants' | 'getGrant' | 'grantTimeline' | 'approveGrant' | 'denyGrant' | 'revokeGrant' | 'revealPassword'>;
 
 export function grantRoutes(grants: GrantRouteService): RouteGroup {
   return routeGroup('/v1/grants', [
@@ -79,6 +95,17 @@ export function grantRoutes(grants: GrantRouteService): RouteGroup {
       responses: { 200: { description: 'The grant', json: grant } },
       problems: ['not-found'],
       handle: async ({ caller, params }) => ({ status: 200, body: await grants.getGrant(caller, params.id) }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/grants/:id/timeline',
+      summary: "A grant's story: requested, approved by whom, each reveal, ended, rotated (confirmed by the device)",
+      roles: ['requester', 'approver', 'admin', 'auditor'],
+      params: grantParams,
+      etag: true,
+      responses: { 200: { description: 'The timeline, oldest first', json: timeline } },
+      problems: ['not-found'],
+      handle: async ({ caller, params }) => ({ status: 200, body: await grants.grantTimeline(caller, params.id) }),
     }),
     route({
       method: 'post',

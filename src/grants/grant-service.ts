@@ -19,6 +19,7 @@ import { parseDurationSeconds } from '../time/duration';
 import { Grant, GrantRequester, approvedOf, assertCanMove, isLive, isOwnRequest, requestOf } from './grant';
 import { createRefuse } from './grant-refusal';
 import { createGrantReveal } from './grant-reveal';
+import { createGrantTimeline } from './grant-timeline';
 import { GrantRepository } from './grant-repository';
 
 export type { Reveal } from './grant-reveal';
@@ -48,9 +49,9 @@ export function createGrantService(deps: {
   /** The device's groups and status, which a decision reads. */
   devices: Pick<DeviceRepository, 'findById'>;
   transactor: Transactor;
-  audit: Pick<AuditLog, 'append'>;
+  audit: Pick<AuditLog, 'append' | 'eventsAbout'>;
   policies: Pick<PolicyRepository, 'enabled'>;
-  credentials: Pick<CredentialService, 'readSecret' | 'markRevealed'>;
+  credentials: Pick<CredentialService, 'readSecret' | 'markRevealed' | 'firstAcknowledgedSince'>;
   rotations: Pick<RotationService, 'enqueue'>;
   clock: Clock;
   postUseDelaySeconds: number;
@@ -86,26 +87,32 @@ export function createGrantService(deps: {
         throw e;
       });
 
+  /** The post-use rotation an ending queued, as its audit event records it (the job may be one already open, due sooner). */
+  type RotationQueued = { rotationJob: string; rotationDueBy: string };
+
   /**
    * Queues the post-use rotation of a grant that ended. A password revealed under it dies with it,
    * whatever other grants are live on the device (their holders reveal the new one): a colleague's
    * grant must not keep a departed requester's password valid. A grant that never revealed used
    * nothing of its own; its rotation waits until no other live grant remains, as before.
    */
-  async function afterUse(tx: Tx, ended: Pick<Grant, 'id' | 'deviceId'>, at: Date): Promise<void> {
+  async function afterUse(tx: Tx, ended: Pick<Grant, 'id' | 'deviceId'>, at: Date): Promise<RotationQueued | undefined> {
     const { deviceId, id: endedGrantId } = ended;
     const dueAt = new Date(at.getTime() + deps.postUseDelaySeconds * 1000);
+    const queue = async () => ({ rotationJob: await rotations.enqueue(tx, deviceId, 'post-use', dueAt), rotationDueBy: dueAt.toISOString() });
     // Read again now that this transaction has moved the grant (and holds its row): a first reveal that
     // committed after the caller read the grant must not be missed.
-    if ((await grants.findRevealedVersion(tx, endedGrantId)) !== null) return void (await rotations.enqueue(tx, deviceId, 'post-use', dueAt));
+    if ((await grants.findRevealedVersion(tx, endedGrantId)) !== null) return queue();
     const others = await grants.otherActiveOnDevice(tx, deviceId, endedGrantId);
-    if (others.some((o) => isLive(o, at))) return;
-    await rotations.enqueue(tx, deviceId, 'post-use', dueAt);
+    if (others.some((o) => isLive(o, at))) return undefined;
+    return queue();
   }
 
   /** True when this call expired it; the caller counts it once the transaction has committed. */
   async function expireInTx(tx: Tx, g: Grant, ctx?: RequestContext): Promise<boolean> {
     if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', endedAt: g.expiresAt, endReason: 'expired' }))) return false;
+    // Queued first, so that the grant's own end event says which rotation kills its password (its timeline reads it there).
+    const queued = await afterUse(tx, g, clock.now());
     await audit.append(tx, {
       actor: { kind: 'system', subject: 'grants' },
       action: 'grant.expired',
@@ -113,8 +120,8 @@ export function createGrantService(deps: {
       deviceId: g.deviceId,
       target: `grant:${g.id}`,
       context: ctx,
+      ...(queued ? { details: queued } : {}),
     });
-    await afterUse(tx, g, clock.now());
     return true;
   }
 
@@ -141,8 +148,8 @@ export function createGrantService(deps: {
     }
     assertCanMove(g, 'revoked');
     if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'revoked', endedBy: ending.by, endedAt: at.toISOString(), endReason: ending.reason }))) return undefined;
-    await audit.append(tx, { ...event, action: 'grant.revoked' });
-    if (ending.queueRotation !== false) await afterUse(tx, g, at);
+    const queued = ending.queueRotation !== false ? await afterUse(tx, g, at) : undefined;
+    await audit.append(tx, { ...event, action: 'grant.revoked', ...(queued ? { details: queued } : {}) });
     return 'revoked';
   }
 
@@ -336,8 +343,17 @@ export function createGrantService(deps: {
       if (!(await grants.updateIfState(tx, id, g.state, { state: 'revoked', endedBy: p.subject, endedAt: now.toISOString(), endReason: reason ?? null }))) {
         throw new DomainError('conflict', `Grant ${id} changed while it was being revoked; read it again.`);
       }
-      await audit.append(tx, { actor: actorOf(p), action: 'grant.revoked', outcome: 'success', deviceId: g.deviceId, target: `grant:${id}`, reason, context: ctx });
-      if (g.state === 'active') await afterUse(tx, g, now);
+      const queued = g.state === 'active' ? await afterUse(tx, g, now) : undefined;
+      await audit.append(tx, {
+        actor: actorOf(p),
+        action: 'grant.revoked',
+        outcome: 'success',
+        deviceId: g.deviceId,
+        target: `grant:${id}`,
+        reason,
+        context: ctx,
+        ...(queued ? { details: queued } : {}),
+      });
     });
     metrics.grant('revoked');
     return (await grants.findById(db, id)) as Grant;
@@ -418,6 +434,7 @@ export function createGrantService(deps: {
     endGrantsOnDevice,
     getGrant,
     listGrants,
+    grantTimeline: createGrantTimeline({ getGrant, audit, credentials }).grantTimeline,
   };
 }
 
