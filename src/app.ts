@@ -10,6 +10,7 @@ import { createRotationJobRepository } from './credentials/rotation-job-reposito
 import { createRotationService } from './credentials/rotation-service';
 import { createDeviceRepository } from './devices/device-repository';
 import { createDeviceService } from './devices/device-service';
+import { createElevationService } from './elevation/elevation-service';
 import { createEscalationService } from './escalations/escalation-service';
 import { createGrantService } from './grants/grant-service';
 import { createDeviceIdentity } from './identity/device-identity';
@@ -102,6 +103,7 @@ export async function createServices(config: Config, infra: Infra) {
   });
   // After grants: a policy change and a device's retirement end grants through the grant state machine.
   const policies = createPolicyService({ db, transactor, policies: repos.policies, grants, audit, clock });
+  const elevation = createElevationService({ db, devices: repos.devices, policies: repos.policies, grants: repos.grants, clock });
   const devices = createDeviceService({ db, devices: repos.devices, transactor, audit, credentials, rotations, grants, clock });
   const identitySetup = await identityProviders[config.identity.mode](settings.identity, { dataDir, clock, logger });
   const identity = withVerifiedTokenCache(identitySetup.provider, { clock, ...settings.verifyCache });
@@ -139,6 +141,7 @@ export async function createServices(config: Config, infra: Infra) {
     policies,
     devices,
     grants,
+    elevation,
     identity,
     issueToken,
     deviceIdentity,

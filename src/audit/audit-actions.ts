@@ -31,9 +31,13 @@ export const auditActions = {
   'grant.revoked': {
     when: 'an active grant is ended early: by its requester, an admin, a policy change or the device retiring',
     target: 'grant:<id>',
-    details: '-',
+    details: 'rotationJob, rotationDueBy (when its post-use rotation was queued)',
   },
-  'grant.expired': { when: 'an active grant passes its expiry (actor system)', target: 'grant:<id>', details: '-' },
+  'grant.expired': {
+    when: 'an active grant passes its expiry (actor system)',
+    target: 'grant:<id>',
+    details: 'rotationJob, rotationDueBy (when its post-use rotation was queued)',
+  },
   'grant.password-revealed': {
     when: 'every reveal, before the password leaves: success, or denied / failure with the refusal',
     target: 'grant:<id>',

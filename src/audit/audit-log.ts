@@ -181,6 +181,33 @@ export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long e
     return { rows: items, nextSeq: last?.seq ?? null };
   }
 
+  const aboutTarget = prepareQuery(db, (d, p: { deviceId: string; target: string; after: number; limit: number }) =>
+    d
+      .selectFrom('audit_events')
+      .select(['seq', 'canonical', 'hash'])
+      .where('device_id', '=', p.deviceId)
+      .where('target', '=', p.target)
+      .where('seq', '>', p.after)
+      .orderBy('seq')
+      .limit(p.limit),
+  );
+
+  /**
+   * Every event about one target on one device (a grant's), oldest first, from `from` on: read along
+   * the device's index from that time, a page at a time, so a device's older history is never read.
+   */
+  async function eventsAbout(deviceId: string, target: string, from?: string): Promise<StoredAuditEvent[]> {
+    let { after } = await seqRange(from);
+    const out: StoredAuditEvent[] = [];
+    for (;;) {
+      const rows = await aboutTarget(db, { deviceId, target, after, limit: pageSize });
+      out.push(...rows.map((r) => ({ ...(JSON.parse(r.canonical) as AuditEvent), hash: r.hash })));
+      const last = rows[rows.length - 1];
+      if (rows.length < pageSize || !last) return out;
+      after = last.seq;
+    }
+  }
+
   /** One page of events, parsed. */
   async function query(q: AuditQuery): Promise<{ items: StoredAuditEvent[]; nextSeq: number | null }> {
     const { rows, nextSeq } = await pageRows(q);
@@ -236,7 +263,7 @@ export function createAuditLog(deps: { db: Db; clock: Clock; /** Told how long e
     return (await db.selectFrom('audit_events').select('hash').where('seq', '=', seq).executeTakeFirst())?.hash;
   }
 
-  return { append, lockChain, query, queryJson, links, verify, head, hashAt };
+  return { append, lockChain, query, queryJson, eventsAbout, links, verify, head, hashAt };
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;

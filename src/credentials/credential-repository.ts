@@ -58,6 +58,20 @@ export function createCredentialRepository(db: Q) {
         await q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('state', '=', state).orderBy('version', 'desc').limit(1).executeTakeFirst(),
       );
     },
+    /** The first version acknowledged at or after `at` (current now, or superseded since). */
+    async firstAcknowledgedSince(q: Q, deviceId: string, at: string): Promise<CredentialVersion | undefined> {
+      return fromRow(
+        await q
+          .selectFrom('credential_versions')
+          .selectAll()
+          .where('device_id', '=', deviceId)
+          .where('acknowledged_at', '>=', at)
+          .orderBy('acknowledged_at')
+          .orderBy('version')
+          .limit(1)
+          .executeTakeFirst(),
+      );
+    },
     async find(q: Q, deviceId: string, version: number): Promise<CredentialVersion | undefined> {
       return fromRow(await q.selectFrom('credential_versions').selectAll().where('device_id', '=', deviceId).where('version', '=', version).executeTakeFirst());
     },

@@ -111,7 +111,12 @@ export function createCredentialService(deps: {
     return versions.revealedInEffect(tx, deviceId);
   }
 
-  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, markRevealed, revealedInEffect };
+  /** The device's first version its agent acknowledged (set) at or after `at`: what replaced a password in use then. */
+  async function firstAcknowledgedSince(deviceId: string, at: string): Promise<CredentialVersion | undefined> {
+    return versions.firstAcknowledgedSince(db, deviceId, at);
+  }
+
+  return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, markRevealed, revealedInEffect, firstAcknowledgedSince };
 }
 
 export type CredentialService = ReturnType<typeof createCredentialService>;

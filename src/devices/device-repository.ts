@@ -63,6 +63,23 @@ export function createDeviceRepository(db: Q) {
       if (f.afterId !== undefined) sel = sel.where('id', '>', f.afterId);
       return (await sel.orderBy('id').limit(f.limit).execute()).map(deviceFromRow);
     },
+    /**
+     * Active devices whose id starts with `text` or whose display name contains it, ignoring case (ASCII
+     * case on SQLite), by display name; only among `ids` when given. LIKE's wildcards in the text are
+     * escaped: `_` and `%` mean themselves, so a search cannot widen itself into "every device".
+     */
+    async search(q: Q, f: { text?: string; ids?: readonly string[]; limit: number }): Promise<Device[]> {
+      if (f.ids && f.ids.length === 0) return [];
+      let sel = q.selectFrom('devices').selectAll().where('status', '=', 'active');
+      if (f.ids) sel = sel.where('id', 'in', [...f.ids]);
+      if (f.text !== undefined) {
+        const t = f.text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+        sel = sel.where((eb) =>
+          eb.or([sql<boolean>`lower(${sql.ref('id')}) LIKE ${`${t}%`} ESCAPE '\\'`, sql<boolean>`lower(${sql.ref('display_name')}) LIKE ${`%${t}%`} ESCAPE '\\'`]),
+        );
+      }
+      return (await sel.orderBy('display_name').orderBy('id').limit(f.limit).execute()).map(deviceFromRow);
+    },
     async retire(q: Q, id: string, at: string): Promise<boolean> {
       // A retired device is never due again: next_due leaves the index the scheduler reads.
       const r = await q.updateTable('devices').set({ status: 'retired', retired_at: at, next_due: null }).where('id', '=', id).where('status', '=', 'active').executeTakeFirst();

@@ -68,6 +68,29 @@ function changeToRow(change: GrantChange): Partial<GrantTable> {
   return row as Partial<GrantTable>;
 }
 
+interface GrantListFilter {
+  state?: string;
+  deviceId?: string;
+  requester?: string;
+  /** Leaves out this requester's grants. */
+  exceptRequester?: string;
+  after?: readonly [string, string];
+  limit: number;
+}
+
+function listRows(q: Q, f: GrantListFilter): Promise<GrantTable[]> {
+  let sel = q.selectFrom('grants').selectAll();
+  if (f.state) sel = sel.where('state', '=', f.state as GrantState);
+  if (f.deviceId) sel = sel.where('device_id', '=', f.deviceId);
+  if (f.requester) sel = sel.where('requester', '=', f.requester);
+  if (f.exceptRequester) sel = sel.where('requester', '!=', f.exceptRequester);
+  if (f.after) {
+    const [at, id] = f.after;
+    sel = sel.where((eb) => eb.or([eb('created_at', '>', at), eb.and([eb('created_at', '=', at), eb('id', '>', id)])]));
+  }
+  return sel.orderBy('created_at').orderBy('id').limit(f.limit).execute();
+}
+
 /** The grants table. Queries on every reveal are prepared once against `db`; `q` is `db` or a transaction of it. */
 export function createGrantRepository(db: Q) {
   const byId = prepareQuery(db, (d, p: { id: string }) => d.selectFrom('grants').selectAll().where('id', '=', p.id));
@@ -214,16 +237,35 @@ export function createGrantRepository(db: Q) {
         .execute();
       return rows.map(grantFromRow);
     },
-    async list(q: Q, f: { state?: string; deviceId?: string; requester?: string; after?: readonly [string, string]; limit: number }): Promise<Grant[]> {
-      let sel = q.selectFrom('grants').selectAll();
-      if (f.state) sel = sel.where('state', '=', f.state as GrantState);
-      if (f.deviceId) sel = sel.where('device_id', '=', f.deviceId);
-      if (f.requester) sel = sel.where('requester', '=', f.requester);
-      if (f.after) {
-        const [at, id] = f.after;
-        sel = sel.where((eb) => eb.or([eb('created_at', '>', at), eb.and([eb('created_at', '=', at), eb('id', '>', id)])]));
-      }
-      return (await sel.orderBy('created_at').orderBy('id').limit(f.limit).execute()).map(grantFromRow);
+    /** The devices a requester asked for elevation on, each with their latest request, newest first (only among `deviceIds` when given). */
+    async requestedDevices(q: Q, requester: string, f: { deviceIds?: readonly string[]; limit: number }): Promise<Array<{ deviceId: string; lastRequestedAt: string }>> {
+      if (f.deviceIds && f.deviceIds.length === 0) return [];
+      let sel = q
+        .selectFrom('grants')
+        .select((eb) => ['device_id as deviceId', eb.fn.max('created_at').as('lastRequestedAt')])
+        .where('requester', '=', requester);
+      if (f.deviceIds) sel = sel.where('device_id', 'in', [...f.deviceIds]);
+      const rows = await sel.groupBy('device_id').orderBy('lastRequestedAt', 'desc').orderBy('device_id').limit(f.limit).execute();
+      return rows.map((r) => ({ deviceId: r.deviceId, lastRequestedAt: String(r.lastRequestedAt) }));
+    },
+    /** A requester's open (pending or active) grants on any of these devices. */
+    async openOfRequesterOn(q: Q, requester: string, deviceIds: readonly string[]): Promise<Grant[]> {
+      if (deviceIds.length === 0) return [];
+      const rows = await q
+        .selectFrom('grants')
+        .selectAll()
+        .where('requester', '=', requester)
+        .where('device_id', 'in', [...deviceIds])
+        .where('state', 'in', ['pending', 'active'])
+        .execute();
+      return rows.map(grantFromRow);
+    },
+    async list(q: Q, f: GrantListFilter): Promise<Grant[]> {
+      return (await listRows(q, f)).map(grantFromRow);
+    },
+    /** The same page as `list`, each grant with its requester as the request was decided (whom a decision must not be left to). */
+    async listWithRequesters(q: Q, f: GrantListFilter): Promise<Array<{ grant: Grant; requester: GrantRequester }>> {
+      return (await listRows(q, f)).map((r) => ({ grant: grantFromRow(r), requester: requesterFromRow(r) }));
     },
     /** The other active grants on a device, with what decides whether each is live. */
     async otherActiveOnDevice(q: Q, deviceId: string, exceptId: string): Promise<Array<Pick<Grant, 'id' | 'state' | 'expiresAt'>>> {

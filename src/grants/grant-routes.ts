@@ -4,13 +4,22 @@ import { deviceId, duration, page, pageQuery, shortText, subjectName, uuid } fro
 import { maxTicketLength } from '../policies/ticket-pattern';
 import { allowedNext, grantStates } from './grant';
 import { GrantService } from './grant-service';
+import { timelineKinds } from './grant-timeline';
 
 const requestGrantBody = z.object({ deviceId, reason: shortText(500), ticket: shortText(maxTicketLength).optional(), duration }).strict();
 const approveBody = z.object({ comment: shortText(500).optional() }).strict();
 const denyBody = z.object({ reason: shortText(500) }).strict();
 const revokeBody = z.object({ reason: shortText(500).optional() }).strict();
 const grantParams = z.object({ id: uuid }).strict();
-export const listQuery = z.object({ state: z.enum(grantStates).optional(), deviceId: deviceId.optional(), requester: subjectName.optional(), ...pageQuery }).strict();
+export const listQuery = z
+  .object({
+    state: z.enum(grantStates).optional(),
+    deviceId: deviceId.optional(),
+    requester: subjectName.optional(),
+    decidable: z.enum(['true', 'false']).optional().describe("true: an approver's queue, the pending grants you may decide (never your own, under any of your sign-in names)"),
+    ...pageQuery,
+  })
+  .strict();
 
 // The grant state machine's table names the states: the enum cannot drift from what the code allows.
 const grant = z
@@ -21,6 +30,21 @@ const grant = z
       .map(([from, to]) => `${from} → ${to.join(' | ') || '(final)'}`)
       .join('; ')}.`,
   );
+const timeline = z.object({
+  grantId: z.string().uuid(),
+  deviceId: z.string(),
+  entries: z.array(
+    z.object({
+      at: z.string(),
+      kind: z.enum(timelineKinds),
+      actor: z.object({ subject: z.string(), name: z.string().optional() }).optional(),
+      detail: z
+        .string()
+        .optional()
+        .describe('ended: done, withdrawn, revoked, expired or policy, then ": why"; rotation-queued: "due by <time>"; revealed and rotated: the version'),
+    }),
+  ),
+});
 const reveal = z.object({
   deviceId: z.string(),
   account: z.string(),
@@ -36,7 +60,7 @@ const reveal = z.object({
 });
 
 /** What the grant routes call. */
-export type GrantRouteService = Pick<GrantService, 'requestGrant' | 'listGrants' | 'getGrant' | 'approveGrant' | 'denyGrant' | 'revokeGrant' | 'revealPassword'>;
+export type GrantRouteService = Pick<GrantService, 'requestGrant' | 'listGrants' | 'getGrant' | 'grantTimeline' | 'approveGrant' | 'denyGrant' | 'revokeGrant' | 'revealPassword'>;
 
 export function grantRoutes(grants: GrantRouteService): RouteGroup {
   return routeGroup('/v1/grants', [
@@ -54,11 +78,12 @@ export function grantRoutes(grants: GrantRouteService): RouteGroup {
     route({
       method: 'get',
       path: '/v1/grants',
-      summary: 'List grants (your own, or all for approvers, admins, auditors)',
+      summary: 'List grants (your own, or all for approvers, admins, auditors; decidable=true: the approver’s queue)',
       roles: ['requester', 'approver', 'admin', 'auditor'],
       query: listQuery,
+      etag: true,
       responses: { 200: { description: 'A page of grants', json: page(grant) } },
-      handle: async ({ caller, query }) => ({ status: 200, body: await grants.listGrants(caller, query) }),
+      handle: async ({ caller, query }) => ({ status: 200, body: await grants.listGrants(caller, { ...query, decidable: query.decidable === 'true' }) }),
     }),
     route({
       method: 'get',
@@ -66,9 +91,21 @@ export function grantRoutes(grants: GrantRouteService): RouteGroup {
       summary: 'A grant, never a password',
       roles: ['requester', 'approver', 'admin', 'auditor'],
       params: grantParams,
+      etag: true,
       responses: { 200: { description: 'The grant', json: grant } },
       problems: ['not-found'],
       handle: async ({ caller, params }) => ({ status: 200, body: await grants.getGrant(caller, params.id) }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/grants/:id/timeline',
+      summary: "A grant's story: requested, approved by whom, each reveal, ended, rotated (confirmed by the device)",
+      roles: ['requester', 'approver', 'admin', 'auditor'],
+      params: grantParams,
+      etag: true,
+      responses: { 200: { description: 'The timeline, oldest first', json: timeline } },
+      problems: ['not-found'],
+      handle: async ({ caller, params }) => ({ status: 200, body: await grants.grantTimeline(caller, params.id) }),
     }),
     route({
       method: 'post',

@@ -5,7 +5,7 @@ import { AuditLog } from '../audit/audit-log';
 import { CredentialService } from '../credentials/credential-service';
 import { RotationService } from '../credentials/rotation-service';
 import { DeviceRepository } from '../devices/device-repository';
-import { UserPrincipal, hasRole, requireRole, sharesLogin } from '../identity/principal';
+import { UserPrincipal, hasRole, requireRole } from '../identity/principal';
 import { Policy, decide, decideGrant } from '../policies/policy';
 import { PolicyRepository } from '../policies/policy-repository';
 import { Metrics } from '../metrics/metrics';
@@ -16,9 +16,10 @@ import { Transactor, Tx } from '../store/transactor';
 import { Clock } from '../time/clock';
 import { WebhookService } from '../webhooks/webhook-service';
 import { parseDurationSeconds } from '../time/duration';
-import { Grant, GrantRequester, approvedOf, assertCanMove, isLive, requestOf } from './grant';
+import { Grant, GrantRequester, approvedOf, assertCanMove, isLive, isOwnRequest, requestOf } from './grant';
 import { createRefuse } from './grant-refusal';
 import { createGrantReveal } from './grant-reveal';
+import { createGrantTimeline } from './grant-timeline';
 import { GrantRepository } from './grant-repository';
 
 export type { Reveal } from './grant-reveal';
@@ -48,9 +49,9 @@ export function createGrantService(deps: {
   /** The device's groups and status, which a decision reads. */
   devices: Pick<DeviceRepository, 'findById'>;
   transactor: Transactor;
-  audit: Pick<AuditLog, 'append'>;
+  audit: Pick<AuditLog, 'append' | 'eventsAbout'>;
   policies: Pick<PolicyRepository, 'enabled'>;
-  credentials: Pick<CredentialService, 'readSecret' | 'markRevealed'>;
+  credentials: Pick<CredentialService, 'readSecret' | 'markRevealed' | 'firstAcknowledgedSince'>;
   rotations: Pick<RotationService, 'enqueue'>;
   clock: Clock;
   postUseDelaySeconds: number;
@@ -86,26 +87,32 @@ export function createGrantService(deps: {
         throw e;
       });
 
+  /** The post-use rotation an ending queued, as its audit event records it (the job may be one already open, due sooner). */
+  type RotationQueued = { rotationJob: string; rotationDueBy: string };
+
   /**
    * Queues the post-use rotation of a grant that ended. A password revealed under it dies with it,
    * whatever other grants are live on the device (their holders reveal the new one): a colleague's
    * grant must not keep a departed requester's password valid. A grant that never revealed used
    * nothing of its own; its rotation waits until no other live grant remains, as before.
    */
-  async function afterUse(tx: Tx, ended: Pick<Grant, 'id' | 'deviceId'>, at: Date): Promise<void> {
+  async function afterUse(tx: Tx, ended: Pick<Grant, 'id' | 'deviceId'>, at: Date): Promise<RotationQueued | undefined> {
     const { deviceId, id: endedGrantId } = ended;
     const dueAt = new Date(at.getTime() + deps.postUseDelaySeconds * 1000);
+    const queue = async () => ({ rotationJob: await rotations.enqueue(tx, deviceId, 'post-use', dueAt), rotationDueBy: dueAt.toISOString() });
     // Read again now that this transaction has moved the grant (and holds its row): a first reveal that
     // committed after the caller read the grant must not be missed.
-    if ((await grants.findRevealedVersion(tx, endedGrantId)) !== null) return void (await rotations.enqueue(tx, deviceId, 'post-use', dueAt));
+    if ((await grants.findRevealedVersion(tx, endedGrantId)) !== null) return queue();
     const others = await grants.otherActiveOnDevice(tx, deviceId, endedGrantId);
-    if (others.some((o) => isLive(o, at))) return;
-    await rotations.enqueue(tx, deviceId, 'post-use', dueAt);
+    if (others.some((o) => isLive(o, at))) return undefined;
+    return queue();
   }
 
   /** True when this call expired it; the caller counts it once the transaction has committed. */
   async function expireInTx(tx: Tx, g: Grant, ctx?: RequestContext): Promise<boolean> {
     if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'expired', endedAt: g.expiresAt, endReason: 'expired' }))) return false;
+    // Queued first, so that the grant's own end event says which rotation kills its password (its timeline reads it there).
+    const queued = await afterUse(tx, g, clock.now());
     await audit.append(tx, {
       actor: { kind: 'system', subject: 'grants' },
       action: 'grant.expired',
@@ -113,8 +120,8 @@ export function createGrantService(deps: {
       deviceId: g.deviceId,
       target: `grant:${g.id}`,
       context: ctx,
+      ...(queued ? { details: queued } : {}),
     });
-    await afterUse(tx, g, clock.now());
     return true;
   }
 
@@ -141,8 +148,8 @@ export function createGrantService(deps: {
     }
     assertCanMove(g, 'revoked');
     if (!(await grants.updateIfState(tx, g.id, 'active', { state: 'revoked', endedBy: ending.by, endedAt: at.toISOString(), endReason: ending.reason }))) return undefined;
-    await audit.append(tx, { ...event, action: 'grant.revoked' });
-    if (ending.queueRotation !== false) await afterUse(tx, g, at);
+    const queued = ending.queueRotation !== false ? await afterUse(tx, g, at) : undefined;
+    await audit.append(tx, { ...event, action: 'grant.revoked', ...(queued ? { details: queued } : {}) });
     return 'revoked';
   }
 
@@ -276,7 +283,7 @@ export function createGrantService(deps: {
       if (!found) throw new DomainError('not-found', `No grant '${id}'.`);
       const { grant: g, requester } = found;
       // The same person under another object id (a guest in another allowed tenant) has the same sign-in name.
-      if (g.requester === p.subject || sharesLogin(requester.logins, p.logins)) {
+      if (isOwnRequest(requester, p)) {
         throw new DomainError('forbidden', 'A grant must be decided by another person than its requester.');
       }
       assertCanMove(g, to);
@@ -336,8 +343,17 @@ export function createGrantService(deps: {
       if (!(await grants.updateIfState(tx, id, g.state, { state: 'revoked', endedBy: p.subject, endedAt: now.toISOString(), endReason: reason ?? null }))) {
         throw new DomainError('conflict', `Grant ${id} changed while it was being revoked; read it again.`);
       }
-      await audit.append(tx, { actor: actorOf(p), action: 'grant.revoked', outcome: 'success', deviceId: g.deviceId, target: `grant:${id}`, reason, context: ctx });
-      if (g.state === 'active') await afterUse(tx, g, now);
+      const queued = g.state === 'active' ? await afterUse(tx, g, now) : undefined;
+      await audit.append(tx, {
+        actor: actorOf(p),
+        action: 'grant.revoked',
+        outcome: 'success',
+        deviceId: g.deviceId,
+        target: `grant:${id}`,
+        reason,
+        context: ctx,
+        ...(queued ? { details: queued } : {}),
+      });
     });
     metrics.grant('revoked');
     return (await grants.findById(db, id)) as Grant;
@@ -361,16 +377,50 @@ export function createGrantService(deps: {
     return g;
   }
 
-  async function listGrants(p: UserPrincipal, f: { state?: string; deviceId?: string; requester?: string; cursor?: string; limit: number }): Promise<Page<Grant>> {
+  type GrantFilter = { state?: string; deviceId?: string; requester?: string; cursor?: string; limit: number; decidable?: boolean };
+
+  /**
+   * A page of grants: a requester's own, whatever filter they send; everyone's for approvers, admins
+   * and auditors. `decidable`: an approver's queue, the pending grants they may decide, never one
+   * they asked for themselves (approveGrant's own rule, isOwnRequest).
+   */
+  async function listGrants(p: UserPrincipal, f: GrantFilter): Promise<Page<Grant>> {
     requireRole(p, 'requester', 'approver', 'admin', 'auditor');
+    if (f.decidable) {
+      requireRole(p, 'approver');
+      if (f.state !== undefined && f.state !== 'pending') {
+        throw new DomainError('invalid-request', 'Only pending grants can be decided: decidable=true goes with state=pending or no state.', {
+          errors: [{ path: 'query.state', message: 'must be pending with decidable=true' }],
+        });
+      }
+    }
     // A requester sees only their own grants, whatever filter they send.
     const requester = canSeeAll(p) ? f.requester : p.subject;
+    const filter = { state: f.decidable ? 'pending' : f.state, deviceId: f.deviceId, requester };
     return keysetPage(
       f,
       ['string', 'string'],
-      (after, limit) => grants.list(db, { state: f.state, deviceId: f.deviceId, requester, after, limit }),
+      (after, limit) => (f.decidable ? decidableBatch(p, filter, after, limit) : grants.list(db, { ...filter, after, limit })),
       (g) => [g.createdAt, g.id],
     );
+  }
+
+  /** Up to `limit` pending grants `p` may decide after `after`: read a batch at a time, past the ones that are their own. */
+  async function decidableBatch(
+    p: UserPrincipal,
+    filter: { deviceId?: string; requester?: string },
+    after: readonly [string, string] | undefined,
+    limit: number,
+  ): Promise<Grant[]> {
+    const out: Grant[] = [];
+    let from = after;
+    for (;;) {
+      const batch = await grants.listWithRequesters(db, { ...filter, state: 'pending', exceptRequester: p.subject, after: from, limit });
+      out.push(...batch.filter((r) => !isOwnRequest(r.requester, p)).map((r) => r.grant));
+      const last = batch[batch.length - 1]?.grant;
+      if (out.length >= limit || batch.length < limit || !last) return out.slice(0, limit);
+      from = [last.createdAt, last.id];
+    }
   }
 
   return {
@@ -384,6 +434,7 @@ export function createGrantService(deps: {
     endGrantsOnDevice,
     getGrant,
     listGrants,
+    grantTimeline: createGrantTimeline({ getGrant, audit, credentials }).grantTimeline,
   };
 }
 

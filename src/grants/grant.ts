@@ -1,5 +1,5 @@
 import { DomainError } from '../problems/problem';
-import { Role } from '../identity/principal';
+import { Role, UserPrincipal, sharesLogin } from '../identity/principal';
 import { parseDurationSeconds } from '../time/duration';
 export const grantStates = ['pending', 'active', 'denied', 'expired', 'revoked'] as const;
 export type GrantState = (typeof grantStates)[number];
@@ -65,3 +65,11 @@ export const requestOf = (g: Pick<Grant, 'duration' | 'ticket'>, deviceGroups: r
   ticket: g.ticket ?? undefined,
   approved,
 });
+
+/**
+ * True when `p` asked for this grant themselves: the same subject, or the same person under another
+ * tenant's object id (a B2B guest), who has the same sign-in name. Such a person never decides it.
+ */
+export function isOwnRequest(requester: Pick<GrantRequester, 'subject' | 'logins'>, p: Pick<UserPrincipal, 'subject' | 'logins'>): boolean {
+  return requester.subject === p.subject || sharesLogin(requester.logins, p.logins);
+}

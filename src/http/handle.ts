@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RequestContext } from '../audit/audit-event';
 import { DevicePrincipal, UserPrincipal } from '../identity/principal';
@@ -50,16 +51,32 @@ export function requestContext(req: Request, res: Response, next: NextFunction):
 }
 
 /** Runs a route body; anything thrown goes to the one error handler. No try in routes. */
-export function handle(fn: (req: Request) => Promise<Reply>): RequestHandler {
+export function handle(fn: (req: Request) => Promise<Reply>, opts: { etag?: boolean } = {}): RequestHandler {
   return (req, res, next) => {
     fn(req)
-      .then((reply) => send(res, reply))
+      .then((reply) => send(res, opts.etag ? withEtag(req, res, reply) : reply))
       .catch((e: unknown) => {
         // Before the first byte a problem document can still be sent; after it, only cutting the stream tells the client.
         if (res.headersSent) res.destroy(e instanceof Error ? e : undefined);
         else next(e);
       });
   };
+}
+
+/**
+ * A 200 JSON answer with its weak ETag (a hash of the body as sent), or 304 with no body when the
+ * client's If-None-Match names it (or is `*`). Never cached by anyone: a poller sends If-None-Match
+ * itself, and a grant's state must not be served stale from a cache in between.
+ */
+function withEtag(req: Request, res: Response, reply: Reply): Reply {
+  if (reply.status !== 200 || reply.body === undefined) return reply;
+  const json = JSON.stringify(reply.body);
+  const etag = `W/"${crypto.createHash('sha256').update(json).digest('base64url')}"`;
+  res.setHeader('ETag', etag);
+  const offered = req.get('if-none-match');
+  // Weak comparison (RFC 9110 §13.1.2): W/ is ignored on both sides.
+  const fresh = offered !== undefined && offered.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === etag.slice(2));
+  return fresh ? { status: 304, noStore: true } : { status: 200, noStore: true, json };
 }
 
 async function send(res: Response, reply: Reply): Promise<void> {

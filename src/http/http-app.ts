@@ -4,6 +4,7 @@ import { Logger } from 'pino';
 import { AgentRouteService, agentRoutes } from '../credentials/agent-routes';
 import { AuditRouteService, auditRoutes } from '../audit/audit-routes';
 import { DeviceRouteService, deviceRoutes } from '../devices/device-routes';
+import { ElevationRouteService, elevationRoutes } from '../elevation/elevation-routes';
 import { EscalationRouteService, escalationRoutes } from '../escalations/escalation-routes';
 import { GrantRouteService, grantRoutes } from '../grants/grant-routes';
 import { PolicyRouteService, policyRoutes } from '../policies/policy-routes';
@@ -96,6 +97,7 @@ export interface HttpDependencies {
   devices: DeviceRouteService;
   policies: PolicyRouteService;
   grants: GrantRouteService;
+  elevation: ElevationRouteService;
   escalations: EscalationRouteService;
   auditService: AuditRouteService;
   /** The portal's sign-in routes, and its sessions as a credential of every /v1 route. */
@@ -126,6 +128,7 @@ export function createHttpApp(s: HttpDependencies): express.Express {
     deviceRoutes(s.devices),
     policyRoutes(s.policies),
     grantRoutes(s.grants),
+    elevationRoutes(s.elevation),
     escalationRoutes(s.escalations),
     auditRoutes(s.auditService),
   ];

@@ -99,6 +99,7 @@ export function buildOpenApi(groups: readonly RouteGroup[]): object {
         },
       ]),
     );
+    if (r.etag) ok['304'] = { description: 'Not modified: If-None-Match named the ETag this answer would carry (no body)' };
     registry.registerPath({
       method: r.method,
       path: openApiPath(r.path),
@@ -107,6 +108,7 @@ export function buildOpenApi(groups: readonly RouteGroup[]): object {
       request: {
         ...(r.params ? { params: r.params as z.AnyZodObject } : {}),
         ...(r.query ? { query: r.query as z.AnyZodObject } : {}),
+        ...(r.etag ? { headers: z.object({ 'if-none-match': z.string().optional().describe('The ETag of the answer you hold: 304 when it is still the same') }) } : {}),
         // A body that may be left out (the routes that take none but refuse fields) is not required.
         ...(r.body ? { body: { content: { 'application/json': { schema: r.body } }, required: !r.body.safeParse({}).success } } : {}),
       },

@@ -8,13 +8,16 @@ import { parse } from './validation';
 /** The express handler of a declaration: the caller, then params, body and query parsed by its schemas, then its one call. */
 export function handlerOf(r: Route): RequestHandler {
   const kind = callerKind(r.roles);
-  return handle(async (req) => {
-    const caller = kind === 'user' ? userOf(req) : kind === 'agent' ? deviceOf(req) : undefined;
-    const params = r.params ? parse(r.params, req.params, 'params') : undefined;
-    const body = r.body ? parse(r.body, req.body, 'body') : undefined;
-    const query = r.query ? parse(r.query, req.query, 'query') : undefined;
-    return r.handle({ caller, params, query, body, context: req.context, cookies: cookiesOf(req) } as Parameters<Route['handle']>[0]);
-  });
+  return handle(
+    async (req) => {
+      const caller = kind === 'user' ? userOf(req) : kind === 'agent' ? deviceOf(req) : undefined;
+      const params = r.params ? parse(r.params, req.params, 'params') : undefined;
+      const body = r.body ? parse(r.body, req.body, 'body') : undefined;
+      const query = r.query ? parse(r.query, req.query, 'query') : undefined;
+      return r.handle({ caller, params, query, body, context: req.context, cookies: cookiesOf(req) } as Parameters<Route['handle']>[0]);
+    },
+    { etag: r.etag },
+  );
 }
 
 /** The path a declaration has inside its group's router: the prefix's own path is the router's '/'. */

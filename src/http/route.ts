@@ -57,6 +57,11 @@ export interface RouteDeclaration<A extends Access = Access, P = unknown, Q = un
    * (authentication, validation, limits, outages: see problemsOf in openapi.ts).
    */
   problems?: readonly ProblemCode[];
+  /**
+   * Pages that poll (the portal's grant lists and timelines): a 200 answers a weak ETag, a hash of
+   * its body, and a matching If-None-Match gets 304 with no body; both are Cache-Control: no-store.
+   */
+  etag?: boolean;
   /** Parses nothing, decides nothing: calls one service method and says how to answer. */
   handle: (input: RouteInput<A, P, Q, B>) => Promise<Reply>;
 }

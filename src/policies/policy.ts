@@ -77,3 +77,51 @@ export function decideGrant(policies: readonly Policy[], requester: Designee, gr
   }
   return d;
 }
+
+/** The shortest grant the portal offers (its duration steps are 15 minutes): what "may elevate here" is judged by. */
+export const shortestRequestSeconds = 15 * 60;
+
+/** What a principal may ask for on a device before they ask: the form's limits, or why nothing. */
+export interface Eligibility {
+  allowed: boolean;
+  /** Why not: `decide`'s own refusal of the shortest request. */
+  reason?: string;
+  /** The longest grant any designating policy allows. */
+  maxDuration?: string;
+  maxDurationSeconds?: number;
+  /** True only when every designating policy requires a ticket (one that does not accepts a request without). */
+  requireTicket: boolean;
+  /** The pattern a ticket must match, when every designating policy holds the same one. */
+  ticketPattern?: string;
+  /** True only when every designating policy needs a second person (else one that does not is used). */
+  requireApproval: boolean;
+}
+
+/**
+ * Pure, beside `decide` and agreeing with it: allowed exactly when `decide` would accept a 15-minute
+ * request on a device of these groups (with a ticket matching the pattern shown), and `decide`
+ * refuses every duration above `maxDurationSeconds`. Policies whose maximum is shorter than 15 minutes
+ * cannot serve the portal's shortest request and are left out of the form's limits.
+ */
+export function eligibility(policies: readonly Policy[], p: Designee, deviceGroups: readonly string[]): Eligibility {
+  const serving = policies.filter(
+    (pol) => pol.enabled && designates(pol, p) && pol.deviceGroups.some((g) => deviceGroups.includes(g)) && (parseDurationSeconds(pol.maxDuration) ?? 0) >= shortestRequestSeconds,
+  );
+  const first = serving[0];
+  if (!first) {
+    const d = decide(policies, p, { deviceGroups, durationSeconds: shortestRequestSeconds });
+    return { allowed: false, reason: d.allow ? 'No policy allows a request of 15 minutes.' : d.reason, requireTicket: false, requireApproval: false };
+  }
+  const longest = serving.reduce((a, b) => ((parseDurationSeconds(b.maxDuration) ?? 0) > (parseDurationSeconds(a.maxDuration) ?? 0) ? b : a), first);
+  const patterns = new Set(serving.map((pol) => pol.ticketPattern));
+  const [onlyPattern] = patterns;
+  return {
+    allowed: true,
+    maxDuration: longest.maxDuration,
+    maxDurationSeconds: parseDurationSeconds(longest.maxDuration) ?? 0,
+    requireTicket: serving.every((pol) => pol.requireTicket),
+    // One pattern shown only when it binds every route to a grant: a policy without one (or with another) accepts other tickets.
+    ...(patterns.size === 1 && onlyPattern !== undefined ? { ticketPattern: onlyPattern } : {}),
+    requireApproval: serving.every((pol) => pol.requireApproval),
+  };
+}

@@ -1,6 +1,7 @@
 import { agentRoutes } from '../../src/credentials/agent-routes';
 import { auditRoutes } from '../../src/audit/audit-routes';
 import { deviceRoutes } from '../../src/devices/device-routes';
+import { elevationRoutes } from '../../src/elevation/elevation-routes';
 import { escalationRoutes } from '../../src/escalations/escalation-routes';
 import { grantRoutes } from '../../src/grants/grant-routes';
 import { Role, roles } from '../../src/identity/principal';
@@ -26,6 +27,7 @@ describe('a route refuses a caller who holds none of the roles it declares', () 
       deviceRoutes(s.h.devices),
       policyRoutes(s.h.policies),
       grantRoutes(s.h.grants),
+      elevationRoutes(s.h.elevation),
       escalationRoutes(s.h.escalations),
       auditRoutes(s.h.auditService),
     ].flatMap((g) => [...g.routes]);
