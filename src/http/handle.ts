@@ -53,6 +53,9 @@ export function requestContext(req: Request, res: Response, next: NextFunction):
 /** Runs a route body; anything thrown goes to the one error handler. No try in routes. */
 export function handle(fn: (req: Request) => Promise<Reply>, opts: { etag?: boolean } = {}): RequestHandler {
   return (req, res, next) => {
+    // Express answers 304 to `If-None-Match: *` on any GET it sends: a reveal, audited and marked used,
+    // would reach nobody. Only a route that tags its answers decides what is fresh.
+    if (!opts.etag) delete req.headers['if-none-match'];
     fn(req)
       .then((reply) => send(res, opts.etag ? withEtag(req, res, reply) : reply))
       .catch((e: unknown) => {

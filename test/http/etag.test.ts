@@ -60,8 +60,18 @@ describe('ETags on the polled grant routes', () => {
     const missing = await s.h.api.get('/v1/grants/00000000-0000-4000-8000-000000000000').set(bearer(s.tokens.alice)).set('if-none-match', '*');
     expect(missing.status).toBe(404);
     expect(missing.headers.etag).toBeUndefined();
-    const devices = await s.h.api.get('/v1/devices').set(bearer(s.tokens.admin));
+    const devices = await s.h.api.get('/v1/devices').set(bearer(s.tokens.admin)).set('if-none-match', '*');
     expect(devices.status).toBe(200);
     expect(devices.headers.etag).toBeUndefined();
+  });
+
+  it('never answers an audited reveal with a bodiless 304, whatever If-None-Match says', async () => {
+    const erin = await s.h.token('erin', ['requester'], ['helpdesk']);
+    const { id } = await requestGrant(s, erin);
+    await s.h.api.post(`/v1/grants/${id}/approve`).set(bearer(s.tokens.approver)).send({}).expect(200);
+    const res = await s.h.api.get(`/v1/grants/${id}/password`).set(bearer(erin)).set('if-none-match', '*');
+    expect(res.status).toBe(200);
+    expect(res.body.password).toEqual(expect.any(String));
+    expect(res.headers.etag).toBeUndefined();
   });
 });
