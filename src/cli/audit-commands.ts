@@ -10,6 +10,14 @@ import { call, callStream } from './client';
 import { print } from './output';
 import { client, connection, Flags, pageOptions, query, show } from './client-command';
 
+/** The columns of `audit query`'s table. */
+export const auditColumns = ['seq', 'at', 'actor', 'action', 'outcome', 'deviceId', 'target', 'reason'] as const;
+
+/** Audit events as `audit query` tabulates them: the actor by its subject alone. */
+export function auditRows(items: ReadonlyArray<Record<string, unknown>>): Array<Record<string, unknown>> {
+  return items.map((e) => ({ ...e, actor: (e.actor as { subject?: string } | undefined)?.subject }));
+}
+
 function parseAnchor(v: string): { seq: number; hash: string } {
   const m = /^([1-9][0-9]{0,15}):([0-9a-f]{64})$/.exec(v);
   if (!m) throw new CliError('--anchor takes seq:hash, e.g. 42:9f86d081…', 2);
@@ -38,8 +46,7 @@ export function auditCommand(): Command {
           `/v1/audit/events${query({ actor: o.actor, deviceId: o.device, action: o.action, outcome: o.outcome, requestId: o.requestId, from: o.from, to: o.to, limit: o.limit, cursor: o.cursor })}`,
         )) as { items: Array<Record<string, unknown>>; nextCursor: string | null };
         if (o.json) return print(page, true, []);
-        const rows = page.items.map((e) => ({ ...e, actor: (e.actor as { subject?: string } | undefined)?.subject }));
-        print({ ...page, items: rows }, false, ['seq', 'at', 'actor', 'action', 'outcome', 'deviceId', 'target', 'reason']);
+        print({ ...page, items: auditRows(page.items) }, false, auditColumns);
       },
     ),
   );

@@ -2,9 +2,12 @@ import { Command } from 'commander';
 import { call } from './client';
 import { client, connection, enc, Flags, pageOptions, query, show } from './client-command';
 
+/** The columns of `grant list` and the other grant commands' tables. */
+export const grantColumns = ['id', 'state', 'deviceId', 'requester', 'duration', 'expiresAt', 'ticket', 'reason'] as const;
+
 export function grantCommand(): Command {
   const cmd = new Command('grant').description('request, decide and end elevations; read the password while a grant lasts');
-  const columns = ['id', 'state', 'deviceId', 'requester', 'duration', 'expiresAt', 'ticket', 'reason'];
+  const columns = grantColumns;
   cmd.addCommand(
     client('request', 'ask for temporary local admin access to a device (requester)')
       .requiredOption('--device <id>')

@@ -80,12 +80,22 @@ export const configSchema = z
         // Inline: a commit that leaves this many pages in the WAL copies them back to the database file
         // (SQLite's wal_autocheckpoint; its own default is 1000). The copy and its fsync hold that commit.
         checkpointPages: z.number().int().min(16).max(100000),
+        // SQLite: the database file may grow to this many MiB (its WAL aside), then writes fail as on a full
+        // disk (503, logged, readiness 503) instead of filling the volume the daemon and its logs share.
+        maxSizeMebibytes: z.number().int().min(1).max(16777216).optional(),
         // PostgreSQL: units batched into one transaction per commit (group), or a transaction each (unit).
         postgresCommit: z.enum(['group', 'unit']),
       })
       .strict()
       .superRefine((st, ctx) => {
         if (st.driver !== 'postgres') return;
+        if (st.maxSizeMebibytes !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['maxSizeMebibytes'],
+            message: 'applies to store.driver sqlite only; accepted: unset with postgres (size PostgreSQL by its own volume)',
+          });
+        }
         if (!st.url) {
           ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required with store.driver postgres; accepted: postgres://user[:password]@host[:port]/database' });
           return;

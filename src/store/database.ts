@@ -45,7 +45,7 @@ export function ensurePrivateDir(dir: string): void {
  * default (NORMAL) can lose the last commits on power loss, and with them the audit event of
  * a password already shown.
  */
-export function openSqlite(file: string, opts: { checkpointPages?: number } = {}): { db: Db; sqlite: BetterSqlite3.Database } {
+export function openSqlite(file: string, opts: { checkpointPages?: number; maxSizeMebibytes?: number } = {}): { db: Db; sqlite: BetterSqlite3.Database; sizeCap?: SizeCap } {
   ensurePrivateDir(path.dirname(file));
   const sqlite = new BetterSqlite3(file);
   sqlite.pragma('journal_mode = WAL');
@@ -66,9 +66,28 @@ export function openSqlite(file: string, opts: { checkpointPages?: number } = {}
   for (const suffix of ['', '-wal', '-shm']) {
     if (fs.existsSync(file + suffix)) fs.chmodSync(file + suffix, 0o600);
   }
+  const sizeCap = opts.maxSizeMebibytes === undefined ? undefined : capSize(sqlite, opts.maxSizeMebibytes);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   sqliteHandles.set(db, sqlite);
-  return { db, sqlite };
+  return { db, sqlite, sizeCap };
+}
+
+/** store.maxSizeMebibytes as pages: what was asked, and what SQLite applied (never less than the file already holds). */
+export interface SizeCap {
+  pages: number;
+  applied: number;
+}
+
+/**
+ * Caps the database file at `mebibytes` (PRAGMA max_page_count: per connection, so set on the
+ * daemon's, the only one that writes; the checkpoint worker copies back pages already committed
+ * under the cap). Past it a write fails with SQLITE_FULL, as on a full disk.
+ */
+function capSize(sqlite: BetterSqlite3.Database, mebibytes: number): SizeCap {
+  const pages = Math.floor((mebibytes * 1024 * 1024) / Number(sqlite.pragma('page_size', { simple: true })));
+  // SQLite never sets it below the file's current size: a store already larger stays as large, and grows no more.
+  const applied = Number(sqlite.pragma(`max_page_count = ${pages}`, { simple: true }));
+  return { pages, applied };
 }
 
 /** How many frames the WAL holds (`log`) and how many of them are copied back into the database file. */

@@ -76,7 +76,13 @@ async function openPostgresStore(url: string, logger: Logger): Promise<OpenStore
 
 async function openSqliteStore(config: Pick<Config, 'dataDir' | 'store'>, logger: Logger): Promise<OpenStore> {
   const file = sqliteStoreFile(config);
-  const { db, sqlite } = openSqlite(file, { checkpointPages: config.store.checkpointPages });
+  const { db, sqlite, sizeCap } = openSqlite(file, { checkpointPages: config.store.checkpointPages, maxSizeMebibytes: config.store.maxSizeMebibytes });
+  if (sizeCap && sizeCap.applied > sizeCap.pages) {
+    logger.warn(
+      { maxSizeMebibytes: config.store.maxSizeMebibytes, pages: sizeCap.pages, filePages: sizeCap.applied },
+      'the store is already larger than store.maxSizeMebibytes: it takes writes only into its free pages',
+    );
+  }
   // A single SQLite daemon migrates its own store on start (a fresh data dir just works); a schema
   // newer than this build is refused here, before anything listens (SchemaNewerThanBuild).
   try {

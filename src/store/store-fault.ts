@@ -10,9 +10,10 @@ const sqliteOutage = /^SQLITE_(FULL|READONLY|IOERR|BUSY|CANTOPEN)(_[A-Z]+)?$/;
 /**
  * PostgreSQL's SQLSTATEs for a server that cannot serve now: class 08 (connection exception),
  * admin or crash shutdown and "starting up" (57P01-57P03), class 53 (insufficient resources: a
- * full disk, out of memory, too many connections).
+ * full disk, out of memory, too many connections), and 25006 (a read-only transaction: the
+ * daemon reached a standby, or a node demoted by a fail-over; the daemon never opens one itself).
  */
-const postgresOutage = /^(08[0-9A-Z]{3}|57P0[123]|53[0-9A-Z]{3})$/;
+const postgresOutage = /^(08[0-9A-Z]{3}|57P0[123]|53[0-9A-Z]{3}|25006)$/;
 
 /** The socket could not reach the server, or lost it. */
 const networkOutage = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);

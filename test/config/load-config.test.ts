@@ -124,6 +124,20 @@ describe('configuration: defaults, a file, JITBROKER_* variables, validated with
     );
   });
 
+  it('store.maxSizeMebibytes: unset by default, a whole number of MiB from 1 to 16777216, SQLite only', () => {
+    expect(loadConfig({ env: {} }).store.maxSizeMebibytes).toBeUndefined();
+    expect(loadConfig({ env: { JITBROKER_STORE_MAX_SIZE_MEBIBYTES: '512' } }).store.maxSizeMebibytes).toBe(512);
+    for (const bad of ['0', '1.5', '16777217', 'lots']) {
+      expect(errorsOf(() => loadConfig({ env: { JITBROKER_STORE_MAX_SIZE_MEBIBYTES: bad } }))[0]).toMatch(
+        new RegExp(`^config store.maxSizeMebibytes \\(from JITBROKER_STORE_MAX_SIZE_MEBIBYTES\\): "?${bad.replace('.', '\\.')}"?.*accepted: an integer from 1 to 16777216`),
+      );
+    }
+    const pg = { JITBROKER_STORE_DRIVER: 'postgres', JITBROKER_STORE_URL: 'postgres://jb@db.internal:5432/jitbroker' };
+    expect(errorsOf(() => loadConfig({ env: { ...pg, JITBROKER_STORE_MAX_SIZE_MEBIBYTES: '512' } }))[0]).toMatch(
+      /^config store.maxSizeMebibytes.*applies to store.driver sqlite only/,
+    );
+  });
+
   it('rotation.maxPerSecond: 40 by default, 0 for no cap, never negative', () => {
     expect(loadConfig({ env: {} }).rotation.maxPerSecond).toBe(40);
     expect(loadConfig({ env: { JITBROKER_ROTATION_MAX_PER_SECOND: '0' } }).rotation.maxPerSecond).toBe(0);

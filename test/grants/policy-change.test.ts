@@ -102,6 +102,50 @@ describe('a policy change reaches the grants it made', () => {
     expect(await grantOf(s, short.id)).toMatchObject({ state: 'revoked' });
   });
 
+  it('narrowing a policy to fewer device groups ends the open grants on the devices it no longer covers, and only those', async () => {
+    await changePolicy(s, { deviceGroups: ['finance-laptops', 'branch-laptops'], requireApproval: true });
+    const branchKey = await s.h.enrolDevice('laptop-9', ['branch-laptops']);
+    const { password: branchPassword } = await s.h.ackPending('laptop-9', branchKey);
+    const approve = (id: string) => s.h.api.post(`/v1/grants/${id}/approve`).set(bearer(s.tokens.approver)).send({}).expect(200);
+    // On each device: alice's grant approved (active), bob's still pending.
+    const aliceBranch = await requestGrant(s, s.tokens.alice, { deviceId: 'laptop-9' });
+    const bobBranch = await requestGrant(s, s.tokens.bob, { deviceId: 'laptop-9' });
+    const aliceFinance = await requestGrant(s, s.tokens.alice);
+    const bobFinance = await requestGrant(s, s.tokens.bob);
+    await approve(aliceBranch.id);
+    await approve(aliceFinance.id);
+    expect((await reveal(s, aliceBranch.id, s.tokens.alice)).body).toMatchObject({ password: branchPassword });
+
+    const res = await changePolicy(s, { deviceGroups: ['finance-laptops'] });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ deviceGroups: ['finance-laptops'], grantsEnded: 2 });
+    expect(await grantOf(s, aliceBranch.id)).toMatchObject({
+      state: 'revoked',
+      endedBy: expect.stringMatching(/^system:policy-change:admin-1/),
+      endReason: expect.stringMatching(/no enabled policy allows this grant any more/),
+    });
+    expect(await grantOf(s, bobBranch.id)).toMatchObject({ state: 'denied', decisionComment: expect.stringMatching(/no enabled policy allows/) });
+    expect(await grantOf(s, aliceFinance.id)).toMatchObject({ state: 'active' });
+    expect(await grantOf(s, bobFinance.id)).toMatchObject({ state: 'pending' });
+
+    const events = await s.h.eventsOf(res);
+    expect(events.map((e) => `${e.action} ${e.actor.kind} ${e.target}`).sort()).toEqual(
+      [`grant.denied system grant:${bobBranch.id}`, `grant.revoked system grant:${aliceBranch.id}`, `policy.updated user policy:${s.policyId}`].sort(),
+    );
+    expect(events.at(-1)).toMatchObject({ action: 'policy.updated', details: { grantsEnded: 2 } });
+    // The branch laptop's password was shown under the grant that ended: it rotates; the finance laptop's does not.
+    const postUse = await s.h.db.selectFrom('rotation_jobs').select(['device_id', 'reason']).where('state', '=', 'open').where('reason', '=', 'post-use').execute();
+    expect(postUse).toEqual([{ device_id: 'laptop-9', reason: 'post-use' }]);
+
+    expect((await reveal(s, aliceBranch.id, s.tokens.alice)).status).toBe(409);
+    expect((await s.h.api.post(`/v1/grants/${bobBranch.id}/approve`).set(bearer(s.tokens.approver)).send({})).status).toBe(409);
+    expect((await reveal(s, aliceFinance.id, s.tokens.alice)).body).toMatchObject({ password: s.password });
+    await approve(bobFinance.id);
+    // And the devices it no longer covers take no new requests under it.
+    const refused = await s.h.api.post('/v1/grants').set(bearer(s.tokens.bob)).send({ deviceId: 'laptop-9', reason: 'printer driver', duration: 'PT1H' });
+    expect({ status: refused.status, code: (refused.body as { code?: string }).code }).toEqual({ status: 403, code: 'policy-denied' });
+  });
+
   it('a reveal refuses a grant that no enabled policy allows any more (the requester left the designated group), audited', async () => {
     const g = await requestGrant(s, s.tokens.alice);
     const left = await s.h.token('alice', ['requester'], ['accounts']);
