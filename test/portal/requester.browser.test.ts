@@ -5,36 +5,16 @@ import { AddressInfo } from 'node:net';
 import { Browser, BrowserContext, Page } from 'playwright-core';
 import { bearer } from '../support/bearer';
 import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
-import { Scenario, createScenario } from '../support/scenario';
+import { Role } from '../../src/identity/principal';
+import { Labels, createPortalWorld, dutch, english, fillDevSignIn } from '../support/portal';
+import { Scenario } from '../support/scenario';
 
 /**
  * A support engineer's day in the portal, in a real Chromium against the daemon: sign in on the
  * development page (identity.mode local), find a device as they type, ask, reveal, copy, end.
  */
-interface Labels {
-  signIn: string;
-  devTitle: string;
-  subject: string;
-  groups: string;
-  roles: string[];
-  myAccess: string;
-}
-const english: Labels = {
-  signIn: 'Sign in',
-  devTitle: 'Development sign-in',
-  subject: 'User (subject)',
-  groups: 'Groups',
-  roles: ['Requester', 'Approver', 'IT admin', 'Auditor'],
-  myAccess: 'My access',
-};
-const dutch: Labels = {
-  signIn: 'Aanmelden',
-  devTitle: 'Aanmelden voor ontwikkeling',
-  subject: 'Gebruiker (subject)',
-  groups: 'Groepen',
-  roles: ['Aanvrager', 'Goedkeurder', 'IT-beheerder', 'Auditor'],
-  myAccess: 'Mijn toegang',
-};
+// Each test is a person's whole errand in a browser: longer than a unit test's default.
+jest.setTimeout(90_000);
 
 describe('the requester in the portal', () => {
   let s: Scenario;
@@ -42,19 +22,8 @@ describe('the requester in the portal', () => {
   let browser: Browser;
   let context: BrowserContext | undefined;
   beforeAll(async () => {
-    s = await createScenario();
+    s = await createPortalWorld();
     url = await s.h.listen();
-    // A second device behind a policy that needs an approver, with a name to search by.
-    await s.h.api
-      .post('/v1/devices')
-      .set(bearer(s.tokens.admin))
-      .send({ id: 'lab-0042', displayName: 'Lab bench 42', groups: ['lab'], agentKey: (await s.h.deviceKey()).publicJwk })
-      .expect(201);
-    await s.h.api
-      .post('/v1/policies')
-      .set(bearer(s.tokens.admin))
-      .send({ name: 'helpdesk-lab', principals: { groups: ['helpdesk'] }, deviceGroups: ['lab'], maxDuration: 'PT2H', requireApproval: true })
-      .expect(201);
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -69,24 +38,20 @@ describe('the requester in the portal', () => {
   async function newPage(opts: { width?: number; locale?: string; clock?: boolean } = {}): Promise<Page> {
     context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: 900 }, locale: opts.locale ?? 'en-GB' });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    // A step that does not happen fails in seconds, naming the step, long before the test's own timeout.
+    context.setDefaultTimeout(10_000);
     const page = await context.newPage();
     if (opts.clock) await page.clock.install();
     return page;
   }
 
   /** Signs in on the development page the way a person does: from the start page's button. */
-  async function signIn(page: Page, subject: string, groups: string, roles: string[] = ['Requester'], l: Labels = english): Promise<void> {
+  async function signIn(page: Page, subject: string, groups: string, roles: Role[] = ['requester'], l: Labels = english): Promise<void> {
     await page.goto(url + '/');
     await page.getByRole('main').getByRole('link', { name: l.signIn }).click();
     await page.getByRole('heading', { level: 1, name: l.devTitle }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/dev-sign-in');
-    await page.getByLabel(l.subject).fill(subject);
-    for (const role of l.roles) {
-      const box = page.getByRole('checkbox', { name: role });
-      if ((await box.isChecked()) !== roles.includes(role)) await box.click();
-    }
-    await page.getByLabel(l.groups).fill(groups);
-    await page.getByRole('main').getByRole('button', { name: l.signIn }).click();
+    await fillDevSignIn(page, { subject, roles, groups }, l);
     await page.getByRole('heading', { level: 1, name: l.myAccess }).waitFor();
   }
 
@@ -159,7 +124,7 @@ describe('the requester in the portal', () => {
 
   it('shows a request waiting for an approver, in Dutch on a phone, and turns it active by itself when the approver approves', async () => {
     const page = await newPage({ locale: 'nl-NL', width: 390 });
-    await signIn(page, 'bob', 'helpdesk', ['Aanvrager'], dutch);
+    await signIn(page, 'bob', 'helpdesk', ['requester'], dutch);
     await screenshot(page, 'my-access-nl-390');
     await page.getByRole('link', { name: 'Toegang aanvragen' }).click();
     // Found by its display name, not its id.
@@ -217,8 +182,9 @@ describe('the requester in the portal', () => {
     await screenshot(page, 'signed-out-en-1280');
     await page.goBack();
     await page.waitForLoadState('load');
-    // Back lands on a page that asks the daemon again, which says nobody is signed in: it sends the browser to sign in.
-    await page.getByRole('heading', { level: 1, name: 'Development sign-in' }).waitFor();
+    // Sign-out replaced the page it left in history; Back reaches the one before, which asks the daemon
+    // again (no page is kept in the back/forward cache: no-store) and hears that nobody is signed in.
+    await page.getByRole('heading', { level: 1, name: 'Sign in to the portals' }).waitFor();
     expect(await pageText(page)).not.toContain('frank');
     const replayed = await s.h.api.get('/v1/grants').set('cookie', `${cookie!.name}=${cookie!.value}`);
     expect(replayed.status).toBe(401);

@@ -3,27 +3,22 @@
 import { Browser, BrowserContext, Page } from 'playwright-core';
 import { bearer } from '../support/bearer';
 import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
-import { Scenario, createScenario } from '../support/scenario';
+import { Role } from '../../src/identity/principal';
+import { Labels, createPortalWorld, dutch, english, fillDevSignIn } from '../support/portal';
+import { Scenario } from '../support/scenario';
 
 /** Approvers and the escalation portal, in a real Chromium against the daemon (identity.mode local). */
+// Each test is a person's whole errand in a browser: longer than a unit test's default.
+jest.setTimeout(90_000);
+
 describe('approvers and escalations in the portal', () => {
   let s: Scenario;
   let url: string;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   beforeAll(async () => {
-    s = await createScenario();
+    s = await createPortalWorld();
     url = await s.h.listen();
-    await s.h.api
-      .post('/v1/devices')
-      .set(bearer(s.tokens.admin))
-      .send({ id: 'lab-0042', displayName: 'Lab bench 42', groups: ['lab'], agentKey: (await s.h.deviceKey()).publicJwk })
-      .expect(201);
-    await s.h.api
-      .post('/v1/policies')
-      .set(bearer(s.tokens.admin))
-      .send({ name: 'helpdesk-lab', principals: { groups: ['helpdesk'] }, deviceGroups: ['lab'], maxDuration: 'PT2H', requireApproval: true })
-      .expect(201);
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -37,20 +32,18 @@ describe('approvers and escalations in the portal', () => {
   async function newPage(opts: { width?: number; locale?: string } = {}): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: 900 }, locale: opts.locale ?? 'en-GB' });
     contexts.push(context);
+    // A step that does not happen fails in seconds, naming the step, long before the test's own timeout.
+    context.setDefaultTimeout(10_000);
     return context.newPage();
   }
 
-  /** Straight to the development sign-in page (the requester tests walk there from the start page). */
-  async function signIn(page: Page, subject: string, roles: string[], groups = '', returnTo = '/'): Promise<void> {
+  /** Straight to the development sign-in page (the requester tests walk there from the start page), then back to `returnTo`. */
+  async function signIn(page: Page, subject: string, roles: Role[], groups = '', returnTo = '/', l: Labels = english): Promise<void> {
     await page.goto(`${url}/dev-sign-in?returnTo=${encodeURIComponent(returnTo)}`);
-    await page.getByLabel('User (subject)').fill(subject);
-    for (const role of ['Requester', 'Approver', 'IT admin', 'Auditor']) {
-      const box = page.getByRole('checkbox', { name: role });
-      if ((await box.isChecked()) !== roles.includes(role)) await box.click();
-    }
-    await page.getByLabel('Groups').fill(groups);
-    await page.getByRole('main').getByRole('button', { name: 'Sign in' }).click();
+    await fillDevSignIn(page, { subject, roles, groups }, l);
     await page.waitForURL((u) => u.pathname === returnTo);
+    // The menu comes with the session: the page is ready once it shows.
+    await page.getByRole('navigation').getByRole('link').first().waitFor();
   }
 
   const ask = async (who: string, reason: string) => {
@@ -66,7 +59,7 @@ describe('approvers and escalations in the portal', () => {
     const bobs = await ask('bob', 'replace the bench firmware');
     await ask('carol', 'my own request, not mine to approve');
     const page = await newPage();
-    await signIn(page, 'carol', ['Requester', 'Approver'], 'helpdesk', '/approvals');
+    await signIn(page, 'carol', ['requester', 'approver'], 'helpdesk', '/approvals');
     const queue = page.getByRole('list', { name: 'Requests to decide' });
     await queue.getByRole('heading', { name: 'bob asks for lab-0042' }).waitFor();
     expect(await queue.getByRole('listitem').count()).toBe(1);
@@ -94,7 +87,7 @@ describe('approvers and escalations in the portal', () => {
 
   it("refuses the approvers', auditors' and admins' pages to a requester: the API says no, not only the menu", async () => {
     const page = await newPage();
-    await signIn(page, 'bob', ['Requester'], 'helpdesk');
+    await signIn(page, 'bob', ['requester'], 'helpdesk');
     const menu = page.getByRole('navigation');
     expect(await menu.getByRole('link').allTextContents()).toEqual(['My access', 'Escalations']);
     for (const [path, role] of [
@@ -113,7 +106,7 @@ describe('approvers and escalations in the portal', () => {
 
   it('lets an auditor verify the chain, search, open an event and download an export (itself audited)', async () => {
     const page = await newPage();
-    await signIn(page, 'dave', ['Auditor'], '', '/audit');
+    await signIn(page, 'dave', ['auditor'], '', '/audit');
     await page.getByRole('button', { name: 'Verify the chain' }).click();
     await page.getByText(/^The chain is intact: \d+ events\./).waitFor();
     await page.getByLabel('Action').fill('grant.requested');
@@ -142,7 +135,7 @@ describe('approvers and escalations in the portal', () => {
 
   it("shows an admin each device's password state, changes one now, retires one, and edits policies with the API's messages beside the fields", async () => {
     const page = await newPage();
-    await signIn(page, 'root', ['IT admin'], '', '/devices');
+    await signIn(page, 'root', ['admin'], '', '/devices');
     const table = page.getByRole('table', { name: 'Devices' });
     const laptop = table.getByRole('row').filter({ hasText: 'laptop-7' });
     await laptop.getByText(/^(Current|Change pending)$/).waitFor();
@@ -153,6 +146,13 @@ describe('approvers and escalations in the portal', () => {
     await page.getByText('A password change for laptop-7 is queued.').waitFor();
     const device = await s.h.api.get('/v1/devices/laptop-7').set(bearer(s.tokens.admin));
     expect(device.body.rotation.queued).toMatchObject({ reason: 'manual' });
+    const lab = table.getByRole('row').filter({ hasText: 'lab-0042' });
+    await lab.getByRole('button', { name: 'Retire' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Retire lab-0042?' });
+    await confirm.getByRole('button', { name: 'Retire' }).click();
+    await page.getByText('lab-0042 is retired.').waitFor();
+    await lab.getByText('Retired', { exact: true }).waitFor();
+    expect((await s.h.api.get('/v1/devices/lab-0042').set(bearer(s.tokens.admin))).body.status).toBe('retired');
 
     await page.getByRole('link', { name: 'Policies' }).click();
     await page.getByRole('heading', { level: 1, name: 'Policies' }).waitFor();
@@ -190,7 +190,7 @@ describe('approvers and escalations in the portal', () => {
 
   it('files a Sev C escalation after showing where it goes; an admin moves it and the filer sees it', async () => {
     const page = await newPage({ locale: 'nl-NL', width: 390 });
-    await signIn(page, 'alice', ['Requester'], 'helpdesk', '/escalations');
+    await signIn(page, 'alice', ['requester'], 'helpdesk', '/escalations', dutch);
     await page.getByText(/Voor ernst A of B neemt u contact op met uw IT-beheerder/).waitFor();
     await page.getByRole('combobox', { name: /Categorie/ }).click();
     await page.getByRole('option', { name: /Hardware → the hardware vendor/ }).click();
@@ -204,7 +204,7 @@ describe('approvers and escalations in the portal', () => {
     await page.getByRole('heading', { name: 'Dockingstation geeft geen beeld' }).waitFor();
 
     const admin = await newPage();
-    await signIn(admin, 'root', ['IT admin'], '', '/escalations');
+    await signIn(admin, 'root', ['admin'], '', '/escalations');
     const card = admin.getByRole('listitem').filter({ hasText: 'Dockingstation geeft geen beeld' });
     await card.getByLabel('Note').fill('vendor ticket V-1234');
     await card.getByRole('button', { name: 'Acknowledge' }).click();
@@ -217,7 +217,7 @@ describe('approvers and escalations in the portal', () => {
 
   it('tells someone not designated to file why, and offers no form', async () => {
     const page = await newPage();
-    await signIn(page, 'dave', ['Auditor'], '', '/escalations');
+    await signIn(page, 'dave', ['auditor'], '', '/escalations');
     await page.getByText(/not designated to file escalations/).waitFor();
     expect(await page.getByRole('button', { name: 'Send escalation' }).count()).toBe(0);
   });

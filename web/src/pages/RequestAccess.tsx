@@ -45,6 +45,7 @@ export default function RequestAccess() {
   const [duration, setDuration] = useState<number>();
   const [error, setError] = useState<ApiError>();
   const [busy, setBusy] = useState(false);
+  const [listOpen, setListOpen] = useState(false);
 
   // Search as the user types, a moment after they stop; an empty box lists their recent devices.
   useEffect(() => {
@@ -92,9 +93,13 @@ export default function RequestAccess() {
             freeform
             placeholder={t('request.devicePlaceholder')}
             value={query}
+            open={listOpen}
+            onOpenChange={(_e, d) => setListOpen(d.open)}
+            // Pasted or typed, a new text shows its matches at once.
             onChange={(e) => {
               setQuery(e.target.value);
               setDevice(undefined);
+              setListOpen(true);
             }}
             onOptionSelect={(_e, d) => {
               const chosen = matches.find((m) => m.id === d.optionValue);
