@@ -25,7 +25,7 @@ const needsSession: ReadonlySet<Route['page']> = new Set(['request', 'grant', 'a
 
 // The portal's sections, each shown to the roles whose pages it holds (the API refuses the rest whatever the menu shows).
 const navItems: Array<{ path: string; label: MessageKey; roles: Role[] }> = [
-  { path: '/', label: 'nav.mine', roles: ['requester', 'approver', 'admin', 'auditor'] },
+  { path: '/', label: 'nav.mine', roles: ['requester'] },
   { path: '/approvals', label: 'nav.approvals', roles: ['approver'] },
   { path: '/escalations', label: 'nav.escalations', roles: ['requester', 'approver', 'admin', 'auditor'] },
   { path: '/audit', label: 'nav.audit', roles: ['auditor'] },
@@ -51,6 +51,8 @@ const useStyles = makeStyles({
   brand: { display: 'flex', flexDirection: 'column', color: tokens.colorNeutralForegroundOnBrand, textDecorationLine: 'none' },
   tools: { display: 'flex', flexWrap: 'wrap', alignItems: 'center', gap: tokens.spacingHorizontalM },
   onBrand: { color: tokens.colorNeutralForegroundOnBrand },
+  // Two language names need no 250px field: the header stays one line on a phone.
+  languagePicker: { minWidth: '9rem' },
   nav: {
     display: 'flex',
     flexWrap: 'wrap',
@@ -120,6 +122,7 @@ export function App() {
             {t('lang.label')}
           </Text>
           <Dropdown
+            className={styles.languagePicker}
             aria-labelledby="language-label"
             value={t(`lang.${language}`)}
             selectedOptions={[language]}

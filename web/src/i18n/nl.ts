@@ -164,6 +164,7 @@ export const nl: Messages = {
   'audit.verify': 'De keten controleren',
   'audit.intact':
     'De keten is intact: {events} gebeurtenissen. Ondertekend tot en met gebeurtenis {signed} door {checkpoints} controlepunten; {unsigned} gebeurtenissen sinds de laatste handtekening.',
+  'audit.intactUnsigned': 'De keten is intact: {events} gebeurtenissen. Nog geen ondertekend controlepunt staat ervoor in.',
   'audit.broken': 'De keten is verbroken bij gebeurtenis {seq}: {problem}',
   'audit.head': 'Kop: {hash}',
   'audit.searchTitle': 'Zoeken',
@@ -179,7 +180,7 @@ export const nl: Messages = {
   'audit.to': 'Tot',
   'audit.search': 'Zoeken',
   'audit.none': 'Geen gebeurtenissen gevonden.',
-  'audit.results': 'Auditgebeurtenissen, nieuwste eerst',
+  'audit.results': 'Auditgebeurtenissen, in de volgorde waarin ze zijn geschreven',
   'audit.when': 'Wanneer',
   'audit.target': 'Doel',
   'audit.previous': 'Vorige pagina',

@@ -10,6 +10,7 @@ import {
   Dropdown,
   Field,
   Input,
+  Link,
   makeStyles,
   MessageBar,
   MessageBarBody,
@@ -36,6 +37,8 @@ const useStyles = makeStyles({
   page: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalXL },
   heading: { margin: 0 },
   filters: { display: 'grid', gap: tokens.spacingHorizontalM, gridTemplateColumns: 'repeat(auto-fit, minmax(12rem, 1fr))', alignItems: 'end' },
+  // Fluent's Dropdown asks for 250px by default: in a grid cell it must fit the cell.
+  fill: { minWidth: 0, width: '100%' },
   tableWrap: { overflowX: 'auto' },
   actions: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalM, alignItems: 'center' },
   json: {
@@ -134,14 +137,16 @@ export default function Audit() {
           {verification && (
             <MessageBar intent={verification.ok ? 'success' : 'error'}>
               <MessageBarBody>
-                {verification.ok
-                  ? t('audit.intact', {
-                      events: verification.events,
-                      signed: verification.signedThroughSeq ?? 0,
-                      checkpoints: verification.checkpoints ?? 0,
-                      unsigned: verification.unsignedEvents ?? 0,
-                    })
-                  : t('audit.broken', { seq: verification.firstBadSeq ?? '?', problem: verification.problem ?? '' })}{' '}
+                {!verification.ok
+                  ? t('audit.broken', { seq: verification.firstBadSeq ?? '?', problem: verification.problem ?? '' })
+                  : verification.checkpoints
+                    ? t('audit.intact', {
+                        events: verification.events,
+                        signed: verification.signedThroughSeq ?? 0,
+                        checkpoints: verification.checkpoints,
+                        unsigned: verification.unsignedEvents ?? 0,
+                      })
+                    : t('audit.intactUnsigned', { events: verification.events })}{' '}
                 <span className={styles.mono}>{t('audit.head', { hash: verification.headHash })}</span>
               </MessageBarBody>
             </MessageBar>
@@ -164,6 +169,7 @@ export default function Audit() {
           </Field>
           <Field label={t('audit.outcome')}>
             <Dropdown
+              className={styles.fill}
               value={draft.outcome ? t(`audit.outcome.${draft.outcome as 'success'}`) : t('audit.any')}
               selectedOptions={[draft.outcome]}
               onOptionSelect={(_e, d) => setDraft((f) => ({ ...f, outcome: d.optionValue ?? '' }))}
@@ -229,12 +235,12 @@ export default function Audit() {
           <Button disabled={!page?.nextCursor} onClick={() => page?.nextCursor && setCursors((c) => [...c, page.nextCursor as string])}>
             {t('audit.next')}
           </Button>
-          <a href={exportHref('jsonl')} download="audit.jsonl">
+          <Link href={exportHref('jsonl')} download="audit.jsonl">
             {t('audit.exportJsonl')}
-          </a>
-          <a href={exportHref('csv')} download="audit.csv">
+          </Link>
+          <Link href={exportHref('csv')} download="audit.csv">
             {t('audit.exportCsv')}
-          </a>
+          </Link>
         </div>
       </section>
     </div>

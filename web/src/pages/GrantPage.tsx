@@ -95,7 +95,7 @@ export default function GrantPage({ id }: { id: string }) {
           <MessageBarBody>{t('grant.waiting')}</MessageBarBody>
         </MessageBar>
       )}
-      {mine && live && <RevealPanel grant={grant} onEnded={() => (refresh(), refreshTimeline())} />}
+      {mine && live && <RevealPanel grant={grant} onChanged={() => (refresh(), refreshTimeline())} />}
       <section className={styles.section} aria-labelledby="timeline-heading">
         <Title3 as="h2" id="timeline-heading" className={styles.heading}>
           {t('timeline.title')}
@@ -110,7 +110,7 @@ export default function GrantPage({ id }: { id: string }) {
  * Reveal on an explicit click; the password lives in this component's state only (no storage, no
  * URL, no history) and leaves memory and the page after a minute or when the grant ends.
  */
-function RevealPanel({ grant, onEnded }: { grant: Grant; onEnded: () => void }) {
+function RevealPanel({ grant, onChanged }: { grant: Grant; onChanged: () => void }) {
   const styles = useStyles();
   const { t } = useI18n();
   const [reveal, setReveal] = useState<Reveal>();
@@ -138,6 +138,8 @@ function RevealPanel({ grant, onEnded }: { grant: Grant; onEnded: () => void }) 
       const r = await getJson<Reveal>(`/v1/grants/${grant.id}/password`);
       setReveal(r);
       setRevealedAt(Date.now());
+      // The reveal is on the timeline now.
+      onChanged();
     } catch (e) {
       if (e instanceof ApiError && e.stepUp) {
         // Through Entra again for the authentication context the reveal needs, then back to this grant.
@@ -158,7 +160,7 @@ function RevealPanel({ grant, onEnded }: { grant: Grant; onEnded: () => void }) 
     } catch (e) {
       setError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
     }
-    onEnded();
+    onChanged();
   };
 
   return (
