@@ -92,9 +92,9 @@ export const auditActions = {
     details: 'expiresAt (the session ends then at the latest)',
   },
   'portal.signed-out': {
-    when: 'someone signs out of the portal, or signs in again in the same browser (their session ends on every daemon)',
+    when: 'a portal session ends on every daemon: signed out, replaced by a new sign-in in the same browser, idle too long, or at its maximum age',
     target: '-',
-    details: 'reason (signed-out or replaced)',
+    details: 'reason (signed-out, replaced, idle or expired)',
   },
   'store.write-probe': { when: 'readiness tries a write after commits failed, and it succeeds', target: '-', details: 'the failure it recovered from' },
 } as const satisfies Record<string, AuditActionEntry>;

@@ -105,7 +105,8 @@ export function requireSameOrigin(publicOrigin: string | undefined) {
 async function sessionPrincipal(portal: SessionAuth, req: Request, res: Response, id: string) {
   // Whatever a cookie-authenticated answer holds, no browser or proxy keeps it.
   res.setHeader('Cache-Control', 'no-store');
-  const session = await portal.sessions.resolve(id);
+  // The portal marks what its pages fetch by themselves (polls): those do not keep an idle session alive.
+  const session = await portal.sessions.resolve(id, { activity: req.get('x-portal-background') !== '1' });
   if (!session) throw new DomainError('unauthenticated', 'Your portal session has ended (signed out, idle too long or past its maximum age); sign in again.');
   if (unsafeMethods.has(req.method)) {
     const crossSite = sameOriginProblem(req, portal.publicOrigin);

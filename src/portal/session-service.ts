@@ -75,7 +75,11 @@ export function createSessionService(deps: {
   }
 
   /** The live session behind a cookie's id, or undefined (unknown, ended, idle too long, past its absolute end). */
-  async function resolve(id: string): Promise<PortalSession | undefined> {
+  /**
+   * `activity: false` for what a page does by itself (a background poll): it reads the session but
+   * does not keep it alive, so a tab left open ends after the idle timeout like one left closed.
+   */
+  async function resolve(id: string, opts: { activity: boolean } = { activity: true }): Promise<PortalSession | undefined> {
     const idHash = hashOf(id);
     const row = await sessions.findLive(db, idHash);
     if (!row) return undefined;
@@ -83,10 +87,14 @@ export function createSessionService(deps: {
     const idleEnd = Date.parse(row.last_seen_at) + settings.idleSeconds * 1000;
     const reason = now >= Date.parse(row.expires_at) ? 'expired' : now >= idleEnd ? 'idle' : undefined;
     if (reason) {
-      await transactor.run((tx) => sessions.end(tx, idHash, iso(now), reason));
+      // Audited like a sign-out, by the session's own principal: an auditor sees every way a session ended.
+      await transactor.run(async (tx) => {
+        if (await sessions.end(tx, idHash, iso(now), reason))
+          await audit.append(tx, { actor: actorOf(JSON.parse(row.principal) as UserPrincipal), action: 'portal.signed-out', outcome: 'success', details: { reason } });
+      });
       return undefined;
     }
-    if (now - Date.parse(row.last_seen_at) >= touchEverySeconds * 1000) await transactor.run((tx) => sessions.touch(tx, idHash, iso(now)));
+    if (opts.activity && now - Date.parse(row.last_seen_at) >= touchEverySeconds * 1000) await transactor.run((tx) => sessions.touch(tx, idHash, iso(now)));
     const { authContexts, ...rest } = JSON.parse(row.principal) as UserPrincipal;
     // A step-up is as fresh as the token that carried it: past its exp, a reveal asks for it again.
     const fresh = authContexts !== undefined && row.auth_contexts_until !== null && now < Date.parse(row.auth_contexts_until);

@@ -218,4 +218,28 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
     expect((await s.h.api.head('/auth/sign-in')).status).toBe(404);
     expect((await s.h.api.put('/auth/session').send({})).status).toBe(404);
   });
+
+  it('a page polling by itself (X-Portal-Background) does not keep an idle session alive; its end is audited as idle', async () => {
+    const { cookie } = await signIn({ subject: 'polly', roles: ['requester'], groups: ['helpdesk'] });
+    const poll = () => s.h.api.get('/v1/grants').set('Host', portal.host).set('Cookie', cookie).set('X-Portal-Background', '1');
+    const click = () => s.h.api.get('/v1/grants').set('Host', portal.host).set('Cookie', cookie);
+    // A person at the page: each click keeps it alive past the idle time.
+    for (let i = 0; i < 3; i++) {
+      s.h.clock.advance(20 * 60 * 1000);
+      expect((await click()).status).toBe(200);
+    }
+    // Then the page alone, polling: 20 and 40 minutes later; the second is past the idle time since the last click.
+    s.h.clock.advance(20 * 60 * 1000);
+    expect((await poll()).status).toBe(200);
+    s.h.clock.advance(20 * 60 * 1000);
+    const ended = await poll();
+    expect(ended.status).toBe(401);
+    const [event] = (
+      await s.h.api
+        .get('/v1/audit/events')
+        .query({ action: 'portal.signed-out', actor: 'polly' })
+        .set(bearer(await s.h.token('dave', ['auditor'])))
+    ).body.items;
+    expect(event).toMatchObject({ actor: { subject: 'polly' }, outcome: 'success', details: { reason: 'idle' } });
+  });
 });

@@ -81,9 +81,12 @@ export async function getJson<T>(path: string): Promise<T> {
   return (await request<T>('GET', path)).body as T;
 }
 
-/** A GET that sends the last ETag: `undefined` when nothing changed since (304). */
-export async function getIfChanged<T>(path: string, etag: string | undefined): Promise<{ body?: T; etag?: string }> {
-  const r = await request<T>('GET', path, undefined, etag ? { 'if-none-match': etag } : {});
+/**
+ * A GET that sends the last ETag: `undefined` when nothing changed since (304). A `background` one
+ * (a poll nobody clicked for) says so, and does not keep an idle session alive.
+ */
+export async function getIfChanged<T>(path: string, etag: string | undefined, background = false): Promise<{ body?: T; etag?: string }> {
+  const r = await request<T>('GET', path, undefined, { ...(etag ? { 'if-none-match': etag } : {}), ...(background ? { 'x-portal-background': '1' } : {}) });
   return r.status === 304 ? { etag } : { body: r.body, etag: r.etag };
 }
 

@@ -29,10 +29,14 @@ export function usePolled<T>(path: string | undefined, everyMs = 4000): { data?:
     if (!path) return;
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let first = true;
     const load = async () => {
       if (document.visibilityState === 'hidden') return;
+      // The page's first load is the person's doing; every later one is the page's own.
+      const background = !first;
+      first = false;
       try {
-        const r = await getIfChanged<T>(path, etag.current);
+        const r = await getIfChanged<T>(path, etag.current, background);
         if (stopped) return;
         if (r.body !== undefined) setData(r.body);
         etag.current = r.etag;
