@@ -2,7 +2,7 @@
 // The functions these tests hand to page.evaluate run in the browser.
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Browser, BrowserContext, Page } from 'playwright-core';
+import { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { bearer } from '../support/bearer';
 import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
 import { Role } from '../../src/identity/principal';
@@ -216,5 +216,53 @@ describe('the requester in the portal', () => {
     }
     const grant = await s.h.api.get(`/v1/grants/${grantId}`).set(bearer(s.tokens.auditor));
     expect(grant.body.state).toBe('active');
+  });
+
+  /** Presses Tab until `target` has the focus (WCAG 2.1.1: every control is reached from the keyboard), failing after `max` presses. */
+  async function tabTo(page: Page, target: Locator, max = 40): Promise<void> {
+    for (let i = 0; i < max; i++) {
+      if (await target.evaluate((el) => el === document.activeElement).catch(() => false)) return;
+      await page.keyboard.press('Tab');
+    }
+    throw new Error(`Tab never reached ${target.toString()}`);
+  }
+
+  it('works by keyboard alone: sign in, request, reveal and show, end the grant', async () => {
+    const page = await newPage();
+    await page.goto(url + '/');
+    await tabTo(page, page.getByRole('main').getByRole('link', { name: 'Sign in' }));
+    await page.keyboard.press('Enter');
+    await tabTo(page, page.getByLabel('User (subject)'));
+    await page.keyboard.type('heidi');
+    await tabTo(page, page.getByLabel('Groups'));
+    await page.keyboard.type('helpdesk');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'My access' }).waitFor();
+
+    await tabTo(page, page.getByRole('main').getByRole('link', { name: 'Request access' }));
+    await page.keyboard.press('Enter');
+    await tabTo(page, page.getByRole('combobox', { name: /Device/ }));
+    await page.keyboard.type('laptop-7');
+    await page.getByRole('option', { name: /laptop-7/ }).waitFor();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await page.getByText('You may elevate here for up to 4 hours.').waitFor();
+    await tabTo(page, page.getByLabel('Reason'));
+    await page.keyboard.type('keyboard only');
+    await tabTo(page, page.getByRole('button', { name: 'Send request' }));
+    await page.keyboard.press('Enter');
+
+    await page.getByRole('heading', { level: 1, name: 'Access to laptop-7' }).waitFor();
+    await tabTo(page, page.getByRole('button', { name: 'Reveal password' }));
+    await page.keyboard.press('Enter');
+    await tabTo(page, page.getByRole('button', { name: 'Show' }));
+    await page.keyboard.press('Enter');
+    expect(((await page.getByTestId('password').textContent()) ?? '').length).toBeGreaterThan(8);
+    await tabTo(page, page.getByRole('button', { name: "I'm done" }));
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'End your access now?' }).waitFor();
+    await tabTo(page, page.getByRole('button', { name: 'End access' }));
+    await page.keyboard.press('Enter');
+    await page.getByText('Ended', { exact: true }).waitFor();
   });
 });

@@ -62,6 +62,16 @@ const useStyles = makeStyles({
     borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
   },
   current: { fontWeight: tokens.fontWeightSemibold, textDecorationLine: 'underline' },
+  // Hidden until it has the focus: the first Tab on every page offers to skip the header (WCAG 2.4.1).
+  skip: {
+    position: 'absolute',
+    left: '-10000px',
+    top: tokens.spacingVerticalS,
+    padding: tokens.spacingHorizontalS,
+    backgroundColor: tokens.colorNeutralBackground1,
+    color: tokens.colorBrandForeground1,
+    ':focus': { left: tokens.spacingHorizontalS, zIndex: 1 },
+  },
   main: { flexGrow: 1, padding: `${tokens.spacingVerticalXXL} ${tokens.spacingHorizontalXL}`, maxWidth: '72rem', width: '100%', boxSizing: 'border-box', margin: '0 auto' },
 });
 
@@ -108,6 +118,9 @@ export function App() {
   }, [mustSignIn]);
   return (
     <div className={styles.shell}>
+      <a className={styles.skip} href="#main">
+        {t('app.skip')}
+      </a>
       <header className={styles.header}>
         <a className={styles.brand} href="/" onClick={onLinkClick('/')}>
           <Text as="span" size={500} weight="semibold">
@@ -166,7 +179,7 @@ export function App() {
             ))}
         </nav>
       )}
-      <main className={styles.main}>
+      <main className={styles.main} id="main" tabIndex={-1}>
         <Suspense fallback={<Spinner />}>{mustSignIn ? <Spinner /> : <PageOf route={route} />}</Suspense>
       </main>
     </div>

@@ -2,6 +2,7 @@
 export const en = {
   'app.name': 'jitbroker',
   'app.tagline': 'Just-in-time administrator access to managed devices',
+  'app.skip': 'Skip to main content',
   'app.signOut': 'Sign out',
   'nav.label': 'Portals',
   'lang.label': 'Language',

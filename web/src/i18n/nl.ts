@@ -4,6 +4,7 @@ import type { Messages } from './en';
 export const nl: Messages = {
   'app.name': 'jitbroker',
   'app.tagline': 'Tijdelijke beheerderstoegang tot beheerde apparaten',
+  'app.skip': 'Naar de hoofdinhoud',
   'app.signOut': 'Afmelden',
   'nav.label': 'Portalen',
   'lang.label': 'Taal',
