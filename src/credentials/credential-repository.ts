@@ -59,13 +59,14 @@ export function createCredentialRepository(db: Q) {
       );
     },
     /** The first version acknowledged at or after `at` (current now, or superseded since). */
-    async firstAcknowledgedSince(q: Q, deviceId: string, at: string): Promise<CredentialVersion | undefined> {
+    async firstAcknowledgedSince(q: Q, deviceId: string, at: string, afterVersion: number): Promise<CredentialVersion | undefined> {
       return fromRow(
         await q
           .selectFrom('credential_versions')
           .selectAll()
           .where('device_id', '=', deviceId)
           .where('acknowledged_at', '>=', at)
+          .where('version', '>', afterVersion)
           .orderBy('acknowledged_at')
           .orderBy('version')
           .limit(1)

@@ -111,9 +111,9 @@ export function createCredentialService(deps: {
     return versions.revealedInEffect(tx, deviceId);
   }
 
-  /** The device's first version its agent acknowledged (set) at or after `at`: what replaced a password in use then. */
-  async function firstAcknowledgedSince(deviceId: string, at: string): Promise<CredentialVersion | undefined> {
-    return versions.firstAcknowledgedSince(db, deviceId, at);
+  /** The device's first version newer than `afterVersion` its agent acknowledged (set) at or after `at`: what replaced a password in use then. */
+  async function firstAcknowledgedSince(deviceId: string, at: string, afterVersion: number): Promise<CredentialVersion | undefined> {
+    return versions.firstAcknowledgedSince(db, deviceId, at, afterVersion);
   }
 
   return { preparePassword, recordPending, writePendingInTransaction, readSecret, versionSummary, markRevealed, revealedInEffect, firstAcknowledgedSince };

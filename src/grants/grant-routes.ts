@@ -4,7 +4,7 @@ import { deviceId, duration, page, pageQuery, shortText, subjectName, uuid } fro
 import { maxTicketLength } from '../policies/ticket-pattern';
 import { allowedNext, grantStates } from './grant';
 import { GrantService } from './grant-service';
-import { timelineKinds } from './grant-timeline';
+import { endings, timelineKinds } from './grant-timeline';
 
 const requestGrantBody = z.object({ deviceId, reason: shortText(500), ticket: shortText(maxTicketLength).optional(), duration }).strict();
 const approveBody = z.object({ comment: shortText(500).optional() }).strict();
@@ -38,10 +38,10 @@ const timeline = z.object({
       at: z.string(),
       kind: z.enum(timelineKinds),
       actor: z.object({ subject: z.string(), name: z.string().optional() }).optional(),
-      detail: z
-        .string()
-        .optional()
-        .describe('ended: done, withdrawn, revoked, expired or policy, then ": why"; rotation-queued: "due by <time>"; revealed and rotated: the version'),
+      reason: z.string().optional().describe("What a person wrote: the request's reason, the approver's comment, a denial's or revocation's reason"),
+      ending: z.enum(endings).optional().describe('ended: how'),
+      version: z.number().optional().describe('revealed: the version shown; rotated: the version the device confirmed'),
+      dueBy: z.string().optional().describe('rotation-queued: when the new password is due at the latest'),
     }),
   ),
 });

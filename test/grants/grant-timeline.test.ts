@@ -44,12 +44,12 @@ describe('GET /v1/grants/:id/timeline', () => {
         grantId: id,
         deviceId: 'laptop-7',
         entries: [
-          { at: requestedAt, kind: 'requested', actor: { subject: 'alice', name: 'Alice' }, detail: 'printer driver' },
-          { at: approvedAt, kind: 'approved', actor: { subject: 'carol', name: 'Carol' }, detail: 'go ahead' },
-          { at: expect.any(String), kind: 'revealed', actor: { subject: 'alice', name: 'Alice' }, detail: 'version 1' },
-          { at: expect.any(String), kind: 'revealed', actor: { subject: 'alice', name: 'Alice' }, detail: 'version 1' },
-          { at: endedAt.toISOString(), kind: 'ended', actor: { subject: 'alice', name: 'Alice' }, detail: 'done: fixed' },
-          { at: endedAt.toISOString(), kind: 'rotation-queued', detail: `due by ${new Date(endedAt.getTime() + 5 * minute).toISOString()}` },
+          { at: requestedAt, kind: 'requested', actor: { subject: 'alice', name: 'Alice' }, reason: 'printer driver' },
+          { at: approvedAt, kind: 'approved', actor: { subject: 'carol', name: 'Carol' }, reason: 'go ahead' },
+          { at: expect.any(String), kind: 'revealed', actor: { subject: 'alice', name: 'Alice' }, version: 1 },
+          { at: expect.any(String), kind: 'revealed', actor: { subject: 'alice', name: 'Alice' }, version: 1 },
+          { at: endedAt.toISOString(), kind: 'ended', actor: { subject: 'alice', name: 'Alice' }, ending: 'done', reason: 'fixed' },
+          { at: endedAt.toISOString(), kind: 'rotation-queued', dueBy: new Date(endedAt.getTime() + 5 * minute).toISOString() },
         ],
       });
       const etag = before.headers.etag as string;
@@ -65,7 +65,7 @@ describe('GET /v1/grants/:id/timeline', () => {
       const after = await timeline(id, s.tokens.alice).set('if-none-match', etag);
       expect(after.status).toBe(200);
       expect(kinds(after)).toEqual(['requested', 'approved', 'revealed', 'revealed', 'ended', 'rotation-queued', 'rotated']);
-      expect(after.body.entries[6]).toEqual({ at: ackAt, kind: 'rotated', actor: { subject: 'laptop-7' }, detail: `version ${version} (post-use) set by the device` });
+      expect(after.body.entries[6]).toEqual({ at: ackAt, kind: 'rotated', actor: { subject: 'laptop-7' }, version });
     });
 
     it('shows a denial by whom and why, and nothing after it', async () => {
@@ -74,21 +74,26 @@ describe('GET /v1/grants/:id/timeline', () => {
       const res = await timeline(id, s.tokens.alice);
       expect(res.body.entries).toEqual([
         expect.objectContaining({ kind: 'requested' }),
-        { at: expect.any(String), kind: 'denied', actor: { subject: 'carol' }, detail: 'use the kiosk' },
+        { at: expect.any(String), kind: 'denied', actor: { subject: 'carol' }, reason: 'use the kiosk' },
       ]);
     });
 
     it('calls a pending request its requester takes back withdrawn, and a policy change that ends one policy', async () => {
       const { id } = await requestGrant(s, s.tokens.alice);
       await s.h.api.post(`/v1/grants/${id}/revoke`).set(bearer(s.tokens.alice)).send({}).expect(200);
-      expect((await timeline(id, s.tokens.alice)).body.entries.map((e: { kind: string; detail?: string }) => [e.kind, e.detail])).toEqual([
+      expect((await timeline(id, s.tokens.alice)).body.entries.map((e: { kind: string; reason?: string; ending?: string }) => [e.kind, e.ending ?? e.reason])).toEqual([
         ['requested', 'printer driver'],
         ['ended', 'withdrawn'],
       ]);
       const other = await requestGrant(s, s.tokens.bob);
       await s.h.api.delete(`/v1/policies/${s.policyId}`).set(bearer(s.tokens.admin)).expect(200);
       const ended = (await timeline(other.id, s.tokens.bob)).body.entries[1];
-      expect(ended).toEqual({ at: expect.any(String), kind: 'ended', detail: expect.stringMatching(/^policy: A policy change: no enabled policy allows this grant any more/) });
+      expect(ended).toEqual({
+        at: expect.any(String),
+        kind: 'ended',
+        ending: 'policy',
+        reason: expect.stringMatching(/^A policy change: no enabled policy allows this grant any more/),
+      });
     });
 
     it('is shown to the requester, approvers, admins and auditors; to nobody else', async () => {
@@ -108,11 +113,14 @@ describe('GET /v1/grants/:id/timeline', () => {
     s.h.clock.advance(61 * minute);
     expect(await s.h.grants.expireDueGrants()).toBe(1);
     const res = await timeline(g.id, await s.h.token('dave', ['auditor']));
-    expect(res.body.entries.map((e: { kind: string; detail?: string; actor?: unknown }) => [e.kind, e.detail, e.actor])).toEqual([
+    expect(
+      res.body.entries.map((e: { kind: string; reason?: string; ending?: string; dueBy?: string; actor?: unknown }) => [e.kind, e.ending ?? e.reason ?? e.dueBy, e.actor]),
+    ).toEqual([
       ['requested', 'printer driver', { subject: 'alice', name: 'Alice' }],
       ['activated', undefined, { subject: 'alice', name: 'Alice' }],
       ['ended', 'expired', undefined],
-      ['rotation-queued', expect.stringMatching(/^due by /), undefined],
+      // Due postUseDelay after the expiry job ended it.
+      ['rotation-queued', new Date(s.h.clock.now().getTime() + 5 * minute).toISOString(), undefined],
     ]);
     // The expiry is at the grant's end, not when the job noticed it.
     expect(res.body.entries[2].at >= g.expiresAt!).toBe(true);

@@ -74,11 +74,16 @@ export interface Reveal {
 
 export type TimelineKind = 'requested' | 'approved' | 'denied' | 'activated' | 'revealed' | 'ended' | 'rotation-queued' | 'rotated';
 
+export type Ending = 'done' | 'withdrawn' | 'revoked' | 'expired' | 'policy';
+
 export interface TimelineEntry {
   at: string;
   kind: TimelineKind;
   actor?: { subject: string; name?: string };
-  detail?: string;
+  reason?: string;
+  ending?: Ending;
+  version?: number;
+  dueBy?: string;
 }
 
 export interface Timeline {

@@ -4,7 +4,7 @@ import { useI18n } from '../i18n/i18n';
 import { formatCountdown } from '../i18n/format';
 import { useNow } from './hooks';
 
-const colour: Record<GrantState, BadgeProps['color']> = { pending: 'warning', active: 'success', denied: 'danger', expired: 'subtle', revoked: 'subtle' };
+const colour: Record<GrantState, BadgeProps['color']> = { pending: 'warning', active: 'success', denied: 'danger', expired: 'informative', revoked: 'informative' };
 
 export function StateBadge({ state }: { state: GrantState }) {
   const { t } = useI18n();

@@ -33,8 +33,14 @@ export function Timeline({ timeline }: { timeline: TimelineData }) {
             {formatTime(e.at, language)}
           </time>
           <span>
-            {t(`timeline.${e.kind}` as MessageKey, { who: actorName(e), time: formatTime(e.at, language) })}
-            {e.detail ? <Text size={200}> — {e.detail}</Text> : null}
+            {t(`timeline.${e.kind}` as MessageKey, {
+              who: actorName(e),
+              time: formatTime(e.at, language),
+              version: e.version ?? '',
+              dueBy: e.dueBy ? formatTime(e.dueBy, language) : '',
+            })}
+            {e.ending ? ` (${t(`timeline.ending.${e.ending}`, { who: actorName(e) })})` : null}
+            {e.reason ? <Text size={200}> — {e.reason}</Text> : null}
           </span>
         </li>
       ))}

@@ -83,11 +83,18 @@ export default function GrantPage({ id }: { id: string }) {
         <dd className={styles.detail}>{formatDuration(isoDurationSeconds(grant.duration), language)}</dd>
         <dt className={styles.term}>{t('grant.requested')}</dt>
         <dd className={styles.detail}>{formatDateTime(grant.createdAt, language)}</dd>
-        {grant.expiresAt && (
+        {grant.endedAt ? (
           <>
-            <dt className={styles.term}>{t('grant.expires')}</dt>
-            <dd className={styles.detail}>{formatDateTime(grant.expiresAt, language)}</dd>
+            <dt className={styles.term}>{t('grant.endedAt')}</dt>
+            <dd className={styles.detail}>{formatDateTime(grant.endedAt, language)}</dd>
           </>
+        ) : (
+          grant.expiresAt && (
+            <>
+              <dt className={styles.term}>{t('grant.expires')}</dt>
+              <dd className={styles.detail}>{formatDateTime(grant.expiresAt, language)}</dd>
+            </>
+          )
         )}
       </dl>
       {grant.state === 'pending' && mine && (
