@@ -1,4 +1,4 @@
-import { Button, Card, Field, makeStyles, MessageBar, MessageBarBody, Spinner, Text, Textarea, Title1, Title3, tokens } from '@fluentui/react-components';
+import { Button, Card, Field, Link, makeStyles, MessageBar, MessageBarBody, Spinner, Text, Textarea, Title1, Title3, tokens } from '@fluentui/react-components';
 import { useState } from 'react';
 import { ApiError, getJson, send } from '../api/http';
 import type { Grant, Page } from '../api/types';
@@ -104,9 +104,9 @@ function PendingRequest({ grant, onDecided }: { grant: Grant; onDecided: () => v
         <ul className={styles.earlier} aria-label={t('approvals.earlier', { device: grant.deviceId })}>
           {earlier.map((g) => (
             <li key={g.id}>
-              <a href={`/grants/${g.id}`} onClick={onLinkClick(`/grants/${g.id}`)}>
+              <Link href={`/grants/${g.id}`} onClick={onLinkClick(`/grants/${g.id}`)}>
                 {formatDateTime(g.createdAt, language)}
-              </a>{' '}
+              </Link>{' '}
               {g.requesterName ?? g.requester} — {g.reason} <StateBadge state={g.state} />
             </li>
           ))}

@@ -68,7 +68,7 @@ export default function Escalations() {
         <MessageBarBody>{t('esc.severities')}</MessageBarBody>
       </MessageBar>
       {!routing ? <Spinner /> : routing.mayFile ? <FileForm routing={routing} onFiled={refresh} /> : <Text>{routing.reason}</Text>}
-      <section aria-labelledby="esc-list">
+      <section aria-labelledby="esc-list" className={styles.page}>
         <Title2 as="h2" id="esc-list" className={styles.heading}>
           {admin ? t('esc.all') : t('esc.mine')}
         </Title2>

@@ -1,4 +1,4 @@
-import { Badge, Button, Combobox, Dropdown, Field, Input, makeStyles, MessageBar, MessageBarBody, Option, Text, Textarea, Title1, tokens } from '@fluentui/react-components';
+import { Badge, Button, Combobox, Dropdown, Field, Input, Link, makeStyles, MessageBar, MessageBarBody, Option, Text, Textarea, Title1, tokens } from '@fluentui/react-components';
 import { FormEvent, useEffect, useMemo, useState } from 'react';
 import { ApiError, getJson, send } from '../api/http';
 import type { DeviceMatch, Grant } from '../api/types';
@@ -147,9 +147,9 @@ export default function RequestAccess() {
           <MessageBar intent="info">
             <MessageBarBody>
               {t('request.open')}{' '}
-              <a href={`/grants/${eligibility.openGrant.id}`} onClick={onLinkClick(`/grants/${eligibility.openGrant.id}`)}>
+              <Link href={`/grants/${eligibility.openGrant.id}`} onClick={onLinkClick(`/grants/${eligibility.openGrant.id}`)}>
                 {t('request.openLink')}
-              </a>
+              </Link>
             </MessageBarBody>
           </MessageBar>
         )}
