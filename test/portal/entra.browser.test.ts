@@ -203,14 +203,13 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     expect(entries.filter((e) => e.includes(state)).every((e) => e.startsWith(entra.base))).toBe(true);
   });
 
-  it('the step-up round trip: Reveal sends the person through Entra again for context c1, they sign in, come back to the grant, Reveal shows the password, audited as them', async () => {
+  it('the step-up round trip: Reveal sends the person through Entra again for context c1 (backing out there keeps them signed in), they sign in, come back to the grant, Reveal shows the password, audited as them', async () => {
     const page = await newPage();
-    await page.goto(url + '/');
-    await page.getByRole('main').getByRole('link', { name: 'Sign in' }).click();
+    // A link to a page that needs a session, opened signed out: through Entra and back to it.
+    await page.goto(url + '/request');
     await signInAtEntra(page);
-    await page.getByRole('heading', { level: 1, name: 'My access' }).waitFor();
-
-    await page.getByRole('link', { name: 'Request access' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Request access' }).waitFor();
+    expect(page.url()).toBe(url + '/request');
     await page.getByRole('combobox', { name: /Device/ }).fill('laptop');
     await page.getByRole('option', { name: /laptop-7/ }).click();
     await page.getByLabel('Reason').fill('printer driver for the finance team');
@@ -219,6 +218,22 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     await page.getByText('Active', { exact: true }).waitFor();
     const grantPath = new URL(page.url()).pathname;
     const grantId = grantPath.split('/')[2] as string;
+
+    // Backing out of the step-up at Entra: the reveal does not happen, and the session stays as it was.
+    await page.getByRole('button', { name: 'Reveal password' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByText('The sign-in was cancelled or refused.').waitFor();
+    expect(page.url()).toBe(`${url}/signed-out?error=access-denied`);
+    await page.getByText(`You are still signed in as ${alice.name}, as before.`).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByRole('main').getByRole('link', { name: 'Back to the portal' }).click();
+    await page.getByRole('heading', { level: 1, name: 'My access' }).waitFor();
+    await page
+      .getByRole('link', { name: /laptop-7/ })
+      .first()
+      .click();
+    await page.getByRole('heading', { level: 1, name: 'Access to laptop-7' }).waitFor();
 
     const asked = entra.authorizeRequests().length;
     await page.getByRole('button', { name: 'Reveal password' }).click();
@@ -240,10 +255,11 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
 
     const events = await h.api.get('/v1/audit/events').query({ action: 'grant.password-revealed', deviceId: 'laptop-7' }).set(bearer(auditorToken));
     expect(events.status).toBe(200);
-    // The first click: refused for want of the context, audited as a denied reveal; the second, after the step-up, revealed.
+    // The clicks before each step-up: refused for want of the context, audited as denied reveals; the one after it, revealed.
     const ofGrant = (events.body.items as Array<{ target: string; seq: number }>).filter((e) => e.target === `grant:${grantId}`).sort((a, b) => a.seq - b.seq);
     const asAlice = expect.objectContaining({ kind: 'user', subject: alice.oid, name: alice.name, tenant: entra.tenantId });
     expect(ofGrant).toEqual([
+      expect.objectContaining({ actor: asAlice, outcome: 'denied', reason: expect.stringMatching(/authentication context 'c1'/) }),
       expect.objectContaining({ actor: asAlice, outcome: 'denied', reason: expect.stringMatching(/authentication context 'c1'/) }),
       expect.objectContaining({ actor: asAlice, outcome: 'success' }),
     ]);
@@ -261,6 +277,9 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     await page.getByText('The sign-in was cancelled or refused.').waitFor();
     expect(page.url()).toBe(`${url}/signed-out?error=access-denied`);
     expect(await page.context().cookies()).toEqual([]);
+    // Signed in before? No: so the way on is to sign in, not back to the portal.
+    await page.getByRole('main').getByRole('link', { name: 'Sign in' }).waitFor();
+    expect(await page.getByText(/still signed in/).count()).toBe(0);
     expect((await historyUrls(page)).filter((e) => !e.startsWith(entra.base))).toEqual([url + '/', `${url}/signed-out?error=access-denied`]);
     expect(await page.evaluate(() => document.documentElement.textContent)).not.toContain('AADSTS');
     // Audited as a refused sign-in by nobody in particular, without Entra's own words.
