@@ -22,7 +22,10 @@ jest.setTimeout(60_000);
 
 const clientId = '6f1c2a3b-0000-4000-8000-00000000e7a1';
 const secretVariable = 'JITBROKER_TEST_PORTAL_BROWSER_SECRET';
-const alice = { oid: crypto.randomUUID(), name: 'Alice Example', roles: ['requester'], groups: ['helpdesk'] };
+// As Entra sends them: app-role values the role map names, and group object ids.
+const roleMap = { 'JitBroker.Requester': 'requester', 'JitBroker.Admin': 'admin', 'JitBroker.Auditor': 'auditor' };
+const helpdesk = crypto.randomUUID();
+const alice = { oid: crypto.randomUUID(), name: 'Alice Example', roles: ['JitBroker.Requester', 'Mail.Reader'], groups: [helpdesk] };
 const aliceLogin = { login: 'alice@contoso.example', password: 'pw-alice' };
 
 /** A port free now, so the config can name the portal's origin before the daemon listens on it. */
@@ -72,6 +75,7 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
         JITBROKER_IDENTITY_OIDC_TENANT_ID: entra.tenantId,
         JITBROKER_IDENTITY_OIDC_AUDIENCE: entra.audience,
         JITBROKER_IDENTITY_OIDC_REVEAL_AUTH_CONTEXT: 'c1',
+        JITBROKER_IDENTITY_OIDC_ROLE_MAP: JSON.stringify(roleMap),
         JITBROKER_IDENTITY_OIDC_CA_FILE: path.join(caDir, 'ca.pem'),
         JITBROKER_PORTAL_PUBLIC_ORIGIN: origin,
         JITBROKER_PORTAL_ENTRA_CLIENT_ID: clientId,
@@ -84,8 +88,8 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     url = await h.listen(port);
     expect(url).toBe(origin);
     // laptop-7 with an acknowledged password, under a policy designating the helpdesk group (no approver).
-    const adminToken = await entra.mint({ oid: crypto.randomUUID(), name: 'Ada Admin', roles: ['admin'] });
-    auditorToken = await entra.mint({ oid: crypto.randomUUID(), name: 'Aud Itor', roles: ['auditor'] });
+    const adminToken = await entra.mint({ oid: crypto.randomUUID(), name: 'Ada Admin', roles: ['JitBroker.Admin'] });
+    auditorToken = await entra.mint({ oid: crypto.randomUUID(), name: 'Aud Itor', roles: ['JitBroker.Auditor'] });
     const key = await h.deviceKey();
     await h.api
       .post('/v1/devices')
@@ -96,7 +100,7 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     await h.api
       .post('/v1/policies')
       .set(bearer(adminToken))
-      .send({ name: 'helpdesk-finance', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H' })
+      .send({ name: 'helpdesk-finance', principals: { groups: [helpdesk] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H' })
       .expect(201);
   });
   afterAll(async () => {
@@ -145,6 +149,7 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
       local: JSON.stringify({ ...localStorage }),
       session: JSON.stringify({ ...sessionStorage }),
       documentCookie: document.cookie,
+      referrer: document.referrer,
     }));
 
   it('signs in through Entra’s login form and comes back signed in to the page it started from: the token’s roles and groups, Strict HttpOnly cookie, no code, state or token in the address, history or storage', async () => {
@@ -169,7 +174,8 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
       .set(bearer(await entra.mint(alice)))
       .send({ deviceId: 'laptop-7', reason: 'the same principal', duration: 'PT15M' });
     expect(asBearer.status).toBe(201);
-    expect(session.principal).toEqual({ subject: alice.oid, name: alice.name, roles: ['requester'], groups: ['helpdesk'] });
+    // The role map's value, the unmapped role dropped; the group ids as they came.
+    expect(session.principal).toEqual({ subject: alice.oid, name: alice.name, roles: ['requester'], groups: [helpdesk] });
     expect(asBearer.body.requester).toBe(alice.oid);
     await h.api
       .post(`/v1/grants/${asBearer.body.id}/revoke`)
@@ -219,6 +225,8 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     const grantPath = new URL(page.url()).pathname;
     const grantId = grantPath.split('/')[2] as string;
 
+    const sessionId = async () => (await page.context().cookies()).find((c) => c.name === '__Host-jitbroker-session')?.value;
+    const before = await sessionId();
     // Backing out of the step-up at Entra: the reveal does not happen, and the session stays as it was.
     await page.getByRole('button', { name: 'Reveal password' }).click();
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
@@ -227,12 +235,11 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     expect(page.url()).toBe(`${url}/signed-out?error=access-denied`);
     await page.getByText(`You are still signed in as ${alice.name}, as before.`).waitFor();
     expect(await seriousViolations(page)).toEqual([]);
+    expect(await sessionId()).toBe(before);
     await page.getByRole('main').getByRole('link', { name: 'Back to the portal' }).click();
     await page.getByRole('heading', { level: 1, name: 'My access' }).waitFor();
-    await page
-      .getByRole('link', { name: /laptop-7/ })
-      .first()
-      .click();
+    // Its own grant among the earlier ones on laptop-7 (all made at the harness's same instant).
+    await page.locator(`main a[href="${grantPath}"]`).click();
     await page.getByRole('heading', { level: 1, name: 'Access to laptop-7' }).waitFor();
 
     const asked = entra.authorizeRequests().length;
@@ -246,6 +253,11 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
 
     await page.getByRole('heading', { level: 1, name: 'Access to laptop-7' }).waitFor();
     expect(page.url()).toBe(url + grantPath);
+    // A new session, under a new id: the one from before the step-up is over on the server.
+    const after = await sessionId();
+    expect(after).not.toBe(before);
+    const old = await h.api.get('/auth/session').set('Cookie', `__Host-jitbroker-session=${before}`);
+    expect(old.body.signedIn).toBe(false);
     await page.getByRole('button', { name: 'Reveal password' }).click();
     await page.getByText('Account:').waitFor();
     await page.getByRole('button', { name: 'Show' }).click();
