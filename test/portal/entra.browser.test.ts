@@ -140,14 +140,16 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     return entries.map((e) => e.url).filter((u) => u !== 'about:blank');
   }
 
-  /** Everything the page's scripts can keep or read back: the address, the history, both storages, its cookies. */
+  /** Everything the page's scripts can keep or read back: the address, the history, the storages, its cookies. */
   const browserSide = (page: Page) =>
-    page.evaluate(() => ({
+    page.evaluate(async () => ({
       href: location.href,
       historyLength: history.length,
       historyState: JSON.stringify(history.state),
       local: JSON.stringify({ ...localStorage }),
       session: JSON.stringify({ ...sessionStorage }),
+      indexedDb: (await indexedDB.databases()).map((d) => d.name),
+      cacheStorage: await caches.keys(),
       documentCookie: document.cookie,
       referrer: document.referrer,
     }));
@@ -156,8 +158,6 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     const page = await newPage();
     const callbacks: string[] = [];
     page.on('request', (r) => void (new URL(r.url()).pathname === '/auth/callback' && callbacks.push(r.url())));
-    await page.goto(url + '/signed-out');
-    await page.getByRole('heading', { level: 1, name: 'You are signed out' }).waitFor();
     await page.goto(url + '/');
     await page.getByRole('main').getByRole('link', { name: 'Sign in' }).click();
     await signInAtEntra(page);
@@ -196,15 +196,15 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     const state = back.searchParams.get('state') as string;
     expect([code.length > 20, state.length > 20]).toEqual([true, true]);
     const seen = await browserSide(page);
-    expect(seen).toMatchObject({ href: url + '/', documentCookie: '' });
+    expect(seen).toMatchObject({ href: url + '/', documentCookie: '', indexedDb: [], cacheStorage: [] });
     const kept = JSON.stringify(seen);
     for (const secret of [code, state, cookies[0]?.value as string]) expect(kept).not.toContain(secret);
     expect(kept).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
-    // The history: the two portal pages, and Entra's login page between them (whose address carries the
-    // state, as every authorization request does); never the callback with its code.
+    // The history: the portal page, Entra's login page (whose address carries the state, as every
+    // authorization request does), the portal page again; never the callback with its code.
     const entries = await historyUrls(page);
     expect(seen.historyLength).toBe(entries.length + 1);
-    expect(entries.map((e) => (e.startsWith(entra.base) ? 'entra' : e))).toEqual([url + '/signed-out', url + '/', 'entra', url + '/']);
+    expect(entries.map((e) => (e.startsWith(entra.base) ? 'entra' : e))).toEqual([url + '/', 'entra', url + '/']);
     expect(entries.join(' ')).not.toContain(code);
     expect(entries.filter((e) => e.includes(state)).every((e) => e.startsWith(entra.base))).toBe(true);
   });
