@@ -38,12 +38,12 @@ function chromiumBuild(): { executablePath: string; args: string[] } {
   return JSON.parse(out) as { executablePath: string; args: string[] };
 }
 
-/** One headless Chromium per test file; each test takes a new context. */
-export async function launchBrowser(): Promise<Browser> {
+/** One headless Chromium per test file; each test takes a new context. `extraArgs` are added to the build's own. */
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   const build = chromiumBuild();
   return chromium.launch({
     executablePath: build.executablePath,
-    args: build.args.filter((a) => !droppedArgs.has(a)),
+    args: [...build.args.filter((a) => !droppedArgs.has(a)), ...extraArgs],
     headless: true,
     // The fonts shipped with it, so a page renders alike on every machine, with or without system fonts.
     env: { ...process.env, TMPDIR: unpackDir, FONTCONFIG_PATH: path.join(unpackDir, 'fonts') },

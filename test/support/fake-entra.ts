@@ -290,8 +290,19 @@ export async function start(opts: FakeEntraOptions = {}): Promise<FakeEntra> {
       res.end(
         `<!doctype html><html lang="en"><head><title>Sign in to your account</title></head><body><main><h1>Sign in</h1>` +
           `<form method="post">${hidden}<label>Email, phone or Skype <input name="login" autocomplete="username"></label>` +
-          `<label>Password <input name="passwd" type="password" autocomplete="current-password"></label><button type="submit">Sign in</button></form></main></body></html>`,
+          `<label>Password <input name="passwd" type="password" autocomplete="current-password"></label><button type="submit">Sign in</button>` +
+          `<button type="submit" name="cancel" value="1" formnovalidate>Cancel</button></form></main></body></html>`,
       );
+      return;
+    }
+    if (q.get('cancel') !== null) {
+      // What Entra sends back when the person backs out of the sign-in (or declines consent).
+      const back = new URL(redirectUri);
+      back.searchParams.set('error', 'access_denied');
+      back.searchParams.set('error_description', 'AADSTS65004: User declined to consent to access the app.');
+      if (q.get('state') !== null) back.searchParams.set('state', q.get('state') as string);
+      res.writeHead(302, { location: back.toString(), 'cache-control': 'no-store' });
+      res.end();
       return;
     }
     const login = (q.get('login') ?? '').toLowerCase();

@@ -38,8 +38,11 @@ export interface TestApp extends Services {
   logLines: string[];
   /** supertest bound to the app: every response it gets is recorded for the leak check. */
   api: ReturnType<typeof request>;
-  /** Serves the app on a loopback port (for clients that need a URL, such as the device agent); closed with the app. */
-  listen(): Promise<string>;
+  /**
+   * Serves the app on a loopback port (for clients that need a URL, such as the device agent); closed with the app.
+   * `port` when the config must name the address first (portal.publicOrigin); default any free one.
+   */
+  listen(port?: number): Promise<string>;
   token(sub: string, roles: Role[], groups?: string[], extra?: { ttlSeconds?: number; name?: string }): Promise<string>;
   deviceKey(): Promise<DeviceKeyPair>;
   agentToken(deviceId: string, key: DeviceKeyPair, claims?: Partial<Record<'iss' | 'sub' | 'aud' | 'jti', string>> & { iat?: number; exp?: number }): Promise<string>;
@@ -270,10 +273,13 @@ async function assembleTestApp(dataDir: string, env: Record<string, string>, opt
   );
   const api = request(outer);
   const servers: http.Server[] = [];
-  async function listen(): Promise<string> {
+  async function listen(port = 0): Promise<string> {
     const server = http.createServer(outer);
     servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
     return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   }
   const revealed = new Set<string>();

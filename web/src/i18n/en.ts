@@ -116,6 +116,8 @@ export const en = {
   'signedOut.sign-in-failed': 'The sign-in could not be completed. Try again; if it keeps failing, contact your IT admin.',
   'signedOut.sign-in-expired': 'The sign-in took too long or was already used. Start again.',
   'signedOut.access-denied': 'The sign-in was cancelled or refused.',
+  'signedOut.stillSignedIn': 'You are still signed in as {name}, as before.',
+  'signedOut.continue': 'Back to the portal',
   'nav.mine': 'My access',
   'nav.approvals': 'Approvals',
   'nav.escalations': 'Escalations',

@@ -118,6 +118,8 @@ export const nl: Messages = {
   'signedOut.sign-in-failed': 'Het aanmelden kon niet worden voltooid. Probeer het opnieuw; blijft het mislukken, neem dan contact op met uw IT-beheerder.',
   'signedOut.sign-in-expired': 'Het aanmelden duurde te lang of is al gebruikt. Begin opnieuw.',
   'signedOut.access-denied': 'Het aanmelden is geannuleerd of geweigerd.',
+  'signedOut.stillSignedIn': 'U bent nog aangemeld als {name}, zoals eerder.',
+  'signedOut.continue': 'Terug naar het portaal',
   'nav.mine': 'Mijn toegang',
   'nav.approvals': 'Goedkeuringen',
   'nav.escalations': 'Escalaties',

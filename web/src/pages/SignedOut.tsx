@@ -1,7 +1,7 @@
 import { Button, makeStyles, MessageBar, MessageBarBody, Text, Title1, tokens } from '@fluentui/react-components';
-import { signInUrl } from '../api/session';
+import { signInUrl, useSession } from '../api/session';
 import { useI18n } from '../i18n/i18n';
-import { queryParam } from '../router';
+import { onLinkClick, queryParam } from '../router';
 import type { MessageKey } from '../i18n/en';
 
 const useStyles = makeStyles({
@@ -17,6 +17,9 @@ export default function SignedOut() {
   const { t } = useI18n();
   const error = queryParam('error');
   const known = errors.find((e) => e === error);
+  const { session } = useSession();
+  // A sign-in begun while signed in (the step-up before a reveal) that did not complete leaves the session as it was.
+  const stillSignedIn = session?.signedIn === true;
   return (
     <div className={styles.page}>
       <Title1 as="h1" className={styles.heading} tabIndex={-1}>
@@ -29,10 +32,17 @@ export default function SignedOut() {
       ) : (
         <Text>{t('signedOut.body')}</Text>
       )}
+      {stillSignedIn && <Text>{t('signedOut.stillSignedIn', { name: session.principal.name ?? session.principal.subject })}</Text>}
       <div>
-        <Button as="a" appearance="primary" href={signInUrl('/')}>
-          {t('home.signIn')}
-        </Button>
+        {stillSignedIn ? (
+          <Button as="a" appearance="primary" href="/" onClick={onLinkClick('/')}>
+            {t('signedOut.continue')}
+          </Button>
+        ) : (
+          <Button as="a" appearance="primary" href={signInUrl('/')}>
+            {t('home.signIn')}
+          </Button>
+        )}
       </div>
     </div>
   );
