@@ -178,6 +178,7 @@ function floorServer(): http.Server {
 
 async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
+  const loadAtStart = os.loadavg()[0] ?? 0;
   console.log(`load: ${loads} loads of each landing page and ${reveals} reveals, each in a new browser context (cold cache), headless Chromium on loopback`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbroker-bench-portal-'));
   const env = { ...process.env, JITBROKER_DATA_DIR: path.join(dir, 'data'), JITBROKER_PORT: '0', ...benchRateLimits };
@@ -214,7 +215,9 @@ async function main(): Promise<void> {
       `ratio (portal / floor): LCP median signed in ${(pct(mine.lcp, 50) / pct(bare.lcp, 50)).toFixed(2)}×, signed out ${(pct(out.lcp, 50) / pct(bare.lcp, 50)).toFixed(2)}×`,
     );
     const total = (ts: RevealTiming[]) => ts.map((t) => t.total);
-    const parts = (ts: RevealTiming[]) => `of which the request ${stats(ts.map((t) => t.request))}, the wait for its first byte ${stats(ts.map((t) => t.server))}`;
+    const parts = (ts: RevealTiming[]) =>
+      `of which the request ${stats(ts.map((t) => t.request))} (the wait for its first byte ${stats(ts.map((t) => t.server))}), ` +
+      `the page's own work (click to fetch, response to paint) ${stats(ts.map((t) => t.total - t.request))}`;
     console.log(`reveal on the grant page, click to password visible: ${stats(total(portalReveal))} (budget p95 ${revealBudgetMs} ms); ${parts(portalReveal)}`);
     console.log(`floor (a button fetching a static JSON from node:http and showing it): click to visible ${stats(total(bareReveal))}; ${parts(bareReveal)}`);
     const ratio = (q: number) => (pct(total(portalReveal), q) / pct(total(bareReveal), q)).toFixed(2);
@@ -226,6 +229,8 @@ async function main(): Promise<void> {
       ...(pct(out.lcp, 50) > lcpBudgetMs ? ['signed-out LCP'] : []),
       ...(pct(total(portalReveal), 95) > revealBudgetMs ? ['reveal p95'] : []),
     ];
+    // Figures from a machine others were busy on read high: say how busy it was.
+    console.log(`load average (1 min): ${loadAtStart.toFixed(2)} at the start, ${os.loadavg()[0]?.toFixed(2)} at the end, on ${os.cpus().length} CPUs`);
     if (over.length > 0) {
       console.log(`OVER BUDGET: ${over.join(', ')}`);
       process.exitCode = 1;
