@@ -61,3 +61,43 @@ export async function startServe(logFile: string, env: NodeJS.ProcessEnv, nodeAr
   const m = await waitInFile(logFile, /"url":"(http[^"]+)"[^\n]*"msg":"jitbroker listening"/, proc);
   return { url: m[1] as string, proc };
 }
+
+/**
+ * Settings for a daemon that one requester from one address drives far past the abuse limits
+ * (bench:abuse measures those): without them it would answer 429, and the figures would measure refusals.
+ */
+export const benchRateLimits = {
+  JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '100000000',
+  JITBROKER_HTTP_RATE_LIMITS_REVEALS_PER_PRINCIPAL: '100000000',
+};
+
+/** Who holds the benchmarks' grant: a requester of the helpdesk group, which the policy lets elevate on the fleet. */
+export const benchRequester = { subject: 'alice', roles: ['requester'], groups: ['helpdesk'] };
+
+/** The world a reveal needs, as a support engineer finds it: a grant of theirs, active, on a device whose password the broker holds. */
+export interface RevealWorld {
+  admin: string;
+  /** benchRequester's bearer token (2 h). */
+  requester: string;
+  grantId: string;
+}
+
+/**
+ * Sets up, through the CLI and the API of the daemon at `url` (started with `env`), laptop-1
+ * enrolled in the fleet with its agent's key in `dir`, its password set and acknowledged by one
+ * agent run, a policy letting the helpdesk elevate there without approval, and an active grant of
+ * benchRequester's on it.
+ */
+export async function setUpRevealWorld(url: string, env: NodeJS.ProcessEnv, dir: string): Promise<RevealWorld> {
+  const admin = await runCli(['token', '--sub', 'bench-admin', '--roles', 'admin'], env);
+  const { subject, roles, groups } = benchRequester;
+  const requester = await runCli(['token', '--sub', subject, '--roles', roles.join(','), '--groups', groups.join(','), '--ttl', '2h'], env);
+  const keyFile = path.join(dir, 'laptop-1.key');
+  const jwk = await runCli(['agent', 'keygen', '--key', keyFile], env);
+  await api(url, admin, 'POST', '/v1/devices', { id: 'laptop-1', groups: ['fleet'], agentKey: JSON.parse(jwk) });
+  await api(url, admin, 'POST', '/v1/policies', { name: 'bench', principals: { groups: ['helpdesk'] }, deviceGroups: ['fleet'], maxDuration: 'PT4H' });
+  // One agent run sets the device's first password and acknowledges it, so a reveal answers with a confirmed one.
+  await runCli(['agent', 'run', '--url', url, '--device-id', 'laptop-1', '--key', keyFile, '--setter', 'file', '--file', path.join(dir, 'device.pw'), '--once'], env);
+  const grant = await api(url, requester, 'POST', '/v1/grants', { deviceId: 'laptop-1', reason: 'bench', duration: 'PT2H' });
+  return { admin, requester, grantId: grant.id as string };
+}

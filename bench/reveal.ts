@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { api, runCli, startServe, stop } from './daemon-process';
+import { benchRateLimits, setUpRevealWorld, startServe, stop } from './daemon-process';
 import { collectLatencies } from './latency';
 import { machine } from './machine';
 import { pct } from './percentile';
@@ -69,27 +69,12 @@ function stopper(proc: ChildProcess): () => Promise<void> {
 
 /** The real daemon with an enrolled, acknowledged device and an active grant. */
 async function startDaemon(dir: string, name = 'jitbroker reveal', extraEnv: Record<string, string> = {}, main?: string): Promise<Target> {
-  const env = {
-    ...process.env,
-    JITBROKER_DATA_DIR: path.join(dir, 'data'),
-    JITBROKER_PORT: '0',
-    // One requester from one address asks thousands of times a second: the abuse limits (bench:abuse measures them) would answer 429.
-    JITBROKER_HTTP_RATE_LIMITS_REQUESTS_PER_ADDRESS: '100000000',
-    JITBROKER_HTTP_RATE_LIMITS_REVEALS_PER_PRINCIPAL: '100000000',
-    ...extraEnv,
-  };
+  const env = { ...process.env, JITBROKER_DATA_DIR: path.join(dir, 'data'), JITBROKER_PORT: '0', ...benchRateLimits, ...extraEnv };
   // As shipped, the daemon logs every request. Its log goes straight to a file, as under systemd,
   // not through a pipe this process would have to drain while it also drives the load.
   const { url, proc } = await startServe(path.join(dir, 'daemon.log'), env, daemonNodeArgs, main);
-  const admin = await runCli(['token', '--sub', 'bench-admin', '--roles', 'admin'], env);
-  const alice = await runCli(['token', '--sub', 'alice', '--roles', 'requester', '--groups', 'helpdesk', '--ttl', '2h'], env);
-  const keyFile = path.join(dir, 'laptop-1.key');
-  const jwk = await runCli(['agent', 'keygen', '--key', keyFile], env);
-  await api(url, admin, 'POST', '/v1/devices', { id: 'laptop-1', groups: ['fleet'], agentKey: JSON.parse(jwk) });
-  await api(url, admin, 'POST', '/v1/policies', { name: 'bench', principals: { groups: ['helpdesk'] }, deviceGroups: ['fleet'], maxDuration: 'PT4H' });
-  await runCli(['agent', 'run', '--url', url, '--device-id', 'laptop-1', '--key', keyFile, '--setter', 'file', '--file', path.join(dir, 'device.pw'), '--once'], env);
-  const grant = await api(url, alice, 'POST', '/v1/grants', { deviceId: 'laptop-1', reason: 'bench', duration: 'PT2H' });
-  return { name, url: `${url}/v1/grants/${grant.id as string}/password`, token: alice, pid: proc.pid as number, stop: stopper(proc) };
+  const world = await setUpRevealWorld(url, env, dir);
+  return { name, url: `${url}/v1/grants/${world.grantId}/password`, token: world.requester, pid: proc.pid as number, stop: stopper(proc) };
 }
 
 async function startBaseline(dir: string): Promise<Target> {
