@@ -15,8 +15,8 @@ const findQuery = z
 const elevationDevice = z.object({
   id: z.string(),
   displayName: z.string(),
-  groups: z.array(z.string()),
-  account: z.string(),
+  groups: z.array(z.string()).optional().describe('Only for a device you may elevate on, or asked for before.'),
+  account: z.string().optional().describe('Only for a device you may elevate on, or asked for before.'),
   recent: z.boolean().describe('You asked for elevation on it before: recent devices come first, newest request first.'),
   lastRequestedAt: z.string().nullable(),
   eligibility: z

@@ -11,8 +11,9 @@ import { Clock } from '../time/clock';
 export interface ElevationDevice {
   id: string;
   displayName: string;
-  groups: string[];
-  account: string;
+  /** Only where the caller may elevate (or asked before): a requester learns no more of the fleet than they can use. */
+  groups?: string[];
+  account?: string;
   /** The caller asked for elevation on it before (among their latest devices). */
   recent: boolean;
   lastRequestedAt: string | null;
@@ -70,14 +71,17 @@ export function createElevationService(deps: {
     return {
       items: found.map((d) => {
         const g = open.get(d.id);
+        const allowed = eligibility(enabled, p, d.groups);
+        const recent = inWindow.has(d.id);
+        // A device they may not use shows its name and why not; its groups and account stay with those who may.
+        const known = allowed.allowed || recent || lastRequested.has(d.id) || g !== undefined;
         return {
           id: d.id,
           displayName: d.displayName,
-          groups: d.groups,
-          account: d.account,
-          recent: inWindow.has(d.id),
+          ...(known ? { groups: d.groups, account: d.account } : {}),
+          recent,
           lastRequestedAt: lastRequested.get(d.id) ?? null,
-          eligibility: { ...eligibility(enabled, p, d.groups), ...(g ? { openGrant: { id: g.id, state: g.state } } : {}) },
+          eligibility: { ...allowed, ...(g ? { openGrant: { id: g.id, state: g.state } } : {}) },
         };
       }),
     };

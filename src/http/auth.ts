@@ -111,9 +111,15 @@ async function sessionPrincipal(portal: SessionAuth, req: Request, res: Response
   if (unsafeMethods.has(req.method)) {
     const crossSite = sameOriginProblem(req, portal.publicOrigin);
     if (crossSite) throw crossSite;
-    if (!portal.sessions.csrfMatches(session, req.get('x-csrf-token'))) {
-      throw new DomainError('forbidden', "The X-CSRF-Token header is missing or is not this session's token (GET /auth/session gives it): a state-changing request needs it.");
-    }
+  }
+  // On every method, reads too: a reveal and an export are GETs that write to the audit log, and a
+  // page on a sibling site (same site, so SameSite=Strict still sends the cookie) could make the
+  // browser send one by a plain link. Only the portal's own scripts know the token.
+  if (!portal.sessions.csrfMatches(session, req.get('x-csrf-token'))) {
+    throw new DomainError(
+      'forbidden',
+      "The X-CSRF-Token header is missing or is not this session's token (GET /auth/session gives it): every request made with the session cookie needs it.",
+    );
   }
   // The actor is the server-side session's principal, never anything the browser sends.
   return session.principal;

@@ -21,6 +21,16 @@ export function createSessionRepository() {
       const r = await q.updateTable('portal_sessions').set({ ended_at: at, ended_reason: reason }).where('id_hash', '=', idHash).where('ended_at', 'is', null).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
+    /** Live sessions whose browser never came back: past their absolute end, or unused since `idleSince`. */
+    async lapsed(q: Q, opts: { now: string; idleSince: string; limit: number }): Promise<PortalSessionTable[]> {
+      return q
+        .selectFrom('portal_sessions')
+        .selectAll()
+        .where('ended_at', 'is', null)
+        .where((eb) => eb.or([eb('expires_at', '<=', opts.now), eb('last_seen_at', '<=', opts.idleSince)]))
+        .limit(opts.limit)
+        .execute();
+    },
     /** Deletes sessions that ended or expired before `cutoff`; how many. */
     async prune(q: Q, cutoff: string): Promise<number> {
       const r = await q

@@ -4,7 +4,9 @@ import type { AuditLog } from '../audit/audit-log';
 import { actorOf } from '../audit/actor';
 import { UserPrincipal } from '../identity/principal';
 import { Db } from '../store/database';
+import type { PortalSessionTable } from '../store/schema';
 import { Transactor } from '../store/transactor';
+import type { Tx } from '../store/unit-of-work';
 import { Clock } from '../time/clock';
 import { SessionRepository } from './session-repository';
 
@@ -88,10 +90,7 @@ export function createSessionService(deps: {
     const reason = now >= Date.parse(row.expires_at) ? 'expired' : now >= idleEnd ? 'idle' : undefined;
     if (reason) {
       // Audited like a sign-out, by the session's own principal: an auditor sees every way a session ended.
-      await transactor.run(async (tx) => {
-        if (await sessions.end(tx, idHash, iso(now), reason))
-          await audit.append(tx, { actor: actorOf(JSON.parse(row.principal) as UserPrincipal), action: 'portal.signed-out', outcome: 'success', details: { reason } });
-      });
+      await transactor.run((tx) => endLapsed(tx, row, reason, iso(now)));
       return undefined;
     }
     if (opts.activity && now - Date.parse(row.last_seen_at) >= touchEverySeconds * 1000) await transactor.run((tx) => sessions.touch(tx, idHash, iso(now)));
@@ -126,9 +125,25 @@ export function createSessionService(deps: {
     });
   }
 
-  /** Forgets sessions that ended or expired more than a day ago. */
+  /** Ends a lapsed session (idle or past its absolute end), audited by its own principal; false when another daemon already had. */
+  async function endLapsed(tx: Tx, row: PortalSessionTable, reason: 'idle' | 'expired', at: string): Promise<boolean> {
+    if (!(await sessions.end(tx, row.id_hash, at, reason))) return false;
+    await audit.append(tx, { actor: actorOf(JSON.parse(row.principal) as UserPrincipal), action: 'portal.signed-out', outcome: 'success', details: { reason } });
+    return true;
+  }
+
+  /**
+   * Ends, audited, the sessions whose browser never came back (an auditor sees every session end,
+   * not only those a request noticed), then forgets sessions that ended more than a day ago.
+   */
   async function prune(): Promise<number> {
-    return transactor.run((tx) => sessions.prune(tx, iso(clock.now().getTime() - 86400 * 1000)));
+    const now = clock.now().getTime();
+    for (;;) {
+      const lapsed = await sessions.lapsed(db, { now: iso(now), idleSince: iso(now - settings.idleSeconds * 1000), limit: 100 });
+      for (const row of lapsed) await transactor.run((tx) => endLapsed(tx, row, now >= Date.parse(row.expires_at) ? 'expired' : 'idle', iso(now)));
+      if (lapsed.length < 100) break;
+    }
+    return transactor.run((tx) => sessions.prune(tx, iso(now - 86400 * 1000)));
   }
 
   /** Whether a request's CSRF token is this session's, compared in constant time. */

@@ -92,6 +92,9 @@ describe('GET /v1/elevation/devices', () => {
     });
     expect(byId['LAPTOP_9']?.eligibility).toEqual({ allowed: true, maxDuration: 'PT30M', maxDurationSeconds: 1800, requireTicket: false, requireApproval: true });
     expect(byId['hr-1']?.eligibility).toEqual({ allowed: false, reason: "No policy designates you for device group 'hr-laptops'.", requireTicket: false, requireApproval: false });
+    // A device they may not use: its name and why not, but not its groups or local account.
+    expect(byId['hr-1']).not.toHaveProperty('groups');
+    expect(byId['hr-1']).not.toHaveProperty('account');
     // Bob is not named by the kiosk policy.
     const bobs = await find(bob, { q: 'kiosk' });
     expect(bobs.body.items[0].eligibility).toMatchObject({ allowed: false, reason: "No policy designates you for device group 'kiosks'." });

@@ -1,36 +1,8 @@
 import { createEntraSignIn, EntraSignIn } from '../../src/portal/entra-sign-in';
-import { FakeEntra, start } from '../support/fake-entra';
+import { FakeEntra, start, submitLoginForm } from '../support/fake-entra';
 import { decodeJwt } from 'jose';
 
 const redirectUri = 'http://127.0.0.1:7800/portal/auth/callback';
-
-/** What the browser does between the daemon's redirect and its return: the login form, submitted. */
-async function signInAt(url: string, ca: string | undefined, login: string, passwd: string): Promise<URL> {
-  const https = await import('node:https');
-  const request = (target: URL, body?: string) =>
-    new Promise<{ status: number; location?: string; text: string }>((resolve, reject) => {
-      const req = https.request(target, { method: body ? 'POST' : 'GET', ca, headers: body ? { 'content-type': 'application/x-www-form-urlencoded' } : {} }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, text }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  const form = await request(new URL(url));
-  expect(form.status).toBe(200);
-  const fields = new URLSearchParams(
-    [...form.text.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [
-      m[1] as string,
-      (m[2] as string).replace(/&#(\d+);/g, (_x, c: string) => String.fromCharCode(Number(c))),
-    ]),
-  );
-  fields.set('login', login);
-  fields.set('passwd', passwd);
-  const back = await request(new URL(url), fields.toString());
-  expect(back.status).toBe(302);
-  return new URL(back.location as string);
-}
 
 describe('Entra sign-in for the portal: the code flow with PKCE, through MSAL, against a local authority', () => {
   let entra: FakeEntra;
@@ -65,7 +37,7 @@ describe('Entra sign-in for the portal: the code flow with PKCE, through MSAL, a
     expect(asked.get('nonce')).toBe(pending.nonce);
     expect(asked.get('redirect_uri')).toBe(redirectUri);
     expect(url).not.toContain(pending.codeVerifier);
-    const back = await signInAt(url, entra.ca, 'alice@contoso.example', 'pw-alice');
+    const back = await submitLoginForm(url, entra.ca, 'alice@contoso.example', 'pw-alice');
     expect(back.searchParams.get('state')).toBe(pending.state);
     const { accessToken } = await signIn.complete(back.searchParams.get('code') as string, pending);
     expect(decodeJwt(accessToken)).toMatchObject({ aud: entra.audience, oid: '11111111-1111-4111-8111-111111111111', roles: ['requester'] });
@@ -74,10 +46,10 @@ describe('Entra sign-in for the portal: the code flow with PKCE, through MSAL, a
   it('refuses a code redeemed with another sign-in’s verifier or nonce, and a code used twice', async () => {
     const first = await signIn.begin();
     const other = await signIn.begin();
-    const back = await signInAt(first.url, entra.ca, 'alice@contoso.example', 'pw-alice');
+    const back = await submitLoginForm(first.url, entra.ca, 'alice@contoso.example', 'pw-alice');
     const code = back.searchParams.get('code') as string;
     await expect(signIn.complete(code, other.pending)).rejects.toMatchObject({ message: expect.stringMatching(/AADSTS501481|Code_Verifier/) });
-    const again = await signInAt(first.url, entra.ca, 'alice@contoso.example', 'pw-alice');
+    const again = await submitLoginForm(first.url, entra.ca, 'alice@contoso.example', 'pw-alice');
     await expect(signIn.complete(again.searchParams.get('code') as string, { ...first.pending, nonce: other.pending.nonce })).rejects.toMatchObject({
       message: expect.stringMatching(/nonce/i),
     });
@@ -87,7 +59,7 @@ describe('Entra sign-in for the portal: the code flow with PKCE, through MSAL, a
   it('asks for an authentication context with a claims challenge, and the token carries it (step-up)', async () => {
     const { url, pending } = await signIn.begin({ authContext: 'c1' });
     expect(JSON.parse(new URL(url).searchParams.get('claims') as string)).toMatchObject({ access_token: { acrs: { essential: true, value: 'c1' } } });
-    const back = await signInAt(url, entra.ca, 'alice@contoso.example', 'pw-alice');
+    const back = await submitLoginForm(url, entra.ca, 'alice@contoso.example', 'pw-alice');
     const { accessToken } = await signIn.complete(back.searchParams.get('code') as string, pending);
     expect(decodeJwt(accessToken).acrs).toEqual(['c1']);
   });

@@ -2,11 +2,11 @@
 // The functions these tests hand to page.evaluate run in the browser.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Browser, BrowserContext, Page } from 'playwright-core';
 import { bearer } from '../support/bearer';
+import { freePort } from '../support/http-cookies';
 import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
 import { FakeEntra, start as startFakeEntra } from '../support/fake-entra';
 import { TestApp, createTestApp } from '../support/test-app';
@@ -27,15 +27,6 @@ const roleMap = { 'JitBroker.Requester': 'requester', 'JitBroker.Admin': 'admin'
 const helpdesk = crypto.randomUUID();
 const alice = { oid: crypto.randomUUID(), name: 'Alice Example', roles: ['JitBroker.Requester', 'Mail.Reader'], groups: [helpdesk] };
 const aliceLogin = { login: 'alice@contoso.example', password: 'pw-alice' };
-
-/** A port free now, so the config can name the portal's origin before the daemon listens on it. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Chromium trusts the fake's self-signed certificate by its key and nothing else: ignoring every

@@ -1,5 +1,6 @@
 import { Response } from 'supertest';
 import { bearer } from '../support/bearer';
+import { sessionCookieName, setCookieOf } from '../support/http-cookies';
 import { expectAudited } from '../support/expect-audited';
 import { Scenario, createScenario } from '../support/scenario';
 
@@ -11,14 +12,6 @@ import { Scenario, createScenario } from '../support/scenario';
 // The portal as the browser reaches it: requests are sent to this host, and its pages send this Origin.
 const host = 'portal.test';
 const portal = { host, origin: `http://${host}` };
-const sessionCookieName = '__Host-jitbroker-session';
-
-/** The value a Set-Cookie header gives `name`, and the header itself. */
-function setCookie(res: Response, name: string): { value: string; header: string } | undefined {
-  const headers = (res.headers['set-cookie'] as unknown as string[] | undefined) ?? [];
-  const header = headers.find((h) => h.startsWith(`${name}=`));
-  return header ? { value: header.slice(name.length + 1).split(';')[0] as string, header } : undefined;
-}
 
 /** A snapshot but for the audit log, which gains the refusals' events. */
 function withoutAudit(snapshot: Record<string, unknown>): Record<string, unknown> {
@@ -43,7 +36,7 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
   async function signIn(who: Record<string, unknown> = { subject: 'alice', name: 'Alice', roles: ['requester'], groups: ['helpdesk'] }): Promise<Signed> {
     const res = await s.h.api.post('/auth/dev-session').set('Host', portal.host).set('Origin', portal.origin).send(who);
     expect(res.status).toBe(200);
-    const cookie = setCookie(res, sessionCookieName);
+    const cookie = setCookieOf(res, sessionCookieName);
     return { cookie: `${sessionCookieName}=${cookie?.value}`, csrfToken: (res.body as { csrfToken: string }).csrfToken, res };
   }
 
@@ -55,7 +48,7 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
 
   it('signs in with exactly the cookie flags of a __Host- session cookie, answers the signed-in shape, and audits the sign-in', async () => {
     const { res, csrfToken } = await signIn();
-    const cookie = setCookie(res, sessionCookieName);
+    const cookie = setCookieOf(res, sessionCookieName);
     // No Domain, no Max-Age or Expires: the server ends the session (idle and absolute timeouts).
     expect(cookie?.header).toMatch(/^__Host-jitbroker-session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
     expect(res.headers['cache-control']).toBe('no-store');
@@ -89,7 +82,7 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
     // A cookie that signs nobody in is answered as signed out, and cleared.
     const stale = await s.h.api.get('/auth/session').set('Cookie', `${sessionCookieName}=${'x'.repeat(43)}`);
     expect(stale.body).toMatchObject({ signedIn: false });
-    expect(setCookie(stale, sessionCookieName)?.header).toMatch(/Expires=Thu, 01 Jan 1970/);
+    expect(setCookieOf(stale, sessionCookieName)?.header).toMatch(/Expires=Thu, 01 Jan 1970/);
     expect(await s.h.eventsOf(stale)).toEqual([]);
   });
 
@@ -124,8 +117,11 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
       { action: 'grant.requested', actor: { kind: 'user', subject: 'alice', name: 'Alice' } },
       { action: 'grant.activated', actor: { kind: 'user', subject: 'alice' } },
     ]);
-    // A read needs neither Origin nor token (SameSite=Strict already keeps other sites' requests from carrying the cookie).
-    const list = await s.h.api.get('/v1/grants').set('Cookie', cookie);
+    // A read needs the token too (a reveal or an export is a GET that writes to the audit log, and a
+    // link on a sibling site would send the cookie), but no Origin: browsers send none on a same-origin GET.
+    const forged = await s.h.api.get('/v1/grants').set('Cookie', cookie);
+    expect([forged.status, forged.body.code]).toEqual([403, 'forbidden']);
+    const list = await s.h.api.get('/v1/grants').set('Cookie', cookie).set('X-CSRF-Token', csrfToken);
     expect(list.status).toBe(200);
     expect(list.headers['cache-control']).toBe('no-store');
     await s.h.api
@@ -159,7 +155,7 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
     const res = await s.h.api.delete('/auth/session').set('Host', portal.host).set('Cookie', cookie).set('Origin', portal.origin).set('X-CSRF-Token', csrfToken);
     expect(res.status).toBe(204);
     expect(res.headers['cache-control']).toBe('no-store');
-    expect(setCookie(res, sessionCookieName)?.header).toMatch(/^__Host-jitbroker-session=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict$/);
+    expect(setCookieOf(res, sessionCookieName)?.header).toMatch(/^__Host-jitbroker-session=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict$/);
     await expectAudited(s.h, res, { action: 'portal.signed-out', actor: { subject: 'alice' }, details: { reason: 'signed-out' } });
     // The browser may keep the cookie (a copy, the back button): the server no longer honours it.
     const after = await s.h.api.get('/v1/grants').set('Cookie', cookie);
@@ -178,7 +174,7 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
       .set('Cookie', first.cookie)
       .send({ subject: 'bob', roles: ['requester'], groups: [] });
     expect(res.status).toBe(200);
-    expect(setCookie(res, sessionCookieName)?.value).not.toBe(first.cookie.split('=')[1]);
+    expect(setCookieOf(res, sessionCookieName)?.value).not.toBe(first.cookie.split('=')[1]);
     await expectAudited(s.h, res, [
       { action: 'portal.signed-out', actor: { subject: 'alice' }, details: { reason: 'replaced' } },
       { action: 'portal.signed-in', actor: { subject: 'bob' } },
@@ -220,9 +216,9 @@ describe('portal sessions over HTTP (identity.mode local)', () => {
   });
 
   it('a page polling by itself (X-Portal-Background) does not keep an idle session alive; its end is audited as idle', async () => {
-    const { cookie } = await signIn({ subject: 'polly', roles: ['requester'], groups: ['helpdesk'] });
-    const poll = () => s.h.api.get('/v1/grants').set('Host', portal.host).set('Cookie', cookie).set('X-Portal-Background', '1');
-    const click = () => s.h.api.get('/v1/grants').set('Host', portal.host).set('Cookie', cookie);
+    const { cookie, csrfToken } = await signIn({ subject: 'polly', roles: ['requester'], groups: ['helpdesk'] });
+    const click = () => s.h.api.get('/v1/grants').set('Host', portal.host).set('Cookie', cookie).set('X-CSRF-Token', csrfToken);
+    const poll = () => click().set('X-Portal-Background', '1');
     // A person at the page: each click keeps it alive past the idle time.
     for (let i = 0; i < 3; i++) {
       s.h.clock.advance(20 * 60 * 1000);

@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { Response } from 'supertest';
 import { bearer } from '../support/bearer';
+import { sessionCookieName, setCookieOf, signInCookieName } from '../support/http-cookies';
 import { expectAudited } from '../support/expect-audited';
-import { FakeEntra, start as startFakeEntra } from '../support/fake-entra';
+import { FakeEntra, start as startFakeEntra, submitLoginForm } from '../support/fake-entra';
 import { TestApp, createTestApp } from '../support/test-app';
 
 /**
@@ -22,41 +22,8 @@ const clientId = '6f1c2a3b-0000-4000-8000-00000000c1d2';
 const secretVariable = 'JITBROKER_TEST_PORTAL_SECRET';
 const alice = { oid: crypto.randomUUID(), name: 'Alice Example', roles: ['requester'], groups: ['helpdesk'] };
 const admin = { oid: crypto.randomUUID(), name: 'Ada Admin', roles: ['admin'] };
-const sessionCookie = '__Host-jitbroker-session';
-const bindingCookie = '__Host-jitbroker-sign-in';
-
-function setCookie(res: Response, name: string): { value: string; header: string } | undefined {
-  const headers = (res.headers['set-cookie'] as unknown as string[] | undefined) ?? [];
-  const header = headers.find((h) => h.startsWith(`${name}=`));
-  return header ? { value: header.slice(name.length + 1).split(';')[0] as string, header } : undefined;
-}
-
-/** What the browser does at Entra: the authorize page's login form, filled in and posted; the redirect back. */
-async function loginAt(url: string, ca: string, login = 'alice@contoso.example', passwd = 'pw-alice'): Promise<URL> {
-  const send = (body?: string) =>
-    new Promise<{ status: number; location?: string; text: string }>((resolve, reject) => {
-      const req = https.request(new URL(url), { method: body ? 'POST' : 'GET', ca, headers: body ? { 'content-type': 'application/x-www-form-urlencoded' } : {} }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, text }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  const form = await send();
-  expect(form.status).toBe(200);
-  const fields = new URLSearchParams(
-    [...form.text.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [
-      m[1] as string,
-      (m[2] as string).replace(/&#(\d+);/g, (_x, c: string) => String.fromCharCode(Number(c))),
-    ]),
-  );
-  fields.set('login', login);
-  fields.set('passwd', passwd);
-  const back = await send(fields.toString());
-  expect(back.status).toBe(302);
-  return new URL(back.location as string);
-}
+const sessionCookie = sessionCookieName;
+const bindingCookie = signInCookieName;
 
 describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
   let entra: FakeEntra;
@@ -114,7 +81,7 @@ describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
     if (cookie) req = req.set('Cookie', cookie);
     const res = await req;
     expect(res.status).toBe(302);
-    return { url: res.headers.location as string, state: setCookie(res, bindingCookie)?.value as string, res };
+    return { url: res.headers.location as string, state: setCookieOf(res, bindingCookie)?.value as string, res };
   }
 
   /** Entra's redirect back to the daemon, as the browser sends it: the query Entra put there, and the binding cookie. */
@@ -126,9 +93,9 @@ describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
 
   async function signIn(query: Record<string, string> = {}, cookie?: string): Promise<{ cookie: string; csrfToken: string; res: Response }> {
     const { url, state } = await begin(query, cookie);
-    const res = await callback(await loginAt(url, entra.ca as string), state);
+    const res = await callback(await submitLoginForm(url, entra.ca as string), state);
     expect([res.status, res.headers.location]).toEqual([303, query.returnTo ?? '/']);
-    const session = `${sessionCookie}=${setCookie(res, sessionCookie)?.value}`;
+    const session = `${sessionCookie}=${setCookieOf(res, sessionCookie)?.value}`;
     const view = await h.api.get('/auth/session').set('Cookie', session);
     return { cookie: session, csrfToken: (view.body as { csrfToken: string }).csrfToken, res };
   }
@@ -143,20 +110,20 @@ describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
     expect(Object.fromEntries(asked.searchParams)).toMatchObject({ client_id: clientId, redirect_uri: redirectUri, code_challenge_method: 'S256', state, response_type: 'code' });
     expect(res.headers['cache-control']).toBe('no-store');
     // Lax: the callback is Entra's cross-site redirect, which a Strict cookie would not come back on.
-    expect(setCookie(res, bindingCookie)?.header).toMatch(/^__Host-jitbroker-sign-in=[A-Za-z0-9_-]{32}; Max-Age=600; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+    expect(setCookieOf(res, bindingCookie)?.header).toMatch(/^__Host-jitbroker-sign-in=[A-Za-z0-9_-]{32}; Max-Age=600; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
     // Only the state's hash is stored: the state in a copy of the store finishes nobody's sign-in.
     expect(JSON.stringify(await h.db.selectFrom('portal_sign_ins').selectAll().execute())).not.toContain(state);
 
-    const back = await loginAt(url, entra.ca as string);
+    const back = await submitLoginForm(url, entra.ca as string);
     const done = await callback(back, state);
     expect([done.status, done.headers.location, done.headers['cache-control']]).toEqual([303, '/grants', 'no-store']);
-    expect(setCookie(done, sessionCookie)?.header).toMatch(/^__Host-jitbroker-session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
-    expect(setCookie(done, bindingCookie)?.header).toMatch(/^__Host-jitbroker-sign-in=; Path=\/; Expires=Thu, 01 Jan 1970/);
+    expect(setCookieOf(done, sessionCookie)?.header).toMatch(/^__Host-jitbroker-session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+    expect(setCookieOf(done, bindingCookie)?.header).toMatch(/^__Host-jitbroker-sign-in=; Path=\/; Expires=Thu, 01 Jan 1970/);
     await expectAudited(h, done, { action: 'portal.signed-in', actor: { kind: 'user', subject: alice.oid, name: alice.name, tenant: entra.tenantId } });
     // Tokens stay in the daemon: nothing the browser is sent holds one.
     expect(JSON.stringify(done.headers)).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
 
-    const session = `${sessionCookie}=${setCookie(done, sessionCookie)?.value}`;
+    const session = `${sessionCookie}=${setCookieOf(done, sessionCookie)?.value}`;
     const view = await h.api.get('/auth/session').set('Cookie', session);
     expect(view.body).toMatchObject({ signedIn: true, identityMode: 'oidc', principal: { subject: alice.oid, name: alice.name, roles: ['requester'], groups: ['helpdesk'] } });
     const grant = await fromPortal(h.api.post('/v1/grants'), { cookie: session, csrfToken: view.body.csrfToken }).send({
@@ -171,23 +138,23 @@ describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
   });
 
   it('refuses a callback whose state is not the binding cookie’s, a state used twice, no binding cookie, an Entra error and an expired sign-in: 303 to a fixed word, audited', async () => {
-    const failure = (res: Response) => [res.status, res.headers.location, setCookie(res, sessionCookie)];
+    const failure = (res: Response) => [res.status, res.headers.location, setCookieOf(res, sessionCookie)];
     // Another sign-in's callback in this browser (login CSRF: an attacker's code and state planted here).
     const mine = await begin();
     const theirs = await begin();
-    const planted = await callback(await loginAt(theirs.url, entra.ca as string), mine.state);
+    const planted = await callback(await submitLoginForm(theirs.url, entra.ca as string), mine.state);
     expect(failure(planted)).toEqual([303, '/signed-out?error=sign-in-failed', undefined]);
     await expectAudited(h, planted, { action: 'auth.failed', outcome: 'denied', actor: { kind: 'anonymous' }, details: { credential: 'portal', failure: 'sign-in-failed' } });
 
     const fresh = await begin();
-    const back = await loginAt(fresh.url, entra.ca as string);
+    const back = await submitLoginForm(fresh.url, entra.ca as string);
     expect((await callback(back, fresh.state)).status).toBe(303);
     const replay = await callback(back, fresh.state);
     expect(failure(replay)).toEqual([303, '/signed-out?error=sign-in-expired', undefined]);
     await expectAudited(h, replay, { action: 'auth.failed', reason: expect.stringMatching(/unknown or was already finished/) });
 
     const other = await begin();
-    expect(failure(await callback(await loginAt(other.url, entra.ca as string), undefined))).toEqual([303, '/signed-out?error=sign-in-expired', undefined]);
+    expect(failure(await callback(await submitLoginForm(other.url, entra.ca as string), undefined))).toEqual([303, '/signed-out?error=sign-in-expired', undefined]);
 
     const denied = await begin();
     const said = await callback(
@@ -198,7 +165,7 @@ describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
     expect(JSON.stringify(await h.eventsOf(said))).not.toContain('AADSTS65004');
 
     const slow = await begin();
-    const slowBack = await loginAt(slow.url, entra.ca as string);
+    const slowBack = await submitLoginForm(slow.url, entra.ca as string);
     h.clock.advance(11 * 60 * 1000);
     expect(failure(await callback(slowBack, slow.state))).toEqual([303, '/signed-out?error=sign-in-expired', undefined]);
   });
@@ -207,7 +174,7 @@ describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
     const first = await signIn();
     const grant = await fromPortal(h.api.post('/v1/grants'), first).send({ deviceId: 'laptop-7', reason: 'printer', duration: 'PT4H' });
     expect(grant.status).toBe(201);
-    const reveal = (s: { cookie: string }) => h.api.get(`/v1/grants/${grant.body.id}/password`).set('Cookie', s.cookie);
+    const reveal = (s: { cookie: string; csrfToken: string }) => fromPortal(h.api.get(`/v1/grants/${grant.body.id}/password`), s);
     const refused = await reveal(first);
     expect([refused.status, refused.body.code]).toEqual([401, 'unauthenticated']);
     expect(refused.headers['www-authenticate']).toMatch(/insufficient_claims/);
@@ -216,13 +183,14 @@ describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
     const returnTo = `/grants/${grant.body.id}`;
     const { url, state } = await begin({ authContext: 'c1', returnTo }, first.cookie);
     expect(JSON.parse(new URL(url).searchParams.get('claims') as string)).toMatchObject({ access_token: { acrs: { essential: true, value: 'c1' } } });
-    const done = await callback(await loginAt(url, entra.ca as string), state);
+    const done = await callback(await submitLoginForm(url, entra.ca as string), state);
     expect([done.status, done.headers.location]).toEqual([303, returnTo]);
     await expectAudited(h, done, [
       { action: 'portal.signed-out', actor: { subject: alice.oid }, details: { reason: 'replaced' } },
       { action: 'portal.signed-in', actor: { subject: alice.oid } },
     ]);
-    const stepped = { cookie: `${sessionCookie}=${setCookie(done, sessionCookie)?.value}` };
+    const steppedCookie = `${sessionCookie}=${setCookieOf(done, sessionCookie)?.value}`;
+    const stepped = { cookie: steppedCookie, csrfToken: ((await h.api.get('/auth/session').set('Cookie', steppedCookie)).body as { csrfToken: string }).csrfToken };
     const shown = await reveal(stepped);
     expect(shown.status).toBe(200);
     expect(shown.headers['cache-control']).toBe('no-store');

@@ -90,4 +90,18 @@ describe('portal sessions', () => {
     expect(await rows()).toEqual([]);
     expect(await sessions.resolve(id)).toBeUndefined();
   });
+
+  it('ends, audited, a session whose browser never came back (idle, then past its end) before forgetting it', async () => {
+    const bob: UserPrincipal = { kind: 'user', subject: 'bob', roles: ['requester'], groups: [] };
+    const { id } = await sessions.start(bob, ctx);
+    const before = (await lastEvent()).seq;
+    h.clock.advance(minutes(31));
+    // Nobody asks with its cookie again: the housekeeping ends it, and says so, once across daemons.
+    await Promise.all([sessions.prune(), otherDaemon.prune()]);
+    const events = await h.db.selectFrom('audit_events').select(['action', 'actor', 'canonical']).where('seq', '>', before).execute();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ action: 'portal.signed-out', actor: 'bob' });
+    expect(JSON.parse(events[0]?.canonical as string)).toMatchObject({ details: { reason: 'idle' } });
+    expect(await sessions.resolve(id)).toBeUndefined();
+  });
 });

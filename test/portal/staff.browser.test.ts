@@ -129,7 +129,7 @@ describe('approvers and escalations in the portal', () => {
     await dialog.getByRole('button', { name: 'Close' }).click();
 
     const download = page.waitForEvent('download');
-    await page.getByRole('link', { name: 'Download as CSV' }).click();
+    await page.getByRole('button', { name: 'Download as CSV' }).click();
     const file = await (await download).path();
     const csv = (await import('node:fs')).readFileSync(file, 'utf8');
     expect(csv.split('\n')[0]).toMatch(/^seq,/);

@@ -433,3 +433,30 @@ export async function start(opts: FakeEntraOptions = {}): Promise<FakeEntra> {
     },
   };
 }
+
+/** What a browser does at the fake's authorize page: its login form filled in and posted; where the redirect back goes. */
+export async function submitLoginForm(url: string, ca: string | undefined, login = 'alice@contoso.example', passwd = 'pw-alice'): Promise<URL> {
+  const send = (body?: string) =>
+    new Promise<{ status: number; location?: string; text: string }>((resolve, reject) => {
+      const req = https.request(new URL(url), { method: body ? 'POST' : 'GET', ca, headers: body ? { 'content-type': 'application/x-www-form-urlencoded' } : {} }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const form = await send();
+  expect(form.status).toBe(200);
+  const fields = new URLSearchParams(
+    [...form.text.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [
+      m[1] as string,
+      (m[2] as string).replace(/&#(\d+);/g, (_x, c: string) => String.fromCharCode(Number(c))),
+    ]),
+  );
+  fields.set('login', login);
+  fields.set('passwd', passwd);
+  const back = await send(fields.toString());
+  expect(back.status).toBe(302);
+  return new URL(back.location as string);
+}

@@ -1,6 +1,6 @@
 import { SpawnSyncOptions, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
+import { freePort } from './http-cookies';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -48,16 +48,6 @@ function baseDirForPostgresUser(): string {
   const reachable = candidates.find((d) => fs.existsSync(d) && spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-w', d, '-a', '-x', d]).status === 0);
   if (!reachable) throw new Error(`none of ${candidates.join(', ')} is writable by the postgres user, which runs the test cluster`);
   return reachable;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -82,7 +82,8 @@ function PageOf({ route }: { route: Route }) {
     case 'request':
       return <RequestAccess />;
     case 'grant':
-      return <GrantPage id={route.id} />;
+      // Keyed by grant: moving between two grants never carries one's revealed password to the other's page.
+      return <GrantPage key={route.id} id={route.id} />;
     case 'approvals':
       return <Approvals />;
     case 'escalations':

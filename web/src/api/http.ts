@@ -23,8 +23,37 @@ export class ApiError extends Error {
 }
 
 let csrfToken: string | undefined;
+let onSessionEnded: (() => void) | undefined;
 
-/** Set from /auth/session when signed in; sent as X-CSRF-Token with every unsafe request. */
+/** Called when the daemon says the session is over (a 401 that is not a step-up): the page then asks who is signed in. */
+export function setOnSessionEnded(fn: (() => void) | undefined): void {
+  onSessionEnded = fn;
+}
+
+/** Anything thrown, as an ApiError (a fetch that never reached the daemon is `network`). */
+export function asApiError(e: unknown): ApiError {
+  return e instanceof ApiError ? e : new ApiError(0, 'network', String(e));
+}
+
+/**
+ * The field errors of a problem document, by the form field they belong to: `body.principals.groups.0`
+ * and `query.action` name the fields `principals` and `action`.
+ */
+export function fieldErrorsOf(e: ApiError | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const fe of e?.errors ?? []) out[fe.path.replace(/^(body|query|params)\./, '').split('.')[0] as string] ??= fe.message;
+  return out;
+}
+
+/** A comma-separated field's items, trimmed, empty ones dropped. */
+export function commaList(text: string): string[] {
+  return text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
+/** Set from /auth/session when signed in; sent as X-CSRF-Token with every request. */
 export function setCsrfToken(token: string | undefined): void {
   csrfToken = token;
 }
@@ -53,7 +82,6 @@ async function problemOf(res: Response): Promise<ApiError> {
 }
 
 async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body?: T; etag?: string }> {
-  const unsafe = method !== 'GET';
   let res: Response;
   try {
     res = await fetch(path, {
@@ -63,7 +91,8 @@ async function request<T>(method: string, path: string, body?: unknown, headers:
       headers: {
         accept: 'application/json',
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(unsafe && csrfToken ? { 'x-csrf-token': csrfToken } : {}),
+        // On every request, reads too: a reveal is a GET that the daemon audits, so a forged one must fail as well.
+        ...(csrfToken ? { 'x-csrf-token': csrfToken } : {}),
         ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -72,9 +101,25 @@ async function request<T>(method: string, path: string, body?: unknown, headers:
     throw new ApiError(0, 'network', 'The daemon cannot be reached.');
   }
   if (res.status === 304) return { status: 304, etag: res.headers.get('etag') ?? undefined };
-  if (!res.ok) throw await problemOf(res);
+  if (!res.ok) {
+    const problem = await problemOf(res);
+    if (problem.status === 401 && !problem.stepUp) onSessionEnded?.();
+    throw problem;
+  }
   if (res.status === 204) return { status: 204 };
   return { status: res.status, body: (await res.json()) as T, etag: res.headers.get('etag') ?? undefined };
+}
+
+/** A GET of a text body (the audit export), with the same headers and problem handling as every call. */
+export async function getText(path: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(path, { credentials: 'same-origin', cache: 'no-store', headers: { ...(csrfToken ? { 'x-csrf-token': csrfToken } : {}) } });
+  } catch {
+    throw new ApiError(0, 'network', 'The daemon cannot be reached.');
+  }
+  if (!res.ok) throw await problemOf(res);
+  return res.text();
 }
 
 export async function getJson<T>(path: string): Promise<T> {

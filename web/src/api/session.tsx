@@ -1,5 +1,5 @@
 import { createContext, ReactNode, useCallback, useContext, useEffect, useState } from 'react';
-import { ApiError, getJson, send, setCsrfToken } from './http';
+import { ApiError, asApiError, getJson, send, setCsrfToken, setOnSessionEnded } from './http';
 import type { SessionInfo } from './types';
 
 interface SessionState {
@@ -30,7 +30,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       setSession(s);
       setError(undefined);
     } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
+      setError(asApiError(e));
     }
   }, []);
   const signOut = useCallback(async () => {
@@ -41,6 +41,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, []);
   useEffect(() => {
     void reload();
+    // A session that ended on the server (idle, signed out elsewhere, expired) is noticed at the next call: ask again, and the pages follow.
+    setOnSessionEnded(() => void reload());
+    return () => setOnSessionEnded(undefined);
   }, [reload]);
   return <SessionContext.Provider value={{ session, error, reload, signOut }}>{children}</SessionContext.Provider>;
 }

@@ -1,6 +1,7 @@
 /** The shapes the portal reads from the daemon's API (the README and /openapi.json are the contract). */
 
-export type Role = 'requester' | 'approver' | 'admin' | 'auditor';
+export const allRoles = ['requester', 'approver', 'admin', 'auditor'] as const;
+export type Role = (typeof allRoles)[number];
 
 export interface Principal {
   subject: string;
@@ -54,8 +55,9 @@ export interface Eligibility {
 export interface DeviceMatch {
   id: string;
   displayName: string;
-  groups: string[];
-  account: string;
+  /** Only for a device the caller may elevate on, or asked for before. */
+  groups?: string[];
+  account?: string;
   recent: boolean;
   lastRequestedAt: string | null;
   eligibility: Eligibility;

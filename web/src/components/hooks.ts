@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { ApiError, getIfChanged } from '../api/http';
+import { ApiError, asApiError, getIfChanged } from '../api/http';
 
 /** The time now, updated every `everyMs` (a countdown's tick). */
 export function useNow(everyMs = 1000): number {
@@ -30,19 +30,29 @@ export function usePolled<T>(path: string | undefined, everyMs = 4000): { data?:
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let first = true;
+    // Each load's number: an answer older than one already applied is dropped (a load on the tab
+    // showing again can overlap the loop's own).
+    let issued = 0;
+    let applied = 0;
     const load = async () => {
       if (document.visibilityState === 'hidden') return;
       // The page's first load is the person's doing; every later one is the page's own.
       const background = !first;
       first = false;
+      const n = ++issued;
       try {
         const r = await getIfChanged<T>(path, etag.current, background);
-        if (stopped) return;
+        if (stopped || n < applied) return;
+        applied = n;
         if (r.body !== undefined) setData(r.body);
         etag.current = r.etag;
         setError(undefined);
       } catch (e) {
-        if (!stopped) setError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
+        if (stopped) return;
+        const problem = asApiError(e);
+        setError(problem);
+        // Signed out (the session provider is asking again): polling on would only be refused.
+        if (problem.status === 401) stopped = true;
       }
     };
     const loop = async () => {

@@ -86,6 +86,8 @@ export const en = {
   'reveal.willHide': 'Removed from the page in {seconds} s.',
   'reveal.removed': 'The password was removed from the page. Reveal it again if you still need it.',
   'reveal.changed': 'The password changed since you last saw it: use this one.',
+  'reveal.possiblyInEffect':
+    'The device may still be using an earlier password (version {version}): its agent fetched it but has not confirmed it. If the password above does not work, try this one.',
   'reveal.unconfirmed': 'The device has not yet confirmed this password; if it does not work, try again in a minute.',
   'timeline.title': 'Timeline',
   'timeline.empty': 'Nothing recorded yet.',

@@ -88,6 +88,8 @@ export const nl: Messages = {
   'reveal.willHide': 'Over {seconds} s van de pagina verwijderd.',
   'reveal.removed': 'Het wachtwoord is van de pagina verwijderd. Toon het opnieuw als u het nog nodig hebt.',
   'reveal.changed': 'Het wachtwoord is gewijzigd sinds u het laatst zag: gebruik dit.',
+  'reveal.possiblyInEffect':
+    'Het apparaat gebruikt mogelijk nog een eerder wachtwoord (versie {version}): de agent heeft het opgehaald maar niet bevestigd. Werkt het wachtwoord hierboven niet, probeer dan dit.',
   'reveal.unconfirmed': 'Het apparaat heeft dit wachtwoord nog niet bevestigd; werkt het niet, probeer het dan over een minuut opnieuw.',
   'timeline.title': 'Tijdlijn',
   'timeline.empty': 'Nog niets vastgelegd.',

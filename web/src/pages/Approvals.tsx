@@ -1,6 +1,6 @@
 import { Button, Card, Field, Link, makeStyles, MessageBar, MessageBarBody, Spinner, Text, Textarea, Title1, Title3, tokens } from '@fluentui/react-components';
 import { useState } from 'react';
-import { ApiError, getJson, send } from '../api/http';
+import { ApiError, asApiError, getJson, send } from '../api/http';
 import type { Grant, Page } from '../api/types';
 import { StateBadge } from '../components/GrantState';
 import { usePolled } from '../components/hooks';
@@ -65,7 +65,7 @@ function PendingRequest({ grant, onDecided }: { grant: Grant; onDecided: () => v
       await send('POST', `/v1/grants/${grant.id}/${how}`, how === 'approve' ? (comment ? { comment } : {}) : { reason: comment });
       onDecided();
     } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
+      setError(asApiError(e));
       // Decided by someone else meanwhile: the queue drops it on the next poll; ask now.
       if (e instanceof ApiError && e.status === 409) onDecided();
     } finally {

@@ -10,7 +10,6 @@ import {
   Dropdown,
   Field,
   Input,
-  Link,
   makeStyles,
   MessageBar,
   MessageBarBody,
@@ -27,8 +26,8 @@ import {
   Title2,
   tokens,
 } from '@fluentui/react-components';
-import { FormEvent, useCallback, useEffect, useState } from 'react';
-import { ApiError, getJson } from '../api/http';
+import { FormEvent, useEffect, useState } from 'react';
+import { ApiError, asApiError, fieldErrorsOf, getJson, getText } from '../api/http';
 import type { AuditEvent, AuditVerification, Page } from '../api/types';
 import { formatDateTime } from '../i18n/format';
 import { useI18n } from '../i18n/i18n';
@@ -85,18 +84,22 @@ export default function Audit() {
   const [verifying, setVerifying] = useState(false);
   const cursor = cursors[cursors.length - 1];
 
-  const load = useCallback(async () => {
-    setError(undefined);
-    try {
-      setPage(await getJson<Page<AuditEvent>>(`/v1/audit/events?${queryOf(filters, { limit: '25', ...(cursor ? { cursor } : {}) })}`));
-    } catch (e) {
-      setPage(undefined);
-      setError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
-    }
-  }, [filters, cursor]);
   useEffect(() => {
-    void load();
-  }, [load]);
+    // Only the latest search may answer: a slow earlier one must not overwrite it.
+    let stale = false;
+    setError(undefined);
+    getJson<Page<AuditEvent>>(`/v1/audit/events?${queryOf(filters, { limit: '25', ...(cursor ? { cursor } : {}) })}`).then(
+      (p) => !stale && setPage(p),
+      (e: unknown) => {
+        if (stale) return;
+        setPage(undefined);
+        setError(asApiError(e));
+      },
+    );
+    return () => {
+      stale = true;
+    };
+  }, [filters, cursor]);
 
   const search = (e: FormEvent) => {
     e.preventDefault();
@@ -108,13 +111,28 @@ export default function Audit() {
     try {
       setVerification(await getJson<AuditVerification>('/v1/audit/verify'));
     } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
+      setError(asApiError(e));
     } finally {
       setVerifying(false);
     }
   };
   const set = (k: keyof Filters) => (_e: unknown, d: { value: string }) => setDraft((f) => ({ ...f, [k]: d.value }));
-  const fieldError = (k: string) => error?.errors.find((fe) => fe.path.replace(/^query\./, '') === k)?.message;
+  const errors = fieldErrorsOf(error);
+  // Fetched with the session's CSRF header like every other call (a bare link could be forged from a
+  // sibling site and would write an audit.exported nobody asked for), then saved from memory.
+  const download = async (format: 'jsonl' | 'csv') => {
+    try {
+      const text = await getText(exportHref(format));
+      const url = URL.createObjectURL(new Blob([text], { type: format === 'csv' ? 'text/csv' : 'application/x-ndjson' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `audit.${format}`;
+      a.click();
+      URL.revokeObjectURL(url);
+    } catch (e) {
+      setError(asApiError(e));
+    }
+  };
   const exportHref = (format: 'jsonl' | 'csv') =>
     `/v1/audit/export?${new URLSearchParams({ format, ...(filters.from ? { from: rfc3339(filters.from) } : {}), ...(filters.to ? { to: rfc3339(filters.to) } : {}) }).toString()}`;
 
@@ -158,13 +176,13 @@ export default function Audit() {
           {t('audit.searchTitle')}
         </Title2>
         <form className={styles.filters} onSubmit={search} noValidate>
-          <Field label={t('audit.action')} validationMessage={fieldError('action')}>
+          <Field label={t('audit.action')} validationMessage={errors.action}>
             <Input value={draft.action} onChange={set('action')} placeholder="grant.password-revealed" />
           </Field>
-          <Field label={t('audit.actor')} validationMessage={fieldError('actor')}>
+          <Field label={t('audit.actor')} validationMessage={errors.actor}>
             <Input value={draft.actor} onChange={set('actor')} />
           </Field>
-          <Field label={t('audit.device')} validationMessage={fieldError('deviceId')}>
+          <Field label={t('audit.device')} validationMessage={errors.deviceId}>
             <Input value={draft.deviceId} onChange={set('deviceId')} />
           </Field>
           <Field label={t('audit.outcome')}>
@@ -180,10 +198,10 @@ export default function Audit() {
               <Option value="failure">{t('audit.outcome.failure')}</Option>
             </Dropdown>
           </Field>
-          <Field label={t('audit.from')} validationMessage={fieldError('from')}>
+          <Field label={t('audit.from')} validationMessage={errors.from}>
             <Input type="datetime-local" value={draft.from} onChange={set('from')} />
           </Field>
-          <Field label={t('audit.to')} validationMessage={fieldError('to')}>
+          <Field label={t('audit.to')} validationMessage={errors.to}>
             <Input type="datetime-local" value={draft.to} onChange={set('to')} />
           </Field>
           <div className={styles.actions}>
@@ -235,12 +253,12 @@ export default function Audit() {
           <Button disabled={!page?.nextCursor} onClick={() => page?.nextCursor && setCursors((c) => [...c, page.nextCursor as string])}>
             {t('audit.next')}
           </Button>
-          <Link href={exportHref('jsonl')} download="audit.jsonl">
+          <Button appearance="subtle" onClick={() => void download('jsonl')}>
             {t('audit.exportJsonl')}
-          </Link>
-          <Link href={exportHref('csv')} download="audit.csv">
+          </Button>
+          <Button appearance="subtle" onClick={() => void download('csv')}>
             {t('audit.exportCsv')}
-          </Link>
+          </Button>
         </div>
       </section>
     </div>

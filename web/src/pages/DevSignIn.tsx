@@ -1,7 +1,7 @@
 import { Button, Checkbox, Field, Input, makeStyles, MessageBar, MessageBarBody, Text, Title1, tokens } from '@fluentui/react-components';
 import { FormEvent, useState } from 'react';
-import { ApiError, send } from '../api/http';
-import type { Role } from '../api/types';
+import { ApiError, asApiError, commaList, fieldErrorsOf, send } from '../api/http';
+import { allRoles, type Role } from '../api/types';
 import { useI18n } from '../i18n/i18n';
 import { queryParam } from '../router';
 
@@ -12,7 +12,15 @@ const useStyles = makeStyles({
   roles: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalS, border: 'none', margin: 0, padding: 0 },
 });
 
-const allRoles: Role[] = ['requester', 'approver', 'admin', 'auditor'];
+/**
+ * Where to go after signing in: a path of this portal, resolved the way the browser will resolve it
+ * (a tab or a backslash inside `/\t/evil.example` would otherwise turn it into another site), else `/`.
+ */
+export function samePortalPath(returnTo: string | undefined): string {
+  if (!returnTo) return '/';
+  const u = new URL(returnTo, window.location.origin);
+  return u.origin === window.location.origin && returnTo.startsWith('/') ? `${u.pathname}${u.search}` : '/';
+}
 
 /** Only where identity.mode is local (loopback): sign in as anyone, to try the portal on one machine. */
 export default function DevSignIn() {
@@ -30,19 +38,14 @@ export default function DevSignIn() {
         subject,
         ...(name ? { name } : {}),
         roles,
-        groups: groups
-          .split(',')
-          .map((g) => g.trim())
-          .filter(Boolean),
+        groups: commaList(groups),
       });
-      const returnTo = queryParam('returnTo') ?? '/';
-      // Only a path of this portal: never another site, whatever the link said.
-      window.location.replace(/^\/(?![/\\])/.test(returnTo) ? returnTo : '/');
+      window.location.replace(samePortalPath(queryParam('returnTo')));
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'network', String(err)));
+      setError(asApiError(err));
     }
   };
-  const fieldError = (f: string) => error?.errors.find((e) => e.path.replace(/^body\./, '').startsWith(f))?.message;
+  const errors = fieldErrorsOf(error);
   return (
     <div className={styles.page}>
       <Title1 as="h1" className={styles.heading} tabIndex={-1}>
@@ -52,10 +55,10 @@ export default function DevSignIn() {
         <MessageBarBody>{t('dev.warning')}</MessageBarBody>
       </MessageBar>
       <form className={styles.form} onSubmit={(e) => void submit(e)} noValidate>
-        <Field label={t('dev.subject')} required validationMessage={fieldError('subject')}>
+        <Field label={t('dev.subject')} required validationMessage={errors.subject}>
           <Input value={subject} onChange={(_e, d) => setSubject(d.value)} autoComplete="username" />
         </Field>
-        <Field label={t('dev.name')} validationMessage={fieldError('name')}>
+        <Field label={t('dev.name')} validationMessage={errors.name}>
           <Input value={name} onChange={(_e, d) => setName(d.value)} autoComplete="name" />
         </Field>
         <fieldset className={styles.roles}>
@@ -66,7 +69,7 @@ export default function DevSignIn() {
             <Checkbox key={r} label={t(`role.${r}`)} checked={roles.includes(r)} onChange={(_e, d) => setRoles((rs) => (d.checked ? [...rs, r] : rs.filter((x) => x !== r)))} />
           ))}
         </fieldset>
-        <Field label={t('dev.groups')} hint={t('dev.groupsHint')} validationMessage={fieldError('groups')}>
+        <Field label={t('dev.groups')} hint={t('dev.groupsHint')} validationMessage={errors.groups}>
           <Input value={groups} onChange={(_e, d) => setGroups(d.value)} />
         </Field>
         {error && !error.errors.length && (

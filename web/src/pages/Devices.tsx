@@ -27,7 +27,7 @@ import {
   tokens,
 } from '@fluentui/react-components';
 import { FormEvent, useState } from 'react';
-import { ApiError, send } from '../api/http';
+import { ApiError, asApiError, commaList, fieldErrorsOf, send } from '../api/http';
 import type { DeviceView, Page } from '../api/types';
 import { usePolled } from '../components/hooks';
 import { formatDateTime } from '../i18n/format';
@@ -63,12 +63,6 @@ const stateColour: Record<RotationState, BadgeProps['color']> = {
   retired: 'subtle',
 };
 
-function fieldErrors(e: ApiError | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const fe of e?.errors ?? []) out[fe.path.replace(/^body\./, '').split('.')[0] as string] ??= fe.message;
-  return out;
-}
-
 /** IT admins: every device with where its password stands; force a rotation, enrol, retire. */
 export default function Devices() {
   const styles = useStyles();
@@ -86,7 +80,7 @@ export default function Devices() {
       setNotice(done);
       refresh();
     } catch (e) {
-      setActionError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
+      setActionError(asApiError(e));
     }
   };
   const retire = async (d: DeviceView, force: boolean) => {
@@ -98,7 +92,7 @@ export default function Devices() {
     } catch (e) {
       // The device still holds a password someone was shown: say so, and let the admin decide.
       if (e instanceof ApiError && e.status === 409 && !force) setRetiring({ device: d, needsForce: true, message: e.message });
-      else setActionError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
+      else setActionError(asApiError(e));
     }
   };
 
@@ -197,7 +191,7 @@ function EnrolForm({ onEnrolled }: { onEnrolled: (id: string) => void }) {
   const { t } = useI18n();
   const [f, setF] = useState({ id: '', displayName: '', groups: '', account: '', agentKey: '' });
   const [error, setError] = useState<ApiError>();
-  const errors = fieldErrors(error);
+  const errors = fieldErrorsOf(error);
   const set = (k: keyof typeof f) => (_e: unknown, d: { value: string }) => setF((x) => ({ ...x, [k]: d.value }));
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -213,17 +207,14 @@ function EnrolForm({ onEnrolled }: { onEnrolled: (id: string) => void }) {
       await send('POST', '/v1/devices', {
         id: f.id,
         ...(f.displayName ? { displayName: f.displayName } : {}),
-        groups: f.groups
-          .split(',')
-          .map((g) => g.trim())
-          .filter(Boolean),
+        groups: commaList(f.groups),
         ...(f.account ? { account: f.account } : {}),
         agentKey,
       });
       onEnrolled(f.id);
       setF({ id: '', displayName: '', groups: '', account: '', agentKey: '' });
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'network', String(err)));
+      setError(asApiError(err));
     }
   };
   return (

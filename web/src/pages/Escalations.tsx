@@ -19,7 +19,7 @@ import {
   tokens,
 } from '@fluentui/react-components';
 import { FormEvent, useEffect, useState } from 'react';
-import { ApiError, getJson, send } from '../api/http';
+import { ApiError, asApiError, fieldErrorsOf, getJson, send } from '../api/http';
 import { useSession } from '../api/session';
 import type { Escalation, EscalationRouting, EscalationStatus, Page } from '../api/types';
 import { usePolled } from '../components/hooks';
@@ -41,12 +41,6 @@ const nextStatus: Record<EscalationStatus, EscalationStatus[]> = { submitted: ['
 const statusColour: Record<EscalationStatus, BadgeProps['color']> = { submitted: 'warning', acknowledged: 'brand', resolved: 'success', rejected: 'subtle' };
 
 const knownCategories = ['service-policy', 'service-setting', 'hardware', 'software', 'network', 'account', 'other'];
-
-function fieldErrors(e: ApiError | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const fe of e?.errors ?? []) out[fe.path.replace(/^body\./, '')] ??= fe.message;
-  return out;
-}
 
 /** The escalation portal: file a Sev C escalation (seeing where it goes first), and follow one's own. */
 export default function Escalations() {
@@ -99,7 +93,7 @@ function FileForm({ routing, onFiled }: { routing: EscalationRouting; onFiled: (
   const [error, setError] = useState<ApiError>();
   const [filed, setFiled] = useState<Escalation>();
   const chosen = routing.categories.find((c) => c.category === category);
-  const errors = fieldErrors(error);
+  const errors = fieldErrorsOf(error);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setError(undefined);
@@ -112,7 +106,7 @@ function FileForm({ routing, onFiled }: { routing: EscalationRouting; onFiled: (
       setTicket('');
       onFiled();
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'network', String(err)));
+      setError(asApiError(err));
     }
   };
   // Categories the default configuration ships are named in the user's language; an organisation's own keep their key.
@@ -176,7 +170,7 @@ function EscalationCard({ escalation: e, admin, onChanged }: { escalation: Escal
       setNote('');
       onChanged();
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'network', String(err)));
+      setError(asApiError(err));
     }
   };
   const headingId = `esc-${e.id}`;

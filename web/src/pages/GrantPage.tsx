@@ -18,7 +18,7 @@ import {
   tokens,
 } from '@fluentui/react-components';
 import { useEffect, useState } from 'react';
-import { ApiError, getJson, send } from '../api/http';
+import { ApiError, asApiError, getJson, send } from '../api/http';
 import { signInUrl, useSession } from '../api/session';
 import type { Grant, Reveal, Timeline as TimelineData } from '../api/types';
 import { Countdown, StateBadge } from '../components/GrantState';
@@ -135,7 +135,6 @@ function RevealPanel({ grant, onChanged }: { grant: Grant; onChanged: () => void
       setNotice(t('reveal.removed'));
     }
   }, [now, reveal, revealedAt, expiresAt, t]);
-  useEffect(() => () => setReveal(undefined), []);
 
   const doReveal = async () => {
     setBusy(true);
@@ -153,7 +152,7 @@ function RevealPanel({ grant, onChanged }: { grant: Grant; onChanged: () => void
         window.location.assign(signInUrl(`/grants/${grant.id}`, e.stepUp));
         return;
       }
-      setError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
+      setError(asApiError(e));
     } finally {
       setBusy(false);
     }
@@ -165,7 +164,7 @@ function RevealPanel({ grant, onChanged }: { grant: Grant; onChanged: () => void
       await send('POST', `/v1/grants/${grant.id}/revoke`, { reason: t('grant.doneReason') });
       setNotice(t('grant.ended'));
     } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError(0, 'network', String(e)));
+      setError(asApiError(e));
     }
     onChanged();
   };
@@ -192,6 +191,14 @@ function RevealPanel({ grant, onChanged }: { grant: Grant; onChanged: () => void
               </MessageBar>
             )}
             <PasswordView password={reveal.password} onCopied={() => setNotice(t('reveal.copied'))} />
+            {reveal.possiblyInEffect && (
+              <>
+                <MessageBar intent="warning">
+                  <MessageBarBody>{t('reveal.possiblyInEffect', { version: reveal.possiblyInEffect.version })}</MessageBarBody>
+                </MessageBar>
+                <PasswordView password={reveal.possiblyInEffect.password} onCopied={() => setNotice(t('reveal.copied'))} />
+              </>
+            )}
             <Text size={200}>{t('reveal.willHide', { seconds: Math.max(0, Math.ceil((revealVisibleMs - (now - (revealedAt ?? now))) / 1000)) })}</Text>
           </>
         ) : (

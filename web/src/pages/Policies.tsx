@@ -17,8 +17,8 @@ import {
   tokens,
 } from '@fluentui/react-components';
 import { FormEvent, useState } from 'react';
-import { ApiError, send } from '../api/http';
-import type { Page, Policy, Role } from '../api/types';
+import { ApiError, asApiError, commaList, fieldErrorsOf, send } from '../api/http';
+import { allRoles, type Page, type Policy, type Role } from '../api/types';
 import { usePolled } from '../components/hooks';
 import { formatDuration, isoDurationSeconds } from '../i18n/format';
 import { useI18n } from '../i18n/i18n';
@@ -32,13 +32,6 @@ const useStyles = makeStyles({
   roles: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalS, border: 'none', margin: 0, padding: 0 },
   actions: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalS },
 });
-
-const allRoles: Role[] = ['requester', 'approver', 'admin', 'auditor'];
-const list = (text: string) =>
-  text
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
 
 interface Draft {
   name: string;
@@ -79,24 +72,17 @@ const draftOf = (p: Policy): Draft => ({
 const bodyOf = (d: Draft) => ({
   name: d.name,
   principals: {
-    ...(list(d.groups).length ? { groups: list(d.groups) } : {}),
+    ...(commaList(d.groups).length ? { groups: commaList(d.groups) } : {}),
     ...(d.roles.length ? { roles: d.roles } : {}),
-    ...(list(d.subjects).length ? { subjects: list(d.subjects) } : {}),
+    ...(commaList(d.subjects).length ? { subjects: commaList(d.subjects) } : {}),
   },
-  deviceGroups: list(d.deviceGroups),
+  deviceGroups: commaList(d.deviceGroups),
   maxDuration: d.maxDuration,
   requireTicket: d.requireTicket,
   ...(d.ticketPattern ? { ticketPattern: d.ticketPattern } : {}),
   requireApproval: d.requireApproval,
   enabled: d.enabled,
 });
-
-/** The API's field errors by field, as the form names them (`body.principals.groups.0` → principals). */
-function fieldErrors(e: ApiError | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const fe of e?.errors ?? []) out[fe.path.replace(/^body\./, '').split('.')[0] as string] ??= fe.message;
-  return out;
-}
 
 /** IT admins: the policies that designate who may elevate where; list, create, edit, disable. */
 export default function Policies() {
@@ -173,7 +159,7 @@ function PolicyForm({ policy, onSaved, onCancel }: { policy?: Policy; onSaved: (
   const { t } = useI18n();
   const [d, setD] = useState<Draft>(policy ? draftOf(policy) : empty);
   const [error, setError] = useState<ApiError>();
-  const errors = fieldErrors(error);
+  const errors = fieldErrorsOf(error);
   const text = (k: 'name' | 'groups' | 'subjects' | 'deviceGroups' | 'maxDuration' | 'ticketPattern') => ({
     value: d[k],
     onChange: (_e: unknown, v: { value: string }) => setD((x) => ({ ...x, [k]: v.value })),
@@ -185,7 +171,7 @@ function PolicyForm({ policy, onSaved, onCancel }: { policy?: Policy; onSaved: (
       const saved = await send<Policy>(policy ? 'PUT' : 'POST', policy ? `/v1/policies/${policy.id}` : '/v1/policies', bodyOf(d));
       if (saved) onSaved(saved);
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'network', String(err)));
+      setError(asApiError(err));
     }
   };
   return (

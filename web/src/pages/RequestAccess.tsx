@@ -1,6 +1,6 @@
 import { Badge, Button, Combobox, Dropdown, Field, Input, Link, makeStyles, MessageBar, MessageBarBody, Option, Text, Textarea, Title1, tokens } from '@fluentui/react-components';
 import { FormEvent, useEffect, useMemo, useState } from 'react';
-import { ApiError, getJson, send } from '../api/http';
+import { ApiError, asApiError, fieldErrorsOf, getJson, send } from '../api/http';
 import type { DeviceMatch, Grant } from '../api/types';
 import { formatDuration, toIsoDuration } from '../i18n/format';
 import { useI18n } from '../i18n/i18n';
@@ -25,13 +25,6 @@ export function durationSteps(maxSeconds: number): number[] {
     s += s < 12 * 3600 ? 900 : s < 48 * 3600 ? 3600 : 86400;
   }
   return steps;
-}
-
-/** Field errors by field, from a problem document's `errors` (path `body.reason` or `reason`). */
-function fieldErrors(e: ApiError | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const fe of e?.errors ?? []) out[fe.path.replace(/^body\./, '')] ??= fe.message;
-  return out;
 }
 
 export default function RequestAccess() {
@@ -65,7 +58,7 @@ export default function RequestAccess() {
   const eligibility = device?.eligibility;
   const steps = useMemo(() => durationSteps(eligibility?.maxDurationSeconds ?? 0), [eligibility]);
   useEffect(() => setDuration(steps.includes(3600) ? 3600 : steps[0]), [steps]);
-  const errors = fieldErrors(error);
+  const errors = fieldErrorsOf(error);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -76,7 +69,7 @@ export default function RequestAccess() {
       const grant = await send<Grant>('POST', '/v1/grants', { deviceId: device.id, reason, ...(ticket ? { ticket } : {}), duration: toIsoDuration(duration) });
       if (grant) navigate(`/grants/${grant.id}`);
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'network', String(err)));
+      setError(asApiError(err));
     } finally {
       setBusy(false);
     }
