@@ -75,6 +75,8 @@ interface GrantListFilter {
   /** Leaves out this requester's grants. */
   exceptRequester?: string;
   after?: readonly [string, string];
+  /** Newest request first (a person's own list); else oldest first (a queue, an export). */
+  newestFirst?: boolean;
   limit: number;
 }
 
@@ -84,11 +86,12 @@ function listRows(q: Q, f: GrantListFilter): Promise<GrantTable[]> {
   if (f.deviceId) sel = sel.where('device_id', '=', f.deviceId);
   if (f.requester) sel = sel.where('requester', '=', f.requester);
   if (f.exceptRequester) sel = sel.where('requester', '!=', f.exceptRequester);
+  const [beyond, direction] = f.newestFirst ? (['<', 'desc'] as const) : (['>', 'asc'] as const);
   if (f.after) {
     const [at, id] = f.after;
-    sel = sel.where((eb) => eb.or([eb('created_at', '>', at), eb.and([eb('created_at', '=', at), eb('id', '>', id)])]));
+    sel = sel.where((eb) => eb.or([eb('created_at', beyond, at), eb.and([eb('created_at', '=', at), eb('id', beyond, id)])]));
   }
-  return sel.orderBy('created_at').orderBy('id').limit(f.limit).execute();
+  return sel.orderBy('created_at', direction).orderBy('id', direction).limit(f.limit).execute();
 }
 
 /** The grants table. Queries on every reveal are prepared once against `db`; `q` is `db` or a transaction of it. */

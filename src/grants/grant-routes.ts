@@ -17,6 +17,7 @@ export const listQuery = z
     deviceId: deviceId.optional(),
     requester: subjectName.optional(),
     decidable: z.enum(['true', 'false']).optional().describe("true: an approver's queue, the pending grants you may decide (never your own, under any of your sign-in names)"),
+    order: z.enum(['oldest', 'newest']).optional().describe('oldest (the default) or newest first, by when each was requested'),
     ...pageQuery,
   })
   .strict();

@@ -377,7 +377,7 @@ export function createGrantService(deps: {
     return g;
   }
 
-  type GrantFilter = { state?: string; deviceId?: string; requester?: string; cursor?: string; limit: number; decidable?: boolean };
+  type GrantFilter = { state?: string; deviceId?: string; requester?: string; cursor?: string; limit: number; decidable?: boolean; order?: 'oldest' | 'newest' };
 
   /**
    * A page of grants: a requester's own, whatever filter they send; everyone's for approvers, admins
@@ -396,7 +396,7 @@ export function createGrantService(deps: {
     }
     // A requester sees only their own grants, whatever filter they send.
     const requester = canSeeAll(p) ? f.requester : p.subject;
-    const filter = { state: f.decidable ? 'pending' : f.state, deviceId: f.deviceId, requester };
+    const filter = { state: f.decidable ? 'pending' : f.state, deviceId: f.deviceId, requester, newestFirst: f.order === 'newest' };
     return keysetPage(
       f,
       ['string', 'string'],
@@ -408,7 +408,7 @@ export function createGrantService(deps: {
   /** Up to `limit` pending grants `p` may decide after `after`: read a batch at a time, past the ones that are their own. */
   async function decidableBatch(
     p: UserPrincipal,
-    filter: { deviceId?: string; requester?: string },
+    filter: { deviceId?: string; requester?: string; newestFirst?: boolean },
     after: readonly [string, string] | undefined,
     limit: number,
   ): Promise<Grant[]> {

@@ -202,6 +202,29 @@ describe('grants: request, approve, deny, revoke, expire', () => {
       s = await createScenario();
     });
 
+    it('order=newest pages from the newest request back, cursor-linked, and still only the requester’s own', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        // One grant per requester and device at a time: each is withdrawn before the next, a minute later.
+        const g = await requestGrant(s, s.tokens.alice);
+        await s.h.api.post(`/v1/grants/${g.id}/revoke`).set(bearer(s.tokens.alice)).send({}).expect(200);
+        ids.push(g.id);
+        s.h.clock.advance(60_000);
+      }
+      await requestGrant(s, s.tokens.bob);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { body: { items: Array<{ id: string }>; nextCursor: string | null } } = await s.h.api
+          .get('/v1/grants')
+          .query({ order: 'newest', limit: 2, ...(cursor ? { cursor } : {}) })
+          .set(bearer(s.tokens.alice));
+        seen.push(...page.body.items.map((g) => g.id));
+        cursor = page.body.nextCursor;
+      } while (cursor);
+      expect(seen).toEqual([...ids].reverse());
+    });
+
     it('a requester sees only their own grants; approvers, admins and auditors see all; pages are cursor-linked', async () => {
       await requestGrant(s, s.tokens.alice);
       await requestGrant(s, s.tokens.bob);

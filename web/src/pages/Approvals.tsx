@@ -73,7 +73,7 @@ function PendingRequest({ grant, onDecided }: { grant: Grant; onDecided: () => v
     }
   };
   const loadEarlier = async () => {
-    const page = await getJson<Page<Grant>>(`/v1/grants?deviceId=${encodeURIComponent(grant.deviceId)}&limit=6`);
+    const page = await getJson<Page<Grant>>(`/v1/grants?deviceId=${encodeURIComponent(grant.deviceId)}&limit=6&order=newest`);
     setEarlier(page.items.filter((g) => g.id !== grant.id).slice(0, 5));
   };
 

@@ -70,7 +70,7 @@ function MyAccess() {
   const { t, language } = useI18n();
   const { session } = useSession();
   const requester = session?.signedIn && session.principal.roles.includes('requester');
-  const { data, error } = usePolled<Page<Grant>>(requester ? '/v1/grants?limit=50' : undefined);
+  const { data, error } = usePolled<Page<Grant>>(requester ? '/v1/grants?limit=50&order=newest' : undefined);
   return (
     <div className={styles.page}>
       <div className={styles.toolbar}>
