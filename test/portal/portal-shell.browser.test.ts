@@ -153,6 +153,7 @@ describe('the portal in a browser', () => {
   it('shows its own not-found page for a path it does not have', async () => {
     const { page } = await open('/no-such-page');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Page not found');
+    expect(await seriousViolations(page)).toEqual([]);
     await page.getByRole('link', { name: 'Go to the start page' }).click();
     await page.getByRole('heading', { level: 1, name: 'Sign in to the portals' }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/');

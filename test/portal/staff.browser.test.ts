@@ -150,6 +150,10 @@ describe('approvers and escalations in the portal', () => {
     await page.getByText('A password change for laptop-7 is queued.').waitFor();
     const device = await s.h.api.get('/v1/devices/laptop-7').set(bearer(s.tokens.admin));
     expect(device.body.rotation.queued).toMatchObject({ reason: 'manual' });
+    // Narrowed by group: the API's own filter.
+    await page.getByLabel('Device group').fill('lab');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await table.getByRole('row').filter({ hasText: 'laptop-7' }).waitFor({ state: 'detached' });
     const lab = table.getByRole('row').filter({ hasText: 'lab-0042' });
     await lab.getByRole('button', { name: 'Retire' }).click();
     const confirm = page.getByRole('dialog', { name: 'Retire lab-0042?' });

@@ -199,6 +199,7 @@ export const en = {
   'audit.open': 'Open event {seq}',
   'audit.event': 'Event {seq}',
   'devices.title': 'Devices',
+  'devices.groupFilter': 'Device group',
   'devices.device': 'Device',
   'devices.groups': 'Groups',
   'devices.password': 'Password',

@@ -201,6 +201,7 @@ export const nl: Messages = {
   'audit.open': 'Gebeurtenis {seq} openen',
   'audit.event': 'Gebeurtenis {seq}',
   'devices.title': 'Apparaten',
+  'devices.groupFilter': 'Apparaatgroep',
   'devices.device': 'Apparaat',
   'devices.groups': 'Groepen',
   'devices.password': 'Wachtwoord',

@@ -37,7 +37,8 @@ const useStyles = makeStyles({
   page: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalXL },
   heading: { margin: 0 },
   tableWrap: { overflowX: 'auto' },
-  actions: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalS },
+  actions: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalS, alignItems: 'end' },
+  filterButton: { alignSelf: 'end' },
   form: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM, maxWidth: '40rem' },
   detail: { display: 'block', color: tokens.colorNeutralForeground2, overflowWrap: 'anywhere' },
 });
@@ -67,7 +68,13 @@ const stateColour: Record<RotationState, BadgeProps['color']> = {
 export default function Devices() {
   const styles = useStyles();
   const { t, language } = useI18n();
-  const { data, error, refresh } = usePolled<Page<DeviceView>>('/v1/devices?limit=100', 5000);
+  // A page of 50 at a time, by the API's cursor; a group narrows the list (the API's own filter).
+  const [group, setGroup] = useState('');
+  const [shownGroup, setShownGroup] = useState('');
+  const [cursors, setCursors] = useState<string[]>([]);
+  const cursor = cursors[cursors.length - 1];
+  const query = new URLSearchParams({ limit: '50', ...(shownGroup ? { group: shownGroup } : {}), ...(cursor ? { cursor } : {}) }).toString();
+  const { data, error, refresh } = usePolled<Page<DeviceView>>(`/v1/devices?${query}`, 5000);
   const [notice, setNotice] = useState<string>();
   const [actionError, setActionError] = useState<ApiError>();
   const [retiring, setRetiring] = useState<{ device: DeviceView; needsForce: boolean; message?: string }>();
@@ -113,6 +120,21 @@ export default function Devices() {
           <MessageBarBody>{(actionError ?? error)?.message}</MessageBarBody>
         </MessageBar>
       )}
+      <form
+        className={styles.actions}
+        onSubmit={(e) => {
+          e.preventDefault();
+          setCursors([]);
+          setShownGroup(group.trim());
+        }}
+      >
+        <Field label={t('devices.groupFilter')}>
+          <Input value={group} onChange={(_e, d) => setGroup(d.value)} />
+        </Field>
+        <Button type="submit" className={styles.filterButton}>
+          {t('audit.search')}
+        </Button>
+      </form>
       {!data && !error && <Spinner label={t('common.loading')} />}
       {data && (
         <div className={styles.tableWrap}>
@@ -167,6 +189,14 @@ export default function Devices() {
           </Table>
         </div>
       )}
+      <div className={styles.actions}>
+        <Button disabled={cursors.length === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
+          {t('audit.previous')}
+        </Button>
+        <Button disabled={!data?.nextCursor} onClick={() => data?.nextCursor && setCursors((c) => [...c, data.nextCursor as string])}>
+          {t('audit.next')}
+        </Button>
+      </div>
       <Dialog open={!!retiring} onOpenChange={(_e, d) => !d.open && setRetiring(undefined)}>
         <DialogSurface>
           <DialogBody>
