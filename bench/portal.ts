@@ -118,6 +118,10 @@ async function measureReveal(browser: Browser, url: string, prepare: Prepare, fe
     await page.getByRole('button', { name: revealLabel }).waitFor();
     // The daemon idle, as the budget says: the page's own loads (the grant, its timeline) answered first.
     await page.waitForLoadState('networkidle');
+    // And the browser idle: it goes on tearing down the contexts closed just before (the landing
+    // loads, the previous reveal) for a while, and a click timed meanwhile times that teardown, not
+    // the page (the first reveals after the landing loads came out several times slower without it).
+    await page.waitForTimeout(1000);
     timings.push(
       await page.evaluate(
         ([label, fetchedPath]) =>
@@ -219,6 +223,8 @@ async function main(): Promise<void> {
       `of which the request ${stats(ts.map((t) => t.request))} (the wait for its first byte ${stats(ts.map((t) => t.server))}), ` +
       `the page's own work (click to fetch, response to paint) ${stats(ts.map((t) => t.total - t.request))}`;
     console.log(`reveal on the grant page, click to password visible: ${stats(total(portalReveal))} (budget p95 ${revealBudgetMs} ms); ${parts(portalReveal)}`);
+    // In the order taken: a slow first one (a cold cache in the browser) reads differently from a scattered tail.
+    console.log(`  each, in order: ${portalReveal.map((r) => r.total.toFixed(0)).join(' ')} ms`);
     console.log(`floor (a button fetching a static JSON from node:http and showing it): click to visible ${stats(total(bareReveal))}; ${parts(bareReveal)}`);
     const ratio = (q: number) => (pct(total(portalReveal), q) / pct(total(bareReveal), q)).toFixed(2);
     console.log(`ratio (portal / floor): reveal median ${ratio(50)}×, p95 ${ratio(95)}×`);

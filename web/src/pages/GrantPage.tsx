@@ -144,8 +144,8 @@ function RevealPanel({ grant, onChanged }: { grant: Grant; onChanged: () => void
       const r = await getJson<Reveal>(`/v1/grants/${grant.id}/password`);
       setReveal(r);
       setRevealedAt(Date.now());
-      // The reveal is on the timeline now.
-      onChanged();
+      // The reveal is on the timeline now; asked once the password is on screen, not in the same render.
+      requestAnimationFrame(() => setTimeout(onChanged, 0));
     } catch (e) {
       if (e instanceof ApiError && e.stepUp) {
         // Through Entra again for the authentication context the reveal needs, then back to this grant.
