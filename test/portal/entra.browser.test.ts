@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Browser, BrowserContext, Page } from 'playwright-core';
 import { bearer } from '../support/bearer';
 import { freePort } from '../support/http-cookies';
-import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
+import { launchBrowser, screenshot, seriousViolations, stepTimeoutMs } from '../support/browser';
 import { FakeEntra, start as startFakeEntra } from '../support/fake-entra';
 import { TestApp, createTestApp } from '../support/test-app';
 
@@ -18,7 +18,7 @@ import { TestApp, createTestApp } from '../support/test-app';
  * sign-in cancelled at Entra.
  */
 // Each test is a person's whole errand in a browser: longer than a unit test's default.
-jest.setTimeout(60_000);
+jest.setTimeout(90_000);
 
 const clientId = '6f1c2a3b-0000-4000-8000-00000000e7a1';
 const secretVariable = 'JITBROKER_TEST_PORTAL_BROWSER_SECRET';
@@ -108,8 +108,8 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
 
   async function newPage(): Promise<Page> {
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
-    // A step that does not happen fails in seconds, naming the step, long before the test's own timeout.
-    context.setDefaultTimeout(10_000);
+    // A step that does not happen fails naming the step, long before the test's own timeout.
+    context.setDefaultTimeout(stepTimeoutMs);
     return context.newPage();
   }
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { bearer } from '../support/bearer';
-import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
+import { launchBrowser, screenshot, seriousViolations, stepTimeoutMs } from '../support/browser';
 import { Role } from '../../src/identity/principal';
 import { Labels, createPortalWorld, dutch, english, fillDevSignIn } from '../support/portal';
 import { Scenario } from '../support/scenario';
@@ -38,8 +38,8 @@ describe('the requester in the portal', () => {
   async function newPage(opts: { width?: number; locale?: string; clock?: boolean } = {}): Promise<Page> {
     context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: 900 }, locale: opts.locale ?? 'en-GB' });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
-    // A step that does not happen fails in seconds, naming the step, long before the test's own timeout.
-    context.setDefaultTimeout(10_000);
+    // A step that does not happen fails naming the step, long before the test's own timeout.
+    context.setDefaultTimeout(stepTimeoutMs);
     const page = await context.newPage();
     if (opts.clock) await page.clock.install();
     return page;
@@ -119,7 +119,7 @@ describe('the requester in the portal', () => {
     expect(await s.h.rotations.runDueJobs()).toBe(1);
     await s.h.ackPending('laptop-7', s.key);
     const timeline = page.getByRole('region', { name: 'Timeline' });
-    await timeline.getByText(/Password changed \(version 2\), confirmed by the device at \d\d:\d\d/).waitFor({ timeout: 15000 });
+    await timeline.getByText(/Password changed \(version 2\), confirmed by the device at \d\d:\d\d/).waitFor({ timeout: stepTimeoutMs });
     for (const text of [/Requested by alice/, /Password \(version 1\) revealed to alice/, /Ended \(done\)/]) await timeline.getByText(text).first().waitFor();
     await screenshot(page, 'grant-ended-en-1280');
   });
@@ -144,8 +144,8 @@ describe('the requester in the portal', () => {
     const approved = await s.h.api.post(`/v1/grants/${grantId}/approve`).set(bearer(s.tokens.approver)).send({ comment: 'ok' });
     expect(approved.status).toBe(200);
     // No reload: the page polls and changes by itself.
-    await page.getByText('Actief', { exact: true }).waitFor({ timeout: 15000 });
-    await page.getByRole('region', { name: 'Tijdlijn' }).getByText('Goedgekeurd door carol').waitFor({ timeout: 15000 });
+    await page.getByText('Actief', { exact: true }).waitFor({ timeout: stepTimeoutMs });
+    await page.getByRole('region', { name: 'Tijdlijn' }).getByText('Goedgekeurd door carol').waitFor({ timeout: stepTimeoutMs });
     await page.getByRole('button', { name: 'Wachtwoord tonen' }).waitFor();
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'grant-active-nl-390');

@@ -2,7 +2,7 @@
 // The functions these tests hand to page.evaluate run in the browser.
 import { Browser, BrowserContext, Page } from 'playwright-core';
 import { bearer } from '../support/bearer';
-import { launchBrowser, screenshot, seriousViolations } from '../support/browser';
+import { launchBrowser, screenshot, seriousViolations, stepTimeoutMs } from '../support/browser';
 import { Role } from '../../src/identity/principal';
 import { Labels, createPortalWorld, dutch, english, fillDevSignIn } from '../support/portal';
 import { Scenario } from '../support/scenario';
@@ -32,8 +32,8 @@ describe('approvers and escalations in the portal', () => {
   async function newPage(opts: { width?: number; locale?: string } = {}): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: 900 }, locale: opts.locale ?? 'en-GB' });
     contexts.push(context);
-    // A step that does not happen fails in seconds, naming the step, long before the test's own timeout.
-    context.setDefaultTimeout(10_000);
+    // A step that does not happen fails naming the step, long before the test's own timeout.
+    context.setDefaultTimeout(stepTimeoutMs);
     return context.newPage();
   }
 
@@ -66,9 +66,9 @@ describe('approvers and escalations in the portal', () => {
 
     // A new request appears by itself; one another approver decides leaves by itself.
     const erins = await ask('erin', 'calibrate the bench');
-    await queue.getByRole('heading', { name: 'erin asks for lab-0042' }).waitFor({ timeout: 10000 });
+    await queue.getByRole('heading', { name: 'erin asks for lab-0042' }).waitFor({ timeout: stepTimeoutMs });
     await s.h.api.post(`/v1/grants/${erins}/approve`).set(bearer(s.tokens.approver)).send({}).expect(200);
-    await queue.getByRole('heading', { name: 'erin asks for lab-0042' }).waitFor({ state: 'detached', timeout: 10000 });
+    await queue.getByRole('heading', { name: 'erin asks for lab-0042' }).waitFor({ state: 'detached', timeout: stepTimeoutMs });
 
     const card = queue.getByRole('listitem').filter({ hasText: 'bob asks for lab-0042' });
     await card.getByRole('button', { name: 'Show earlier requests on this device' }).click();
@@ -219,7 +219,7 @@ describe('approvers and escalations in the portal', () => {
     await card.getByText('Acknowledged').waitFor();
     await screenshot(admin, 'escalations-admin-en-1280');
     // The filer's page follows by itself.
-    await page.getByText('In behandeling', { exact: true }).waitFor({ timeout: 10000 });
+    await page.getByText('In behandeling', { exact: true }).waitFor({ timeout: stepTimeoutMs });
     await page.getByText('vendor ticket V-1234').waitFor();
   });
 

@@ -27,16 +27,41 @@ const unpackDir = path.join(root, 'node_modules', '.cache', `sparticuz-chromium-
  */
 const droppedArgs = new Set(['--disable-web-security', '--allow-running-insecure-content', '--single-process']);
 
+/** Asks @sparticuz/chromium, with `dir` as its temp directory, where its Chromium is (unpacking it there if missing) and with which flags. */
+function askChromium(dir: string): { executablePath: string; args: string[] } {
+  const script = "import c from '@sparticuz/chromium'; console.log(JSON.stringify({ executablePath: await c.executablePath(), args: c.args }));";
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, env: { ...process.env, TMPDIR: dir }, encoding: 'utf8' });
+  return JSON.parse(out) as { executablePath: string; args: string[] };
+}
+
 /**
  * The Chromium that `npm install` brought (@sparticuz/chromium carries it inside the package),
  * unpacked on first use. Asked in a child process: the package is ESM only, and Jest runs CommonJS.
  */
 function chromiumBuild(): { executablePath: string; args: string[] } {
-  fs.mkdirSync(unpackDir, { recursive: true });
-  const script = "import c from '@sparticuz/chromium'; console.log(JSON.stringify({ executablePath: await c.executablePath(), args: c.args }));";
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, env: { ...process.env, TMPDIR: unpackDir }, encoding: 'utf8' });
-  return JSON.parse(out) as { executablePath: string; args: string[] };
+  if (!fs.existsSync(path.join(unpackDir, 'chromium'))) {
+    // Unpacked into a directory of this process's own, then moved into place by one rename: on a
+    // fresh clone two browser test files start at once, and one would launch the binary the other
+    // is still writing (spawn ETXTBSY). The loser of the rename drops its copy and uses the winner's.
+    const staging = `${unpackDir}.${process.pid}.tmp`;
+    fs.rmSync(staging, { recursive: true, force: true });
+    fs.mkdirSync(staging, { recursive: true });
+    askChromium(staging);
+    try {
+      fs.renameSync(staging, unpackDir);
+    } catch {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  return askChromium(unpackDir);
 }
+
+/**
+ * How long one step (a click, a page, a text to appear) may take before its test fails naming it.
+ * Far above what a step takes on a quiet machine, because on a fresh 2-core CI machine three
+ * browser files may run at once beside the rest of the suite; far below a test's own timeout.
+ */
+export const stepTimeoutMs = 25_000;
 
 /** One headless Chromium per test file; each test takes a new context. `extraArgs` are added to the build's own. */
 export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
