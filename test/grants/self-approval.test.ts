@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { FakeEntra, start as startFakeEntra } from '../support/fake-entra';
 import { TestApp, createTestApp } from '../support/test-app';
 import { bearer } from '../support/bearer';
+import { seedLaptop7 } from '../support/scenario';
 import { expectAudited } from '../support/expect-audited';
 
 /**
@@ -33,18 +34,7 @@ describe('self-approval across allowed tenants', () => {
       JITBROKER_IDENTITY_OIDC_ROLE_MAP: JSON.stringify(roleMap),
     });
     const admin = await entra.mint({ oid: crypto.randomUUID(), name: 'Ada Admin', roles: ['Broker.Admin'] });
-    const key = await h.deviceKey();
-    await h.api
-      .post('/v1/devices')
-      .set(bearer(admin))
-      .send({ id: 'laptop-7', groups: ['finance-laptops'], agentKey: key.publicJwk })
-      .expect(201);
-    await h.ackPending('laptop-7', key);
-    await h.api
-      .post('/v1/policies')
-      .set(bearer(admin))
-      .send({ name: 'helpdesk-finance', principals: { groups: [helpdesk] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H', requireApproval: true })
-      .expect(201);
+    await seedLaptop7(h, admin, helpdesk, { requireApproval: true });
   });
   afterAll(async () => {
     await h.close();

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Browser, BrowserContext, Page } from 'playwright-core';
 import { bearer } from '../support/bearer';
 import { freePort } from '../support/http-cookies';
+import { seedLaptop7 } from '../support/scenario';
 import { launchBrowser, screenshot, seriousViolations, stepTimeoutMs } from '../support/browser';
 import { FakeEntra, start as startFakeEntra } from '../support/fake-entra';
 import { TestApp, createTestApp } from '../support/test-app';
@@ -81,18 +82,7 @@ describe('the portal’s Entra sign-in in a browser (identity.mode oidc)', () =>
     // laptop-7 with an acknowledged password, under a policy designating the helpdesk group (no approver).
     const adminToken = await entra.mint({ oid: crypto.randomUUID(), name: 'Ada Admin', roles: ['JitBroker.Admin'] });
     auditorToken = await entra.mint({ oid: crypto.randomUUID(), name: 'Aud Itor', roles: ['JitBroker.Auditor'] });
-    const key = await h.deviceKey();
-    await h.api
-      .post('/v1/devices')
-      .set(bearer(adminToken))
-      .send({ id: 'laptop-7', groups: ['finance-laptops'], agentKey: key.publicJwk })
-      .expect(201);
-    await h.ackPending('laptop-7', key);
-    await h.api
-      .post('/v1/policies')
-      .set(bearer(adminToken))
-      .send({ name: 'helpdesk-finance', principals: { groups: [helpdesk] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H' })
-      .expect(201);
+    await seedLaptop7(h, adminToken, helpdesk);
   });
   afterAll(async () => {
     delete process.env[secretVariable];

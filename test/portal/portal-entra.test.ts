@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Response } from 'supertest';
 import { bearer } from '../support/bearer';
+import { seedLaptop7 } from '../support/scenario';
 import { sessionCookieName, setCookieOf, signInCookieName } from '../support/http-cookies';
 import { expectAudited } from '../support/expect-audited';
 import { FakeEntra, start as startFakeEntra, submitLoginForm } from '../support/fake-entra';
@@ -55,18 +56,7 @@ describe('the portal’s Entra sign-in over HTTP (identity.mode oidc)', () => {
     });
     // laptop-7 with an acknowledged password, and a policy designating the helpdesk group.
     const adminToken = await entra.mint(admin);
-    const key = await h.deviceKey();
-    await h.api
-      .post('/v1/devices')
-      .set(bearer(adminToken))
-      .send({ id: 'laptop-7', groups: ['finance-laptops'], agentKey: key.publicJwk })
-      .expect(201);
-    await h.ackPending('laptop-7', key);
-    await h.api
-      .post('/v1/policies')
-      .set(bearer(adminToken))
-      .send({ name: 'helpdesk-finance', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H' })
-      .expect(201);
+    await seedLaptop7(h, adminToken, 'helpdesk');
   });
   afterAll(async () => {
     delete process.env[secretVariable];

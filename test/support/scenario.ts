@@ -22,14 +22,33 @@ export async function createScenario(policy: Record<string, unknown> = {}, env: 
     approver: await h.token('carol', ['approver']),
     auditor: await h.token('dave', ['auditor']),
   };
-  const key = await h.enrolDevice('laptop-7', ['finance-laptops']);
+  return { h, tokens, ...(await seedLaptop7(h, tokens.admin, 'helpdesk', policy)) };
+}
+
+/**
+ * The scenario's device and policy, made through the API as `adminToken` whatever the identity mode
+ * (a local token, or one the fake Entra minted): laptop-7 in finance-laptops with a password its
+ * agent acknowledged, and a policy designating `group` for it (PT4H).
+ */
+export async function seedLaptop7(
+  h: TestApp,
+  adminToken: string,
+  group: string,
+  policy: Record<string, unknown> = {},
+): Promise<{ key: DeviceKeyPair; password: string; policyId: string }> {
+  const key = await h.deviceKey();
+  await h.api
+    .post('/v1/devices')
+    .set(bearer(adminToken))
+    .send({ id: 'laptop-7', groups: ['finance-laptops'], agentKey: key.publicJwk })
+    .expect(201);
   const { password } = await h.ackPending('laptop-7', key);
   const res = await h.api
     .post('/v1/policies')
-    .set(bearer(tokens.admin))
-    .send({ name: 'helpdesk-finance', principals: { groups: ['helpdesk'] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H', ...policy });
+    .set(bearer(adminToken))
+    .send({ name: 'helpdesk-finance', principals: { groups: [group] }, deviceGroups: ['finance-laptops'], maxDuration: 'PT4H', ...policy });
   if (res.status !== 201) throw new Error(`policy: ${res.status} ${res.text}`);
-  return { h, key, tokens, password, policyId: (res.body as { id: string }).id };
+  return { key, password, policyId: (res.body as { id: string }).id };
 }
 
 /** Asks for a grant and returns its id, failing loudly on anything but 201. */
