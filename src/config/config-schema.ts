@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { durationForm, parseDurationSeconds } from '../time/duration';
+import { durationSetting } from './duration-setting';
+import { parseDurationSeconds } from '../time/duration';
 import { credentialKinds, vaultBackendNames } from '../vault/vault-names';
 import { roles } from '../identity/principal';
 import { identityModes } from '../identity/identity-registry';
@@ -11,7 +12,7 @@ import { webhookUrlProblem } from '../webhooks/webhook-target';
 // Azure's vault domains (public, China, US Government, Managed HSM): the SDK's challenge check expects one of them.
 const keyVaultHosts = ['.vault.azure.net', '.vault.azure.cn', '.vault.usgovcloudapi.net', '.managedhsm.azure.net'];
 
-const duration = z.string().refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
+const duration = durationSetting;
 
 // 0 asks the system for any free port (the listening log line names the one chosen).
 const port = z.number({ invalid_type_error: 'not a number; accepted: an integer from 0 to 65535' }).int().min(0).max(65535);

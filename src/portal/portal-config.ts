@@ -1,23 +1,18 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { z } from 'zod';
-import { isLoopbackHost } from '../network/loopback';
-import { durationForm, parseDurationSeconds } from '../time/duration';
+import { durationSetting } from '../config/duration-setting';
+import { issuerUrlProblem } from '../identity/oidc/oidc-config';
+import { parseDurationSeconds } from '../time/duration';
 import type { EntraSignInSettings } from './entra-sign-in';
 
-const duration = z.string().refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
+const duration = durationSetting;
 
-/** Why a URL cannot be the portal's public address (or its callback), or undefined: https, http only on loopback, nothing after the path. */
+/** Why a URL cannot be the portal's public address (or its callback), or undefined: the identity provider's URL rules, and for an origin nothing after the host. */
 function portalUrlProblem(text: string, originOnly: boolean): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(text);
-  } catch {
-    return 'is not an absolute URL';
-  }
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname))) return 'must be https:// (http:// only for a loopback host)';
-  if (u.username || u.password || u.search || u.hash) return 'must not carry credentials, a query or a fragment';
-  if (originOnly && (u.pathname !== '/' || text.endsWith('/'))) return 'must be an origin only (scheme, host and port), e.g. https://broker.example';
+  const problem = issuerUrlProblem(text);
+  if (problem) return problem;
+  if (originOnly && (new URL(text).pathname !== '/' || text.endsWith('/'))) return 'must be an origin only (scheme, host and port), e.g. https://broker.example';
   return undefined;
 }
 

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { durationSetting } from '../../config/duration-setting';
 import { isLoopbackHost } from '../../network/loopback';
-import { durationForm, parseDurationSeconds } from '../../time/duration';
+import { parseDurationSeconds } from '../../time/duration';
 import { roles } from '../principal';
 
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const tenantId = z.string().regex(guid, 'not a tenant id; accepted: the directory (tenant) id, a GUID');
-const duration = z.string().refine((v) => parseDurationSeconds(v) !== undefined, { message: `not a valid duration; accepted: ${durationForm}` });
+const duration = durationSetting;
 
 /**
  * Why a URL may not be used to reach the identity provider, or undefined when it may: https, or
