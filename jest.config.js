@@ -14,6 +14,7 @@ const base = {
 module.exports = {
   // A global option: projects do not take it.
   testTimeout: 30000,
+  testSequencer: '<rootDir>/test/support/sequencer.js',
   projects: [
     { ...base, displayName: 'sqlite' },
     {
