@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import { z } from 'zod';
 import { StartupRefused } from '../startup/startup-refused';
 import { Config, configSchema } from './config-schema';
@@ -116,7 +115,9 @@ function readConfigFile(file: string, what: string): Tree {
   }
   const yaml = /\.ya?ml$/i.test(file);
   try {
-    const parsed: unknown = yaml ? YAML.parse(text) : JSON.parse(text);
+    // The YAML parser is loaded only for a YAML file: the embedded defaults and JSON files do not need it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const parsed: unknown = yaml ? (require('yaml') as typeof import('yaml')).parse(text) : JSON.parse(text);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
     return parsed as Tree;
   } catch {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import https from 'node:https';
 import http from 'node:http';
-import { AuthorizationCodePayload, ConfidentialClientApplication, CryptoProvider, INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import type { AuthorizationCodePayload, INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 
 /**
  * The portal's sign-in with Microsoft Entra ID: the OpenID Connect authorization code flow with
@@ -64,6 +64,9 @@ function networkModule(ca?: string): INetworkModule {
 }
 
 export function createEntraSignIn(settings: EntraSignInSettings) {
+  // Loaded only with an Entra sign-in configured: in local identity mode no daemon start pays for MSAL.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ConfidentialClientApplication, CryptoProvider } = require('@azure/msal-node') as typeof import('@azure/msal-node');
   const authority = `${settings.authority.replace(/\/+$/, '')}/${settings.tenantId}`;
   const app = new ConfidentialClientApplication({
     auth: {

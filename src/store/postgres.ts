@@ -1,5 +1,4 @@
 import { Kysely, PostgresDialect } from 'kysely';
-import { Pool } from 'pg';
 import { Database } from './schema';
 
 /** True for a PostgreSQL connection URL (postgres:// or postgresql://). */
@@ -12,6 +11,9 @@ export function isPostgresUrl(url: string): boolean {
  * (several daemons may share the database), `jitbroker migrate`, `store copy` and `store verify`.
  */
 export function openPostgres(url: string, opts: { maxConnections?: number } = {}): Kysely<Database> {
+  // Loaded only for a PostgreSQL store: a daemon or CLI command on SQLite (the default) does not pay for it at start-up.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Pool } = require('pg') as typeof import('pg');
   // A server that does not answer (a lost host, a dropped route) fails the connect after 10 s instead of hanging the request.
   const pool = new Pool({ connectionString: url, max: opts.maxConnections ?? 4, connectionTimeoutMillis: 10_000 });
   // An idle client that loses its connection emits 'error' on the pool; unhandled it would end the process.
