@@ -4,6 +4,9 @@ import { waitUntil } from '../support/wait-until';
 // Each step is crashed this many times (more with CRASH_ITERATIONS=n). Even runs kill exactly at
 // the step; odd runs kill a random 0–250 ms after it, while the process goes on working, so the
 // crash lands anywhere in what follows. The random-timing fleet test adds variety.
+// Each test is a world of its own (its data dir, its daemon on its own port, its agents), so they
+// run side by side: most of a world's time is spent waiting, on its rotation worker's tick and on
+// processes starting, and one after another they made this the longest file of the suite.
 const iterations = Number(process.env.CRASH_ITERATIONS ?? 3);
 jest.setTimeout(300000 + iterations * 60000);
 
@@ -33,7 +36,7 @@ describe('no credential is lost when the daemon is killed at any step of a rotat
     { failpoint: 'ack.after-commit', when: 'after the ack committed, before the agent heard', trigger: agentRuns },
   ];
 
-  it.each(steps)('$when ($failpoint)', async ({ failpoint, trigger }) => {
+  it.concurrent.each(steps)('$when ($failpoint)', async ({ failpoint, trigger }) => {
     const w = new CrashWorld();
     try {
       await w.start();
@@ -73,7 +76,7 @@ describe('no credential is lost when the agent is killed at any step', () => {
     { failpoint: 'agent.after-ack', when: 'after the broker took the acknowledgement, before recording that' },
   ];
 
-  it.each(steps)('$when ($failpoint)', async ({ failpoint }) => {
+  it.concurrent.each(steps)('$when ($failpoint)', async ({ failpoint }) => {
     const w = new CrashWorld();
     try {
       await w.start();
@@ -98,7 +101,7 @@ describe('no credential is lost when the agent is killed at any step', () => {
 });
 
 describe('killed at random moments while a small fleet rotates', () => {
-  it('after every kill and restart, each device holds a password the vault can return, and every forced rotation finishes', async () => {
+  it.concurrent('after every kill and restart, each device holds a password the vault can return, and every forced rotation finishes', async () => {
     const w = new CrashWorld();
     const ids = ['pc-1', 'pc-2', 'pc-3'];
     try {

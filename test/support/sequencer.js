@@ -8,11 +8,11 @@ const Sequencer = require('@jest/test-sequencer').default;
  * idle. Started first, the long files run beside the short ones instead of after them.
  */
 const longFirst = [
-  'test/e2e/rotation-crash.test.ts',
   'test/e2e/scale-out.test.ts',
   'test/portal/requester.browser.test.ts',
-  'test/portal/staff.browser.test.ts',
   'test/store/invariants-postgres.test.ts',
+  'test/e2e/rotation-crash.test.ts',
+  'test/portal/staff.browser.test.ts',
   'test/e2e/cli-commands.test.ts',
   'test/e2e/store-write-faults.test.ts',
   'test/credentials/rotation-fleet.test.ts',
