@@ -15,6 +15,9 @@ module.exports = {
   // A global option: projects do not take it.
   testTimeout: 30000,
   testSequencer: '<rootDir>/test/support/sequencer.js',
+  // The crash tests' worlds (test/e2e/rotation-crash.test.ts, the only concurrent tests) three at a
+  // time: five at once beside the rest of the suite starved the browser and CLI tests of 2 cores.
+  maxConcurrency: 3,
   projects: [
     { ...base, displayName: 'sqlite' },
     {
