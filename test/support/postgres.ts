@@ -56,15 +56,16 @@ function baseDirForPostgresUser(): string {
  * clusters start in one `npm test`. It is made in a directory of its own and moved into place by
  * one rename, so a worker either finds it whole or not at all while others make it too.
  */
-function templateDataDir(base: string, run: (tool: string, args: string[], cwd: string) => void, chownToRunner: (dir: string) => void): string {
-  const version = /\d+(\.\d+)*/.exec(execFileSync(path.join(findPostgresBin(), 'initdb'), ['--version'], { encoding: 'utf8' }))?.[0] ?? 'unknown';
+function templateDataDir(bin: string, base: string, run: (tool: string, args: string[], cwd: string) => void, chownToRunner: (dir: string) => void): string {
+  const version = /\d+(\.\d+)*/.exec(execFileSync(path.join(bin, 'initdb'), ['--version'], { encoding: 'utf8' }))?.[0] ?? 'unknown';
   const template = path.join(base, `jitbroker-pg-template-${version}-uid${process.getuid?.() ?? 'x'}`);
   if (fs.existsSync(path.join(template, 'data', 'PG_VERSION'))) return path.join(template, 'data');
   const making = fs.mkdtempSync(`${template}.making-`);
   chownToRunner(making);
   try {
-    // No fsync: a test cluster that dies with the machine is simply made again.
-    run('initdb', ['-D', path.join(making, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'], making);
+    // Synced to disk before the rename (unlike the clusters copied from it, which run without fsync):
+    // the template outlives a crash of the machine, and a half-written one would fail every copy.
+    run('initdb', ['-D', path.join(making, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-instructions'], making);
     fs.renameSync(making, template);
   } catch (e) {
     fs.rmSync(making, { recursive: true, force: true });
@@ -111,7 +112,7 @@ export async function startPostgres(opts: { database?: string; durable?: boolean
 
   try {
     // cp -a keeps the owner and the 0700 mode PostgreSQL insists on for its data directory.
-    run('/bin/cp', ['-a', templateDataDir(base, run, chownToRunner), data]);
+    run('/bin/cp', ['-a', templateDataDir(bin, base, run, chownToRunner), data]);
   } catch (e) {
     remove();
     throw e;
