@@ -46,6 +46,10 @@ export const configSchema = z
         // A slow or stalled client loses its socket: headers must arrive within the first, the whole request within the second.
         headersTimeoutSeconds: z.number().int().min(1).max(600),
         requestTimeoutSeconds: z.number().int().min(1).max(3600),
+        // How long an idle keep-alive connection stays open. Longer than the idle timeout of a proxy in
+        // front (60 s in nginx and most load balancers): a proxy, or any client, that sends on a
+        // connection the daemon is closing at that moment gets a broken request (a 502 from a proxy).
+        keepAliveTimeoutSeconds: z.number().int().min(1).max(3600),
         rateLimits: z
           .object({
             windowSeconds: z.number().int().min(1).max(3600),

@@ -22,6 +22,8 @@ export async function listenHttp(app: Express, settings: Config['http']): Promis
   const timeouts = {
     headersTimeout: settings.headersTimeoutSeconds * 1000,
     requestTimeout: settings.requestTimeoutSeconds * 1000,
+    // Node's default is 5 s; see http.keepAliveTimeoutSeconds in the config schema for why it is longer.
+    keepAliveTimeout: settings.keepAliveTimeoutSeconds * 1000,
     connectionsCheckingInterval: Math.max(250, (settings.headersTimeoutSeconds * 1000) / 4),
   };
   // Requests and responses born with express's prototypes (src/http/server-classes.ts).

@@ -124,6 +124,8 @@ describe('plain HTTP on a non-loopback address with http.allowInsecure', () => {
       const { port } = new URL(d.url);
       const hosts = ['127.0.0.1', ...Object.values(os.networkInterfaces()).flatMap((nics) => (nics ?? []).filter((n) => n.family === 'IPv4' && !n.internal).map((n) => n.address))];
       const admin = await entra.mint({ oid: 'admin-1', roles: ['admin'] });
+      // Behind a proxy, idle connections outlive its usual 60 s idle timeout (http.keepAliveTimeoutSeconds), and the daemon says so.
+      expect((await fetch(`${d.url.replace('0.0.0.0', '127.0.0.1')}/healthz`)).headers.get('keep-alive')).toBe('timeout=65');
       for (const host of hosts) {
         expect((await fetch(`http://${host}:${port}/healthz`)).status).toBe(200);
         const policies = await fetch(`http://${host}:${port}/v1/policies`, { headers: { ...bearer(admin) } });
@@ -138,10 +140,12 @@ describe('plain HTTP on a non-loopback address with http.allowInsecure', () => {
   });
 });
 
-describe('request timeouts (http.headersTimeoutSeconds, http.requestTimeoutSeconds)', () => {
+describe('request timeouts (http.headersTimeoutSeconds, http.requestTimeoutSeconds, http.keepAliveTimeoutSeconds)', () => {
   let d: DaemonProcess;
   beforeAll(async () => {
-    d = await startDaemonProcess({ env: { JITBROKER_HTTP_HEADERS_TIMEOUT_SECONDS: '1', JITBROKER_HTTP_REQUEST_TIMEOUT_SECONDS: '2' } });
+    d = await startDaemonProcess({
+      env: { JITBROKER_HTTP_HEADERS_TIMEOUT_SECONDS: '1', JITBROKER_HTTP_REQUEST_TIMEOUT_SECONDS: '2', JITBROKER_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: '3' },
+    });
   });
   afterAll(async () => {
     await d.stop();
@@ -177,6 +181,15 @@ describe('request timeouts (http.headersTimeoutSeconds, http.requestTimeoutSecon
     // The whole-request limit (2 s) cut it, not the headers limit (1 s): its headers were complete.
     expect(r.closedAfterMs).toBeGreaterThanOrEqual(1900);
     expect(r.closedAfterMs).toBeLessThan(6000);
+  });
+
+  it('keeps an idle keep-alive connection open for http.keepAliveTimeoutSeconds, says so in Keep-Alive, then closes it', async () => {
+    const r = await stall('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(r.answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(r.answer).toMatch(/\r\nkeep-alive: timeout=3\r\n/i);
+    // Open past the 1 s headers timeout and the 2 s request timeout: only the keep-alive timeout (3 s) ends an idle connection.
+    expect(r.closedAfterMs).toBeGreaterThanOrEqual(2900);
+    expect(r.closedAfterMs).toBeLessThan(4900);
   });
 
   /** The problem document after the status line and headers of a raw answer. */
