@@ -29,6 +29,7 @@ import {
 import { FormEvent, useEffect, useState } from 'react';
 import { ApiError, asApiError, fieldErrorsOf, getJson, getText } from '../api/http';
 import type { AuditEvent, AuditVerification, Page } from '../api/types';
+import { CursorPagerButtons, useCursorPages } from '../components/CursorPager';
 import { formatDateTime } from '../i18n/format';
 import { useI18n } from '../i18n/i18n';
 
@@ -77,12 +78,12 @@ export default function Audit() {
   const { t, language } = useI18n();
   const [draft, setDraft] = useState<Filters>(noFilters);
   const [filters, setFilters] = useState<Filters>(noFilters);
-  const [cursors, setCursors] = useState<string[]>([]);
+  const pages = useCursorPages();
   const [page, setPage] = useState<Page<AuditEvent>>();
   const [error, setError] = useState<ApiError>();
   const [verification, setVerification] = useState<AuditVerification>();
   const [verifying, setVerifying] = useState(false);
-  const cursor = cursors[cursors.length - 1];
+  const cursor = pages.cursor;
 
   useEffect(() => {
     // Only the latest search may answer: a slow earlier one must not overwrite it.
@@ -103,7 +104,7 @@ export default function Audit() {
 
   const search = (e: FormEvent) => {
     e.preventDefault();
-    setCursors([]);
+    pages.reset();
     setFilters(draft);
   };
   const verify = async () => {
@@ -247,12 +248,7 @@ export default function Audit() {
           </div>
         )}
         <div className={styles.actions}>
-          <Button disabled={cursors.length === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
-            {t('audit.previous')}
-          </Button>
-          <Button disabled={!page?.nextCursor} onClick={() => page?.nextCursor && setCursors((c) => [...c, page.nextCursor as string])}>
-            {t('audit.next')}
-          </Button>
+          <CursorPagerButtons pages={pages} nextCursor={page?.nextCursor} />
           <Button appearance="subtle" onClick={() => void download('jsonl')}>
             {t('audit.exportJsonl')}
           </Button>

@@ -29,6 +29,7 @@ import {
 import { FormEvent, useState } from 'react';
 import { ApiError, asApiError, commaList, fieldErrorsOf, send } from '../api/http';
 import type { DeviceView, Page } from '../api/types';
+import { CursorPagerButtons, useCursorPages } from '../components/CursorPager';
 import { usePolled } from '../components/hooks';
 import { formatDateTime } from '../i18n/format';
 import { useI18n } from '../i18n/i18n';
@@ -71,8 +72,8 @@ export default function Devices() {
   // A page of 50 at a time, by the API's cursor; a group narrows the list (the API's own filter).
   const [group, setGroup] = useState('');
   const [shownGroup, setShownGroup] = useState('');
-  const [cursors, setCursors] = useState<string[]>([]);
-  const cursor = cursors[cursors.length - 1];
+  const pages = useCursorPages();
+  const cursor = pages.cursor;
   const query = new URLSearchParams({ limit: '50', ...(shownGroup ? { group: shownGroup } : {}), ...(cursor ? { cursor } : {}) }).toString();
   const { data, error, refresh } = usePolled<Page<DeviceView>>(`/v1/devices?${query}`, 5000);
   const [notice, setNotice] = useState<string>();
@@ -124,7 +125,7 @@ export default function Devices() {
         className={styles.actions}
         onSubmit={(e) => {
           e.preventDefault();
-          setCursors([]);
+          pages.reset();
           setShownGroup(group.trim());
         }}
       >
@@ -190,12 +191,7 @@ export default function Devices() {
         </div>
       )}
       <div className={styles.actions}>
-        <Button disabled={cursors.length === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
-          {t('audit.previous')}
-        </Button>
-        <Button disabled={!data?.nextCursor} onClick={() => data?.nextCursor && setCursors((c) => [...c, data.nextCursor as string])}>
-          {t('audit.next')}
-        </Button>
+        <CursorPagerButtons pages={pages} nextCursor={data?.nextCursor} />
       </div>
       <Dialog open={!!retiring} onOpenChange={(_e, d) => !d.open && setRetiring(undefined)}>
         <DialogSurface>
