@@ -76,18 +76,24 @@ export function createSessionService(deps: {
     return { id, session: { principal, csrfToken: csrfTokenOf(id), expiresAt } };
   }
 
-  /** The live session behind a cookie's id, or undefined (unknown, ended, idle too long, past its absolute end). */
+  /** Why a live session has lapsed at `now` (past its absolute end, or unused for the idle time), or undefined while it has not. */
+  function lapseOf(row: PortalSessionTable, now: number): 'expired' | 'idle' | undefined {
+    if (now >= Date.parse(row.expires_at)) return 'expired';
+    return now >= Date.parse(row.last_seen_at) + settings.idleSeconds * 1000 ? 'idle' : undefined;
+  }
+
   /**
-   * `activity: false` for what a page does by itself (a background poll): it reads the session but
-   * does not keep it alive, so a tab left open ends after the idle timeout like one left closed.
+   * The live session behind a cookie's id, or undefined (unknown, ended, idle too long, past its
+   * absolute end). `activity: false` for what a page does by itself (a background poll): it reads
+   * the session but does not keep it alive, so a tab left open ends after the idle timeout like one
+   * left closed.
    */
   async function resolve(id: string, opts: { activity: boolean } = { activity: true }): Promise<PortalSession | undefined> {
     const idHash = hashOf(id);
     const row = await sessions.findLive(db, idHash);
     if (!row) return undefined;
     const now = clock.now().getTime();
-    const idleEnd = Date.parse(row.last_seen_at) + settings.idleSeconds * 1000;
-    const reason = now >= Date.parse(row.expires_at) ? 'expired' : now >= idleEnd ? 'idle' : undefined;
+    const reason = lapseOf(row, now);
     if (reason) {
       // Audited like a sign-out, by the session's own principal: an auditor sees every way a session ended.
       await transactor.run((tx) => endLapsed(tx, row, reason, iso(now)));
@@ -140,7 +146,11 @@ export function createSessionService(deps: {
     const now = clock.now().getTime();
     for (;;) {
       const lapsed = await sessions.lapsed(db, { now: iso(now), idleSince: iso(now - settings.idleSeconds * 1000), limit: 100 });
-      for (const row of lapsed) await transactor.run((tx) => endLapsed(tx, row, now >= Date.parse(row.expires_at) ? 'expired' : 'idle', iso(now)));
+      for (const row of lapsed) {
+        // The query chose it by the same rule; a row it returns has lapsed.
+        const reason = lapseOf(row, now) ?? 'idle';
+        await transactor.run((tx) => endLapsed(tx, row, reason, iso(now)));
+      }
       if (lapsed.length < 100) break;
     }
     return transactor.run((tx) => sessions.prune(tx, iso(now - 86400 * 1000)));
