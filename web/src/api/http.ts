@@ -81,45 +81,48 @@ async function problemOf(res: Response): Promise<ApiError> {
   return new ApiError(res.status, body.code ?? 'unavailable', body.detail ?? body.title ?? res.statusText, body.errors ?? [], res.status === 401 ? stepUpOf(res) : undefined);
 }
 
-async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body?: T; etag?: string }> {
+/**
+ * One call to the daemon, as every call makes it: the session cookie, never a cached answer, the
+ * CSRF token; a daemon out of reach is `network`, an error answer its problem document (a 401 that
+ * is not a step-up tells the page the session is over).
+ */
+async function call(method: string, path: string, headers: Record<string, string>, body?: string): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(path, {
       method,
       credentials: 'same-origin',
       cache: 'no-store',
-      headers: {
-        accept: 'application/json',
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        // On every request, reads too: a reveal is a GET that the daemon audits, so a forged one must fail as well.
-        ...(csrfToken ? { 'x-csrf-token': csrfToken } : {}),
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      // On every request, reads too: a reveal is a GET that the daemon audits, so a forged one must fail as well.
+      headers: { ...(csrfToken ? { 'x-csrf-token': csrfToken } : {}), ...headers },
+      body,
     });
   } catch {
     throw new ApiError(0, 'network', 'The daemon cannot be reached.');
   }
-  if (res.status === 304) return { status: 304, etag: res.headers.get('etag') ?? undefined };
-  if (!res.ok) {
+  if (!res.ok && res.status !== 304) {
     const problem = await problemOf(res);
     if (problem.status === 401 && !problem.stepUp) onSessionEnded?.();
     throw problem;
   }
+  return res;
+}
+
+async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body?: T; etag?: string }> {
+  const res = await call(
+    method,
+    path,
+    { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body === undefined ? undefined : JSON.stringify(body),
+  );
+  if (res.status === 304) return { status: 304, etag: res.headers.get('etag') ?? undefined };
   if (res.status === 204) return { status: 204 };
   return { status: res.status, body: (await res.json()) as T, etag: res.headers.get('etag') ?? undefined };
 }
 
-/** A GET of a text body (the audit export), with the same headers and problem handling as every call. */
+/** A GET of a text body (the audit export), made and refused as every call is. */
 export async function getText(path: string): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetch(path, { credentials: 'same-origin', cache: 'no-store', headers: { ...(csrfToken ? { 'x-csrf-token': csrfToken } : {}) } });
-  } catch {
-    throw new ApiError(0, 'network', 'The daemon cannot be reached.');
-  }
-  if (!res.ok) throw await problemOf(res);
-  return res.text();
+  return (await call('GET', path, {})).text();
 }
 
 export async function getJson<T>(path: string): Promise<T> {
